@@ -1,0 +1,259 @@
+//! The notification channel contract.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::alert::{AlertEvent, AlertStatus};
+use crate::config::{ChannelConfig, ConfigError};
+use crate::types::Severity;
+
+/// What a channel is asked to deliver: one or more alert events (more than one
+/// when the notifier aggregated events of the same rule).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// The events, at least one.
+    pub events: Vec<AlertEvent>,
+}
+
+impl Notification {
+    /// A notification of one event.
+    pub fn single(event: AlertEvent) -> Self {
+        Self { events: vec![event] }
+    }
+
+    /// The highest severity among the events (`Info` when empty).
+    pub fn severity(&self) -> Severity {
+        self.events.iter().map(|e| e.severity).max().unwrap_or(Severity::Info)
+    }
+
+    /// `Resolved` when every event is resolved, else `Firing`.
+    pub fn status(&self) -> AlertStatus {
+        if !self.events.is_empty() && self.events.iter().all(|e| e.status == AlertStatus::Resolved) {
+            AlertStatus::Resolved
+        } else {
+            AlertStatus::Firing
+        }
+    }
+
+    /// A one-line subject: `[CRITICAL] high-cpu on web-1: cpu.usage = 97.5`,
+    /// or for several events `[WARNING] disk-full: 3 alerts on 2 agents`.
+    pub fn title(&self) -> String {
+        let sev = self.severity().as_str().to_ascii_uppercase();
+        let prefix = match self.status() {
+            AlertStatus::Resolved => format!("[RESOLVED {sev}]"),
+            AlertStatus::Firing => format!("[{sev}]"),
+        };
+        match self.events.as_slice() {
+            [] => format!("{prefix} (no events)"),
+            [e] => format!("{prefix} {} on {}: {} = {}", e.rule, e.agent_id(), e.metric(), fmt_value(e.value)),
+            events => {
+                let mut agents: Vec<&str> = events.iter().map(AlertEvent::agent_id).collect();
+                agents.sort_unstable();
+                agents.dedup();
+                format!("{prefix} {}: {} alerts on {} agents", events[0].rule, events.len(), agents.len())
+            }
+        }
+    }
+
+    /// A plain-text body listing every event with all its fields
+    /// (times in UTC, RFC 3339).
+    pub fn text_body(&self) -> String {
+        let mut out = String::new();
+        for (i, e) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let _ = writeln!(out, "Status: {}", e.status.as_str());
+            let _ = writeln!(out, "Severity: {}", e.severity);
+            let _ = writeln!(out, "Rule: {}", e.rule);
+            let _ = writeln!(out, "Agent: {}", e.agent_id());
+            let _ = writeln!(out, "Metric: {}", e.metric());
+            if !e.series.labels.is_empty() {
+                let _ = writeln!(out, "Labels: {}", e.series.labels);
+            }
+            let _ = writeln!(out, "Value: {}", fmt_value(e.value));
+            if let Some(t) = e.threshold {
+                let _ = writeln!(out, "Threshold: {}", fmt_value(t));
+            }
+            let _ = writeln!(out, "Time: {}", fmt_time(e.timestamp_ms));
+            if e.status == AlertStatus::Resolved {
+                let _ = writeln!(out, "Firing for: {}s", e.firing_for_ms() / 1000);
+            }
+            if let Some(p) = &e.prediction {
+                let _ = writeln!(
+                    out,
+                    "Predicted breach: {} (R² {:.2})",
+                    fmt_time(p.breach_at_ms),
+                    p.r_squared
+                );
+            }
+            let _ = writeln!(out, "Message: {}", e.message);
+        }
+        out
+    }
+}
+
+/// Formats a value without noise: integers without decimals, others with up to 2.
+pub fn fmt_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+/// Formats a timestamp (ms) as RFC 3339 UTC, for example `2026-02-06T10:30:00Z`.
+pub fn fmt_time(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Err(_) => ms.to_string(),
+    }
+}
+
+/// How a send failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendErrorKind {
+    /// Worth retrying: timeout, connection refused, HTTP 5xx or 429.
+    Retryable {
+        /// How long the far end asked us to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// Retrying will fail the same way: HTTP 4xx, bad signature, rejected recipient.
+    Permanent,
+}
+
+/// A failed delivery.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    /// Retryable or permanent.
+    pub kind: SendErrorKind,
+    /// What went wrong, for logs and notification history.
+    pub message: String,
+}
+
+impl SendError {
+    /// A failure worth retrying.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self { kind: SendErrorKind::Retryable { retry_after: None }, message: message.into() }
+    }
+
+    /// A failure worth retrying after the given delay.
+    pub fn retry_after(message: impl Into<String>, after: Duration) -> Self {
+        Self { kind: SendErrorKind::Retryable { retry_after: Some(after) }, message: message.into() }
+    }
+
+    /// A failure not worth retrying.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { kind: SendErrorKind::Permanent, message: message.into() }
+    }
+
+    /// Whether retrying may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, SendErrorKind::Retryable { .. })
+    }
+}
+
+/// A configured destination for notifications: one `[[notification.channels]]` entry.
+///
+/// # Behavior
+/// - `send` delivers the notification once and returns `Ok` only when the far
+///   end accepted it (HTTP 2xx *and* no error code in the body for APIs that
+///   report errors that way, SMTP accepted by the server).
+/// - It applies its own request timeout and never hangs.
+/// - It does not retry: the dispatcher retries according to the error kind.
+///
+/// # Errors
+/// [`SendError`], classified as retryable or permanent.
+#[async_trait]
+pub trait Channel: Send + Sync + std::fmt::Debug {
+    /// The channel's instance name (from its config, unique).
+    fn name(&self) -> &str;
+
+    /// Delivers the notification once.
+    async fn send(&self, notification: &Notification) -> Result<(), SendError>;
+}
+
+/// A factory for one channel `type` (`email`, `webhook`, or a downstream crate's own).
+///
+/// # Behavior
+/// - `name` is the `type` value that selects this plugin in the config.
+/// - `validate` checks the channel's free-form settings without side effects.
+/// - `build` validates too, then returns a ready channel. It does no network I/O.
+///
+/// # Errors
+/// [`ConfigError`] naming the channel and the field (for example a missing
+/// `webhook_url`, a malformed URL, empty `recipients`).
+pub trait ChannelPlugin: Send + Sync + std::fmt::Debug {
+    /// The `type` this plugin handles.
+    fn name(&self) -> &str;
+
+    /// Checks a channel configuration.
+    fn validate(&self, config: &ChannelConfig) -> Result<(), ConfigError>;
+
+    /// Builds a channel from a configuration.
+    fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Labels, SeriesKey};
+
+    fn event(agent: &str, status: AlertStatus, sev: Severity) -> AlertEvent {
+        AlertEvent {
+            id: "e1".into(),
+            rule: "high-cpu".into(),
+            series: SeriesKey::new(agent, "cpu.usage", Labels::new()),
+            severity: sev,
+            status,
+            value: 97.5,
+            threshold: Some(90.0),
+            timestamp_ms: 1_770_373_800_000,
+            fired_at_ms: 1_770_373_500_000,
+            prediction: None,
+            message: "cpu.usage 97.5 > 90 for 300s".into(),
+        }
+    }
+
+    #[test]
+    fn title_and_body_name_everything() {
+        let n = Notification::single(event("web-1", AlertStatus::Firing, Severity::Critical));
+        assert_eq!(n.title(), "[CRITICAL] high-cpu on web-1: cpu.usage = 97.5");
+        let body = n.text_body();
+        for needle in ["Severity: critical", "Agent: web-1", "Metric: cpu.usage", "Value: 97.5", "Threshold: 90", "Time: 2026-02-06T10:30:00Z"] {
+            assert!(body.contains(needle), "{needle} missing in {body}");
+        }
+        let many = Notification {
+            events: vec![
+                event("web-1", AlertStatus::Firing, Severity::Warning),
+                event("web-2", AlertStatus::Firing, Severity::Critical),
+                event("web-2", AlertStatus::Resolved, Severity::Info),
+            ],
+        };
+        assert_eq!(many.severity(), Severity::Critical);
+        assert_eq!(many.title(), "[CRITICAL] high-cpu: 3 alerts on 2 agents");
+        let resolved = Notification::single(event("web-1", AlertStatus::Resolved, Severity::Warning));
+        assert!(resolved.title().starts_with("[RESOLVED WARNING]"));
+        assert!(resolved.text_body().contains("Firing for: 300s"));
+    }
+
+    #[test]
+    fn values_format_without_noise() {
+        assert_eq!(fmt_value(90.0), "90");
+        assert_eq!(fmt_value(97.456), "97.46");
+        assert_eq!(fmt_value(0.5), "0.5");
+        assert_eq!(fmt_time(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn send_error_kinds() {
+        assert!(SendError::retryable("timeout").is_retryable());
+        assert!(SendError::retry_after("429", Duration::from_secs(3)).is_retryable());
+        assert!(!SendError::permanent("400").is_retryable());
+    }
+}

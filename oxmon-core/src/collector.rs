@@ -1,0 +1,36 @@
+//! The collector contract.
+
+use crate::error::Result;
+use crate::types::Sample;
+
+/// What a collector needs to know about the collection in progress.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectContext<'a> {
+    /// The agent id to put on every sample.
+    pub agent_id: &'a str,
+    /// The timestamp of this collection (ms since the epoch); every sample of
+    /// one collection carries the same timestamp.
+    pub timestamp_ms: i64,
+}
+
+/// Produces the samples of one area of the system (cpu, memory, disk, ...).
+///
+/// # Behavior
+/// - `collect` appends this area's samples to `out`, each with the context's
+///   agent id and timestamp, and leaves earlier contents of `out` alone.
+/// - A collector may keep state between calls (the previous counter reading for
+///   rates). A rate needs two readings: the first call emits no rate rather
+///   than a fake 0, and a counter that went backwards (reset, wrap) emits no
+///   rate for that interval rather than a negative or huge one.
+/// - It refreshes only what it reports (no process scans) so a call is cheap.
+///
+/// # Errors
+/// [`crate::Error::Collect`] when its source cannot be read at all. A partial
+/// failure (one disk unreadable) skips that item and reports the others.
+pub trait Collector: Send + std::fmt::Debug {
+    /// A short name for logs: `cpu`, `memory`, `disk`, `network`, `load`.
+    fn name(&self) -> &str;
+
+    /// Appends this collection's samples to `out`.
+    fn collect(&mut self, ctx: &CollectContext<'_>, out: &mut Vec<Sample>) -> Result<()>;
+}

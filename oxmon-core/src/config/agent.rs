@@ -1,0 +1,148 @@
+//! `agent.toml`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{ConfigError, Ctx, parse_toml, read_file};
+use crate::secret::Secret;
+
+/// The agent's configuration (`agent.toml`). Defaults are the spec's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// Unique id of this host. When absent, the agent uses the host name.
+    pub agent_id: Option<String>,
+    /// The server's gRPC address, `host:port` or `http(s)://host:port`. Default `127.0.0.1:9090`.
+    pub server_endpoint: String,
+    /// Use TLS (rustls) for gRPC. Default `false`.
+    pub tls: bool,
+    /// Extra CA certificate (PEM) to trust, for servers with a private CA.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Bearer token from the server's whitelist; required when the server
+    /// has `require_agent_auth = true`.
+    pub auth_token: Option<Secret>,
+    /// Seconds between collections. Default 10.
+    pub collection_interval_secs: u64,
+    /// Batches kept while the server is unreachable; the oldest are dropped
+    /// beyond it. Default 1000.
+    pub buffer_max_size: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            agent_id: None,
+            server_endpoint: "127.0.0.1:9090".to_owned(),
+            tls: false,
+            tls_ca_file: None,
+            auth_token: None,
+            collection_interval_secs: 10,
+            buffer_max_size: 1000,
+        }
+    }
+}
+
+/// Longest accepted agent id, in bytes.
+pub const MAX_AGENT_ID_LEN: usize = 128;
+
+impl AgentConfig {
+    /// Reads and validates an `agent.toml`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the field and the problem.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        Self::from_toml(&read_file(path)?, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `origin`, the field and the problem.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Self = parse_toml(text, origin)?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks ranges and formats; `origin` names the source in errors.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let ctx = Ctx { file: origin };
+        if let Some(id) = &self.agent_id {
+            validate_agent_id(id).map_err(|p| ctx.err("agent_id", p))?;
+        }
+        validate_endpoint(&self.server_endpoint, self.tls)
+            .map_err(|p| ctx.err("server_endpoint", p))?;
+        ctx.at_least("collection_interval_secs", self.collection_interval_secs, 1)?;
+        if self.collection_interval_secs > 86_400 {
+            return Err(ctx.err(
+                "collection_interval_secs",
+                format!("must be at most 86400 (one day), got {}", self.collection_interval_secs),
+            ));
+        }
+        ctx.at_least("buffer_max_size", self.buffer_max_size, 1)?;
+        if let Some(token) = &self.auth_token {
+            if token.expose().trim().is_empty() {
+                return Err(ctx.err("auth_token", "must not be empty (remove the key instead)"));
+            }
+        }
+        if self.tls_ca_file.is_some() && !self.tls {
+            return Err(ctx.err("tls_ca_file", "is set but `tls = false`; enable tls or remove it"));
+        }
+        Ok(())
+    }
+
+    /// The agent id to use: the configured one, else `hostname`.
+    pub fn agent_id_or(&self, hostname: &str) -> String {
+        self.agent_id.clone().unwrap_or_else(|| hostname.to_owned())
+    }
+}
+
+/// Checks an agent id: 1 to 128 bytes, no whitespace or control characters.
+///
+/// # Errors
+/// A sentence saying what is wrong.
+pub fn validate_agent_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if id.len() > MAX_AGENT_ID_LEN {
+        return Err(format!("must be at most {MAX_AGENT_ID_LEN} bytes, got {}", id.len()));
+    }
+    if let Some(c) = id.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("`{id}` contains the character {c:?}; use letters, digits, `-`, `_`, `.`"));
+    }
+    Ok(())
+}
+
+fn validate_endpoint(endpoint: &str, tls: bool) -> Result<(), String> {
+    let (scheme, rest) = match endpoint.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, endpoint),
+    };
+    match scheme {
+        None => {}
+        Some("https") => {}
+        Some("http") if tls => {
+            return Err(format!("`{endpoint}` uses http:// but `tls = true`; use https:// or host:port"));
+        }
+        Some("http") => {}
+        Some(other) => return Err(format!("unsupported scheme `{other}` in `{endpoint}`, expected http or https")),
+    }
+    let authority = rest.trim_end_matches('/');
+    let Some((host, port)) = authority.rsplit_once(':') else {
+        return Err(format!("`{endpoint}` has no port; expected host:port such as 127.0.0.1:9090"));
+    };
+    if host.is_empty() {
+        return Err(format!("`{endpoint}` has no host"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("`{endpoint}`: port `{port}` is not a number in 1..=65535")),
+    }
+}

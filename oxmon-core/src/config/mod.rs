@@ -1,0 +1,132 @@
+//! The configuration model shared by every crate and both programs.
+//!
+//! [`AgentConfig`] is `agent.toml`, [`ServerConfig`] is `server.toml`. Both
+//! parse with the spec's defaults, reject unknown keys where a typo would
+//! silently change behaviour, and validate after parsing. Every error is a
+//! [`ConfigError`] naming the file, the field and the problem:
+//!
+//! ```text
+//! agent.toml: field `collection_interval_secs`: must be at least 1, got 0
+//! ```
+
+mod agent;
+mod notification;
+mod rules;
+mod server;
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+pub use agent::{AgentConfig, MAX_AGENT_ID_LEN, validate_agent_id};
+pub use notification::{
+    ChannelConfig, NotificationConfig, Recurrence, SilenceWindow, TimeOfDay, Weekday,
+};
+pub use rules::{Operator, RateDirection, RuleConfig, RuleKind};
+pub use server::{AlertConfig, AuthConfig, CertCheckConfig, ServerConfig, TlsFiles};
+
+/// A configuration problem: which file, which field, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file (or other origin) the configuration came from.
+    pub file: String,
+    /// The dotted path of the offending field (`alert.rules[2].operator`),
+    /// `None` for problems of the file as a whole (syntax, unreadable).
+    pub field: Option<String>,
+    /// What is wrong, including the offending value where there is one.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{}: field `{field}`: {}", self.file, self.problem),
+            None => write!(f, "{}: {}", self.file, self.problem),
+        }
+    }
+}
+
+impl ConfigError {
+    /// An error about one field.
+    pub fn field(file: impl Into<String>, field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { file: file.into(), field: Some(field.into()), problem: problem.into() }
+    }
+
+    /// An error about one field of a notification channel, as a channel plugin
+    /// reports it: the field path names the channel entry and the message names
+    /// the channel.
+    pub fn channel(channel: &ChannelConfig, field: &str, problem: impl fmt::Display) -> Self {
+        Self {
+            file: channel.origin.clone(),
+            field: Some(format!("notification.channels[{}].{field}", channel.index)),
+            problem: format!("channel `{}` ({}): {problem}", channel.name, channel.kind),
+        }
+    }
+}
+
+/// Validation context: knows the file and builds errors for it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a str,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn err(&self, field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+        ConfigError::field(self.file, field, problem)
+    }
+
+    /// `value >= min` or an error naming the field.
+    pub(crate) fn at_least<T: PartialOrd + fmt::Display>(
+        &self,
+        field: &str,
+        value: T,
+        min: T,
+    ) -> Result<(), ConfigError> {
+        if value < min {
+            return Err(self.err(field, format!("must be at least {min}, got {value}")));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a file to a string, naming the file when it cannot be read.
+pub(crate) fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        field: None,
+        problem: format!("cannot read the file: {e}"),
+    })
+}
+
+/// Parses TOML text into `T`, turning syntax and type errors into
+/// [`ConfigError`]s that carry the path of the offending field.
+pub(crate) fn parse_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, ConfigError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError {
+        file: file.to_owned(),
+        field: None,
+        problem: format!("invalid TOML: {}", e.to_string().trim_end()),
+    })?;
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // toml appends "in `parent`" on a new line; the path already says where.
+        let inner = inner.split("\nin `").next().unwrap_or_default().trim_end().to_owned();
+        // serde_path_to_error puts an unknown key at the end of the path.
+        let problem = match inner.strip_prefix("unknown field `") {
+            Some(rest) => match rest.split_once(", expected ") {
+                Some((_, expected)) => format!("unknown key (is it misspelt?), expected {expected}"),
+                None => "unknown key (is it misspelt?)".to_owned(),
+            },
+            None => inner,
+        };
+        if path == "." {
+            ConfigError { file: file.to_owned(), field: None, problem }
+        } else {
+            ConfigError::field(file, path, problem)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

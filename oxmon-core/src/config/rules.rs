@@ -1,0 +1,337 @@
+//! `[[alert.rules]]`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, Ctx};
+use crate::types::Severity;
+
+/// Comparison of a threshold rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operator {
+    /// `value > threshold` (`greater_than`, `gt`, `>`).
+    GreaterThan,
+    /// `value < threshold` (`less_than`, `lt`, `<`).
+    LessThan,
+    /// `value >= threshold` (`greater_equal`, `gte`, `>=`).
+    GreaterEqual,
+    /// `value <= threshold` (`less_equal`, `lte`, `<=`).
+    LessEqual,
+}
+
+impl Operator {
+    /// Parses the spellings listed on each variant.
+    ///
+    /// # Errors
+    /// A sentence listing the accepted spellings.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Ok(match s.trim() {
+            "greater_than" | "gt" | ">" => Operator::GreaterThan,
+            "less_than" | "lt" | "<" => Operator::LessThan,
+            "greater_equal" | "gte" | ">=" => Operator::GreaterEqual,
+            "less_equal" | "lte" | "<=" => Operator::LessEqual,
+            _ => {
+                return Err(format!(
+                    "unknown operator `{s}`, expected one of: greater_than (gt), less_than (lt), \
+                     greater_equal (gte), less_equal (lte)"
+                ));
+            }
+        })
+    }
+
+    /// Whether `value` compared with `threshold` satisfies the operator.
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Operator::GreaterThan => value > threshold,
+            Operator::LessThan => value < threshold,
+            Operator::GreaterEqual => value >= threshold,
+            Operator::LessEqual => value <= threshold,
+        }
+    }
+
+    /// `>`, `<`, `>=` or `<=`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Operator::GreaterThan => ">",
+            Operator::LessThan => "<",
+            Operator::GreaterEqual => ">=",
+            Operator::LessEqual => "<=",
+        }
+    }
+}
+
+/// Which changes a rate-of-change rule reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateDirection {
+    /// Rises only.
+    Up,
+    /// Drops only.
+    Down,
+    /// Both rises and drops (`|change| > rate_threshold`). The default.
+    #[default]
+    Both,
+}
+
+/// What a rule checks, with the fields of its `type`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RuleKind {
+    /// `type = "threshold"`: the value compared with a threshold for `duration_secs`.
+    Threshold {
+        /// The comparison.
+        operator: Operator,
+        /// The threshold (`value` in the file).
+        value: f64,
+        /// How long the condition must hold on every sample (0 = the latest sample decides).
+        duration_secs: u64,
+    },
+    /// `type = "rate_of_change"`: percentage change over `window_secs`.
+    RateOfChange {
+        /// Percent change that fires.
+        rate_threshold: f64,
+        /// The window, in seconds.
+        window_secs: u64,
+        /// Rises, drops or both (default both).
+        direction: RateDirection,
+    },
+    /// `type = "trend_prediction"`: a least-squares line predicts a crossing.
+    TrendPrediction {
+        /// The value the prediction must reach.
+        predict_threshold: f64,
+        /// How far ahead to look, in seconds.
+        horizon_secs: u64,
+        /// Fewest points to fit (default 10).
+        min_data_points: usize,
+        /// The fitting window, in seconds (default 3600).
+        window_secs: u64,
+        /// Fits with a lower R² never fire (default: no minimum).
+        min_r_squared: Option<f64>,
+    },
+    /// `type = "cert_expiration"`: days until a certificate expires.
+    CertExpiration {
+        /// Warning at or below this many days (default 30).
+        warning_days: f64,
+        /// Critical at or below this many days (default 7).
+        critical_days: f64,
+    },
+}
+
+impl RuleKind {
+    /// The `type` string.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            RuleKind::Threshold { .. } => "threshold",
+            RuleKind::RateOfChange { .. } => "rate_of_change",
+            RuleKind::TrendPrediction { .. } => "trend_prediction",
+            RuleKind::CertExpiration { .. } => "cert_expiration",
+        }
+    }
+}
+
+/// One `[[alert.rules]]` entry, validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RuleConfig {
+    /// Unique name.
+    pub name: String,
+    /// The metric it watches.
+    pub metric: String,
+    /// Glob over agent ids (`*`, `web-*`, `db-?`, `[ab]-*`). Default `*`.
+    pub agent_pattern: String,
+    /// Severity of its events. For `cert_expiration` it is the severity of an
+    /// invalid certificate (default critical); days thresholds pick warning or critical.
+    pub severity: Severity,
+    /// After a notification, no repeat for the same series within this many seconds (default 600).
+    pub silence_secs: u64,
+    /// `false` keeps the rule configured but inactive. Default `true`.
+    pub enabled: bool,
+    /// The type and its fields.
+    #[serde(flatten)]
+    pub kind: RuleKind,
+}
+
+/// The rule as written in the file, before validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    metric: Option<String>,
+    agent_pattern: Option<String>,
+    severity: Option<Severity>,
+    silence_secs: Option<u64>,
+    enabled: Option<bool>,
+    // threshold
+    operator: Option<String>,
+    value: Option<f64>,
+    duration_secs: Option<u64>,
+    // rate_of_change (+ window_secs shared with trend_prediction)
+    rate_threshold: Option<f64>,
+    window_secs: Option<u64>,
+    direction: Option<String>,
+    // trend_prediction
+    predict_threshold: Option<f64>,
+    horizon_secs: Option<u64>,
+    min_data_points: Option<usize>,
+    min_r_squared: Option<f64>,
+    // cert_expiration
+    warning_days: Option<f64>,
+    critical_days: Option<f64>,
+}
+
+const TYPES: &str = "threshold, rate_of_change, trend_prediction, cert_expiration";
+
+impl RawRule {
+    pub(crate) fn validate(self, ctx: Ctx<'_>, index: usize) -> Result<RuleConfig, ConfigError> {
+        let at = |f: &str| format!("alert.rules[{index}].{f}");
+        let required = |f: &str, ty: &str| ctx.err(at(f), format!("is required for a {ty} rule"));
+        let ty = self.kind.clone().ok_or_else(|| ctx.err(at("type"), format!("is required, one of: {TYPES}")))?;
+        let name = self.name.clone().unwrap_or_default();
+        if name.trim().is_empty() {
+            return Err(ctx.err(at("name"), "is required and must not be empty"));
+        }
+        // Fields that belong to other types are refused: a threshold rule with
+        // `rate_threshold` is almost certainly a mistake.
+        let present: [(&str, bool); 12] = [
+            ("operator", self.operator.is_some()),
+            ("value", self.value.is_some()),
+            ("duration_secs", self.duration_secs.is_some()),
+            ("rate_threshold", self.rate_threshold.is_some()),
+            ("window_secs", self.window_secs.is_some()),
+            ("direction", self.direction.is_some()),
+            ("predict_threshold", self.predict_threshold.is_some()),
+            ("horizon_secs", self.horizon_secs.is_some()),
+            ("min_data_points", self.min_data_points.is_some()),
+            ("min_r_squared", self.min_r_squared.is_some()),
+            ("warning_days", self.warning_days.is_some()),
+            ("critical_days", self.critical_days.is_some()),
+        ];
+        let allowed: &[&str] = match ty.as_str() {
+            "threshold" => &["operator", "value", "duration_secs"],
+            "rate_of_change" => &["rate_threshold", "window_secs", "direction"],
+            "trend_prediction" => &["predict_threshold", "horizon_secs", "min_data_points", "window_secs", "min_r_squared"],
+            "cert_expiration" => &["warning_days", "critical_days"],
+            other => return Err(ctx.err(at("type"), format!("unknown rule type `{other}`, expected one of: {TYPES}"))),
+        };
+        if let Some((field, _)) = present.iter().find(|(f, set)| *set && !allowed.contains(f)) {
+            return Err(ctx.err(at(field), format!("does not apply to a {ty} rule")));
+        }
+        let finite = |f: &str, v: f64| {
+            if v.is_finite() { Ok(v) } else { Err(ctx.err(at(f), format!("must be a finite number, got {v}"))) }
+        };
+        let kind = match ty.as_str() {
+            "threshold" => {
+                let op = self.operator.as_deref().ok_or_else(|| required("operator", &ty))?;
+                let operator = Operator::parse(op).map_err(|p| ctx.err(at("operator"), p))?;
+                let value = finite("value", self.value.ok_or_else(|| required("value", &ty))?)?;
+                RuleKind::Threshold { operator, value, duration_secs: self.duration_secs.unwrap_or(0) }
+            }
+            "rate_of_change" => {
+                let rate = finite("rate_threshold", self.rate_threshold.ok_or_else(|| required("rate_threshold", &ty))?)?;
+                if rate <= 0.0 {
+                    return Err(ctx.err(at("rate_threshold"), format!("must be greater than 0 (percent), got {rate}")));
+                }
+                let window_secs = self.window_secs.unwrap_or(300);
+                ctx.at_least(&at("window_secs"), window_secs, 1)?;
+                let direction = match self.direction.as_deref() {
+                    None | Some("both") => RateDirection::Both,
+                    Some("up") => RateDirection::Up,
+                    Some("down") => RateDirection::Down,
+                    Some(other) => {
+                        return Err(ctx.err(at("direction"), format!("unknown direction `{other}`, expected up, down or both")));
+                    }
+                };
+                RuleKind::RateOfChange { rate_threshold: rate, window_secs, direction }
+            }
+            "trend_prediction" => {
+                let predict_threshold = finite(
+                    "predict_threshold",
+                    self.predict_threshold.ok_or_else(|| required("predict_threshold", &ty))?,
+                )?;
+                let horizon_secs = self.horizon_secs.ok_or_else(|| required("horizon_secs", &ty))?;
+                ctx.at_least(&at("horizon_secs"), horizon_secs, 1)?;
+                let min_data_points = self.min_data_points.unwrap_or(10);
+                ctx.at_least(&at("min_data_points"), min_data_points, 3)?;
+                let window_secs = self.window_secs.unwrap_or(3600);
+                ctx.at_least(&at("window_secs"), window_secs, 1)?;
+                if let Some(r2) = self.min_r_squared {
+                    if !(0.0..=1.0).contains(&r2) {
+                        return Err(ctx.err(at("min_r_squared"), format!("must be between 0 and 1, got {r2}")));
+                    }
+                }
+                RuleKind::TrendPrediction {
+                    predict_threshold,
+                    horizon_secs,
+                    min_data_points,
+                    window_secs,
+                    min_r_squared: self.min_r_squared,
+                }
+            }
+            _ => {
+                let warning_days = finite("warning_days", self.warning_days.unwrap_or(30.0))?;
+                let critical_days = finite("critical_days", self.critical_days.unwrap_or(7.0))?;
+                if critical_days > warning_days {
+                    return Err(ctx.err(
+                        at("critical_days"),
+                        format!("must not exceed warning_days ({warning_days}), got {critical_days}"),
+                    ));
+                }
+                RuleKind::CertExpiration { warning_days, critical_days }
+            }
+        };
+        let metric = match (self.metric, &kind) {
+            (Some(m), _) if !m.trim().is_empty() => m,
+            (None, RuleKind::CertExpiration { .. }) => "certificate.days_until_expiry".to_owned(),
+            _ => return Err(ctx.err(at("metric"), "is required and must not be empty")),
+        };
+        let agent_pattern = self.agent_pattern.unwrap_or_else(|| "*".to_owned());
+        validate_glob(&agent_pattern).map_err(|p| ctx.err(at("agent_pattern"), p))?;
+        let default_severity = match kind {
+            RuleKind::CertExpiration { .. } => Severity::Critical,
+            _ => Severity::Warning,
+        };
+        Ok(RuleConfig {
+            name,
+            metric,
+            agent_pattern,
+            severity: self.severity.unwrap_or(default_severity),
+            silence_secs: self.silence_secs.unwrap_or(600),
+            enabled: self.enabled.unwrap_or(true),
+            kind,
+        })
+    }
+}
+
+/// Checks glob syntax: non-empty, balanced `[...]` classes.
+fn validate_glob(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("must not be empty (use \"*\" for every agent)".into());
+    }
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' => {
+                let mut closed = false;
+                let mut first = true;
+                while let Some(&n) = chars.peek() {
+                    chars.next();
+                    if n == ']' && !first {
+                        closed = true;
+                        break;
+                    }
+                    first = false;
+                }
+                if !closed {
+                    return Err(format!("`{pattern}`: unclosed character class `[`"));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! `server.toml`.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::notification::RawNotification;
+use super::rules::RawRule;
+use super::{ConfigError, Ctx, NotificationConfig, RuleConfig, parse_toml, read_file};
+use crate::secret::Secret;
+
+/// The server's configuration (`server.toml`). Defaults are the spec's.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// gRPC port for agents. Default 9090 (0 picks a free port).
+    pub grpc_port: u16,
+    /// REST API port. Default 8080 (0 picks a free port).
+    pub http_port: u16,
+    /// Address the gRPC server binds. Default `0.0.0.0` (agents are remote).
+    pub grpc_bind: IpAddr,
+    /// Address the REST API binds. Default `0.0.0.0`.
+    pub http_bind: IpAddr,
+    /// Certificate and key for gRPC over TLS; plaintext when absent.
+    pub grpc_tls: Option<TlsFiles>,
+    /// Where the SQLite files live. Default `data`.
+    pub data_dir: PathBuf,
+    /// Days of metric data kept. Default 7.
+    pub retention_days: u32,
+    /// Only whitelisted agents with their token may report. Default `false`:
+    /// anyone who reaches the gRPC port can write metrics.
+    pub require_agent_auth: bool,
+    /// `[auth]`: REST API login.
+    pub auth: AuthConfig,
+    /// `[alert]`: the rules.
+    pub alert: AlertConfig,
+    /// `[notification]`: channels, silence windows, aggregation.
+    pub notification: NotificationConfig,
+    /// `[cert_check]`: certificate monitoring.
+    pub cert_check: CertCheckConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            grpc_port: 9090,
+            http_port: 8080,
+            grpc_bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            http_bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            grpc_tls: None,
+            data_dir: PathBuf::from("data"),
+            retention_days: 7,
+            require_agent_auth: false,
+            auth: AuthConfig::default(),
+            alert: AlertConfig::default(),
+            notification: NotificationConfig::default(),
+            cert_check: CertCheckConfig::default(),
+        }
+    }
+}
+
+/// PEM files for TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, PEM.
+    pub cert_file: PathBuf,
+    /// Private key, PEM.
+    pub key_file: PathBuf,
+}
+
+/// `[auth]`.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    /// Secret that signs API tokens (at least 32 characters). When absent, one
+    /// is generated and kept in `data_dir`, so tokens survive restarts.
+    pub jwt_secret: Option<Secret>,
+    /// Token lifetime in seconds. Default 86400.
+    pub token_expire_secs: u64,
+    /// The first administrator's user name. Default `admin`.
+    pub default_username: String,
+    /// The first administrator's password. When absent: env `OXMON_ADMIN_PASSWORD`,
+    /// else a random password printed once at first start.
+    pub default_password: Option<Secret>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { jwt_secret: None, token_expire_secs: 86_400, default_username: "admin".to_owned(), default_password: None }
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("token_expire_secs", &self.token_expire_secs)
+            .field("default_username", &self.default_username)
+            .field("default_password", &self.default_password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// Secrets copied from documentation that must never sign real tokens.
+const EXAMPLE_SECRETS: &[&str] =
+    ["change-me", "changeme", "secret", "your-secret-key", "your-jwt-secret", "example", "oxmon"].as_slice();
+
+/// `[alert]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct AlertConfig {
+    /// The rules, in file order.
+    pub rules: Vec<RuleConfig>,
+}
+
+/// `[cert_check]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct CertCheckConfig {
+    /// Run the certificate scheduler. Default `true`.
+    pub enabled: bool,
+    /// Seconds between checks of a domain without its own interval. Default 86400.
+    pub default_interval_secs: u64,
+    /// Seconds between scheduler ticks. Default 60.
+    pub tick_secs: u64,
+    /// TLS connect timeout per domain, seconds. Default 10.
+    pub connect_timeout_secs: u64,
+    /// Most checks at once. Default 10.
+    pub max_concurrent: usize,
+    /// Agent id of the `certificate.*` samples. Default `cert-checker`.
+    pub agent_id: String,
+    /// Extra CA certificates (PEM) trusted besides the bundled web roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for CertCheckConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            default_interval_secs: 86_400,
+            tick_secs: 60,
+            connect_timeout_secs: 10,
+            max_concurrent: 10,
+            agent_id: "cert-checker".to_owned(),
+            ca_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    grpc_port: Option<u16>,
+    http_port: Option<u16>,
+    grpc_bind: Option<IpAddr>,
+    http_bind: Option<IpAddr>,
+    grpc_tls_cert_file: Option<PathBuf>,
+    grpc_tls_key_file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    retention_days: Option<u32>,
+    require_agent_auth: Option<bool>,
+    /// The spec writes it at the top level; `[notification]` is accepted too.
+    aggregation_window_secs: Option<u64>,
+    #[serde(default)]
+    auth: AuthConfig,
+    #[serde(default)]
+    alert: RawAlert,
+    #[serde(default)]
+    notification: RawNotification,
+    #[serde(default)]
+    cert_check: CertCheckConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlert {
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+impl ServerConfig {
+    /// Reads and validates a `server.toml`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, the field and the problem.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        Self::from_toml(&read_file(path)?, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `origin`, the field and the problem.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let raw: RawServer = parse_toml(text, origin)?;
+        let ctx = Ctx { file: origin };
+        let d = ServerConfig::default();
+        let grpc_tls = match (raw.grpc_tls_cert_file, raw.grpc_tls_key_file) {
+            (Some(cert_file), Some(key_file)) => Some(TlsFiles { cert_file, key_file }),
+            (None, None) => None,
+            (Some(_), None) => return Err(ctx.err("grpc_tls_key_file", "is required when grpc_tls_cert_file is set")),
+            (None, Some(_)) => return Err(ctx.err("grpc_tls_cert_file", "is required when grpc_tls_key_file is set")),
+        };
+        let mut rules: Vec<RuleConfig> = Vec::with_capacity(raw.alert.rules.len());
+        for (i, r) in raw.alert.rules.into_iter().enumerate() {
+            let rule = r.validate(ctx, i)?;
+            if rules.iter().any(|other| other.name == rule.name) {
+                return Err(ctx.err(
+                    format!("alert.rules[{i}].name"),
+                    format!("`{}` is used by another rule; names must be unique", rule.name),
+                ));
+            }
+            rules.push(rule);
+        }
+        let config = ServerConfig {
+            grpc_port: raw.grpc_port.unwrap_or(d.grpc_port),
+            http_port: raw.http_port.unwrap_or(d.http_port),
+            grpc_bind: raw.grpc_bind.unwrap_or(d.grpc_bind),
+            http_bind: raw.http_bind.unwrap_or(d.http_bind),
+            grpc_tls,
+            data_dir: raw.data_dir.unwrap_or(d.data_dir),
+            retention_days: raw.retention_days.unwrap_or(d.retention_days),
+            require_agent_auth: raw.require_agent_auth.unwrap_or(d.require_agent_auth),
+            auth: raw.auth,
+            alert: AlertConfig { rules },
+            notification: raw.notification.validate(ctx, raw.aggregation_window_secs)?,
+            cert_check: raw.cert_check,
+        };
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks ranges and cross-field rules; `origin` names the source in errors.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let ctx = Ctx { file: origin };
+        if self.grpc_port != 0 && self.grpc_port == self.http_port {
+            return Err(ctx.err("http_port", format!("must differ from grpc_port ({})", self.grpc_port)));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ctx.err("data_dir", "must not be empty"));
+        }
+        ctx.at_least("retention_days", self.retention_days, 1)?;
+        if let Some(secret) = &self.auth.jwt_secret {
+            let s = secret.expose();
+            if EXAMPLE_SECRETS.iter().any(|e| s.eq_ignore_ascii_case(e)) || s.contains("change") {
+                return Err(ctx.err("auth.jwt_secret", "is an example value; remove it to have one generated, or set a random one"));
+            }
+            if s.chars().count() < 32 {
+                return Err(ctx.err(
+                    "auth.jwt_secret",
+                    format!("must be at least 32 characters, got {} (remove it to have one generated)", s.chars().count()),
+                ));
+            }
+        }
+        ctx.at_least("auth.token_expire_secs", self.auth.token_expire_secs, 60)?;
+        if self.auth.default_username.trim().is_empty() {
+            return Err(ctx.err("auth.default_username", "must not be empty"));
+        }
+        if let Some(p) = &self.auth.default_password {
+            if p.expose().chars().count() < 8 {
+                return Err(ctx.err("auth.default_password", "must be at least 8 characters"));
+            }
+        }
+        let c = &self.cert_check;
+        ctx.at_least("cert_check.default_interval_secs", c.default_interval_secs, 1)?;
+        ctx.at_least("cert_check.tick_secs", c.tick_secs, 1)?;
+        ctx.at_least("cert_check.connect_timeout_secs", c.connect_timeout_secs, 1)?;
+        ctx.at_least("cert_check.max_concurrent", c.max_concurrent, 1)?;
+        super::agent::validate_agent_id(&c.agent_id).map_err(|p| ctx.err("cert_check.agent_id", p))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod alert;
+mod channel;
+mod clock;
+mod collector;
+pub mod config;
+mod error;
+mod rule;
+mod secret;
+mod store;
+mod transport;
+mod types;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use alert::{AlertEvent, AlertStatus, Prediction};
+pub use channel::{
+    Channel, ChannelPlugin, Notification, SendError, SendErrorKind, fmt_time, fmt_value,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use collector::{CollectContext, Collector};
+pub use error::{Error, Result};
+pub use rule::{Breach, RuleEvaluator, Verdict};
+pub use secret::Secret;
+pub use store::{
+    AlertPage, AlertQuery, AppendOutcome, MetricStore, MetricStoreExt, RangeQuery, RetentionReport,
+    SeriesPoints, validate_batch,
+};
+pub use transport::{Ack, BatchHandler, Credentials, Transport, TransportError, TransportErrorKind};
+pub use types::{AgentInfo, Labels, MetricBatch, Point, Sample, SeriesKey, Severity};
+
+/// Milliseconds in one UTC day, the width of a storage partition.
+pub const DAY_MS: i64 = 86_400_000;

@@ -1,0 +1,191 @@
+//! The metric store contract.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::alert::AlertEvent;
+use crate::error::Result;
+use crate::types::{AgentInfo, Labels, MetricBatch, Point, Sample, SeriesKey, Severity};
+
+/// What [`MetricStore::append`] did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The batch is durably stored.
+    Stored {
+        /// Number of samples written.
+        samples: usize,
+    },
+    /// The batch id was stored before for this agent; nothing was written.
+    Duplicate,
+}
+
+/// A range query over one metric of one agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeQuery {
+    /// The agent.
+    pub agent_id: String,
+    /// The metric name.
+    pub metric: String,
+    /// `Some` selects the one series with exactly these labels; `None` selects
+    /// every series of the metric.
+    pub labels: Option<Labels>,
+    /// Start, inclusive (ms since the epoch).
+    pub from_ms: i64,
+    /// End, inclusive (ms since the epoch).
+    pub to_ms: i64,
+}
+
+/// The points of one series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoints {
+    /// The series.
+    pub series: SeriesKey,
+    /// Its points, oldest first, at most one per timestamp.
+    pub points: Vec<Point>,
+}
+
+/// Filters for alert history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertQuery {
+    /// Only events of this severity.
+    pub severity: Option<Severity>,
+    /// Only events of this agent.
+    pub agent_id: Option<String>,
+    /// Only events at or after this time (ms).
+    pub from_ms: Option<i64>,
+    /// Only events at or before this time (ms).
+    pub to_ms: Option<i64>,
+    /// At most this many events.
+    pub limit: usize,
+    /// Skip this many events (after sorting newest first).
+    pub offset: usize,
+}
+
+impl Default for AlertQuery {
+    fn default() -> Self {
+        Self { severity: None, agent_id: None, from_ms: None, to_ms: None, limit: 100, offset: 0 }
+    }
+}
+
+/// One page of alert history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertPage {
+    /// The events, newest first.
+    pub events: Vec<AlertEvent>,
+    /// How many events match the filters in total (ignoring limit and offset).
+    pub total: u64,
+}
+
+/// What a retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Samples removed, when the store can count them cheaply (0 otherwise).
+    pub samples_removed: u64,
+    /// Partitions (files) removed, for partitioned stores.
+    pub partitions_removed: u64,
+}
+
+/// Durable storage of samples and alert events.
+///
+/// Implementations: `oxmon_storage::MemoryStore` (always) and the SQLite store
+/// (feature `sqlite`). Every implementation runs the conformance suite in
+/// `oxmon_core::testing::store` (feature `testing`).
+///
+/// # Behavior
+/// - **Atomic, durable appends.** `append` returns `Ok` only once every sample
+///   of the batch is stored durably (it survives a crash of the process); on
+///   `Err`, nothing of the batch is visible.
+/// - **Idempotent batches.** A batch with a `batch_id` that this agent already
+///   stored returns [`AppendOutcome::Duplicate`] and writes nothing. Ids are
+///   remembered at least as long as the batch's samples are kept.
+/// - **Filed under the batch's agent.** Every sample is stored under
+///   `batch.agent_id`, whatever its own `agent_id` says.
+/// - **One value per timestamp.** A sample with the series and timestamp of a
+///   stored one replaces it (last write wins), so re-sent data never doubles.
+/// - **Queries** return series ordered by labels and points oldest first,
+///   across any internal partitions; `from_ms` and `to_ms` are inclusive.
+///
+/// # Errors
+/// - [`crate::Error::InvalidInput`]: empty agent id or metric name, non-finite
+///   value, `from_ms > to_ms`, limit of 0. Nothing is stored.
+/// - [`crate::Error::Unavailable`]: the backend cannot write now (disk full,
+///   read-only, shutting down). Nothing is stored; retry later.
+/// - [`crate::Error::Storage`]: a failure that retrying will not fix.
+#[async_trait]
+pub trait MetricStore: Send + Sync + std::fmt::Debug {
+    /// Stores a batch durably and atomically; see the trait docs.
+    async fn append(&self, batch: &MetricBatch) -> Result<AppendOutcome>;
+
+    /// The points of the selected series between two times, inclusive.
+    /// Series without points in the range are left out.
+    async fn query_range(&self, query: &RangeQuery) -> Result<Vec<SeriesPoints>>;
+
+    /// The newest sample of every series of an agent, ordered by metric then
+    /// labels. Empty when the agent is unknown.
+    async fn latest(&self, agent_id: &str) -> Result<Vec<Sample>>;
+
+    /// Every agent with stored samples, ordered by id.
+    async fn agents(&self) -> Result<Vec<AgentInfo>>;
+
+    /// Stores alert events (same durability as samples). An event whose `id`
+    /// is already stored is replaced.
+    async fn insert_alert_events(&self, events: &[AlertEvent]) -> Result<()>;
+
+    /// Alert events matching the filters, newest first, with the total count.
+    async fn query_alert_events(&self, query: &AlertQuery) -> Result<AlertPage>;
+
+    /// Removes data older than `cutoff_ms`.
+    ///
+    /// Data at or after the cutoff is never removed. Partitioned stores remove
+    /// whole partitions, so data up to one day older than the cutoff may stay;
+    /// anything older than `cutoff_ms - DAY_MS` is gone afterwards.
+    async fn apply_retention(&self, cutoff_ms: i64) -> Result<RetentionReport>;
+}
+
+/// Conveniences over [`MetricStore`], implemented for every store.
+#[async_trait]
+pub trait MetricStoreExt: MetricStore {
+    /// The points of one series between two times, inclusive, oldest first.
+    async fn series_points(&self, series: &SeriesKey, from_ms: i64, to_ms: i64) -> Result<Vec<Point>> {
+        let query = RangeQuery {
+            agent_id: series.agent_id.clone(),
+            metric: series.metric.clone(),
+            labels: Some(series.labels.clone()),
+            from_ms,
+            to_ms,
+        };
+        Ok(self.query_range(&query).await?.into_iter().flat_map(|s| s.points).collect())
+    }
+
+    /// Appends samples of one agent as a batch without an id.
+    async fn append_samples(&self, agent_id: &str, samples: Vec<Sample>) -> Result<AppendOutcome> {
+        let timestamp_ms = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
+        let batch = MetricBatch { agent_id: agent_id.to_owned(), batch_id: None, timestamp_ms, samples };
+        self.append(&batch).await
+    }
+}
+
+impl<T: MetricStore + ?Sized> MetricStoreExt for T {}
+
+/// Checks the parts of a batch every store must refuse, so implementations
+/// share one definition of "invalid".
+///
+/// # Errors
+/// [`crate::Error::InvalidInput`] naming the first offending sample.
+pub fn validate_batch(batch: &MetricBatch) -> Result<()> {
+    if batch.agent_id.is_empty() {
+        return Err(crate::Error::InvalidInput("batch has an empty agent id".into()));
+    }
+    for (i, s) in batch.samples.iter().enumerate() {
+        if s.metric.is_empty() {
+            return Err(crate::Error::InvalidInput(format!("sample {i}: empty metric name")));
+        }
+        if !s.value.is_finite() {
+            return Err(crate::Error::InvalidInput(format!(
+                "sample {i} ({}): value {} is not finite",
+                s.metric, s.value
+            )));
+        }
+    }
+    Ok(())
+}

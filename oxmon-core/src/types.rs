@@ -1,0 +1,278 @@
+//! Domain types: samples, series, batches, severities, agents.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The labels of a series: a canonical map, sorted by key.
+///
+/// Two label sets with the same pairs are equal and serialize identically,
+/// whatever order they were built in (the original implementation used a hash
+/// map and produced a different series per process).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Labels(BTreeMap<String, String>);
+
+impl Labels {
+    /// No labels.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces a label, builder style.
+    #[must_use]
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.0.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds or replaces a label.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(key.into(), value.into());
+    }
+
+    /// The value of a label.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The pairs in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The canonical text form: a JSON object with keys in sorted order
+    /// (`{}` for no labels). Stores use it as the series' label key, so it is
+    /// stable across versions.
+    pub fn canonical(&self) -> String {
+        serde_json::to_string(&self.0).unwrap_or_else(|_| String::from("{}"))
+    }
+
+    /// Parses the canonical form produced by [`Labels::canonical`].
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidInput`] when the text is not a JSON object of strings.
+    pub fn from_canonical(text: &str) -> crate::Result<Self> {
+        serde_json::from_str(text)
+            .map(Labels)
+            .map_err(|e| crate::Error::InvalidInput(format!("labels `{text}`: {e}")))
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Labels {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Labels(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+}
+
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, (k, v)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{k}={v:?}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// A series: one agent's metric with one label set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SeriesKey {
+    /// The agent that reported it.
+    pub agent_id: String,
+    /// The metric name, such as `disk.used_percent`.
+    pub metric: String,
+    /// The labels, such as `{mount="/"}`.
+    pub labels: Labels,
+}
+
+impl SeriesKey {
+    /// Builds a series key.
+    pub fn new(agent_id: impl Into<String>, metric: impl Into<String>, labels: Labels) -> Self {
+        Self { agent_id: agent_id.into(), metric: metric.into(), labels }
+    }
+}
+
+impl fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.agent_id, self.metric)?;
+        if !self.labels.is_empty() {
+            write!(f, "{}", self.labels)?;
+        }
+        Ok(())
+    }
+}
+
+/// One measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The agent that measured it.
+    pub agent_id: String,
+    /// The metric name, such as `cpu.usage`.
+    pub metric: String,
+    /// The labels, canonical and sorted.
+    pub labels: Labels,
+    /// When it was measured, milliseconds since the Unix epoch (UTC).
+    pub timestamp_ms: i64,
+    /// The value.
+    pub value: f64,
+}
+
+impl Sample {
+    /// Builds a sample.
+    pub fn new(
+        agent_id: impl Into<String>,
+        metric: impl Into<String>,
+        labels: Labels,
+        timestamp_ms: i64,
+        value: f64,
+    ) -> Self {
+        Self { agent_id: agent_id.into(), metric: metric.into(), labels, timestamp_ms, value }
+    }
+
+    /// The series this sample belongs to.
+    pub fn series_key(&self) -> SeriesKey {
+        SeriesKey::new(self.agent_id.clone(), self.metric.clone(), self.labels.clone())
+    }
+
+    /// The point part of the sample.
+    pub fn point(&self) -> Point {
+        Point { timestamp_ms: self.timestamp_ms, value: self.value }
+    }
+}
+
+/// A timestamped value of a known series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Milliseconds since the Unix epoch (UTC).
+    pub timestamp_ms: i64,
+    /// The value.
+    pub value: f64,
+}
+
+/// What an agent sends in one report: the samples of one or more collections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricBatch {
+    /// The reporting agent. The server files every sample under this id
+    /// (after authenticating it), never under a per-sample id.
+    pub agent_id: String,
+    /// Identifies the batch for idempotent re-sends: a store acknowledges a
+    /// batch id it has already stored as a duplicate without storing it again.
+    pub batch_id: Option<String>,
+    /// When the agent built the batch (ms since the epoch). Informational only:
+    /// each sample carries its own timestamp.
+    pub timestamp_ms: i64,
+    /// The samples.
+    pub samples: Vec<Sample>,
+}
+
+/// How serious an alert is. Ordered: `Info < Warning < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Needs attention soon.
+    Warning,
+    /// Needs attention now.
+    Critical,
+}
+
+impl Severity {
+    /// All severities, lowest first.
+    pub const ALL: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Critical];
+
+    /// The spec's spelling: `info`, `warning`, `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+
+    /// Parses `info`, `warning` (or `warn`), `critical` (or `crit`), ignoring case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "warning" | "warn" => Ok(Severity::Warning),
+            "critical" | "crit" => Ok(Severity::Critical),
+            _ => Err(format!("unknown severity `{s}`, expected one of: info, warning, critical")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Severity {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the server knows about an agent that has reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    /// The agent's id.
+    pub agent_id: String,
+    /// Timestamp (ms) of the earliest sample stored for it.
+    pub first_seen_ms: i64,
+    /// Timestamp (ms) of the latest sample stored for it.
+    pub last_seen_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_canonical_whatever_the_insertion_order() {
+        let a = Labels::new().with("mount", "/").with("device", "sda1");
+        let b = Labels::new().with("device", "sda1").with("mount", "/");
+        assert_eq!(a, b);
+        assert_eq!(a.canonical(), r#"{"device":"sda1","mount":"/"}"#);
+        assert_eq!(Labels::from_canonical(&a.canonical()).unwrap(), a);
+        assert_eq!(Labels::new().canonical(), "{}");
+        assert!(Labels::from_canonical("[1]").is_err());
+    }
+
+    #[test]
+    fn severity_orders_and_parses() {
+        assert!(Severity::Info < Severity::Warning && Severity::Warning < Severity::Critical);
+        assert_eq!("Critical".parse::<Severity>().unwrap(), Severity::Critical);
+        assert_eq!("warn".parse::<Severity>().unwrap(), Severity::Warning);
+        let err = "fatal".parse::<Severity>().unwrap_err();
+        assert!(err.contains("fatal") && err.contains("info, warning, critical"), "{err}");
+        assert_eq!(serde_json::to_string(&Severity::Warning).unwrap(), "\"warning\"");
+    }
+
+    #[test]
+    fn series_key_display_is_readable() {
+        let key = SeriesKey::new("web-1", "disk.used_percent", Labels::new().with("mount", "/"));
+        assert_eq!(key.to_string(), r#"web-1/disk.used_percent{mount="/"}"#);
+    }
+}
