@@ -21,17 +21,28 @@ pub struct Notification {
 impl Notification {
     /// A notification of one event.
     pub fn single(event: AlertEvent) -> Self {
-        Self { events: vec![event] }
+        Self {
+            events: vec![event],
+        }
     }
 
     /// The highest severity among the events (`Info` when empty).
     pub fn severity(&self) -> Severity {
-        self.events.iter().map(|e| e.severity).max().unwrap_or(Severity::Info)
+        self.events
+            .iter()
+            .map(|e| e.severity)
+            .max()
+            .unwrap_or(Severity::Info)
     }
 
     /// `Resolved` when every event is resolved, else `Firing`.
     pub fn status(&self) -> AlertStatus {
-        if !self.events.is_empty() && self.events.iter().all(|e| e.status == AlertStatus::Resolved) {
+        if !self.events.is_empty()
+            && self
+                .events
+                .iter()
+                .all(|e| e.status == AlertStatus::Resolved)
+        {
             AlertStatus::Resolved
         } else {
             AlertStatus::Firing
@@ -48,12 +59,23 @@ impl Notification {
         };
         match self.events.as_slice() {
             [] => format!("{prefix} (no events)"),
-            [e] => format!("{prefix} {} on {}: {} = {}", e.rule, e.agent_id(), e.metric(), fmt_value(e.value)),
+            [e] => format!(
+                "{prefix} {} on {}: {} = {}",
+                e.rule,
+                e.agent_id(),
+                e.metric(),
+                fmt_value(e.value)
+            ),
             events => {
                 let mut agents: Vec<&str> = events.iter().map(AlertEvent::agent_id).collect();
                 agents.sort_unstable();
                 agents.dedup();
-                format!("{prefix} {}: {} alerts on {} agents", events[0].rule, events.len(), agents.len())
+                format!(
+                    "{prefix} {}: {} alerts on {} agents",
+                    events[0].rule,
+                    events.len(),
+                    agents.len()
+                )
             }
         }
     }
@@ -139,17 +161,28 @@ pub struct SendError {
 impl SendError {
     /// A failure worth retrying.
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self { kind: SendErrorKind::Retryable { retry_after: None }, message: message.into() }
+        Self {
+            kind: SendErrorKind::Retryable { retry_after: None },
+            message: message.into(),
+        }
     }
 
     /// A failure worth retrying after the given delay.
     pub fn retry_after(message: impl Into<String>, after: Duration) -> Self {
-        Self { kind: SendErrorKind::Retryable { retry_after: Some(after) }, message: message.into() }
+        Self {
+            kind: SendErrorKind::Retryable {
+                retry_after: Some(after),
+            },
+            message: message.into(),
+        }
     }
 
     /// A failure not worth retrying.
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { kind: SendErrorKind::Permanent, message: message.into() }
+        Self {
+            kind: SendErrorKind::Permanent,
+            message: message.into(),
+        }
     }
 
     /// Whether retrying may succeed.
@@ -225,7 +258,14 @@ mod tests {
         let n = Notification::single(event("web-1", AlertStatus::Firing, Severity::Critical));
         assert_eq!(n.title(), "[CRITICAL] high-cpu on web-1: cpu.usage = 97.5");
         let body = n.text_body();
-        for needle in ["Severity: critical", "Agent: web-1", "Metric: cpu.usage", "Value: 97.5", "Threshold: 90", "Time: 2026-02-06T10:30:00Z"] {
+        for needle in [
+            "Severity: critical",
+            "Agent: web-1",
+            "Metric: cpu.usage",
+            "Value: 97.5",
+            "Threshold: 90",
+            "Time: 2026-02-06T10:30:00Z",
+        ] {
             assert!(body.contains(needle), "{needle} missing in {body}");
         }
         let many = Notification {
@@ -237,7 +277,8 @@ mod tests {
         };
         assert_eq!(many.severity(), Severity::Critical);
         assert_eq!(many.title(), "[CRITICAL] high-cpu: 3 alerts on 2 agents");
-        let resolved = Notification::single(event("web-1", AlertStatus::Resolved, Severity::Warning));
+        let resolved =
+            Notification::single(event("web-1", AlertStatus::Resolved, Severity::Warning));
         assert!(resolved.title().starts_with("[RESOLVED WARNING]"));
         assert!(resolved.text_body().contains("Firing for: 300s"));
     }

@@ -49,7 +49,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `ms` milliseconds since the epoch.
     pub fn new(ms: i64) -> Self {
-        Self { ms: Arc::new(AtomicI64::new(ms)) }
+        Self {
+            ms: Arc::new(AtomicI64::new(ms)),
+        }
     }
 
     /// Sets the time.
@@ -77,7 +79,9 @@ impl Clock for ManualClock {
 
 impl fmt::Debug for ManualClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ManualClock").field("ms", &self.now_ms()).finish()
+        f.debug_struct("ManualClock")
+            .field("ms", &self.now_ms())
+            .finish()
     }
 }
 

@@ -29,7 +29,9 @@ pub use store::{
     AlertPage, AlertQuery, AppendOutcome, MetricStore, MetricStoreExt, RangeQuery, RetentionReport,
     SeriesPoints, validate_batch,
 };
-pub use transport::{Ack, BatchHandler, Credentials, Transport, TransportError, TransportErrorKind};
+pub use transport::{
+    Ack, BatchHandler, Credentials, Transport, TransportError, TransportErrorKind,
+};
 pub use types::{AgentInfo, Labels, MetricBatch, Point, Sample, SeriesKey, Severity};
 
 /// Milliseconds in one UTC day, the width of a storage partition.

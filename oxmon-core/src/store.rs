@@ -63,7 +63,14 @@ pub struct AlertQuery {
 
 impl Default for AlertQuery {
     fn default() -> Self {
-        Self { severity: None, agent_id: None, from_ms: None, to_ms: None, limit: 100, offset: 0 }
+        Self {
+            severity: None,
+            agent_id: None,
+            from_ms: None,
+            to_ms: None,
+            limit: 100,
+            offset: 0,
+        }
     }
 }
 
@@ -146,7 +153,12 @@ pub trait MetricStore: Send + Sync + std::fmt::Debug {
 #[async_trait]
 pub trait MetricStoreExt: MetricStore {
     /// The points of one series between two times, inclusive, oldest first.
-    async fn series_points(&self, series: &SeriesKey, from_ms: i64, to_ms: i64) -> Result<Vec<Point>> {
+    async fn series_points(
+        &self,
+        series: &SeriesKey,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Point>> {
         let query = RangeQuery {
             agent_id: series.agent_id.clone(),
             metric: series.metric.clone(),
@@ -154,13 +166,23 @@ pub trait MetricStoreExt: MetricStore {
             from_ms,
             to_ms,
         };
-        Ok(self.query_range(&query).await?.into_iter().flat_map(|s| s.points).collect())
+        Ok(self
+            .query_range(&query)
+            .await?
+            .into_iter()
+            .flat_map(|s| s.points)
+            .collect())
     }
 
     /// Appends samples of one agent as a batch without an id.
     async fn append_samples(&self, agent_id: &str, samples: Vec<Sample>) -> Result<AppendOutcome> {
         let timestamp_ms = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
-        let batch = MetricBatch { agent_id: agent_id.to_owned(), batch_id: None, timestamp_ms, samples };
+        let batch = MetricBatch {
+            agent_id: agent_id.to_owned(),
+            batch_id: None,
+            timestamp_ms,
+            samples,
+        };
         self.append(&batch).await
     }
 }
@@ -174,11 +196,15 @@ impl<T: MetricStore + ?Sized> MetricStoreExt for T {}
 /// [`crate::Error::InvalidInput`] naming the first offending sample.
 pub fn validate_batch(batch: &MetricBatch) -> Result<()> {
     if batch.agent_id.is_empty() {
-        return Err(crate::Error::InvalidInput("batch has an empty agent id".into()));
+        return Err(crate::Error::InvalidInput(
+            "batch has an empty agent id".into(),
+        ));
     }
     for (i, s) in batch.samples.iter().enumerate() {
         if s.metric.is_empty() {
-            return Err(crate::Error::InvalidInput(format!("sample {i}: empty metric name")));
+            return Err(crate::Error::InvalidInput(format!(
+                "sample {i}: empty metric name"
+            )));
         }
         if !s.value.is_finite() {
             return Err(crate::Error::InvalidInput(format!(

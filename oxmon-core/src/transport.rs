@@ -51,7 +51,10 @@ pub struct TransportError {
 impl TransportError {
     /// Builds an error.
     pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Whether the agent should keep the batch and re-send it later. `false`
@@ -59,7 +62,9 @@ impl TransportError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind,
-            TransportErrorKind::Unavailable | TransportErrorKind::Timeout | TransportErrorKind::Internal
+            TransportErrorKind::Unavailable
+                | TransportErrorKind::Timeout
+                | TransportErrorKind::Internal
         )
     }
 }
@@ -104,5 +109,9 @@ pub struct Credentials {
 #[async_trait]
 pub trait BatchHandler: Send + Sync + std::fmt::Debug {
     /// Handles one batch.
-    async fn handle(&self, credentials: Credentials, batch: MetricBatch) -> Result<Ack, TransportError>;
+    async fn handle(
+        &self,
+        credentials: Credentials,
+        batch: MetricBatch,
+    ) -> Result<Ack, TransportError>;
 }

@@ -73,7 +73,11 @@ impl Labels {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Labels {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Labels(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Labels(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -104,7 +108,11 @@ pub struct SeriesKey {
 impl SeriesKey {
     /// Builds a series key.
     pub fn new(agent_id: impl Into<String>, metric: impl Into<String>, labels: Labels) -> Self {
-        Self { agent_id: agent_id.into(), metric: metric.into(), labels }
+        Self {
+            agent_id: agent_id.into(),
+            metric: metric.into(),
+            labels,
+        }
     }
 }
 
@@ -142,17 +150,30 @@ impl Sample {
         timestamp_ms: i64,
         value: f64,
     ) -> Self {
-        Self { agent_id: agent_id.into(), metric: metric.into(), labels, timestamp_ms, value }
+        Self {
+            agent_id: agent_id.into(),
+            metric: metric.into(),
+            labels,
+            timestamp_ms,
+            value,
+        }
     }
 
     /// The series this sample belongs to.
     pub fn series_key(&self) -> SeriesKey {
-        SeriesKey::new(self.agent_id.clone(), self.metric.clone(), self.labels.clone())
+        SeriesKey::new(
+            self.agent_id.clone(),
+            self.metric.clone(),
+            self.labels.clone(),
+        )
     }
 
     /// The point part of the sample.
     pub fn point(&self) -> Point {
-        Point { timestamp_ms: self.timestamp_ms, value: self.value }
+        Point {
+            timestamp_ms: self.timestamp_ms,
+            value: self.value,
+        }
     }
 }
 
@@ -222,7 +243,9 @@ impl FromStr for Severity {
             "info" => Ok(Severity::Info),
             "warning" | "warn" => Ok(Severity::Warning),
             "critical" | "crit" => Ok(Severity::Critical),
-            _ => Err(format!("unknown severity `{s}`, expected one of: info, warning, critical")),
+            _ => Err(format!(
+                "unknown severity `{s}`, expected one of: info, warning, critical"
+            )),
         }
     }
 }
@@ -266,13 +289,23 @@ mod tests {
         assert_eq!("Critical".parse::<Severity>().unwrap(), Severity::Critical);
         assert_eq!("warn".parse::<Severity>().unwrap(), Severity::Warning);
         let err = "fatal".parse::<Severity>().unwrap_err();
-        assert!(err.contains("fatal") && err.contains("info, warning, critical"), "{err}");
-        assert_eq!(serde_json::to_string(&Severity::Warning).unwrap(), "\"warning\"");
+        assert!(
+            err.contains("fatal") && err.contains("info, warning, critical"),
+            "{err}"
+        );
+        assert_eq!(
+            serde_json::to_string(&Severity::Warning).unwrap(),
+            "\"warning\""
+        );
     }
 
     #[test]
     fn series_key_display_is_readable() {
-        let key = SeriesKey::new("web-1", "disk.used_percent", Labels::new().with("mount", "/"));
+        let key = SeriesKey::new(
+            "web-1",
+            "disk.used_percent",
+            Labels::new().with("mount", "/"),
+        );
         assert_eq!(key.to_string(), r#"web-1/disk.used_percent{mount="/"}"#);
     }
 }

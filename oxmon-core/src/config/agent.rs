@@ -82,17 +82,23 @@ impl AgentConfig {
         if self.collection_interval_secs > 86_400 {
             return Err(ctx.err(
                 "collection_interval_secs",
-                format!("must be at most 86400 (one day), got {}", self.collection_interval_secs),
+                format!(
+                    "must be at most 86400 (one day), got {}",
+                    self.collection_interval_secs
+                ),
             ));
         }
         ctx.at_least("buffer_max_size", self.buffer_max_size, 1)?;
-        if let Some(token) = &self.auth_token {
-            if token.expose().trim().is_empty() {
-                return Err(ctx.err("auth_token", "must not be empty (remove the key instead)"));
-            }
+        if let Some(token) = &self.auth_token
+            && token.expose().trim().is_empty()
+        {
+            return Err(ctx.err("auth_token", "must not be empty (remove the key instead)"));
         }
         if self.tls_ca_file.is_some() && !self.tls {
-            return Err(ctx.err("tls_ca_file", "is set but `tls = false`; enable tls or remove it"));
+            return Err(ctx.err(
+                "tls_ca_file",
+                "is set but `tls = false`; enable tls or remove it",
+            ));
         }
         Ok(())
     }
@@ -112,10 +118,15 @@ pub fn validate_agent_id(id: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if id.len() > MAX_AGENT_ID_LEN {
-        return Err(format!("must be at most {MAX_AGENT_ID_LEN} bytes, got {}", id.len()));
+        return Err(format!(
+            "must be at most {MAX_AGENT_ID_LEN} bytes, got {}",
+            id.len()
+        ));
     }
     if let Some(c) = id.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("`{id}` contains the character {c:?}; use letters, digits, `-`, `_`, `.`"));
+        return Err(format!(
+            "`{id}` contains the character {c:?}; use letters, digits, `-`, `_`, `.`"
+        ));
     }
     Ok(())
 }
@@ -129,20 +140,30 @@ fn validate_endpoint(endpoint: &str, tls: bool) -> Result<(), String> {
         None => {}
         Some("https") => {}
         Some("http") if tls => {
-            return Err(format!("`{endpoint}` uses http:// but `tls = true`; use https:// or host:port"));
+            return Err(format!(
+                "`{endpoint}` uses http:// but `tls = true`; use https:// or host:port"
+            ));
         }
         Some("http") => {}
-        Some(other) => return Err(format!("unsupported scheme `{other}` in `{endpoint}`, expected http or https")),
+        Some(other) => {
+            return Err(format!(
+                "unsupported scheme `{other}` in `{endpoint}`, expected http or https"
+            ));
+        }
     }
     let authority = rest.trim_end_matches('/');
     let Some((host, port)) = authority.rsplit_once(':') else {
-        return Err(format!("`{endpoint}` has no port; expected host:port such as 127.0.0.1:9090"));
+        return Err(format!(
+            "`{endpoint}` has no port; expected host:port such as 127.0.0.1:9090"
+        ));
     };
     if host.is_empty() {
         return Err(format!("`{endpoint}` has no host"));
     }
     match port.parse::<u16>() {
         Ok(p) if p > 0 => Ok(()),
-        _ => Err(format!("`{endpoint}`: port `{port}` is not a number in 1..=65535")),
+        _ => Err(format!(
+            "`{endpoint}`: port `{port}` is not a number in 1..=65535"
+        )),
     }
 }

@@ -49,8 +49,16 @@ impl fmt::Display for ConfigError {
 
 impl ConfigError {
     /// An error about one field.
-    pub fn field(file: impl Into<String>, field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self { file: file.into(), field: Some(field.into()), problem: problem.into() }
+    pub fn field(
+        file: impl Into<String>,
+        field: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.into(),
+            field: Some(field.into()),
+            problem: problem.into(),
+        }
     }
 
     /// An error about one field of a notification channel, as a channel plugin
@@ -111,17 +119,28 @@ pub(crate) fn parse_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         // toml appends "in `parent`" on a new line; the path already says where.
-        let inner = inner.split("\nin `").next().unwrap_or_default().trim_end().to_owned();
+        let inner = inner
+            .split("\nin `")
+            .next()
+            .unwrap_or_default()
+            .trim_end()
+            .to_owned();
         // serde_path_to_error puts an unknown key at the end of the path.
         let problem = match inner.strip_prefix("unknown field `") {
             Some(rest) => match rest.split_once(", expected ") {
-                Some((_, expected)) => format!("unknown key (is it misspelt?), expected {expected}"),
+                Some((_, expected)) => {
+                    format!("unknown key (is it misspelt?), expected {expected}")
+                }
                 None => "unknown key (is it misspelt?)".to_owned(),
             },
             None => inner,
         };
         if path == "." {
-            ConfigError { file: file.to_owned(), field: None, problem }
+            ConfigError {
+                file: file.to_owned(),
+                field: None,
+                problem,
+            }
         } else {
             ConfigError::field(file, path, problem)
         }

@@ -53,7 +53,11 @@ impl ChannelConfig {
                 Err(ConfigError::channel(self, field, "must not be empty"))
             }
             Some(toml::Value::String(s)) => Ok(s),
-            Some(other) => Err(ConfigError::channel(self, field, format!("must be a string, got {}", other.type_str()))),
+            Some(other) => Err(ConfigError::channel(
+                self,
+                field,
+                format!("must be a string, got {}", other.type_str()),
+            )),
         }
     }
 
@@ -65,7 +69,11 @@ impl ChannelConfig {
         match self.settings.get(field) {
             None => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(ConfigError::channel(self, field, format!("must be a string, got {}", other.type_str()))),
+            Some(other) => Err(ConfigError::channel(
+                self,
+                field,
+                format!("must be a string, got {}", other.type_str()),
+            )),
         }
     }
 
@@ -78,7 +86,11 @@ impl ChannelConfig {
             return Err(ConfigError::channel(self, field, "is required"));
         };
         let toml::Value::Array(items) = value else {
-            return Err(ConfigError::channel(self, field, format!("must be a list of strings, got {}", value.type_str())));
+            return Err(ConfigError::channel(
+                self,
+                field,
+                format!("must be a list of strings, got {}", value.type_str()),
+            ));
         };
         if items.is_empty() {
             return Err(ConfigError::channel(self, field, "must not be empty"));
@@ -88,7 +100,11 @@ impl ChannelConfig {
             .enumerate()
             .map(|(i, v)| match v {
                 toml::Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
-                toml::Value::String(_) => Err(ConfigError::channel(self, &format!("{field}[{i}]"), "must not be empty")),
+                toml::Value::String(_) => Err(ConfigError::channel(
+                    self,
+                    &format!("{field}[{i}]"),
+                    "must not be empty",
+                )),
                 other => Err(ConfigError::channel(
                     self,
                     &format!("{field}[{i}]"),
@@ -106,7 +122,11 @@ impl ChannelConfig {
         match self.settings.get(field) {
             None => Ok(None),
             Some(toml::Value::Integer(i)) => Ok(Some(*i)),
-            Some(other) => Err(ConfigError::channel(self, field, format!("must be an integer, got {}", other.type_str()))),
+            Some(other) => Err(ConfigError::channel(
+                self,
+                field,
+                format!("must be an integer, got {}", other.type_str()),
+            )),
         }
     }
 
@@ -120,7 +140,11 @@ impl ChannelConfig {
             Some(key) => Err(ConfigError::channel(
                 self,
                 key,
-                format!("unknown key for a {} channel (is it misspelt?), expected one of: {}", self.kind, known.join(", ")),
+                format!(
+                    "unknown key for a {} channel (is it misspelt?), expected one of: {}",
+                    self.kind,
+                    known.join(", ")
+                ),
             )),
             None => Ok(()),
         }
@@ -144,7 +168,11 @@ impl TimeOfDay {
     pub fn parse(s: &str) -> Result<Self, String> {
         let bad = || format!("`{s}` is not a time of day, expected HH:MM (00:00 to 23:59)");
         let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
-        if h.is_empty() || h.len() > 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+        if h.is_empty()
+            || h.len() > 2
+            || m.len() != 2
+            || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let hour: u8 = h.parse().map_err(|_| bad())?;
@@ -177,8 +205,15 @@ pub enum Weekday {
 
 impl Weekday {
     /// Every day, Monday first.
-    pub const ALL: [Weekday; 7] =
-        [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+    pub const ALL: [Weekday; 7] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
 
     /// Parses `mon` or `monday` (any case), and so on.
     ///
@@ -192,7 +227,9 @@ impl Weekday {
                 let short = d.short();
                 l == short || l == d.long()
             })
-            .ok_or_else(|| format!("unknown day `{s}`, expected mon, tue, wed, thu, fri, sat or sun"))
+            .ok_or_else(|| {
+                format!("unknown day `{s}`, expected mon, tue, wed, thu, fri, sat or sun")
+            })
     }
 
     fn short(self) -> &'static str {
@@ -200,7 +237,15 @@ impl Weekday {
     }
 
     fn long(self) -> &'static str {
-        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"][self.index()]
+        [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ][self.index()]
     }
 
     /// 0 for Monday to 6 for Sunday.
@@ -271,7 +316,10 @@ impl RawSilenceWindow {
         let start = TimeOfDay::parse(&self.start_time).map_err(|p| ctx.err(at("start_time"), p))?;
         let end = TimeOfDay::parse(&self.end_time).map_err(|p| ctx.err(at("end_time"), p))?;
         if start == end {
-            return Err(ctx.err(at("end_time"), "must differ from start_time (an empty or whole-day window is ambiguous)"));
+            return Err(ctx.err(
+                at("end_time"),
+                "must differ from start_time (an empty or whole-day window is ambiguous)",
+            ));
         }
         let days = |list: &[String]| -> Result<Vec<Weekday>, ConfigError> {
             if list.is_empty() {
@@ -279,13 +327,17 @@ impl RawSilenceWindow {
             }
             list.iter()
                 .enumerate()
-                .map(|(j, d)| Weekday::parse(d).map_err(|p| ctx.err(format!("{}[{j}]", at("days")), p)))
+                .map(|(j, d)| {
+                    Weekday::parse(d).map_err(|p| ctx.err(format!("{}[{j}]", at("days")), p))
+                })
                 .collect()
         };
         let recurrence = match (self.recurrence.as_deref().unwrap_or("daily"), &self.days) {
             ("daily", None) => Recurrence::Daily,
             ("weekly", Some(list)) => Recurrence::Weekly(days(list)?),
-            ("weekly", None) => return Err(ctx.err(at("days"), "is required when recurrence = \"weekly\"")),
+            ("weekly", None) => {
+                return Err(ctx.err(at("days"), "is required when recurrence = \"weekly\""));
+            }
             ("weekdays", None) => Recurrence::Weekly(Weekday::ALL[..5].to_vec()),
             ("weekends", None) => Recurrence::Weekly(Weekday::ALL[5..].to_vec()),
             ("daily" | "weekdays" | "weekends", Some(_)) => {
@@ -294,11 +346,17 @@ impl RawSilenceWindow {
             (other, _) => {
                 return Err(ctx.err(
                     at("recurrence"),
-                    format!("unknown recurrence `{other}`, expected daily, weekly, weekdays or weekends"),
+                    format!(
+                        "unknown recurrence `{other}`, expected daily, weekly, weekdays or weekends"
+                    ),
                 ));
             }
         };
-        Ok(SilenceWindow { start, end, recurrence })
+        Ok(SilenceWindow {
+            start,
+            end,
+            recurrence,
+        })
     }
 }
 
@@ -318,7 +376,12 @@ pub struct NotificationConfig {
 
 impl Default for NotificationConfig {
     fn default() -> Self {
-        Self { channels: Vec::new(), silence_windows: Vec::new(), aggregation_window_secs: 60, timezone: None }
+        Self {
+            channels: Vec::new(),
+            silence_windows: Vec::new(),
+            aggregation_window_secs: 60,
+            timezone: None,
+        }
     }
 }
 
@@ -355,36 +418,72 @@ impl RawNotification {
             let at = |f: &str| format!("notification.channels[{i}].{f}");
             let kind = match table.remove("type") {
                 Some(toml::Value::String(s)) if !s.trim().is_empty() => s,
-                Some(other) => return Err(ctx.err(at("type"), format!("must be a non-empty string, got {other}"))),
-                None => return Err(ctx.err(at("type"), "is required (email, webhook, sms, dingtalk, weixin, ...)")),
+                Some(other) => {
+                    return Err(ctx.err(
+                        at("type"),
+                        format!("must be a non-empty string, got {other}"),
+                    ));
+                }
+                None => {
+                    return Err(ctx.err(
+                        at("type"),
+                        "is required (email, webhook, sms, dingtalk, weixin, ...)",
+                    ));
+                }
             };
             let name = match table.remove("name") {
                 Some(toml::Value::String(s)) if !s.trim().is_empty() => s,
                 None => format!("{kind}-{}", i + 1),
-                Some(other) => return Err(ctx.err(at("name"), format!("must be a non-empty string, got {other}"))),
+                Some(other) => {
+                    return Err(ctx.err(
+                        at("name"),
+                        format!("must be a non-empty string, got {other}"),
+                    ));
+                }
             };
             if !names.insert(name.clone()) {
-                return Err(ctx.err(at("name"), format!("`{name}` is used by another channel; names must be unique")));
+                return Err(ctx.err(
+                    at("name"),
+                    format!("`{name}` is used by another channel; names must be unique"),
+                ));
             }
             let min_severity = match table.remove("min_severity") {
                 None => Severity::Info,
-                Some(toml::Value::String(s)) => s.parse().map_err(|p: String| ctx.err(at("min_severity"), p))?,
-                Some(other) => return Err(ctx.err(at("min_severity"), format!("must be a string, got {other}"))),
+                Some(toml::Value::String(s)) => s
+                    .parse()
+                    .map_err(|p: String| ctx.err(at("min_severity"), p))?,
+                Some(other) => {
+                    return Err(
+                        ctx.err(at("min_severity"), format!("must be a string, got {other}"))
+                    );
+                }
             };
             let send_resolved = match table.remove("send_resolved") {
                 None => true,
                 Some(toml::Value::Boolean(b)) => b,
-                Some(other) => return Err(ctx.err(at("send_resolved"), format!("must be true or false, got {other}"))),
+                Some(other) => {
+                    return Err(ctx.err(
+                        at("send_resolved"),
+                        format!("must be true or false, got {other}"),
+                    ));
+                }
             };
             // TOML puts every key written after a `[[notification.channels]]`
             // header into that channel, so the spec's `aggregation_window_secs = 60`
             // at the end of the file lands here. Accept it as the global setting.
             if let Some(v) = table.remove("aggregation_window_secs") {
                 let toml::Value::Integer(v) = v else {
-                    return Err(ctx.err(at("aggregation_window_secs"), "must be a whole number of seconds"));
+                    return Err(ctx.err(
+                        at("aggregation_window_secs"),
+                        "must be a whole number of seconds",
+                    ));
                 };
-                let v = u64::try_from(v)
-                    .map_err(|_| ctx.err(at("aggregation_window_secs"), format!("must not be negative, got {v}")))?;
+                let v = u64::try_from(v).map_err(|_| {
+                    ctx.err(
+                        at("aggregation_window_secs"),
+                        format!("must not be negative, got {v}"),
+                    )
+                })?;
                 match aggregation {
                     Some(existing) if existing != v => {
                         return Err(ctx.err(
@@ -433,7 +532,11 @@ mod tests {
     use super::*;
 
     fn window(s: &str, e: &str, r: Recurrence) -> SilenceWindow {
-        SilenceWindow { start: TimeOfDay::parse(s).unwrap(), end: TimeOfDay::parse(e).unwrap(), recurrence: r }
+        SilenceWindow {
+            start: TimeOfDay::parse(s).unwrap(),
+            end: TimeOfDay::parse(e).unwrap(),
+            recurrence: r,
+        }
     }
 
     #[test]
@@ -469,7 +572,9 @@ mod tests {
     fn time_of_day_parsing() {
         assert_eq!(TimeOfDay::parse("02:05").unwrap().minute_of_day(), 125);
         assert_eq!(TimeOfDay::parse("9:30").unwrap().minute_of_day(), 570);
-        for bad in ["24:00", "12:60", "1200", "ab:cd", "12:5", "", "-1:00", "12:00:00"] {
+        for bad in [
+            "24:00", "12:60", "1200", "ab:cd", "12:5", "", "-1:00", "12:00:00",
+        ] {
             let e = TimeOfDay::parse(bad).unwrap_err();
             assert!(e.contains("HH:MM"), "{bad}: {e}");
         }

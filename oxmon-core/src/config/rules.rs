@@ -187,7 +187,10 @@ impl RawRule {
     pub(crate) fn validate(self, ctx: Ctx<'_>, index: usize) -> Result<RuleConfig, ConfigError> {
         let at = |f: &str| format!("alert.rules[{index}].{f}");
         let required = |f: &str, ty: &str| ctx.err(at(f), format!("is required for a {ty} rule"));
-        let ty = self.kind.clone().ok_or_else(|| ctx.err(at("type"), format!("is required, one of: {TYPES}")))?;
+        let ty = self
+            .kind
+            .clone()
+            .ok_or_else(|| ctx.err(at("type"), format!("is required, one of: {TYPES}")))?;
         let name = self.name.clone().unwrap_or_default();
         if name.trim().is_empty() {
             return Err(ctx.err(at("name"), "is required and must not be empty"));
@@ -211,27 +214,56 @@ impl RawRule {
         let allowed: &[&str] = match ty.as_str() {
             "threshold" => &["operator", "value", "duration_secs"],
             "rate_of_change" => &["rate_threshold", "window_secs", "direction"],
-            "trend_prediction" => &["predict_threshold", "horizon_secs", "min_data_points", "window_secs", "min_r_squared"],
+            "trend_prediction" => &[
+                "predict_threshold",
+                "horizon_secs",
+                "min_data_points",
+                "window_secs",
+                "min_r_squared",
+            ],
             "cert_expiration" => &["warning_days", "critical_days"],
-            other => return Err(ctx.err(at("type"), format!("unknown rule type `{other}`, expected one of: {TYPES}"))),
+            other => {
+                return Err(ctx.err(
+                    at("type"),
+                    format!("unknown rule type `{other}`, expected one of: {TYPES}"),
+                ));
+            }
         };
         if let Some((field, _)) = present.iter().find(|(f, set)| *set && !allowed.contains(f)) {
             return Err(ctx.err(at(field), format!("does not apply to a {ty} rule")));
         }
         let finite = |f: &str, v: f64| {
-            if v.is_finite() { Ok(v) } else { Err(ctx.err(at(f), format!("must be a finite number, got {v}"))) }
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(ctx.err(at(f), format!("must be a finite number, got {v}")))
+            }
         };
         let kind = match ty.as_str() {
             "threshold" => {
-                let op = self.operator.as_deref().ok_or_else(|| required("operator", &ty))?;
+                let op = self
+                    .operator
+                    .as_deref()
+                    .ok_or_else(|| required("operator", &ty))?;
                 let operator = Operator::parse(op).map_err(|p| ctx.err(at("operator"), p))?;
                 let value = finite("value", self.value.ok_or_else(|| required("value", &ty))?)?;
-                RuleKind::Threshold { operator, value, duration_secs: self.duration_secs.unwrap_or(0) }
+                RuleKind::Threshold {
+                    operator,
+                    value,
+                    duration_secs: self.duration_secs.unwrap_or(0),
+                }
             }
             "rate_of_change" => {
-                let rate = finite("rate_threshold", self.rate_threshold.ok_or_else(|| required("rate_threshold", &ty))?)?;
+                let rate = finite(
+                    "rate_threshold",
+                    self.rate_threshold
+                        .ok_or_else(|| required("rate_threshold", &ty))?,
+                )?;
                 if rate <= 0.0 {
-                    return Err(ctx.err(at("rate_threshold"), format!("must be greater than 0 (percent), got {rate}")));
+                    return Err(ctx.err(
+                        at("rate_threshold"),
+                        format!("must be greater than 0 (percent), got {rate}"),
+                    ));
                 }
                 let window_secs = self.window_secs.unwrap_or(300);
                 ctx.at_least(&at("window_secs"), window_secs, 1)?;
@@ -240,26 +272,39 @@ impl RawRule {
                     Some("up") => RateDirection::Up,
                     Some("down") => RateDirection::Down,
                     Some(other) => {
-                        return Err(ctx.err(at("direction"), format!("unknown direction `{other}`, expected up, down or both")));
+                        return Err(ctx.err(
+                            at("direction"),
+                            format!("unknown direction `{other}`, expected up, down or both"),
+                        ));
                     }
                 };
-                RuleKind::RateOfChange { rate_threshold: rate, window_secs, direction }
+                RuleKind::RateOfChange {
+                    rate_threshold: rate,
+                    window_secs,
+                    direction,
+                }
             }
             "trend_prediction" => {
                 let predict_threshold = finite(
                     "predict_threshold",
-                    self.predict_threshold.ok_or_else(|| required("predict_threshold", &ty))?,
+                    self.predict_threshold
+                        .ok_or_else(|| required("predict_threshold", &ty))?,
                 )?;
-                let horizon_secs = self.horizon_secs.ok_or_else(|| required("horizon_secs", &ty))?;
+                let horizon_secs = self
+                    .horizon_secs
+                    .ok_or_else(|| required("horizon_secs", &ty))?;
                 ctx.at_least(&at("horizon_secs"), horizon_secs, 1)?;
                 let min_data_points = self.min_data_points.unwrap_or(10);
                 ctx.at_least(&at("min_data_points"), min_data_points, 3)?;
                 let window_secs = self.window_secs.unwrap_or(3600);
                 ctx.at_least(&at("window_secs"), window_secs, 1)?;
-                if let Some(r2) = self.min_r_squared {
-                    if !(0.0..=1.0).contains(&r2) {
-                        return Err(ctx.err(at("min_r_squared"), format!("must be between 0 and 1, got {r2}")));
-                    }
+                if let Some(r2) = self.min_r_squared
+                    && !(0.0..=1.0).contains(&r2)
+                {
+                    return Err(ctx.err(
+                        at("min_r_squared"),
+                        format!("must be between 0 and 1, got {r2}"),
+                    ));
                 }
                 RuleKind::TrendPrediction {
                     predict_threshold,
@@ -275,10 +320,15 @@ impl RawRule {
                 if critical_days > warning_days {
                     return Err(ctx.err(
                         at("critical_days"),
-                        format!("must not exceed warning_days ({warning_days}), got {critical_days}"),
+                        format!(
+                            "must not exceed warning_days ({warning_days}), got {critical_days}"
+                        ),
                     ));
                 }
-                RuleKind::CertExpiration { warning_days, critical_days }
+                RuleKind::CertExpiration {
+                    warning_days,
+                    critical_days,
+                }
             }
         };
         let metric = match (self.metric, &kind) {

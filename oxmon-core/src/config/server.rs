@@ -88,7 +88,12 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { jwt_secret: None, token_expire_secs: 86_400, default_username: "admin".to_owned(), default_password: None }
+        Self {
+            jwt_secret: None,
+            token_expire_secs: 86_400,
+            default_username: "admin".to_owned(),
+            default_password: None,
+        }
     }
 }
 
@@ -98,14 +103,25 @@ impl std::fmt::Debug for AuthConfig {
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
             .field("token_expire_secs", &self.token_expire_secs)
             .field("default_username", &self.default_username)
-            .field("default_password", &self.default_password.as_ref().map(|_| "***"))
+            .field(
+                "default_password",
+                &self.default_password.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
 
 /// Secrets copied from documentation that must never sign real tokens.
-const EXAMPLE_SECRETS: &[&str] =
-    ["change-me", "changeme", "secret", "your-secret-key", "your-jwt-secret", "example", "oxmon"].as_slice();
+const EXAMPLE_SECRETS: &[&str] = [
+    "change-me",
+    "changeme",
+    "secret",
+    "your-secret-key",
+    "your-jwt-secret",
+    "example",
+    "oxmon",
+]
+.as_slice();
 
 /// `[alert]`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -200,10 +216,23 @@ impl ServerConfig {
         let ctx = Ctx { file: origin };
         let d = ServerConfig::default();
         let grpc_tls = match (raw.grpc_tls_cert_file, raw.grpc_tls_key_file) {
-            (Some(cert_file), Some(key_file)) => Some(TlsFiles { cert_file, key_file }),
+            (Some(cert_file), Some(key_file)) => Some(TlsFiles {
+                cert_file,
+                key_file,
+            }),
             (None, None) => None,
-            (Some(_), None) => return Err(ctx.err("grpc_tls_key_file", "is required when grpc_tls_cert_file is set")),
-            (None, Some(_)) => return Err(ctx.err("grpc_tls_cert_file", "is required when grpc_tls_key_file is set")),
+            (Some(_), None) => {
+                return Err(ctx.err(
+                    "grpc_tls_key_file",
+                    "is required when grpc_tls_cert_file is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ctx.err(
+                    "grpc_tls_cert_file",
+                    "is required when grpc_tls_key_file is set",
+                ));
+            }
         };
         let mut rules: Vec<RuleConfig> = Vec::with_capacity(raw.alert.rules.len());
         for (i, r) in raw.alert.rules.into_iter().enumerate() {
@@ -211,7 +240,10 @@ impl ServerConfig {
             if rules.iter().any(|other| other.name == rule.name) {
                 return Err(ctx.err(
                     format!("alert.rules[{i}].name"),
-                    format!("`{}` is used by another rule; names must be unique", rule.name),
+                    format!(
+                        "`{}` is used by another rule; names must be unique",
+                        rule.name
+                    ),
                 ));
             }
             rules.push(rule);
@@ -227,7 +259,9 @@ impl ServerConfig {
             require_agent_auth: raw.require_agent_auth.unwrap_or(d.require_agent_auth),
             auth: raw.auth,
             alert: AlertConfig { rules },
-            notification: raw.notification.validate(ctx, raw.aggregation_window_secs)?,
+            notification: raw
+                .notification
+                .validate(ctx, raw.aggregation_window_secs)?,
             cert_check: raw.cert_check,
         };
         config.validate(origin)?;
@@ -241,7 +275,10 @@ impl ServerConfig {
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         let ctx = Ctx { file: origin };
         if self.grpc_port != 0 && self.grpc_port == self.http_port {
-            return Err(ctx.err("http_port", format!("must differ from grpc_port ({})", self.grpc_port)));
+            return Err(ctx.err(
+                "http_port",
+                format!("must differ from grpc_port ({})", self.grpc_port),
+            ));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ctx.err("data_dir", "must not be empty"));
@@ -250,12 +287,18 @@ impl ServerConfig {
         if let Some(secret) = &self.auth.jwt_secret {
             let s = secret.expose();
             if EXAMPLE_SECRETS.iter().any(|e| s.eq_ignore_ascii_case(e)) || s.contains("change") {
-                return Err(ctx.err("auth.jwt_secret", "is an example value; remove it to have one generated, or set a random one"));
+                return Err(ctx.err(
+                    "auth.jwt_secret",
+                    "is an example value; remove it to have one generated, or set a random one",
+                ));
             }
             if s.chars().count() < 32 {
                 return Err(ctx.err(
                     "auth.jwt_secret",
-                    format!("must be at least 32 characters, got {} (remove it to have one generated)", s.chars().count()),
+                    format!(
+                        "must be at least 32 characters, got {} (remove it to have one generated)",
+                        s.chars().count()
+                    ),
                 ));
             }
         }
@@ -263,17 +306,22 @@ impl ServerConfig {
         if self.auth.default_username.trim().is_empty() {
             return Err(ctx.err("auth.default_username", "must not be empty"));
         }
-        if let Some(p) = &self.auth.default_password {
-            if p.expose().chars().count() < 8 {
-                return Err(ctx.err("auth.default_password", "must be at least 8 characters"));
-            }
+        if let Some(p) = &self.auth.default_password
+            && p.expose().chars().count() < 8
+        {
+            return Err(ctx.err("auth.default_password", "must be at least 8 characters"));
         }
         let c = &self.cert_check;
-        ctx.at_least("cert_check.default_interval_secs", c.default_interval_secs, 1)?;
+        ctx.at_least(
+            "cert_check.default_interval_secs",
+            c.default_interval_secs,
+            1,
+        )?;
         ctx.at_least("cert_check.tick_secs", c.tick_secs, 1)?;
         ctx.at_least("cert_check.connect_timeout_secs", c.connect_timeout_secs, 1)?;
         ctx.at_least("cert_check.max_concurrent", c.max_concurrent, 1)?;
-        super::agent::validate_agent_id(&c.agent_id).map_err(|p| ctx.err("cert_check.agent_id", p))?;
+        super::agent::validate_agent_id(&c.agent_id)
+            .map_err(|p| ctx.err("cert_check.agent_id", p))?;
         Ok(())
     }
 }

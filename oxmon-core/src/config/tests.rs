@@ -18,7 +18,10 @@ fn assert_names(err: &ConfigError, file: &str, field: &str, words: &[&str]) {
     let msg = err.to_string();
     assert_eq!(err.file, file, "{msg}");
     assert_eq!(err.field.as_deref(), Some(field), "{msg}");
-    assert!(msg.starts_with(&format!("{file}: field `{field}`: ")), "{msg}");
+    assert!(
+        msg.starts_with(&format!("{file}: field `{field}`: ")),
+        "{msg}"
+    );
     for w in words {
         assert!(msg.contains(w), "`{w}` missing in: {msg}");
     }
@@ -52,37 +55,127 @@ buffer_max_size = 1000
     .unwrap();
     assert_eq!(c.agent_id.as_deref(), Some("web-server-01"));
     assert!(c.tls);
-    assert_eq!(c.auth_token.as_ref().map(|t| t.expose()), Some("your-token-here"));
-    assert!(!format!("{c:?}").contains("your-token-here"), "Debug leaks the token");
+    assert_eq!(
+        c.auth_token.as_ref().map(|t| t.expose()),
+        Some("your-token-here")
+    );
+    assert!(
+        !format!("{c:?}").contains("your-token-here"),
+        "Debug leaks the token"
+    );
 }
 
 #[test]
 fn agent_out_of_range_values_name_the_field() {
-    assert_names(&agent_err("collection_interval_secs = 0"), "agent.toml", "collection_interval_secs", &["at least 1", "got 0"]);
-    assert_names(&agent_err("collection_interval_secs = 100000"), "agent.toml", "collection_interval_secs", &["86400"]);
-    assert_names(&agent_err("buffer_max_size = 0"), "agent.toml", "buffer_max_size", &["at least 1"]);
-    assert_names(&agent_err("collection_interval_secs = -5"), "agent.toml", "collection_interval_secs", &["-5"]);
+    assert_names(
+        &agent_err("collection_interval_secs = 0"),
+        "agent.toml",
+        "collection_interval_secs",
+        &["at least 1", "got 0"],
+    );
+    assert_names(
+        &agent_err("collection_interval_secs = 100000"),
+        "agent.toml",
+        "collection_interval_secs",
+        &["86400"],
+    );
+    assert_names(
+        &agent_err("buffer_max_size = 0"),
+        "agent.toml",
+        "buffer_max_size",
+        &["at least 1"],
+    );
+    assert_names(
+        &agent_err("collection_interval_secs = -5"),
+        "agent.toml",
+        "collection_interval_secs",
+        &["-5"],
+    );
 }
 
 #[test]
 fn agent_wrong_types_name_the_field() {
-    assert_names(&agent_err("collection_interval_secs = \"ten\""), "agent.toml", "collection_interval_secs", &["ten"]);
-    assert_names(&agent_err("tls = \"yes\""), "agent.toml", "tls", &["boolean"]);
-    assert_names(&agent_err("buffer_max_size = 1.5"), "agent.toml", "buffer_max_size", &["1.5"]);
+    assert_names(
+        &agent_err("collection_interval_secs = \"ten\""),
+        "agent.toml",
+        "collection_interval_secs",
+        &["ten"],
+    );
+    assert_names(
+        &agent_err("tls = \"yes\""),
+        "agent.toml",
+        "tls",
+        &["boolean"],
+    );
+    assert_names(
+        &agent_err("buffer_max_size = 1.5"),
+        "agent.toml",
+        "buffer_max_size",
+        &["1.5"],
+    );
 }
 
 #[test]
 fn agent_unknown_and_bad_values() {
-    assert_names(&agent_err("colection_interval_secs = 5"), "agent.toml", "colection_interval_secs", &["unknown key", "collection_interval_secs"]);
-    assert_names(&agent_err("agent_id = \"\""), "agent.toml", "agent_id", &["empty"]);
-    assert_names(&agent_err("agent_id = \"web 01\""), "agent.toml", "agent_id", &["' '"]);
-    assert_names(&agent_err("server_endpoint = \"10.0.0.1\""), "agent.toml", "server_endpoint", &["port"]);
-    assert_names(&agent_err("server_endpoint = \"10.0.0.1:99999\""), "agent.toml", "server_endpoint", &["99999"]);
-    assert_names(&agent_err("server_endpoint = \"ftp://a:1\""), "agent.toml", "server_endpoint", &["ftp"]);
-    assert_names(&agent_err("tls = true\nserver_endpoint = \"http://a:1\""), "agent.toml", "server_endpoint", &["https"]);
-    assert_names(&agent_err("auth_token = \"  \""), "agent.toml", "auth_token", &["empty"]);
-    assert_names(&agent_err("tls_ca_file = \"ca.pem\""), "agent.toml", "tls_ca_file", &["tls"]);
-    AgentConfig::from_toml("server_endpoint = \"https://mon.example.com:443\"\ntls = true", "a").unwrap();
+    assert_names(
+        &agent_err("colection_interval_secs = 5"),
+        "agent.toml",
+        "colection_interval_secs",
+        &["unknown key", "collection_interval_secs"],
+    );
+    assert_names(
+        &agent_err("agent_id = \"\""),
+        "agent.toml",
+        "agent_id",
+        &["empty"],
+    );
+    assert_names(
+        &agent_err("agent_id = \"web 01\""),
+        "agent.toml",
+        "agent_id",
+        &["' '"],
+    );
+    assert_names(
+        &agent_err("server_endpoint = \"10.0.0.1\""),
+        "agent.toml",
+        "server_endpoint",
+        &["port"],
+    );
+    assert_names(
+        &agent_err("server_endpoint = \"10.0.0.1:99999\""),
+        "agent.toml",
+        "server_endpoint",
+        &["99999"],
+    );
+    assert_names(
+        &agent_err("server_endpoint = \"ftp://a:1\""),
+        "agent.toml",
+        "server_endpoint",
+        &["ftp"],
+    );
+    assert_names(
+        &agent_err("tls = true\nserver_endpoint = \"http://a:1\""),
+        "agent.toml",
+        "server_endpoint",
+        &["https"],
+    );
+    assert_names(
+        &agent_err("auth_token = \"  \""),
+        "agent.toml",
+        "auth_token",
+        &["empty"],
+    );
+    assert_names(
+        &agent_err("tls_ca_file = \"ca.pem\""),
+        "agent.toml",
+        "tls_ca_file",
+        &["tls"],
+    );
+    AgentConfig::from_toml(
+        "server_endpoint = \"https://mon.example.com:443\"\ntls = true",
+        "a",
+    )
+    .unwrap();
 }
 
 #[test]
@@ -115,7 +208,15 @@ fn empty_server_file_gives_the_spec_defaults() {
     assert_eq!(c.notification.aggregation_window_secs, 60);
     let cc = &c.cert_check;
     assert!(cc.enabled);
-    assert_eq!((cc.default_interval_secs, cc.tick_secs, cc.connect_timeout_secs, cc.max_concurrent), (86_400, 60, 10, 10));
+    assert_eq!(
+        (
+            cc.default_interval_secs,
+            cc.tick_secs,
+            cc.connect_timeout_secs,
+            cc.max_concurrent
+        ),
+        (86_400, 60, 10, 10)
+    );
     assert_eq!(cc.agent_id, "cert-checker");
 }
 
@@ -223,12 +324,23 @@ fn the_spec_server_example_parses_with_every_field() {
     assert_eq!(rules.len(), 4);
     assert_eq!(
         rules[0].kind,
-        RuleKind::Threshold { operator: Operator::GreaterThan, value: 90.0, duration_secs: 300 }
+        RuleKind::Threshold {
+            operator: Operator::GreaterThan,
+            value: 90.0,
+            duration_secs: 300
+        }
     );
-    assert_eq!((rules[0].severity, rules[0].silence_secs), (Severity::Critical, 600));
+    assert_eq!(
+        (rules[0].severity, rules[0].silence_secs),
+        (Severity::Critical, 600)
+    );
     assert_eq!(
         rules[1].kind,
-        RuleKind::RateOfChange { rate_threshold: 20.0, window_secs: 300, direction: RateDirection::Both }
+        RuleKind::RateOfChange {
+            rate_threshold: 20.0,
+            window_secs: 300,
+            direction: RateDirection::Both
+        }
     );
     assert_eq!(
         rules[2].kind,
@@ -240,18 +352,39 @@ fn the_spec_server_example_parses_with_every_field() {
             min_r_squared: None
         }
     );
-    assert_eq!(rules[3].kind, RuleKind::CertExpiration { warning_days: 30.0, critical_days: 7.0 });
+    assert_eq!(
+        rules[3].kind,
+        RuleKind::CertExpiration {
+            warning_days: 30.0,
+            critical_days: 7.0
+        }
+    );
     assert_eq!(rules[3].agent_pattern, "cert-checker");
 
     let ch = &c.notification.channels;
-    assert_eq!(ch.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>(), ["email", "webhook", "sms", "dingtalk", "weixin"]);
+    assert_eq!(
+        ch.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>(),
+        ["email", "webhook", "sms", "dingtalk", "weixin"]
+    );
     assert_eq!(ch[0].name, "email-1");
     assert_eq!(ch[0].min_severity, Severity::Warning);
-    assert_eq!(ch[0].settings.get("smtp_port").and_then(toml::Value::as_integer), Some(587));
+    assert_eq!(
+        ch[0]
+            .settings
+            .get("smtp_port")
+            .and_then(toml::Value::as_integer),
+        Some(587)
+    );
     assert!(!ch[0].settings.contains_key("type") && !ch[0].settings.contains_key("min_severity"));
-    assert_eq!(ch[0].required_str_list("recipients").unwrap(), ["admin@example.com", "ops@example.com"]);
+    assert_eq!(
+        ch[0].required_str_list("recipients").unwrap(),
+        ["admin@example.com", "ops@example.com"]
+    );
     assert_eq!(ch[3].required_str("secret").unwrap(), "SEC_YOUR_SECRET");
-    assert_eq!(c.notification.silence_windows[0].recurrence, Recurrence::Daily);
+    assert_eq!(
+        c.notification.silence_windows[0].recurrence,
+        Recurrence::Daily
+    );
     assert_eq!(c.notification.silence_windows[0].start.minute_of_day(), 120);
 }
 
@@ -260,32 +393,100 @@ fn aggregation_window_written_after_the_channels_is_the_global_setting() {
     // As the spec writes it: the key follows the channel tables, so TOML files
     // it under the last channel. It still means the global window.
     let text = format!("{SPEC_SERVER}\n");
-    let text = text.replace("[[notification.silence_windows]]", "aggregation_window_secs = 120\n\n[[notification.silence_windows]]");
+    let text = text.replace(
+        "[[notification.silence_windows]]",
+        "aggregation_window_secs = 120\n\n[[notification.silence_windows]]",
+    );
     let c = ServerConfig::from_toml(&text, "server.toml").unwrap();
     assert_eq!(c.notification.aggregation_window_secs, 120);
-    assert!(!c.notification.channels[4].settings.contains_key("aggregation_window_secs"));
+    assert!(
+        !c.notification.channels[4]
+            .settings
+            .contains_key("aggregation_window_secs")
+    );
     // At the top level and in [notification] too.
     let c = ServerConfig::from_toml("aggregation_window_secs = 30", "s").unwrap();
     assert_eq!(c.notification.aggregation_window_secs, 30);
     let c = ServerConfig::from_toml("[notification]\naggregation_window_secs = 0", "s").unwrap();
     assert_eq!(c.notification.aggregation_window_secs, 0);
-    let e = server_err("aggregation_window_secs = 30\n[notification]\naggregation_window_secs = 40");
-    assert_names(&e, "server.toml", "notification.aggregation_window_secs", &["30", "40"]);
+    let e =
+        server_err("aggregation_window_secs = 30\n[notification]\naggregation_window_secs = 40");
+    assert_names(
+        &e,
+        "server.toml",
+        "notification.aggregation_window_secs",
+        &["30", "40"],
+    );
 }
 
 #[test]
 fn server_out_of_range_and_wrong_types() {
-    assert_names(&server_err("retention_days = 0"), "server.toml", "retention_days", &["at least 1"]);
-    assert_names(&server_err("grpc_port = 70000"), "server.toml", "grpc_port", &["70000"]);
-    assert_names(&server_err("http_port = \"8080\""), "server.toml", "http_port", &["string"]);
-    assert_names(&server_err("grpc_port = 8080"), "server.toml", "http_port", &["differ"]);
-    assert_names(&server_err("grpc_bind = \"localhost:1\""), "server.toml", "grpc_bind", &["IP address"]);
-    assert_names(&server_err("require_agent_auth = 1"), "server.toml", "require_agent_auth", &["boolean"]);
-    assert_names(&server_err("grpc_tls_cert_file = \"c.pem\""), "server.toml", "grpc_tls_key_file", &["required"]);
-    assert_names(&server_err("[cert_check]\nmax_concurrent = 0"), "server.toml", "cert_check.max_concurrent", &["at least 1"]);
-    assert_names(&server_err("[cert_check]\ntick_secs = 0"), "server.toml", "cert_check.tick_secs", &["at least 1"]);
-    assert_names(&server_err("[cert_check]\ntick_sec = 5"), "server.toml", "cert_check.tick_sec", &["unknown key"]);
-    assert_names(&server_err("retension_days = 5"), "server.toml", "retension_days", &["unknown key"]);
+    assert_names(
+        &server_err("retention_days = 0"),
+        "server.toml",
+        "retention_days",
+        &["at least 1"],
+    );
+    assert_names(
+        &server_err("grpc_port = 70000"),
+        "server.toml",
+        "grpc_port",
+        &["70000"],
+    );
+    assert_names(
+        &server_err("http_port = \"8080\""),
+        "server.toml",
+        "http_port",
+        &["string"],
+    );
+    assert_names(
+        &server_err("grpc_port = 8080"),
+        "server.toml",
+        "http_port",
+        &["differ"],
+    );
+    assert_names(
+        &server_err("grpc_bind = \"localhost:1\""),
+        "server.toml",
+        "grpc_bind",
+        &["IP address"],
+    );
+    assert_names(
+        &server_err("require_agent_auth = 1"),
+        "server.toml",
+        "require_agent_auth",
+        &["boolean"],
+    );
+    assert_names(
+        &server_err("grpc_tls_cert_file = \"c.pem\""),
+        "server.toml",
+        "grpc_tls_key_file",
+        &["required"],
+    );
+    assert_names(
+        &server_err("[cert_check]\nmax_concurrent = 0"),
+        "server.toml",
+        "cert_check.max_concurrent",
+        &["at least 1"],
+    );
+    assert_names(
+        &server_err("[cert_check]\ntick_secs = 0"),
+        "server.toml",
+        "cert_check.tick_secs",
+        &["at least 1"],
+    );
+    assert_names(
+        &server_err("[cert_check]\ntick_sec = 5"),
+        "server.toml",
+        "cert_check.tick_sec",
+        &["unknown key"],
+    );
+    assert_names(
+        &server_err("retension_days = 5"),
+        "server.toml",
+        "retension_days",
+        &["unknown key"],
+    );
 }
 
 #[test]
@@ -298,18 +499,46 @@ fn auth_section() {
     assert_eq!(c.auth.token_expire_secs, 3600);
     assert_eq!(c.auth.default_username, "root");
     let dbg = format!("{c:?}");
-    assert!(!dbg.contains("0123456789abcdef") && !dbg.contains("a-long-password"), "{dbg}");
-    assert_names(&server_err("[auth]\njwt_secret = \"short\""), "server.toml", "auth.jwt_secret", &["32"]);
-    assert_names(&server_err("[auth]\njwt_secret = \"your-secret-key\""), "server.toml", "auth.jwt_secret", &["example"]);
+    assert!(
+        !dbg.contains("0123456789abcdef") && !dbg.contains("a-long-password"),
+        "{dbg}"
+    );
+    assert_names(
+        &server_err("[auth]\njwt_secret = \"short\""),
+        "server.toml",
+        "auth.jwt_secret",
+        &["32"],
+    );
+    assert_names(
+        &server_err("[auth]\njwt_secret = \"your-secret-key\""),
+        "server.toml",
+        "auth.jwt_secret",
+        &["example"],
+    );
     assert_names(
         &server_err("[auth]\njwt_secret = \"please-change-this-secret-in-production\""),
         "server.toml",
         "auth.jwt_secret",
         &["example"],
     );
-    assert_names(&server_err("[auth]\ntoken_expire_secs = 5"), "server.toml", "auth.token_expire_secs", &["60"]);
-    assert_names(&server_err("[auth]\ndefault_password = \"123\""), "server.toml", "auth.default_password", &["8"]);
-    assert_names(&server_err("[auth]\ndefault_username = \"\""), "server.toml", "auth.default_username", &["empty"]);
+    assert_names(
+        &server_err("[auth]\ntoken_expire_secs = 5"),
+        "server.toml",
+        "auth.token_expire_secs",
+        &["60"],
+    );
+    assert_names(
+        &server_err("[auth]\ndefault_password = \"123\""),
+        "server.toml",
+        "auth.default_password",
+        &["8"],
+    );
+    assert_names(
+        &server_err("[auth]\ndefault_username = \"\""),
+        "server.toml",
+        "auth.default_username",
+        &["empty"],
+    );
 }
 
 fn rule(body: &str) -> String {
@@ -318,82 +547,159 @@ fn rule(body: &str) -> String {
 
 #[test]
 fn rule_errors_name_the_rule_field() {
-    assert_names(&server_err(&rule("type = \"bogus\"")), "server.toml", "alert.rules[0].type", &["bogus", "threshold, rate_of_change"]);
-    assert_names(&server_err(&rule("value = 1.0")), "server.toml", "alert.rules[0].type", &["required"]);
     assert_names(
-        &server_err(&rule("type = \"threshold\"\noperator = \"above\"\nvalue = 1.0")),
+        &server_err(&rule("type = \"bogus\"")),
+        "server.toml",
+        "alert.rules[0].type",
+        &["bogus", "threshold, rate_of_change"],
+    );
+    assert_names(
+        &server_err(&rule("value = 1.0")),
+        "server.toml",
+        "alert.rules[0].type",
+        &["required"],
+    );
+    assert_names(
+        &server_err(&rule(
+            "type = \"threshold\"\noperator = \"above\"\nvalue = 1.0",
+        )),
         "server.toml",
         "alert.rules[0].operator",
         &["above", "greater_than"],
     );
-    assert_names(&server_err(&rule("type = \"threshold\"\nvalue = 1.0")), "server.toml", "alert.rules[0].operator", &["required"]);
-    assert_names(&server_err(&rule("type = \"threshold\"\noperator = \"gt\"")), "server.toml", "alert.rules[0].value", &["required"]);
     assert_names(
-        &server_err(&rule("type = \"threshold\"\noperator = \"gt\"\nvalue = 1\nseverity = \"fatal\"")),
+        &server_err(&rule("type = \"threshold\"\nvalue = 1.0")),
+        "server.toml",
+        "alert.rules[0].operator",
+        &["required"],
+    );
+    assert_names(
+        &server_err(&rule("type = \"threshold\"\noperator = \"gt\"")),
+        "server.toml",
+        "alert.rules[0].value",
+        &["required"],
+    );
+    assert_names(
+        &server_err(&rule(
+            "type = \"threshold\"\noperator = \"gt\"\nvalue = 1\nseverity = \"fatal\"",
+        )),
         "server.toml",
         "alert.rules[0].severity",
         &["fatal", "info, warning, critical"],
     );
     assert_names(
-        &server_err(&rule("type = \"threshold\"\noperator = \"gt\"\nvalue = 1\nduration_secs = -1")),
+        &server_err(&rule(
+            "type = \"threshold\"\noperator = \"gt\"\nvalue = 1\nduration_secs = -1",
+        )),
         "server.toml",
         "alert.rules[0].duration_secs",
         &["-1"],
     );
     assert_names(
-        &server_err(&rule("type = \"threshold\"\noperator = \"gt\"\nvalue = 1\nrate_threshold = 5.0")),
+        &server_err(&rule(
+            "type = \"threshold\"\noperator = \"gt\"\nvalue = 1\nrate_threshold = 5.0",
+        )),
         "server.toml",
         "alert.rules[0].rate_threshold",
         &["does not apply to a threshold rule"],
     );
     assert_names(
-        &server_err(&rule("type = \"threshold\"\noperator = \"gt\"\nvalue = 1\nduraton_secs = 5")),
+        &server_err(&rule(
+            "type = \"threshold\"\noperator = \"gt\"\nvalue = 1\nduraton_secs = 5",
+        )),
         "server.toml",
         "alert.rules[0].duraton_secs",
         &["unknown key"],
     );
     assert_names(
-        &server_err(&rule("type = \"threshold\"\noperator = \"gt\"\nvalue = 1\nagent_pattern = \"web-[ab\"")),
+        &server_err(&rule(
+            "type = \"threshold\"\noperator = \"gt\"\nvalue = 1\nagent_pattern = \"web-[ab\"",
+        )),
         "server.toml",
         "alert.rules[0].agent_pattern",
         &["unclosed"],
     );
-    assert_names(&server_err("[[alert.rules]]\ntype = \"threshold\"\noperator = \"gt\"\nvalue = 1\nmetric = \"m\""), "server.toml", "alert.rules[0].name", &["required"]);
-    assert_names(&server_err("[[alert.rules]]\nname = \"x\"\ntype = \"threshold\"\noperator = \"gt\"\nvalue = 1"), "server.toml", "alert.rules[0].metric", &["required"]);
-    let dup = format!("{}\n{}", rule("type = \"threshold\"\noperator = \"gt\"\nvalue = 1"), rule("type = \"threshold\"\noperator = \"lt\"\nvalue = 1"));
-    assert_names(&server_err(&dup), "server.toml", "alert.rules[1].name", &["unique"]);
+    assert_names(
+        &server_err(
+            "[[alert.rules]]\ntype = \"threshold\"\noperator = \"gt\"\nvalue = 1\nmetric = \"m\"",
+        ),
+        "server.toml",
+        "alert.rules[0].name",
+        &["required"],
+    );
+    assert_names(
+        &server_err(
+            "[[alert.rules]]\nname = \"x\"\ntype = \"threshold\"\noperator = \"gt\"\nvalue = 1",
+        ),
+        "server.toml",
+        "alert.rules[0].metric",
+        &["required"],
+    );
+    let dup = format!(
+        "{}\n{}",
+        rule("type = \"threshold\"\noperator = \"gt\"\nvalue = 1"),
+        rule("type = \"threshold\"\noperator = \"lt\"\nvalue = 1")
+    );
+    assert_names(
+        &server_err(&dup),
+        "server.toml",
+        "alert.rules[1].name",
+        &["unique"],
+    );
 }
 
 #[test]
 fn rule_type_specific_checks() {
-    assert_names(&server_err(&rule("type = \"rate_of_change\"\nrate_threshold = 0.0")), "server.toml", "alert.rules[0].rate_threshold", &["greater than 0"]);
     assert_names(
-        &server_err(&rule("type = \"rate_of_change\"\nrate_threshold = 10.0\ndirection = \"sideways\"")),
+        &server_err(&rule("type = \"rate_of_change\"\nrate_threshold = 0.0")),
+        "server.toml",
+        "alert.rules[0].rate_threshold",
+        &["greater than 0"],
+    );
+    assert_names(
+        &server_err(&rule(
+            "type = \"rate_of_change\"\nrate_threshold = 10.0\ndirection = \"sideways\"",
+        )),
         "server.toml",
         "alert.rules[0].direction",
         &["sideways"],
     );
     assert_names(
-        &server_err(&rule("type = \"rate_of_change\"\nrate_threshold = 10.0\nwindow_secs = 0")),
+        &server_err(&rule(
+            "type = \"rate_of_change\"\nrate_threshold = 10.0\nwindow_secs = 0",
+        )),
         "server.toml",
         "alert.rules[0].window_secs",
         &["at least 1"],
     );
     assert_names(
-        &server_err(&rule("type = \"trend_prediction\"\npredict_threshold = 95.0\nhorizon_secs = 60\nmin_data_points = 2")),
+        &server_err(&rule(
+            "type = \"trend_prediction\"\npredict_threshold = 95.0\nhorizon_secs = 60\nmin_data_points = 2",
+        )),
         "server.toml",
         "alert.rules[0].min_data_points",
         &["at least 3"],
     );
     assert_names(
-        &server_err(&rule("type = \"trend_prediction\"\npredict_threshold = 95.0\nhorizon_secs = 60\nmin_r_squared = 1.5")),
+        &server_err(&rule(
+            "type = \"trend_prediction\"\npredict_threshold = 95.0\nhorizon_secs = 60\nmin_r_squared = 1.5",
+        )),
         "server.toml",
         "alert.rules[0].min_r_squared",
         &["between 0 and 1"],
     );
-    assert_names(&server_err(&rule("type = \"trend_prediction\"\npredict_threshold = 95.0")), "server.toml", "alert.rules[0].horizon_secs", &["required"]);
     assert_names(
-        &server_err(&rule("type = \"cert_expiration\"\nwarning_days = 7\ncritical_days = 30")),
+        &server_err(&rule(
+            "type = \"trend_prediction\"\npredict_threshold = 95.0",
+        )),
+        "server.toml",
+        "alert.rules[0].horizon_secs",
+        &["required"],
+    );
+    assert_names(
+        &server_err(&rule(
+            "type = \"cert_expiration\"\nwarning_days = 7\ncritical_days = 30",
+        )),
         "server.toml",
         "alert.rules[0].critical_days",
         &["warning_days"],
@@ -408,11 +714,31 @@ fn rule_type_specific_checks() {
     assert_eq!(c.alert.rules[0].agent_pattern, "*");
     assert_eq!(
         c.alert.rules[1].kind,
-        RuleKind::RateOfChange { rate_threshold: 5.0, window_secs: 300, direction: RateDirection::Down }
+        RuleKind::RateOfChange {
+            rate_threshold: 5.0,
+            window_secs: 300,
+            direction: RateDirection::Down
+        }
     );
-    for (spelling, op) in [("gt", Operator::GreaterThan), ("lt", Operator::LessThan), ("gte", Operator::GreaterEqual), ("lte", Operator::LessEqual), ("greater_equal", Operator::GreaterEqual), ("less_equal", Operator::LessEqual)] {
-        let c = ServerConfig::from_toml(&rule(&format!("type = \"threshold\"\noperator = \"{spelling}\"\nvalue = 1")), "s").unwrap();
-        assert!(matches!(c.alert.rules[0].kind, RuleKind::Threshold { operator, .. } if operator == op), "{spelling}");
+    for (spelling, op) in [
+        ("gt", Operator::GreaterThan),
+        ("lt", Operator::LessThan),
+        ("gte", Operator::GreaterEqual),
+        ("lte", Operator::LessEqual),
+        ("greater_equal", Operator::GreaterEqual),
+        ("less_equal", Operator::LessEqual),
+    ] {
+        let c = ServerConfig::from_toml(
+            &rule(&format!(
+                "type = \"threshold\"\noperator = \"{spelling}\"\nvalue = 1"
+            )),
+            "s",
+        )
+        .unwrap();
+        assert!(
+            matches!(c.alert.rules[0].kind, RuleKind::Threshold { operator, .. } if operator == op),
+            "{spelling}"
+        );
     }
 }
 
@@ -430,7 +756,12 @@ fn rules_serialize_with_all_fields_for_the_api() {
 
 #[test]
 fn channel_errors_name_the_channel_entry() {
-    assert_names(&server_err("[[notification.channels]]\nurl = \"x\""), "server.toml", "notification.channels[0].type", &["required"]);
+    assert_names(
+        &server_err("[[notification.channels]]\nurl = \"x\""),
+        "server.toml",
+        "notification.channels[0].type",
+        &["required"],
+    );
     assert_names(
         &server_err("[[notification.channels]]\ntype = \"webhook\"\nmin_severity = \"loud\""),
         "server.toml",
@@ -438,62 +769,124 @@ fn channel_errors_name_the_channel_entry() {
         &["loud"],
     );
     assert_names(
-        &server_err("[[notification.channels]]\ntype = \"webhook\"\nname = \"a\"\n[[notification.channels]]\ntype = \"sms\"\nname = \"a\""),
+        &server_err(
+            "[[notification.channels]]\ntype = \"webhook\"\nname = \"a\"\n[[notification.channels]]\ntype = \"sms\"\nname = \"a\"",
+        ),
         "server.toml",
         "notification.channels[1].name",
         &["unique"],
     );
-    let c = ServerConfig::from_toml("[[notification.channels]]\ntype = \"dingtalk\"\nname = \"ops\"\nsend_resolved = false", "server.toml").unwrap();
+    let c = ServerConfig::from_toml(
+        "[[notification.channels]]\ntype = \"dingtalk\"\nname = \"ops\"\nsend_resolved = false",
+        "server.toml",
+    )
+    .unwrap();
     let ch = &c.notification.channels[0];
     assert!(!ch.send_resolved);
     // What plugins report through the helpers.
     let e = ch.required_str("webhook_url").unwrap_err();
-    assert_names(&e, "server.toml", "notification.channels[0].webhook_url", &["channel `ops` (dingtalk)", "required"]);
+    assert_names(
+        &e,
+        "server.toml",
+        "notification.channels[0].webhook_url",
+        &["channel `ops` (dingtalk)", "required"],
+    );
     let e = ch.required_str_list("recipients").unwrap_err();
-    assert_names(&e, "server.toml", "notification.channels[0].recipients", &["required"]);
+    assert_names(
+        &e,
+        "server.toml",
+        "notification.channels[0].recipients",
+        &["required"],
+    );
     let mut ch = ch.clone();
-    ch.settings.insert("recipients".into(), toml::Value::Array(vec![]));
-    ch.settings.insert("webhok_url".into(), toml::Value::String("x".into()));
-    assert_names(&ch.required_str_list("recipients").unwrap_err(), "server.toml", "notification.channels[0].recipients", &["empty"]);
-    assert_names(&ch.deny_unknown(&["webhook_url", "recipients"]).unwrap_err(), "server.toml", "notification.channels[0].webhok_url", &["unknown key"]);
+    ch.settings
+        .insert("recipients".into(), toml::Value::Array(vec![]));
+    ch.settings
+        .insert("webhok_url".into(), toml::Value::String("x".into()));
+    assert_names(
+        &ch.required_str_list("recipients").unwrap_err(),
+        "server.toml",
+        "notification.channels[0].recipients",
+        &["empty"],
+    );
+    assert_names(
+        &ch.deny_unknown(&["webhook_url", "recipients"]).unwrap_err(),
+        "server.toml",
+        "notification.channels[0].webhok_url",
+        &["unknown key"],
+    );
 }
 
 #[test]
 fn silence_window_errors_and_forms() {
     let w = |body: &str| format!("[[notification.silence_windows]]\n{body}");
-    assert_names(&server_err(&w("start_time = \"25:00\"\nend_time = \"04:00\"")), "server.toml", "notification.silence_windows[0].start_time", &["25:00", "HH:MM"]);
-    assert_names(&server_err(&w("start_time = \"02:00\"\nend_time = \"4pm\"")), "server.toml", "notification.silence_windows[0].end_time", &["4pm"]);
-    assert_names(&server_err(&w("start_time = \"02:00\"\nend_time = \"02:00\"")), "server.toml", "notification.silence_windows[0].end_time", &["differ"]);
     assert_names(
-        &server_err(&w("start_time = \"02:00\"\nend_time = \"04:00\"\nrecurrence = \"monthly\"")),
+        &server_err(&w("start_time = \"25:00\"\nend_time = \"04:00\"")),
+        "server.toml",
+        "notification.silence_windows[0].start_time",
+        &["25:00", "HH:MM"],
+    );
+    assert_names(
+        &server_err(&w("start_time = \"02:00\"\nend_time = \"4pm\"")),
+        "server.toml",
+        "notification.silence_windows[0].end_time",
+        &["4pm"],
+    );
+    assert_names(
+        &server_err(&w("start_time = \"02:00\"\nend_time = \"02:00\"")),
+        "server.toml",
+        "notification.silence_windows[0].end_time",
+        &["differ"],
+    );
+    assert_names(
+        &server_err(&w(
+            "start_time = \"02:00\"\nend_time = \"04:00\"\nrecurrence = \"monthly\"",
+        )),
         "server.toml",
         "notification.silence_windows[0].recurrence",
         &["monthly"],
     );
     assert_names(
-        &server_err(&w("start_time = \"02:00\"\nend_time = \"04:00\"\nrecurrence = \"weekly\"")),
+        &server_err(&w(
+            "start_time = \"02:00\"\nend_time = \"04:00\"\nrecurrence = \"weekly\"",
+        )),
         "server.toml",
         "notification.silence_windows[0].days",
         &["required"],
     );
     assert_names(
-        &server_err(&w("start_time = \"02:00\"\nend_time = \"04:00\"\nrecurrence = \"weekly\"\ndays = [\"mon\", \"funday\"]")),
+        &server_err(&w(
+            "start_time = \"02:00\"\nend_time = \"04:00\"\nrecurrence = \"weekly\"\ndays = [\"mon\", \"funday\"]",
+        )),
         "server.toml",
         "notification.silence_windows[0].days[1]",
         &["funday"],
     );
-    assert_names(&server_err(&w("start_time = \"02:00\"")), "server.toml", "notification.silence_windows[0]", &["end_time"]);
+    assert_names(
+        &server_err(&w("start_time = \"02:00\"")),
+        "server.toml",
+        "notification.silence_windows[0]",
+        &["end_time"],
+    );
     let c = ServerConfig::from_toml(
         &w("start_time = \"22:00\"\nend_time = \"06:00\"\nrecurrence = \"weekly\"\ndays = [\"Saturday\", \"sun\"]"),
         "s",
     )
     .unwrap();
-    assert_eq!(c.notification.silence_windows[0].recurrence, Recurrence::Weekly(vec![Weekday::Sat, Weekday::Sun]));
+    assert_eq!(
+        c.notification.silence_windows[0].recurrence,
+        Recurrence::Weekly(vec![Weekday::Sat, Weekday::Sun])
+    );
 }
 
 #[test]
 fn timezone_is_an_iana_name() {
     let c = ServerConfig::from_toml("[notification]\ntimezone = \"Asia/Shanghai\"", "s").unwrap();
     assert_eq!(c.notification.timezone.as_deref(), Some("Asia/Shanghai"));
-    assert_names(&server_err("[notification]\ntimezone = \"Mars/Olympus\""), "server.toml", "notification.timezone", &["Mars/Olympus", "IANA"]);
+    assert_names(
+        &server_err("[notification]\ntimezone = \"Mars/Olympus\""),
+        "server.toml",
+        "notification.timezone",
+        &["Mars/Olympus", "IANA"],
+    );
 }
