@@ -1,1 +1,14 @@
 #![doc = include_str!("../README.md")]
+
+mod engine;
+mod error;
+pub mod regression;
+mod rule;
+mod tracker;
+
+pub use engine::{ActiveAlert, AlertEngine, EngineOptions, EngineStats, SeriesHandle, compile, replay};
+pub use error::{Error, Result};
+pub use rule::{CERT_VALID_METRIC, Rule};
+
+#[cfg(test)]
+mod tests;

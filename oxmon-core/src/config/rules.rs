@@ -76,6 +76,7 @@ pub enum RateDirection {
 /// What a rule checks, with the fields of its `type`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RuleKind {
     /// `type = "threshold"`: the value compared with a threshold for `duration_secs`.
     Threshold {

@@ -1,0 +1,517 @@
+//! The engine: routes samples to the rules that watch them, keeps state per
+//! (rule, series), and turns verdicts into firing and resolved events.
+
+use oxmon_core::config::RuleConfig;
+use oxmon_core::{AlertEvent, AlertStatus, Breach, Labels, Sample, SeriesKey, Severity, Verdict, fmt_value};
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+use crate::rule::{CERT_VALID_METRIC, Logic, Rule};
+use crate::tracker::{CertReadings, Obs, Tracker};
+
+/// Tuning of the engine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct EngineOptions {
+    /// A gap between two samples longer than this multiple of the series'
+    /// usual interval restarts a threshold rule's pending time, and a
+    /// rate-of-change baseline further than this from `window_secs` ago is
+    /// not used. Default 3.
+    pub gap_factor: f64,
+    /// Most points kept per (rule, series) window, whatever the window's
+    /// length. Default 100,000 (11.5 days at 10 s).
+    pub max_window_points: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self { gap_factor: 3.0, max_window_points: 100_000 }
+    }
+}
+
+/// A pre-resolved series, to feed samples without looking the series up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesHandle(u32);
+
+/// An alert that is firing now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveAlert {
+    /// The rule.
+    pub rule: String,
+    /// The series.
+    pub series: SeriesKey,
+    /// Current severity.
+    pub severity: Severity,
+    /// When it started firing (ms).
+    pub since_ms: i64,
+    /// The latest value.
+    pub value: f64,
+    /// Whether a notification went out (a re-fire within `silence_secs` of
+    /// the previous notification fires silently).
+    pub notified: bool,
+    /// The latest message.
+    pub message: String,
+}
+
+/// Counters of the engine's work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineStats {
+    /// Samples that reached at least one rule.
+    pub evaluated: u64,
+    /// Samples ignored because they were not newer than their series' latest.
+    pub out_of_order: u64,
+    /// Events emitted.
+    pub events: u64,
+    /// Series with state.
+    pub series: u64,
+    /// Points held in rule windows, over all series.
+    pub window_points: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct AlertState {
+    firing: Option<Firing>,
+    last_notified_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct Firing {
+    since_ms: i64,
+    severity: Severity,
+    notified: bool,
+    value: f64,
+    message: String,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    rule: u32,
+    tracker: Tracker,
+    alert: AlertState,
+}
+
+#[derive(Debug, Clone)]
+struct SeriesState {
+    key: SeriesKey,
+    /// `agent/metric{labels}` for messages.
+    what: String,
+    last_ts: i64,
+    interval_ms: f64,
+    slots: Vec<Slot>,
+}
+
+#[derive(Debug, Clone)]
+struct CertState {
+    rule: u32,
+    key: SeriesKey,
+    readings: CertReadings,
+    alert: AlertState,
+}
+
+#[derive(Debug, Default, Clone)]
+struct AgentIndex {
+    /// Rules of this metric whose agent pattern matches the agent.
+    rules: Vec<u32>,
+    series: FxHashMap<Labels, u32>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct MetricIndex {
+    rules: Vec<u32>,
+    agents: FxHashMap<String, AgentIndex>,
+}
+
+/// The alert engine. Feed it samples; it returns events.
+///
+/// - **Per series.** State is kept per (rule, series): every disk mount, core,
+///   interface and certificate domain alerts on its own.
+/// - **Event time.** Durations, windows and silences are measured in sample
+///   timestamps, never the wall clock, so [`replay`] over stored history gives
+///   exactly the events the live engine gave.
+/// - **Forward only.** A sample not newer than its series' latest is ignored
+///   (counted in [`EngineStats::out_of_order`]); duplicates and late data
+///   cannot corrupt state.
+/// - **Notifications.** A series that starts breaching emits a `Firing` event;
+///   while it keeps breaching, a reminder `Firing` event follows every
+///   `silence_secs` (none when it is 0); a higher severity is emitted at once. When the condition
+///   clears, a `Resolved` event follows, carrying `fired_at_ms`. An alert that
+///   re-fires within `silence_secs` of the previous notification (flapping)
+///   fires silently and resolves silently.
+/// - **Cost.** Rules are indexed by metric, so a sample of an unwatched metric
+///   costs one hash lookup; each rule's state is O(1) per sample (amortized)
+///   and holds at most its own window.
+#[derive(Debug)]
+pub struct AlertEngine {
+    rules: Vec<Rule>,
+    options: EngineOptions,
+    metrics: FxHashMap<String, MetricIndex>,
+    series: Vec<SeriesState>,
+    certs: Vec<CertState>,
+    cert_index: FxHashMap<(u32, String, Labels), u32>,
+    stats: EngineStats,
+}
+
+impl AlertEngine {
+    /// An engine over compiled rules.
+    ///
+    /// # Errors
+    /// [`Error::DuplicateRule`] when two rules share a name.
+    pub fn new(rules: Vec<Rule>, options: EngineOptions) -> Result<Self> {
+        for (i, r) in rules.iter().enumerate() {
+            if rules[..i].iter().any(|o| o.name == r.name) {
+                return Err(Error::DuplicateRule(r.name.clone()));
+            }
+        }
+        let mut metrics: FxHashMap<String, MetricIndex> = FxHashMap::default();
+        for (i, rule) in rules.iter().enumerate() {
+            for m in rule.watched_metrics() {
+                metrics.entry(m.to_owned()).or_default().rules.push(i as u32);
+            }
+        }
+        Ok(Self {
+            rules,
+            options,
+            metrics,
+            series: Vec::new(),
+            certs: Vec::new(),
+            cert_index: FxHashMap::default(),
+            stats: EngineStats::default(),
+        })
+    }
+
+    /// An engine over configured rules (disabled rules are left out).
+    ///
+    /// # Errors
+    /// As [`Rule::from_config`] and [`AlertEngine::new`].
+    pub fn from_config(rules: &[RuleConfig], options: EngineOptions) -> Result<Self> {
+        Self::new(compile(rules)?, options)
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EngineStats {
+        let window_points = self.series.iter().flat_map(|s| &s.slots).map(|s| s.tracker.held_points() as u64).sum();
+        EngineStats { series: self.series.len() as u64, window_points, ..self.stats }
+    }
+
+    /// Replaces the rule set, keeping the state of every rule whose
+    /// definition did not change (same name, same configuration), so a
+    /// config reload neither re-fires nor forgets firing alerts.
+    ///
+    /// # Errors
+    /// As [`AlertEngine::new`]; on error the engine keeps its old rules.
+    pub fn set_rules(&mut self, rules: Vec<Rule>) -> Result<()> {
+        let mut next = AlertEngine::new(rules, self.options)?;
+        let kept: FxHashMap<u32, u32> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(old, r)| {
+                next.rules.iter().position(|n| n.name == r.name && n.same_as(r)).map(|new| (old as u32, new as u32))
+            })
+            .collect();
+        for s in std::mem::take(&mut self.series) {
+            if !s.slots.iter().any(|slot| kept.contains_key(&slot.rule)) {
+                continue;
+            }
+            let Some(h) = next.resolve(&s.key) else { continue };
+            let target = &mut next.series[h.0 as usize];
+            target.last_ts = s.last_ts;
+            target.interval_ms = s.interval_ms;
+            for slot in s.slots {
+                let Some(&new_rule) = kept.get(&slot.rule) else { continue };
+                if let Some(t) = target.slots.iter_mut().find(|t| t.rule == new_rule) {
+                    if !matches!(slot.tracker, Tracker::Cert { .. }) {
+                        t.tracker = slot.tracker;
+                    }
+                    t.alert = slot.alert;
+                }
+            }
+        }
+        for c in std::mem::take(&mut self.certs) {
+            let Some(&new_rule) = kept.get(&c.rule) else { continue };
+            let idx = next.cert_state(new_rule, &c.key);
+            let target = &mut next.certs[idx as usize];
+            target.readings = c.readings;
+            target.alert = c.alert;
+        }
+        next.stats = self.stats;
+        *self = next;
+        Ok(())
+    }
+
+    /// The series' handle, creating its state; `None` when no rule watches it.
+    pub fn resolve(&mut self, key: &SeriesKey) -> Option<SeriesHandle> {
+        let Self { metrics, rules, series, .. } = self;
+        let m = metrics.get_mut(key.metric.as_str())?;
+        if !m.agents.contains_key(key.agent_id.as_str()) {
+            let matching =
+                m.rules.iter().copied().filter(|&r| rules[r as usize].pattern.matches(&key.agent_id)).collect();
+            m.agents.insert(key.agent_id.clone(), AgentIndex { rules: matching, series: FxHashMap::default() });
+        }
+        let agent = m.agents.get_mut(key.agent_id.as_str())?;
+        if agent.rules.is_empty() {
+            return None;
+        }
+        if let Some(&idx) = agent.series.get(&key.labels) {
+            return Some(SeriesHandle(idx));
+        }
+        let slots: Vec<Slot> = agent
+            .rules
+            .iter()
+            .copied()
+            .filter(|&r| rules[r as usize].applies_to(key))
+            .map(|r| Slot { rule: r, tracker: Tracker::new(&rules[r as usize]), alert: AlertState::default() })
+            .collect();
+        let idx = series.len() as u32;
+        series.push(SeriesState { key: key.clone(), what: key.to_string(), last_ts: i64::MIN, interval_ms: 0.0, slots });
+        agent.series.insert(key.labels.clone(), idx);
+        // Certificate rules share one state per domain between the days and validity series.
+        let cert_slots: Vec<(usize, u32)> = self.series[idx as usize]
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.tracker, Tracker::Cert { .. }))
+            .map(|(i, s)| (i, s.rule))
+            .collect();
+        for (i, rule) in cert_slots {
+            let days_key = SeriesKey::new(key.agent_id.clone(), self.rules[rule as usize].metric.clone(), key.labels.clone());
+            let state = self.cert_state(rule, &days_key);
+            self.series[idx as usize].slots[i].tracker = Tracker::Cert { state };
+        }
+        Some(SeriesHandle(idx))
+    }
+
+    fn cert_state(&mut self, rule: u32, days_key: &SeriesKey) -> u32 {
+        let k = (rule, days_key.agent_id.clone(), days_key.labels.clone());
+        if let Some(&i) = self.cert_index.get(&k) {
+            return i;
+        }
+        let i = self.certs.len() as u32;
+        self.certs.push(CertState { rule, key: days_key.clone(), readings: CertReadings::default(), alert: AlertState::default() });
+        self.cert_index.insert(k, i);
+        i
+    }
+
+    /// Feeds one sample; events go to `out`.
+    pub fn observe(&mut self, sample: &Sample, out: &mut Vec<AlertEvent>) {
+        // Fast path: a metric no rule watches costs one lookup, no allocation.
+        let Some(m) = self.metrics.get(sample.metric.as_str()) else { return };
+        let known = m
+            .agents
+            .get(sample.agent_id.as_str())
+            .map(|a| (a.rules.is_empty(), a.series.get(&sample.labels).copied()));
+        let handle = match known {
+            Some((true, _)) => return,
+            Some((false, Some(idx))) => SeriesHandle(idx),
+            _ => match self.resolve(&SeriesKey::new(sample.agent_id.clone(), sample.metric.clone(), sample.labels.clone())) {
+                Some(h) => h,
+                None => return,
+            },
+        };
+        self.observe_handle(handle, sample.timestamp_ms, sample.value, out);
+    }
+
+    /// Feeds samples in order; events go to `out`.
+    pub fn observe_all<'a>(&mut self, samples: impl IntoIterator<Item = &'a Sample>, out: &mut Vec<AlertEvent>) {
+        for s in samples {
+            self.observe(s, out);
+        }
+    }
+
+    /// Feeds one point of a resolved series; events go to `out`.
+    pub fn observe_handle(&mut self, handle: SeriesHandle, ts: i64, value: f64, out: &mut Vec<AlertEvent>) {
+        let Some(s) = self.series.get_mut(handle.0 as usize) else { return };
+        if ts <= s.last_ts || !value.is_finite() {
+            self.stats.out_of_order += 1;
+            return;
+        }
+        self.stats.evaluated += 1;
+        let gap_factor = self.options.gap_factor;
+        let (gap, gap_limit_ms) = if s.last_ts == i64::MIN {
+            (false, i64::MAX)
+        } else {
+            let delta = (ts - s.last_ts) as f64;
+            let gap = s.interval_ms > 0.0 && delta > gap_factor * s.interval_ms;
+            let limit = if s.interval_ms > 0.0 { (gap_factor * s.interval_ms) as i64 } else { i64::MAX };
+            // Follow the series' usual interval; a gap moves it only halfway, so
+            // a one-off outage is forgotten quickly and a new interval is learnt.
+            s.interval_ms = match (s.interval_ms > 0.0, gap) {
+                (false, _) => delta,
+                (true, false) => 0.8 * s.interval_ms + 0.2 * delta,
+                (true, true) => 0.5 * s.interval_ms + 0.5 * delta,
+            };
+            (gap, limit)
+        };
+        s.last_ts = ts;
+        let obs = Obs { ts, value, gap, gap_limit_ms, max_points: self.options.max_window_points, what: &s.what };
+        let is_validity = s.key.metric == CERT_VALID_METRIC;
+        for slot in &mut s.slots {
+            let rule = &self.rules[slot.rule as usize];
+            if let Tracker::Cert { state } = slot.tracker {
+                let c = &mut self.certs[state as usize];
+                if is_validity && rule.metric != CERT_VALID_METRIC {
+                    c.readings.valid = Some(value != 0.0);
+                } else {
+                    c.readings.days = Some(value);
+                }
+                let what = c.key.to_string();
+                let verdict = c.readings.verdict(rule, &what);
+                transition(rule, &c.key, &mut c.alert, verdict, ts, value, &mut self.stats, out);
+                continue;
+            }
+            let verdict = slot.tracker.observe(rule, obs);
+            transition(rule, &s.key, &mut slot.alert, verdict, ts, value, &mut self.stats, out);
+        }
+    }
+
+    /// Every alert firing now, ordered by rule then series.
+    pub fn active(&self) -> Vec<ActiveAlert> {
+        let from_slots = self.series.iter().flat_map(|s| {
+            s.slots
+                .iter()
+                .filter(|slot| !matches!(slot.tracker, Tracker::Cert { .. }))
+                .filter_map(move |slot| slot.alert.firing.as_ref().map(|f| (slot.rule, &s.key, f)))
+        });
+        let from_certs = self.certs.iter().filter_map(|c| c.alert.firing.as_ref().map(|f| (c.rule, &c.key, f)));
+        let mut active: Vec<ActiveAlert> = from_slots
+            .chain(from_certs)
+            .map(|(rule, key, f)| ActiveAlert {
+                rule: self.rules[rule as usize].name.clone(),
+                series: key.clone(),
+                severity: f.severity,
+                since_ms: f.since_ms,
+                value: f.value,
+                notified: f.notified,
+                message: f.message.clone(),
+            })
+            .collect();
+        active.sort_by(|a, b| a.rule.cmp(&b.rule).then_with(|| a.series.cmp(&b.series)));
+        active
+    }
+}
+
+/// Compiles configured rules, leaving out disabled ones.
+///
+/// # Errors
+/// As [`Rule::from_config`].
+pub fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>> {
+    rules.iter().filter(|r| r.enabled).map(Rule::from_config).collect()
+}
+
+/// Runs rules over stored history and returns the events they would have
+/// produced: back-testing a rule before enabling it. Samples are sorted by
+/// timestamp (then agent, metric, labels) first, so the result does not
+/// depend on their order.
+///
+/// # Errors
+/// As [`AlertEngine::from_config`].
+pub fn replay(rules: &[RuleConfig], samples: impl IntoIterator<Item = Sample>, options: EngineOptions) -> Result<Vec<AlertEvent>> {
+    let mut engine = AlertEngine::from_config(rules, options)?;
+    let mut samples: Vec<Sample> = samples.into_iter().collect();
+    samples.sort_by(|a, b| {
+        (a.timestamp_ms, &a.agent_id, &a.metric, &a.labels).cmp(&(b.timestamp_ms, &b.agent_id, &b.metric, &b.labels))
+    });
+    let mut out = Vec::new();
+    engine.observe_all(&samples, &mut out);
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transition(
+    rule: &Rule,
+    key: &SeriesKey,
+    state: &mut AlertState,
+    verdict: Verdict,
+    ts: i64,
+    value: f64,
+    stats: &mut EngineStats,
+    out: &mut Vec<AlertEvent>,
+) {
+    match verdict {
+        Verdict::Insufficient => {}
+        Verdict::Holds(b) => {
+            let silence_over = state.last_notified_ms.is_none_or(|t| ts - t >= rule.silence_ms);
+            let notify = match &state.firing {
+                None => silence_over,
+                // Reminders need a silence period; with `silence_secs = 0` an
+                // alert is notified when it starts, escalates and resolves only.
+                Some(f) => b.severity > f.severity || (silence_over && rule.silence_ms > 0) || !f.notified && silence_over,
+            };
+            let firing = state.firing.get_or_insert_with(|| Firing {
+                since_ms: ts,
+                severity: b.severity,
+                notified: false,
+                value: b.value,
+                message: String::new(),
+            });
+            firing.severity = b.severity;
+            firing.value = b.value;
+            firing.message.clone_from(&b.message);
+            if notify {
+                firing.notified = true;
+                state.last_notified_ms = Some(ts);
+                let since = firing.since_ms;
+                out.push(event(rule, key, AlertStatus::Firing, ts, since, b));
+                stats.events += 1;
+            }
+        }
+        Verdict::Clear => {
+            let Some(f) = state.firing.take() else { return };
+            if f.notified {
+                let threshold = rule.threshold();
+                let message = match (&rule.logic, threshold) {
+                    (Logic::Trend { .. }, Some(t)) => format!(
+                        "{key}: no longer predicted to reach {} within the horizon (now {})",
+                        fmt_value(t),
+                        fmt_value(value)
+                    ),
+                    (_, Some(t)) => format!("{key}: back to {} (threshold {})", fmt_value(value), fmt_value(t)),
+                    (_, None) => format!("{key}: back to {}", fmt_value(value)),
+                };
+                let breach = Breach { severity: f.severity, value, threshold, prediction: None, message };
+                out.push(event(rule, key, AlertStatus::Resolved, ts, f.since_ms, breach));
+                stats.events += 1;
+            }
+        }
+    }
+}
+
+fn event(rule: &Rule, key: &SeriesKey, status: AlertStatus, ts: i64, since: i64, b: Breach) -> AlertEvent {
+    AlertEvent {
+        id: format!(
+            "{}-{:016x}-{ts}-{}",
+            rule.name,
+            fnv1a(&[&key.agent_id, &key.metric, &key.labels.canonical()]),
+            if status == AlertStatus::Firing { 'f' } else { 'r' }
+        ),
+        rule: rule.name.clone(),
+        series: key.clone(),
+        severity: b.severity,
+        status,
+        value: b.value,
+        threshold: b.threshold,
+        timestamp_ms: ts,
+        fired_at_ms: since,
+        prediction: b.prediction,
+        message: b.message,
+    }
+}
+
+/// FNV-1a over the parts (with separators): a stable id that does not change
+/// between versions or processes.
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}

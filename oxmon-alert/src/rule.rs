@@ -1,0 +1,156 @@
+//! Rules as the engine runs them: a validated configuration (or a custom
+//! evaluator) with its agent pattern compiled.
+
+use std::fmt;
+use std::sync::Arc;
+
+use oxmon_core::config::{Operator, RateDirection, RuleConfig, RuleKind};
+use oxmon_core::{RuleEvaluator, SeriesKey, Severity};
+
+use crate::error::{Error, Result};
+
+/// The metric a `cert_expiration` rule also watches: `0` means invalid.
+pub const CERT_VALID_METRIC: &str = "certificate.is_valid";
+
+/// One rule, ready for the engine.
+#[derive(Clone)]
+pub struct Rule {
+    pub(crate) name: String,
+    pub(crate) metric: String,
+    pub(crate) pattern: glob::Pattern,
+    pub(crate) severity: Severity,
+    pub(crate) silence_ms: i64,
+    pub(crate) logic: Logic,
+    pub(crate) config: Option<RuleConfig>,
+}
+
+#[derive(Clone)]
+pub(crate) enum Logic {
+    Threshold { op: Operator, value: f64, duration_ms: i64 },
+    Rate { threshold: f64, window_ms: i64, direction: RateDirection },
+    Trend { threshold: f64, horizon_ms: i64, min_points: usize, window_ms: i64, min_r_squared: Option<f64> },
+    Cert { warning_days: f64, critical_days: f64 },
+    Custom(Arc<dyn RuleEvaluator>),
+}
+
+impl Rule {
+    /// Compiles a rule from its configuration.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRule`] when the agent pattern is not a valid glob.
+    pub fn from_config(config: &RuleConfig) -> Result<Self> {
+        let pattern = glob::Pattern::new(&config.agent_pattern).map_err(|e| Error::InvalidRule {
+            rule: config.name.clone(),
+            problem: format!("agent_pattern `{}`: {e}", config.agent_pattern),
+        })?;
+        let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let logic = match config.kind {
+            RuleKind::Threshold { operator, value, duration_secs } => {
+                Logic::Threshold { op: operator, value, duration_ms: secs(duration_secs) }
+            }
+            RuleKind::RateOfChange { rate_threshold, window_secs, direction } => {
+                Logic::Rate { threshold: rate_threshold, window_ms: secs(window_secs), direction }
+            }
+            RuleKind::TrendPrediction { predict_threshold, horizon_secs, min_data_points, window_secs, min_r_squared } => {
+                Logic::Trend {
+                    threshold: predict_threshold,
+                    horizon_ms: secs(horizon_secs),
+                    min_points: min_data_points.max(3),
+                    window_ms: secs(window_secs),
+                    min_r_squared,
+                }
+            }
+            RuleKind::CertExpiration { warning_days, critical_days } => Logic::Cert { warning_days, critical_days },
+            _ => {
+                return Err(Error::InvalidRule {
+                    rule: config.name.clone(),
+                    problem: format!("rule type `{}` is not supported by this engine", config.kind.type_name()),
+                });
+            }
+        };
+        Ok(Self {
+            name: config.name.clone(),
+            metric: config.metric.clone(),
+            pattern,
+            severity: config.severity,
+            silence_ms: secs(config.silence_secs),
+            logic,
+            config: Some(config.clone()),
+        })
+    }
+
+    /// A rule around a custom [`RuleEvaluator`]; the engine keeps the
+    /// evaluator's window per series and handles state, silencing and
+    /// resolution as for built-in rules.
+    pub fn custom(evaluator: Arc<dyn RuleEvaluator>, severity: Severity, silence_secs: u64) -> Self {
+        Self {
+            name: evaluator.name().to_owned(),
+            metric: evaluator.metric().to_owned(),
+            pattern: glob::Pattern::new("*").unwrap_or_default(),
+            severity,
+            silence_ms: i64::try_from(silence_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            logic: Logic::Custom(evaluator),
+            config: None,
+        }
+    }
+
+    /// The rule's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The metric it watches.
+    pub fn metric(&self) -> &str {
+        &self.metric
+    }
+
+    /// The configuration it was built from (`None` for custom rules).
+    pub fn config(&self) -> Option<&RuleConfig> {
+        self.config.as_ref()
+    }
+
+    /// The metrics whose samples the rule consumes.
+    pub(crate) fn watched_metrics(&self) -> Vec<&str> {
+        match self.logic {
+            Logic::Cert { .. } => vec![self.metric.as_str(), CERT_VALID_METRIC],
+            _ => vec![self.metric.as_str()],
+        }
+    }
+
+    pub(crate) fn applies_to(&self, series: &SeriesKey) -> bool {
+        match &self.logic {
+            Logic::Custom(e) => e.applies_to(series),
+            _ => self.pattern.matches(&series.agent_id),
+        }
+    }
+
+    /// Same rule, same behaviour: state can be carried across a reload.
+    pub(crate) fn same_as(&self, other: &Rule) -> bool {
+        match (&self.logic, &other.logic) {
+            (Logic::Custom(a), Logic::Custom(b)) => Arc::ptr_eq(a, b) && self.silence_ms == other.silence_ms,
+            _ => self.config.is_some() && self.config == other.config,
+        }
+    }
+
+    /// The fixed threshold, for messages of resolved events.
+    pub(crate) fn threshold(&self) -> Option<f64> {
+        match self.logic {
+            Logic::Threshold { value, .. } => Some(value),
+            Logic::Rate { threshold, .. } | Logic::Trend { threshold, .. } => Some(threshold),
+            Logic::Cert { warning_days, .. } => Some(warning_days),
+            Logic::Custom(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule")
+            .field("name", &self.name)
+            .field("metric", &self.metric)
+            .field("agent_pattern", &self.pattern.as_str())
+            .field("severity", &self.severity)
+            .field("silence_ms", &self.silence_ms)
+            .finish_non_exhaustive()
+    }
+}
