@@ -37,10 +37,18 @@ fn rules_toml() -> String {
         let (metric, v) = metrics[i % metrics.len()];
         let pattern = ["*", "agent-*", "agent-?[0-9]*", "*"][i % 4];
         let body = match (i / metrics.len()) % 4 {
-            0 => format!("type = \"threshold\"\noperator = \"gt\"\nvalue = {v:.1}\nduration_secs = {}", (i % 3) * 60),
+            0 => format!(
+                "type = \"threshold\"\noperator = \"gt\"\nvalue = {v:.1}\nduration_secs = {}",
+                (i % 3) * 60
+            ),
             1 => "type = \"rate_of_change\"\nrate_threshold = 30.0\nwindow_secs = 300".to_owned(),
-            2 => format!("type = \"trend_prediction\"\npredict_threshold = {v:.1}\nhorizon_secs = 86400\nwindow_secs = 3600\nmin_data_points = 30"),
-            _ => format!("type = \"threshold\"\noperator = \"lt\"\nvalue = {:.1}\nduration_secs = 120", v / 100.0),
+            2 => format!(
+                "type = \"trend_prediction\"\npredict_threshold = {v:.1}\nhorizon_secs = 86400\nwindow_secs = 3600\nmin_data_points = 30"
+            ),
+            _ => format!(
+                "type = \"threshold\"\noperator = \"lt\"\nvalue = {:.1}\nduration_secs = 120",
+                v / 100.0
+            ),
         };
         out.push_str(&format!("[[alert.rules]]\nname = \"r{i}\"\nmetric = \"{metric}\"\nagent_pattern = \"{pattern}\"\n{body}\n\n"));
     }
@@ -58,21 +66,41 @@ fn series() -> Vec<SeriesKey> {
     let mut out = Vec::new();
     for a in 0..100 {
         let agent = format!("agent-{a:02}");
-        let mut push = |metric: &str, labels: Labels| out.push(SeriesKey::new(agent.clone(), metric, labels));
+        let mut push =
+            |metric: &str, labels: Labels| out.push(SeriesKey::new(agent.clone(), metric, labels));
         push("cpu.usage", Labels::new());
         for c in 0..28 {
             push("cpu.core_usage", Labels::new().with("core", c.to_string()));
         }
-        for m in ["memory.total", "memory.used", "memory.available", "memory.used_percent", "memory.swap_total", "memory.swap_used"] {
+        for m in [
+            "memory.total",
+            "memory.used",
+            "memory.available",
+            "memory.used_percent",
+            "memory.swap_total",
+            "memory.swap_used",
+        ] {
             push(m, Labels::new());
         }
-        for mount in ["/", "/boot", "/data", "/var", "/home", "/srv", "/tmp", "/opt"] {
-            for m in ["disk.total", "disk.used", "disk.available", "disk.used_percent"] {
+        for mount in [
+            "/", "/boot", "/data", "/var", "/home", "/srv", "/tmp", "/opt",
+        ] {
+            for m in [
+                "disk.total",
+                "disk.used",
+                "disk.available",
+                "disk.used_percent",
+            ] {
                 push(m, Labels::new().with("mount", mount));
             }
         }
         for iface in ["eth0", "eth1", "eth2", "eth3", "docker0", "wg0"] {
-            for m in ["network.bytes_sent", "network.bytes_recv", "network.packets_sent", "network.packets_recv"] {
+            for m in [
+                "network.bytes_sent",
+                "network.bytes_recv",
+                "network.packets_sent",
+                "network.packets_recv",
+            ] {
                 push(m, Labels::new().with("interface", iface));
             }
         }
@@ -85,7 +113,11 @@ fn series() -> Vec<SeriesKey> {
     }
     for d in 0..100 {
         let l = Labels::new().with("domain", format!("site-{d}.example"));
-        out.push(SeriesKey::new("cert-checker", "certificate.days_until_expiry", l.clone()));
+        out.push(SeriesKey::new(
+            "cert-checker",
+            "certificate.days_until_expiry",
+            l.clone(),
+        ));
         out.push(SeriesKey::new("cert-checker", "certificate.is_valid", l));
     }
     assert_eq!(out.len(), 10_000);
@@ -104,7 +136,9 @@ fn values(n_series: usize, scrapes: usize) -> Vec<Vec<f64>> {
     let mut level: Vec<f64> = (0..n_series).map(|_| 20.0 + 60.0 * next()).collect();
     (0..scrapes)
         .map(|_| {
-            level.iter_mut().for_each(|v| *v = (*v + (next() - 0.5) * 4.0).clamp(0.0, 100.0));
+            level
+                .iter_mut()
+                .for_each(|v| *v = (*v + (next() - 0.5) * 4.0).clamp(0.0, 100.0));
             level.clone()
         })
         .collect()
@@ -113,7 +147,11 @@ fn values(n_series: usize, scrapes: usize) -> Vec<Vec<f64>> {
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -127,13 +165,16 @@ fn bench(c: &mut Criterion) {
         .map(|row| {
             keys.iter()
                 .zip(row)
-                .map(|(k, &v)| Sample::new(k.agent_id.clone(), k.metric.clone(), k.labels.clone(), 0, v))
+                .map(|(k, &v)| {
+                    Sample::new(k.agent_id.clone(), k.metric.clone(), k.labels.clone(), 0, v)
+                })
                 .collect()
         })
         .collect();
 
     let rss_before = rss_bytes();
-    let mut engine = AlertEngine::from_config(&config.alert.rules, EngineOptions::default()).expect("engine");
+    let mut engine =
+        AlertEngine::from_config(&config.alert.rules, EngineOptions::default()).expect("engine");
     let handles: Vec<Option<SeriesHandle>> = keys.iter().map(|k| engine.resolve(k)).collect();
     let mut out = Vec::new();
     let mut ts = T0;
@@ -150,9 +191,10 @@ fn bench(c: &mut Criterion) {
     let stats = engine.stats();
     let rss_after = rss_bytes();
     eprintln!(
-        "engine state: {} series, {} window points, RSS +{} KiB = {:.0} bytes per series",
+        "engine state: {} series, {} window points, {} events in 400 scrapes, RSS +{} KiB = {:.0} bytes per series",
         stats.series,
         stats.window_points,
+        stats.events,
         rss_after.saturating_sub(rss_before) / 1024,
         rss_after.saturating_sub(rss_before) as f64 / stats.series as f64
     );

@@ -2,12 +2,12 @@
 //! (rule, series), and turns verdicts into firing and resolved events.
 
 use oxmon_core::config::RuleConfig;
-use oxmon_core::{AlertEvent, AlertStatus, Breach, Labels, Sample, SeriesKey, Severity, Verdict, fmt_value};
+use oxmon_core::{AlertEvent, AlertStatus, Labels, Sample, SeriesKey, Severity, fmt_value};
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::rule::{CERT_VALID_METRIC, Logic, Rule};
-use crate::tracker::{CertReadings, Obs, Tracker};
+use crate::tracker::{CertReadings, Detail, Hit, Obs, Outcome, SeriesWindows, Tracker};
 
 /// Tuning of the engine.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,7 +25,10 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { gap_factor: 3.0, max_window_points: 100_000 }
+        Self {
+            gap_factor: 3.0,
+            max_window_points: 100_000,
+        }
     }
 }
 
@@ -71,7 +74,8 @@ pub struct EngineStats {
 
 #[derive(Debug, Clone, Default)]
 struct AlertState {
-    firing: Option<Firing>,
+    /// Boxed: most (rule, series) pairs never fire, so the slot stays small.
+    firing: Option<Box<Firing>>,
     last_notified_ms: Option<i64>,
 }
 
@@ -81,7 +85,7 @@ struct Firing {
     severity: Severity,
     notified: bool,
     value: f64,
-    message: String,
+    detail: Detail,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +102,9 @@ struct SeriesState {
     what: String,
     last_ts: i64,
     interval_ms: f64,
+    /// `certificate.is_valid`: feeds certificate rules' validity reading.
+    is_validity: bool,
+    windows: SeriesWindows,
     slots: Vec<Slot>,
 }
 
@@ -166,7 +173,11 @@ impl AlertEngine {
         let mut metrics: FxHashMap<String, MetricIndex> = FxHashMap::default();
         for (i, rule) in rules.iter().enumerate() {
             for m in rule.watched_metrics() {
-                metrics.entry(m.to_owned()).or_default().rules.push(i as u32);
+                metrics
+                    .entry(m.to_owned())
+                    .or_default()
+                    .rules
+                    .push(i as u32);
             }
         }
         Ok(Self {
@@ -195,8 +206,22 @@ impl AlertEngine {
 
     /// Counters.
     pub fn stats(&self) -> EngineStats {
-        let window_points = self.series.iter().flat_map(|s| &s.slots).map(|s| s.tracker.held_points() as u64).sum();
-        EngineStats { series: self.series.len() as u64, window_points, ..self.stats }
+        let window_points = self
+            .series
+            .iter()
+            .map(|s| {
+                (s.windows.held_points()
+                    + s.slots
+                        .iter()
+                        .map(|x| x.tracker.held_points())
+                        .sum::<usize>()) as u64
+            })
+            .sum();
+        EngineStats {
+            series: self.series.len() as u64,
+            window_points,
+            ..self.stats
+        }
     }
 
     /// Replaces the rule set, keeping the state of every rule whose
@@ -212,21 +237,32 @@ impl AlertEngine {
             .iter()
             .enumerate()
             .filter_map(|(old, r)| {
-                next.rules.iter().position(|n| n.name == r.name && n.same_as(r)).map(|new| (old as u32, new as u32))
+                next.rules
+                    .iter()
+                    .position(|n| n.name == r.name && n.same_as(r))
+                    .map(|new| (old as u32, new as u32))
             })
             .collect();
         for s in std::mem::take(&mut self.series) {
             if !s.slots.iter().any(|slot| kept.contains_key(&slot.rule)) {
                 continue;
             }
-            let Some(h) = next.resolve(&s.key) else { continue };
+            let Some(h) = next.resolve(&s.key) else {
+                continue;
+            };
             let target = &mut next.series[h.0 as usize];
             target.last_ts = s.last_ts;
             target.interval_ms = s.interval_ms;
+            target.windows.inherit(s.windows);
             for slot in s.slots {
-                let Some(&new_rule) = kept.get(&slot.rule) else { continue };
+                let Some(&new_rule) = kept.get(&slot.rule) else {
+                    continue;
+                };
                 if let Some(t) = target.slots.iter_mut().find(|t| t.rule == new_rule) {
-                    if !matches!(slot.tracker, Tracker::Cert { .. }) {
+                    if matches!(
+                        slot.tracker,
+                        Tracker::Threshold { .. } | Tracker::Custom { .. }
+                    ) {
                         t.tracker = slot.tracker;
                     }
                     t.alert = slot.alert;
@@ -234,7 +270,9 @@ impl AlertEngine {
             }
         }
         for c in std::mem::take(&mut self.certs) {
-            let Some(&new_rule) = kept.get(&c.rule) else { continue };
+            let Some(&new_rule) = kept.get(&c.rule) else {
+                continue;
+            };
             let idx = next.cert_state(new_rule, &c.key);
             let target = &mut next.certs[idx as usize];
             target.readings = c.readings;
@@ -247,12 +285,27 @@ impl AlertEngine {
 
     /// The series' handle, creating its state; `None` when no rule watches it.
     pub fn resolve(&mut self, key: &SeriesKey) -> Option<SeriesHandle> {
-        let Self { metrics, rules, series, .. } = self;
+        let Self {
+            metrics,
+            rules,
+            series,
+            ..
+        } = self;
         let m = metrics.get_mut(key.metric.as_str())?;
         if !m.agents.contains_key(key.agent_id.as_str()) {
-            let matching =
-                m.rules.iter().copied().filter(|&r| rules[r as usize].pattern.matches(&key.agent_id)).collect();
-            m.agents.insert(key.agent_id.clone(), AgentIndex { rules: matching, series: FxHashMap::default() });
+            let matching = m
+                .rules
+                .iter()
+                .copied()
+                .filter(|&r| rules[r as usize].pattern.matches(&key.agent_id))
+                .collect();
+            m.agents.insert(
+                key.agent_id.clone(),
+                AgentIndex {
+                    rules: matching,
+                    series: FxHashMap::default(),
+                },
+            );
         }
         let agent = m.agents.get_mut(key.agent_id.as_str())?;
         if agent.rules.is_empty() {
@@ -261,15 +314,28 @@ impl AlertEngine {
         if let Some(&idx) = agent.series.get(&key.labels) {
             return Some(SeriesHandle(idx));
         }
+        let mut windows = SeriesWindows::default();
         let slots: Vec<Slot> = agent
             .rules
             .iter()
             .copied()
             .filter(|&r| rules[r as usize].applies_to(key))
-            .map(|r| Slot { rule: r, tracker: Tracker::new(&rules[r as usize]), alert: AlertState::default() })
+            .map(|r| Slot {
+                rule: r,
+                tracker: Tracker::new(&rules[r as usize], &mut windows),
+                alert: AlertState::default(),
+            })
             .collect();
         let idx = series.len() as u32;
-        series.push(SeriesState { key: key.clone(), what: key.to_string(), last_ts: i64::MIN, interval_ms: 0.0, slots });
+        series.push(SeriesState {
+            key: key.clone(),
+            what: key.to_string(),
+            last_ts: i64::MIN,
+            interval_ms: 0.0,
+            is_validity: key.metric == CERT_VALID_METRIC,
+            windows,
+            slots,
+        });
         agent.series.insert(key.labels.clone(), idx);
         // Certificate rules share one state per domain between the days and validity series.
         let cert_slots: Vec<(usize, u32)> = self.series[idx as usize]
@@ -280,7 +346,11 @@ impl AlertEngine {
             .map(|(i, s)| (i, s.rule))
             .collect();
         for (i, rule) in cert_slots {
-            let days_key = SeriesKey::new(key.agent_id.clone(), self.rules[rule as usize].metric.clone(), key.labels.clone());
+            let days_key = SeriesKey::new(
+                key.agent_id.clone(),
+                self.rules[rule as usize].metric.clone(),
+                key.labels.clone(),
+            );
             let state = self.cert_state(rule, &days_key);
             self.series[idx as usize].slots[i].tracker = Tracker::Cert { state };
         }
@@ -293,7 +363,12 @@ impl AlertEngine {
             return i;
         }
         let i = self.certs.len() as u32;
-        self.certs.push(CertState { rule, key: days_key.clone(), readings: CertReadings::default(), alert: AlertState::default() });
+        self.certs.push(CertState {
+            rule,
+            key: days_key.clone(),
+            readings: CertReadings::default(),
+            alert: AlertState::default(),
+        });
         self.cert_index.insert(k, i);
         i
     }
@@ -301,7 +376,9 @@ impl AlertEngine {
     /// Feeds one sample; events go to `out`.
     pub fn observe(&mut self, sample: &Sample, out: &mut Vec<AlertEvent>) {
         // Fast path: a metric no rule watches costs one lookup, no allocation.
-        let Some(m) = self.metrics.get(sample.metric.as_str()) else { return };
+        let Some(m) = self.metrics.get(sample.metric.as_str()) else {
+            return;
+        };
         let known = m
             .agents
             .get(sample.agent_id.as_str())
@@ -309,7 +386,11 @@ impl AlertEngine {
         let handle = match known {
             Some((true, _)) => return,
             Some((false, Some(idx))) => SeriesHandle(idx),
-            _ => match self.resolve(&SeriesKey::new(sample.agent_id.clone(), sample.metric.clone(), sample.labels.clone())) {
+            _ => match self.resolve(&SeriesKey::new(
+                sample.agent_id.clone(),
+                sample.metric.clone(),
+                sample.labels.clone(),
+            )) {
                 Some(h) => h,
                 None => return,
             },
@@ -318,15 +399,27 @@ impl AlertEngine {
     }
 
     /// Feeds samples in order; events go to `out`.
-    pub fn observe_all<'a>(&mut self, samples: impl IntoIterator<Item = &'a Sample>, out: &mut Vec<AlertEvent>) {
+    pub fn observe_all<'a>(
+        &mut self,
+        samples: impl IntoIterator<Item = &'a Sample>,
+        out: &mut Vec<AlertEvent>,
+    ) {
         for s in samples {
             self.observe(s, out);
         }
     }
 
     /// Feeds one point of a resolved series; events go to `out`.
-    pub fn observe_handle(&mut self, handle: SeriesHandle, ts: i64, value: f64, out: &mut Vec<AlertEvent>) {
-        let Some(s) = self.series.get_mut(handle.0 as usize) else { return };
+    pub fn observe_handle(
+        &mut self,
+        handle: SeriesHandle,
+        ts: i64,
+        value: f64,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let Some(s) = self.series.get_mut(handle.0 as usize) else {
+            return;
+        };
         if ts <= s.last_ts || !value.is_finite() {
             self.stats.out_of_order += 1;
             return;
@@ -338,7 +431,11 @@ impl AlertEngine {
         } else {
             let delta = (ts - s.last_ts) as f64;
             let gap = s.interval_ms > 0.0 && delta > gap_factor * s.interval_ms;
-            let limit = if s.interval_ms > 0.0 { (gap_factor * s.interval_ms) as i64 } else { i64::MAX };
+            let limit = if s.interval_ms > 0.0 {
+                (gap_factor * s.interval_ms) as i64
+            } else {
+                i64::MAX
+            };
             // Follow the series' usual interval; a gap moves it only halfway, so
             // a one-off outage is forgotten quickly and a new interval is learnt.
             s.interval_ms = match (s.interval_ms > 0.0, gap) {
@@ -349,24 +446,55 @@ impl AlertEngine {
             (gap, limit)
         };
         s.last_ts = ts;
-        let obs = Obs { ts, value, gap, gap_limit_ms, max_points: self.options.max_window_points, what: &s.what };
-        let is_validity = s.key.metric == CERT_VALID_METRIC;
+        let obs = Obs {
+            ts,
+            value,
+            gap,
+            gap_limit_ms,
+            max_points: self.options.max_window_points,
+        };
+        s.windows.update(obs);
         for slot in &mut s.slots {
             let rule = &self.rules[slot.rule as usize];
             if let Tracker::Cert { state } = slot.tracker {
                 let c = &mut self.certs[state as usize];
-                if is_validity && rule.metric != CERT_VALID_METRIC {
+                if s.is_validity && rule.metric != CERT_VALID_METRIC {
                     c.readings.valid = Some(value != 0.0);
                 } else {
                     c.readings.days = Some(value);
                 }
-                let what = c.key.to_string();
-                let verdict = c.readings.verdict(rule, &what);
-                transition(rule, &c.key, &mut c.alert, verdict, ts, value, &mut self.stats, out);
+                let outcome = c.readings.outcome(rule);
+                let series = Target {
+                    key: &c.key,
+                    what: None,
+                };
+                transition(
+                    rule,
+                    series,
+                    &mut c.alert,
+                    outcome,
+                    ts,
+                    value,
+                    &mut self.stats,
+                    out,
+                );
                 continue;
             }
-            let verdict = slot.tracker.observe(rule, obs);
-            transition(rule, &s.key, &mut slot.alert, verdict, ts, value, &mut self.stats, out);
+            let outcome = slot.tracker.observe(rule, &s.windows, obs);
+            let series = Target {
+                key: &s.key,
+                what: Some(&s.what),
+            };
+            transition(
+                rule,
+                series,
+                &mut slot.alert,
+                outcome,
+                ts,
+                value,
+                &mut self.stats,
+                out,
+            );
         }
     }
 
@@ -378,7 +506,10 @@ impl AlertEngine {
                 .filter(|slot| !matches!(slot.tracker, Tracker::Cert { .. }))
                 .filter_map(move |slot| slot.alert.firing.as_ref().map(|f| (slot.rule, &s.key, f)))
         });
-        let from_certs = self.certs.iter().filter_map(|c| c.alert.firing.as_ref().map(|f| (c.rule, &c.key, f)));
+        let from_certs = self
+            .certs
+            .iter()
+            .filter_map(|c| c.alert.firing.as_ref().map(|f| (c.rule, &c.key, f)));
         let mut active: Vec<ActiveAlert> = from_slots
             .chain(from_certs)
             .map(|(rule, key, f)| ActiveAlert {
@@ -388,7 +519,7 @@ impl AlertEngine {
                 since_ms: f.since_ms,
                 value: f.value,
                 notified: f.notified,
-                message: f.message.clone(),
+                message: f.detail.render(&key.to_string(), f.value),
             })
             .collect();
         active.sort_by(|a, b| a.rule.cmp(&b.rule).then_with(|| a.series.cmp(&b.series)));
@@ -401,7 +532,11 @@ impl AlertEngine {
 /// # Errors
 /// As [`Rule::from_config`].
 pub fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>> {
-    rules.iter().filter(|r| r.enabled).map(Rule::from_config).collect()
+    rules
+        .iter()
+        .filter(|r| r.enabled)
+        .map(Rule::from_config)
+        .collect()
 }
 
 /// Runs rules over stored history and returns the events they would have
@@ -411,95 +546,175 @@ pub fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>> {
 ///
 /// # Errors
 /// As [`AlertEngine::from_config`].
-pub fn replay(rules: &[RuleConfig], samples: impl IntoIterator<Item = Sample>, options: EngineOptions) -> Result<Vec<AlertEvent>> {
+pub fn replay(
+    rules: &[RuleConfig],
+    samples: impl IntoIterator<Item = Sample>,
+    options: EngineOptions,
+) -> Result<Vec<AlertEvent>> {
     let mut engine = AlertEngine::from_config(rules, options)?;
     let mut samples: Vec<Sample> = samples.into_iter().collect();
     samples.sort_by(|a, b| {
-        (a.timestamp_ms, &a.agent_id, &a.metric, &a.labels).cmp(&(b.timestamp_ms, &b.agent_id, &b.metric, &b.labels))
+        (a.timestamp_ms, &a.agent_id, &a.metric, &a.labels).cmp(&(
+            b.timestamp_ms,
+            &b.agent_id,
+            &b.metric,
+            &b.labels,
+        ))
     });
     let mut out = Vec::new();
     engine.observe_all(&samples, &mut out);
     Ok(out)
 }
 
+/// The series an outcome concerns, with its display form when already known.
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    key: &'a SeriesKey,
+    what: Option<&'a str>,
+}
+
+impl Target<'_> {
+    fn what(&self) -> String {
+        self.what
+            .map_or_else(|| self.key.to_string(), str::to_owned)
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn transition(
     rule: &Rule,
-    key: &SeriesKey,
+    target: Target<'_>,
     state: &mut AlertState,
-    verdict: Verdict,
+    outcome: Outcome,
     ts: i64,
     value: f64,
     stats: &mut EngineStats,
     out: &mut Vec<AlertEvent>,
 ) {
-    match verdict {
-        Verdict::Insufficient => {}
-        Verdict::Holds(b) => {
-            let silence_over = state.last_notified_ms.is_none_or(|t| ts - t >= rule.silence_ms);
+    match outcome {
+        Outcome::Insufficient => {}
+        Outcome::Holds(hit) => {
+            let silence_over = state
+                .last_notified_ms
+                .is_none_or(|t| ts - t >= rule.silence_ms);
             let notify = match &state.firing {
                 None => silence_over,
                 // Reminders need a silence period; with `silence_secs = 0` an
                 // alert is notified when it starts, escalates and resolves only.
-                Some(f) => b.severity > f.severity || (silence_over && rule.silence_ms > 0) || !f.notified && silence_over,
+                Some(f) => {
+                    hit.severity > f.severity
+                        || (silence_over && (rule.silence_ms > 0 || !f.notified))
+                }
             };
-            let firing = state.firing.get_or_insert_with(|| Firing {
-                since_ms: ts,
-                severity: b.severity,
-                notified: false,
-                value: b.value,
-                message: String::new(),
-            });
-            firing.severity = b.severity;
-            firing.value = b.value;
-            firing.message.clone_from(&b.message);
+            let since_ms = state.firing.as_ref().map_or(ts, |f| f.since_ms);
+            let notified = notify || state.firing.as_ref().is_some_and(|f| f.notified);
             if notify {
-                firing.notified = true;
                 state.last_notified_ms = Some(ts);
-                let since = firing.since_ms;
-                out.push(event(rule, key, AlertStatus::Firing, ts, since, b));
+                let message = hit.detail.render(&target.what(), hit.value);
+                out.push(event(
+                    rule,
+                    target.key,
+                    AlertStatus::Firing,
+                    ts,
+                    since_ms,
+                    &hit,
+                    message,
+                ));
                 stats.events += 1;
+            }
+            let Hit {
+                severity,
+                value,
+                detail,
+                ..
+            } = hit;
+            match &mut state.firing {
+                Some(f) => {
+                    (f.severity, f.notified, f.value, f.detail) =
+                        (severity, notified, value, detail);
+                }
+                None => {
+                    state.firing = Some(Box::new(Firing {
+                        since_ms,
+                        severity,
+                        notified,
+                        value,
+                        detail,
+                    }));
+                }
             }
         }
-        Verdict::Clear => {
+        Outcome::Clear => {
             let Some(f) = state.firing.take() else { return };
-            if f.notified {
-                let threshold = rule.threshold();
-                let message = match (&rule.logic, threshold) {
-                    (Logic::Trend { .. }, Some(t)) => format!(
-                        "{key}: no longer predicted to reach {} within the horizon (now {})",
-                        fmt_value(t),
-                        fmt_value(value)
-                    ),
-                    (_, Some(t)) => format!("{key}: back to {} (threshold {})", fmt_value(value), fmt_value(t)),
-                    (_, None) => format!("{key}: back to {}", fmt_value(value)),
-                };
-                let breach = Breach { severity: f.severity, value, threshold, prediction: None, message };
-                out.push(event(rule, key, AlertStatus::Resolved, ts, f.since_ms, breach));
-                stats.events += 1;
+            if !f.notified {
+                return;
             }
+            let threshold = rule.threshold();
+            let what = target.what();
+            let message = match (&rule.logic, threshold) {
+                (Logic::Trend { .. }, Some(t)) => format!(
+                    "{what}: no longer predicted to reach {} within the horizon (now {})",
+                    fmt_value(t),
+                    fmt_value(value)
+                ),
+                (_, Some(t)) => format!(
+                    "{what}: back to {} (threshold {})",
+                    fmt_value(value),
+                    fmt_value(t)
+                ),
+                (_, None) => format!("{what}: back to {}", fmt_value(value)),
+            };
+            let hit = Hit {
+                severity: f.severity,
+                value,
+                threshold,
+                prediction: None,
+                detail: f.detail.clone(),
+            };
+            out.push(event(
+                rule,
+                target.key,
+                AlertStatus::Resolved,
+                ts,
+                f.since_ms,
+                &hit,
+                message,
+            ));
+            stats.events += 1;
         }
     }
 }
 
-fn event(rule: &Rule, key: &SeriesKey, status: AlertStatus, ts: i64, since: i64, b: Breach) -> AlertEvent {
+fn event(
+    rule: &Rule,
+    key: &SeriesKey,
+    status: AlertStatus,
+    ts: i64,
+    since: i64,
+    hit: &Hit,
+    message: String,
+) -> AlertEvent {
     AlertEvent {
         id: format!(
             "{}-{:016x}-{ts}-{}",
             rule.name,
             fnv1a(&[&key.agent_id, &key.metric, &key.labels.canonical()]),
-            if status == AlertStatus::Firing { 'f' } else { 'r' }
+            if status == AlertStatus::Firing {
+                'f'
+            } else {
+                'r'
+            }
         ),
         rule: rule.name.clone(),
         series: key.clone(),
-        severity: b.severity,
+        severity: hit.severity,
         status,
-        value: b.value,
-        threshold: b.threshold,
+        value: hit.value,
+        threshold: hit.threshold,
         timestamp_ms: ts,
         fired_at_ms: since,
-        prediction: b.prediction,
-        message: b.message,
+        prediction: hit.prediction,
+        message,
     }
 }
 

@@ -6,7 +6,9 @@ pub mod regression;
 mod rule;
 mod tracker;
 
-pub use engine::{ActiveAlert, AlertEngine, EngineOptions, EngineStats, SeriesHandle, compile, replay};
+pub use engine::{
+    ActiveAlert, AlertEngine, EngineOptions, EngineStats, SeriesHandle, compile, replay,
+};
 pub use error::{Error, Result};
 pub use rule::{CERT_VALID_METRIC, Rule};
 

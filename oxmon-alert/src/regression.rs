@@ -75,8 +75,9 @@ impl Fit {
 /// Two-sided 95% quantile of Student's t with `df` degrees of freedom.
 pub fn t_quantile_975(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         0 => f64::INFINITY,
@@ -131,7 +132,11 @@ impl SlidingRegression {
     /// Adds a point (x must not decrease).
     pub fn push(&mut self, x: f64, y: f64) {
         if self.points.is_empty() {
-            *self = Self { points: std::mem::take(&mut self.points), origin: x, ..Self::default() };
+            *self = Self {
+                points: std::mem::take(&mut self.points),
+                origin: x,
+                ..Self::default()
+            };
         }
         let x = x - self.origin;
         self.points.push_back((x, y));
@@ -147,10 +152,15 @@ impl SlidingRegression {
 
     /// Removes the oldest point.
     pub fn pop_front(&mut self) {
-        let Some((x, y)) = self.points.pop_front() else { return };
+        let Some((x, y)) = self.points.pop_front() else {
+            return;
+        };
         let n = self.points.len();
         if n == 0 {
-            *self = Self { points: std::mem::take(&mut self.points), ..Self::default() };
+            *self = Self {
+                points: std::mem::take(&mut self.points),
+                ..Self::default()
+            };
             return;
         }
         let nf = n as f64;
@@ -179,7 +189,9 @@ impl SlidingRegression {
     fn recompute(&mut self) {
         let n = self.points.len() as f64;
         self.removals_since_exact = 0;
-        let Some(&(shift, _)) = self.points.front() else { return };
+        let Some(&(shift, _)) = self.points.front() else {
+            return;
+        };
         // Move the origin to the oldest point so relative x stays small.
         self.origin += shift;
         for p in &mut self.points {
@@ -207,9 +219,27 @@ impl SlidingRegression {
         }
         let slope = self.cxy / cxx;
         let sse = (cyy - self.cxy * slope).max(0.0);
-        let r_squared = if cyy > 0.0 { (1.0 - sse / cyy).clamp(0.0, 1.0) } else { 0.0 };
-        let residual_std = if n > 2 { (sse / (n - 2) as f64).sqrt() } else { 0.0 };
-        Some(Fit { n, origin: self.origin, mean_x: self.mean_x, mean_y: self.mean_y, slope, sxx: cxx, syy: cyy, r_squared, residual_std })
+        let r_squared = if cyy > 0.0 {
+            (1.0 - sse / cyy).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let residual_std = if n > 2 {
+            (sse / (n - 2) as f64).sqrt()
+        } else {
+            0.0
+        };
+        Some(Fit {
+            n,
+            origin: self.origin,
+            mean_x: self.mean_x,
+            mean_y: self.mean_y,
+            slope,
+            sxx: cxx,
+            syy: cyy,
+            r_squared,
+            residual_std,
+        })
     }
 }
 
@@ -233,7 +263,9 @@ mod tests {
 
     #[test]
     fn exact_line() {
-        let pts: Vec<(f64, f64)> = (0..100).map(|i| (i as f64 * 10.0, 50.0 + 0.01 * i as f64 * 10.0)).collect();
+        let pts: Vec<(f64, f64)> = (0..100)
+            .map(|i| (i as f64 * 10.0, 50.0 + 0.01 * i as f64 * 10.0))
+            .collect();
         let f = direct_fit(&pts).unwrap();
         assert!(close(f.slope, 0.01, 1e-12));
         assert!(close(f.value_at(0.0), 50.0, 1e-12));
@@ -241,7 +273,10 @@ mod tests {
         assert!(close(f.r_squared, 1.0, 1e-12));
         assert!(f.residual_std < 1e-9);
         let (lo, hi) = f.crossing_interval(95.0).unwrap();
-        assert!(close(lo, 4500.0, 1e-6) && close(hi.unwrap(), 4500.0, 1e-6), "{lo} {hi:?}");
+        assert!(
+            close(lo, 4500.0, 1e-6) && close(hi.unwrap(), 4500.0, 1e-6),
+            "{lo} {hi:?}"
+        );
     }
 
     /// Reference values computed independently with Python 3.11
@@ -250,16 +285,39 @@ mod tests {
     #[test]
     fn noisy_fit_matches_reference_values() {
         let ys = [50.3, 51.1, 51.9, 53.2, 53.8, 55.1, 55.7, 57.0, 57.6, 58.9];
-        let pts: Vec<(f64, f64)> = ys.iter().enumerate().map(|(i, &y)| (i as f64 * 60.0, y)).collect();
+        let pts: Vec<(f64, f64)> = ys
+            .iter()
+            .enumerate()
+            .map(|(i, &y)| (i as f64 * 60.0, y))
+            .collect();
         let f = direct_fit(&pts).unwrap();
-        assert!(close(f.slope, 0.015_878_787_878_787_88, 1e-9), "slope {}", f.slope);
-        assert!(close(f.value_at(0.0), 50.172_727_272_727_27, 1e-9), "intercept {}", f.value_at(0.0));
-        assert!(close(f.r_squared, 0.996_544_815_771_899_8, 1e-9), "r2 {}", f.r_squared);
-        assert!(close(f.residual_std, 0.180_151_451_436_133_23, 1e-9), "s {}", f.residual_std);
-        assert!(close(f.x_at(95.0).unwrap(), 2823.091_603_053_435, 1e-9));
+        assert!(
+            close(f.slope, 0.015_878_787_878_787_88, 1e-9),
+            "slope {}",
+            f.slope
+        );
+        assert!(
+            close(f.value_at(0.0), 50.172_727_272_727_27, 1e-9),
+            "intercept {}",
+            f.value_at(0.0)
+        );
+        assert!(
+            close(f.r_squared, 0.996_544_815_771_899_8, 1e-9),
+            "r2 {}",
+            f.r_squared
+        );
+        assert!(
+            close(f.residual_std, 0.180_151_451_436_133_23, 1e-9),
+            "s {}",
+            f.residual_std
+        );
+        assert!(close(f.x_at(95.0).unwrap(), 2_823.091_603_053_435, 1e-9));
         let (lo, hi) = f.crossing_interval(95.0).unwrap();
-        assert!(close(lo, 2703.106_567_527_824_6, 1e-6), "lo {lo}");
-        assert!(close(hi.unwrap(), 2954.871_733_319_724_6, 1e-6), "hi {hi:?}");
+        assert!(close(lo, 2_703.106_567_527_824_6, 1e-6), "lo {lo}");
+        assert!(
+            close(hi.unwrap(), 2_954.871_733_319_724_6, 1e-6),
+            "hi {hi:?}"
+        );
     }
 
     #[test]
@@ -267,7 +325,11 @@ mod tests {
         assert_eq!(t_quantile_975(1), 12.706);
         assert_eq!(t_quantile_975(30), 2.042);
         for (df, t) in [(40, 2.0211), (60, 2.0003), (120, 1.9799), (1000, 1.9623)] {
-            assert!((t_quantile_975(df) - t).abs() < 2e-4, "df {df}: {}", t_quantile_975(df));
+            assert!(
+                (t_quantile_975(df) - t).abs() < 2e-4,
+                "df {df}: {}",
+                t_quantile_975(df)
+            );
         }
     }
 
@@ -275,7 +337,10 @@ mod tests {
     fn degenerate_windows() {
         assert!(direct_fit(&[]).is_none());
         assert!(direct_fit(&[(1.0, 2.0)]).is_none());
-        assert!(direct_fit(&[(1.0, 2.0), (1.0, 3.0)]).is_none(), "all x equal");
+        assert!(
+            direct_fit(&[(1.0, 2.0), (1.0, 3.0)]).is_none(),
+            "all x equal"
+        );
         let flat = direct_fit(&[(0.0, 5.0), (1.0, 5.0), (2.0, 5.0)]).unwrap();
         assert_eq!(flat.slope, 0.0);
         assert_eq!(flat.r_squared, 0.0);

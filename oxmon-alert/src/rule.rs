@@ -26,10 +26,27 @@ pub struct Rule {
 
 #[derive(Clone)]
 pub(crate) enum Logic {
-    Threshold { op: Operator, value: f64, duration_ms: i64 },
-    Rate { threshold: f64, window_ms: i64, direction: RateDirection },
-    Trend { threshold: f64, horizon_ms: i64, min_points: usize, window_ms: i64, min_r_squared: Option<f64> },
-    Cert { warning_days: f64, critical_days: f64 },
+    Threshold {
+        op: Operator,
+        value: f64,
+        duration_ms: i64,
+    },
+    Rate {
+        threshold: f64,
+        window_ms: i64,
+        direction: RateDirection,
+    },
+    Trend {
+        threshold: f64,
+        horizon_ms: i64,
+        min_points: usize,
+        window_ms: i64,
+        min_r_squared: Option<f64>,
+    },
+    Cert {
+        warning_days: f64,
+        critical_days: f64,
+    },
     Custom(Arc<dyn RuleEvaluator>),
 }
 
@@ -39,32 +56,58 @@ impl Rule {
     /// # Errors
     /// [`Error::InvalidRule`] when the agent pattern is not a valid glob.
     pub fn from_config(config: &RuleConfig) -> Result<Self> {
-        let pattern = glob::Pattern::new(&config.agent_pattern).map_err(|e| Error::InvalidRule {
-            rule: config.name.clone(),
-            problem: format!("agent_pattern `{}`: {e}", config.agent_pattern),
-        })?;
+        let pattern =
+            glob::Pattern::new(&config.agent_pattern).map_err(|e| Error::InvalidRule {
+                rule: config.name.clone(),
+                problem: format!("agent_pattern `{}`: {e}", config.agent_pattern),
+            })?;
         let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
         let logic = match config.kind {
-            RuleKind::Threshold { operator, value, duration_secs } => {
-                Logic::Threshold { op: operator, value, duration_ms: secs(duration_secs) }
-            }
-            RuleKind::RateOfChange { rate_threshold, window_secs, direction } => {
-                Logic::Rate { threshold: rate_threshold, window_ms: secs(window_secs), direction }
-            }
-            RuleKind::TrendPrediction { predict_threshold, horizon_secs, min_data_points, window_secs, min_r_squared } => {
-                Logic::Trend {
-                    threshold: predict_threshold,
-                    horizon_ms: secs(horizon_secs),
-                    min_points: min_data_points.max(3),
-                    window_ms: secs(window_secs),
-                    min_r_squared,
-                }
-            }
-            RuleKind::CertExpiration { warning_days, critical_days } => Logic::Cert { warning_days, critical_days },
+            RuleKind::Threshold {
+                operator,
+                value,
+                duration_secs,
+            } => Logic::Threshold {
+                op: operator,
+                value,
+                duration_ms: secs(duration_secs),
+            },
+            RuleKind::RateOfChange {
+                rate_threshold,
+                window_secs,
+                direction,
+            } => Logic::Rate {
+                threshold: rate_threshold,
+                window_ms: secs(window_secs),
+                direction,
+            },
+            RuleKind::TrendPrediction {
+                predict_threshold,
+                horizon_secs,
+                min_data_points,
+                window_secs,
+                min_r_squared,
+            } => Logic::Trend {
+                threshold: predict_threshold,
+                horizon_ms: secs(horizon_secs),
+                min_points: min_data_points.max(3),
+                window_ms: secs(window_secs),
+                min_r_squared,
+            },
+            RuleKind::CertExpiration {
+                warning_days,
+                critical_days,
+            } => Logic::Cert {
+                warning_days,
+                critical_days,
+            },
             _ => {
                 return Err(Error::InvalidRule {
                     rule: config.name.clone(),
-                    problem: format!("rule type `{}` is not supported by this engine", config.kind.type_name()),
+                    problem: format!(
+                        "rule type `{}` is not supported by this engine",
+                        config.kind.type_name()
+                    ),
                 });
             }
         };
@@ -82,7 +125,11 @@ impl Rule {
     /// A rule around a custom [`RuleEvaluator`]; the engine keeps the
     /// evaluator's window per series and handles state, silencing and
     /// resolution as for built-in rules.
-    pub fn custom(evaluator: Arc<dyn RuleEvaluator>, severity: Severity, silence_secs: u64) -> Self {
+    pub fn custom(
+        evaluator: Arc<dyn RuleEvaluator>,
+        severity: Severity,
+        silence_secs: u64,
+    ) -> Self {
         Self {
             name: evaluator.name().to_owned(),
             metric: evaluator.metric().to_owned(),
@@ -127,7 +174,9 @@ impl Rule {
     /// Same rule, same behaviour: state can be carried across a reload.
     pub(crate) fn same_as(&self, other: &Rule) -> bool {
         match (&self.logic, &other.logic) {
-            (Logic::Custom(a), Logic::Custom(b)) => Arc::ptr_eq(a, b) && self.silence_ms == other.silence_ms,
+            (Logic::Custom(a), Logic::Custom(b)) => {
+                Arc::ptr_eq(a, b) && self.silence_ms == other.silence_ms
+            }
             _ => self.config.is_some() && self.config == other.config,
         }
     }

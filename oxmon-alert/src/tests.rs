@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use oxmon_core::config::{RuleConfig, ServerConfig};
-use oxmon_core::{AlertEvent, AlertStatus, Breach, Labels, Point, RuleEvaluator, Sample, SeriesKey, Severity, Verdict};
+use oxmon_core::{
+    AlertEvent, AlertStatus, Breach, Labels, Point, RuleEvaluator, Sample, SeriesKey, Severity,
+    Verdict,
+};
 
 use crate::{AlertEngine, EngineOptions, Rule, replay};
 
@@ -11,7 +14,10 @@ const T0: i64 = 1_767_225_600_000;
 const S: i64 = 1000;
 
 fn rules(toml_rules: &str) -> Vec<RuleConfig> {
-    ServerConfig::from_toml(toml_rules, "test.toml").expect("rules parse").alert.rules
+    ServerConfig::from_toml(toml_rules, "test.toml")
+        .expect("rules parse")
+        .alert
+        .rules
 }
 
 fn engine(toml_rules: &str) -> AlertEngine {
@@ -23,10 +29,21 @@ fn sample(agent: &str, metric: &str, labels: &Labels, ts: i64, v: f64) -> Sample
 }
 
 /// Feeds `values` every `step` ms from `start`, returning the events.
-fn feed(e: &mut AlertEngine, agent: &str, metric: &str, labels: &Labels, start: i64, step: i64, values: &[f64]) -> Vec<AlertEvent> {
+fn feed(
+    e: &mut AlertEngine,
+    agent: &str,
+    metric: &str,
+    labels: &Labels,
+    start: i64,
+    step: i64,
+    values: &[f64],
+) -> Vec<AlertEvent> {
     let mut out = Vec::new();
     for (i, &v) in values.iter().enumerate() {
-        e.observe(&sample(agent, metric, labels, start + i as i64 * step, v), &mut out);
+        e.observe(
+            &sample(agent, metric, labels, start + i as i64 * step, v),
+            &mut out,
+        );
     }
     out
 }
@@ -54,18 +71,42 @@ fn threshold_fires_only_once_every_sample_covers_the_duration() {
     // 95 at 0..=50 s: only 50 s covered, no event; at 60 s the oldest qualifying sample is 60 s old.
     let ev = feed(&mut e, "web-1", "cpu.usage", &none, T0, 10 * S, &[95.0; 6]);
     assert!(ev.is_empty(), "{ev:?}");
-    let ev = feed(&mut e, "web-1", "cpu.usage", &none, T0 + 60 * S, 10 * S, &[96.0]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "cpu.usage",
+        &none,
+        T0 + 60 * S,
+        10 * S,
+        &[96.0],
+    );
     assert_eq!(ev.len(), 1);
     let f = &ev[0];
-    assert_eq!((f.status, f.severity, f.rule.as_str()), (AlertStatus::Firing, Severity::Critical, "high-cpu"));
-    assert_eq!((f.value, f.threshold, f.timestamp_ms, f.fired_at_ms), (96.0, Some(90.0), T0 + 60 * S, T0 + 60 * S));
+    assert_eq!(
+        (f.status, f.severity, f.rule.as_str()),
+        (AlertStatus::Firing, Severity::Critical, "high-cpu")
+    );
+    assert_eq!(
+        (f.value, f.threshold, f.timestamp_ms, f.fired_at_ms),
+        (96.0, Some(90.0), T0 + 60 * S, T0 + 60 * S)
+    );
     assert_eq!(f.message, "web-1/cpu.usage is 96, > 90 for 60s");
 }
 
 #[test]
 fn threshold_a_dip_restarts_the_pending_time() {
     let mut e = engine(HIGH_CPU);
-    let ev = feed(&mut e, "web-1", "cpu.usage", &Labels::new(), T0, 10 * S, &[95.0, 95.0, 95.0, 50.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "cpu.usage",
+        &Labels::new(),
+        T0,
+        10 * S,
+        &[
+            95.0, 95.0, 95.0, 50.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0,
+        ],
+    );
     // Condition restarts at index 4 (40 s); 60 s later is index 10.
     assert_eq!(statuses(&ev), [(AlertStatus::Firing, T0 + 100 * S)]);
 }
@@ -73,7 +114,15 @@ fn threshold_a_dip_restarts_the_pending_time() {
 #[test]
 fn threshold_zero_duration_fires_on_the_latest_sample() {
     let mut e = engine(&HIGH_CPU.replace("duration_secs = 60", "duration_secs = 0"));
-    let ev = feed(&mut e, "web-1", "cpu.usage", &Labels::new(), T0, 10 * S, &[50.0, 91.0]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "cpu.usage",
+        &Labels::new(),
+        T0,
+        10 * S,
+        &[50.0, 91.0],
+    );
     assert_eq!(statuses(&ev), [(AlertStatus::Firing, T0 + 10 * S)]);
 }
 
@@ -84,9 +133,28 @@ fn threshold_a_data_gap_restarts_the_pending_time() {
     // 10 s interval, 50 s covered, then a 2-minute gap (> 3 x 10 s).
     assert!(feed(&mut e, "web-1", "cpu.usage", &l, T0, 10 * S, &[95.0; 6]).is_empty());
     let after_gap = T0 + 50 * S + 120 * S;
-    let ev = feed(&mut e, "web-1", "cpu.usage", &l, after_gap, 10 * S, &[95.0; 6]);
-    assert!(ev.is_empty(), "the gap must restart the pending time: {ev:?}");
-    let ev = feed(&mut e, "web-1", "cpu.usage", &l, after_gap + 60 * S, 10 * S, &[95.0]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "cpu.usage",
+        &l,
+        after_gap,
+        10 * S,
+        &[95.0; 6],
+    );
+    assert!(
+        ev.is_empty(),
+        "the gap must restart the pending time: {ev:?}"
+    );
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "cpu.usage",
+        &l,
+        after_gap + 60 * S,
+        10 * S,
+        &[95.0],
+    );
     assert_eq!(statuses(&ev), [(AlertStatus::Firing, after_gap + 60 * S)]);
 }
 
@@ -111,11 +179,24 @@ value = 4.0
 "#,
     );
     let l = Labels::new();
-    assert_eq!(feed(&mut e, "web-7", "memory.available", &l, T0, S, &[100.0]).len(), 1, "lte includes equality");
-    assert!(feed(&mut e, "webx", "memory.available", &l, T0, S, &[1.0]).is_empty(), "class requires a digit");
+    assert_eq!(
+        feed(&mut e, "web-7", "memory.available", &l, T0, S, &[100.0]).len(),
+        1,
+        "lte includes equality"
+    );
+    assert!(
+        feed(&mut e, "webx", "memory.available", &l, T0, S, &[1.0]).is_empty(),
+        "class requires a digit"
+    );
     assert!(feed(&mut e, "db-main", "memory.available", &l, T0, S, &[1.0]).is_empty());
-    assert_eq!(feed(&mut e, "db-1", "load.load_1", &l, T0, S, &[4.0]).len(), 1);
-    assert!(feed(&mut e, "db-12", "load.load_1", &l, T0, S, &[9.0]).is_empty(), "? is exactly one character");
+    assert_eq!(
+        feed(&mut e, "db-1", "load.load_1", &l, T0, S, &[4.0]).len(),
+        1
+    );
+    assert!(
+        feed(&mut e, "db-12", "load.load_1", &l, T0, S, &[9.0]).is_empty(),
+        "? is exactly one character"
+    );
 }
 
 #[test]
@@ -134,24 +215,50 @@ value = 90.0
     let data = Labels::new().with("mount", "/data");
     let mut out = Vec::new();
     for i in 0..5 {
-        e.observe(&sample("web-1", "disk.used_percent", &root, T0 + i * 10 * S, 40.0), &mut out);
-        e.observe(&sample("web-1", "disk.used_percent", &data, T0 + i * 10 * S, 97.0), &mut out);
+        e.observe(
+            &sample("web-1", "disk.used_percent", &root, T0 + i * 10 * S, 40.0),
+            &mut out,
+        );
+        e.observe(
+            &sample("web-1", "disk.used_percent", &data, T0 + i * 10 * S, 97.0),
+            &mut out,
+        );
     }
     assert_eq!(out.len(), 1, "one alert, for /data only: {out:?}");
     assert_eq!(out[0].series.labels, data);
     assert_eq!(e.active().len(), 1);
     // Another rule-less metric on the same agent changes nothing.
-    e.observe(&sample("web-1", "cpu.usage", &Labels::new(), T0, 99.0), &mut out);
+    e.observe(
+        &sample("web-1", "cpu.usage", &Labels::new(), T0, 99.0),
+        &mut out,
+    );
     assert_eq!(out.len(), 1);
 }
 
 #[test]
 fn resolved_event_says_how_long_it_fired() {
     let mut e = engine(&HIGH_CPU.replace("duration_secs = 60", "duration_secs = 0"));
-    let ev = feed(&mut e, "web-1", "cpu.usage", &Labels::new(), T0, 10 * S, &[95.0, 96.0, 97.0, 40.0, 41.0]);
-    assert_eq!(statuses(&ev), [(AlertStatus::Firing, T0), (AlertStatus::Resolved, T0 + 30 * S)]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "cpu.usage",
+        &Labels::new(),
+        T0,
+        10 * S,
+        &[95.0, 96.0, 97.0, 40.0, 41.0],
+    );
+    assert_eq!(
+        statuses(&ev),
+        [
+            (AlertStatus::Firing, T0),
+            (AlertStatus::Resolved, T0 + 30 * S)
+        ]
+    );
     let r = &ev[1];
-    assert_eq!((r.fired_at_ms, r.firing_for_ms(), r.value), (T0, 30 * S, 40.0));
+    assert_eq!(
+        (r.fired_at_ms, r.firing_for_ms(), r.value),
+        (T0, 30 * S, 40.0)
+    );
     assert_eq!(r.severity, Severity::Critical);
     assert!(r.message.contains("back to 40"), "{}", r.message);
     assert_ne!(ev[0].id, ev[1].id);
@@ -164,14 +271,44 @@ fn silence_repeats_reminders_and_swallows_flapping() {
     let l = Labels::new();
     // Firing continuously for 20 minutes at 1-minute samples: fire at 0, reminders at 600 s and 1200 s.
     let ev = feed(&mut e, "web-1", "cpu.usage", &l, T0, 60 * S, &[95.0; 21]);
-    assert_eq!(statuses(&ev), [(AlertStatus::Firing, T0), (AlertStatus::Firing, T0 + 600 * S), (AlertStatus::Firing, T0 + 1200 * S)]);
-    assert!(ev.iter().all(|x| x.fired_at_ms == T0), "reminders keep the start time");
+    assert_eq!(
+        statuses(&ev),
+        [
+            (AlertStatus::Firing, T0),
+            (AlertStatus::Firing, T0 + 600 * S),
+            (AlertStatus::Firing, T0 + 1200 * S)
+        ]
+    );
+    assert!(
+        ev.iter().all(|x| x.fired_at_ms == T0),
+        "reminders keep the start time"
+    );
     // Resolves, then flaps back within silence_secs of the last notification: silent both ways.
     let t = T0 + 1260 * S;
-    let ev = feed(&mut e, "web-1", "cpu.usage", &l, t, 60 * S, &[10.0, 95.0, 10.0]);
-    assert_eq!(statuses(&ev), [(AlertStatus::Resolved, t)], "the flap fires and resolves silently");
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "cpu.usage",
+        &l,
+        t,
+        60 * S,
+        &[10.0, 95.0, 10.0],
+    );
+    assert_eq!(
+        statuses(&ev),
+        [(AlertStatus::Resolved, t)],
+        "the flap fires and resolves silently"
+    );
     // A real incident long after the silence is notified again.
-    let ev = feed(&mut e, "web-1", "cpu.usage", &l, t + 3600 * S, 60 * S, &[95.0]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "cpu.usage",
+        &l,
+        t + 3600 * S,
+        60 * S,
+        &[95.0],
+    );
     assert_eq!(statuses(&ev), [(AlertStatus::Firing, t + 3600 * S)]);
 }
 
@@ -179,9 +316,26 @@ fn silence_repeats_reminders_and_swallows_flapping() {
 fn a_silently_refired_alert_is_notified_once_the_silence_ends() {
     let mut e = engine(&HIGH_CPU.replace("duration_secs = 60", "duration_secs = 0"));
     let l = Labels::new();
-    let ev = feed(&mut e, "web-1", "cpu.usage", &l, T0, 60 * S, &[95.0, 10.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "cpu.usage",
+        &l,
+        T0,
+        60 * S,
+        &[
+            95.0, 10.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0, 95.0,
+        ],
+    );
     // Fired at 0, resolved at 60 s, silent re-fire at 120 s, notified at 600 s (silence from 0 over).
-    assert_eq!(statuses(&ev), [(AlertStatus::Firing, T0), (AlertStatus::Resolved, T0 + 60 * S), (AlertStatus::Firing, T0 + 600 * S)]);
+    assert_eq!(
+        statuses(&ev),
+        [
+            (AlertStatus::Firing, T0),
+            (AlertStatus::Resolved, T0 + 60 * S),
+            (AlertStatus::Firing, T0 + 600 * S)
+        ]
+    );
     assert_eq!(ev[2].fired_at_ms, T0 + 120 * S);
 }
 
@@ -201,10 +355,26 @@ fn rate_of_change_compares_with_the_value_window_secs_ago() {
     let mut e = engine(MEM_SPIKE);
     let l = Labels::new();
     // 60 s samples: 40 at 0..=240 s, then 47 at 300 s: +17.5% vs the value at 0 s: clear.
-    let ev = feed(&mut e, "web-1", "memory.used_percent", &l, T0, 60 * S, &[40.0, 40.0, 40.0, 40.0, 40.0, 47.0]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "memory.used_percent",
+        &l,
+        T0,
+        60 * S,
+        &[40.0, 40.0, 40.0, 40.0, 40.0, 47.0],
+    );
     assert!(ev.is_empty(), "{ev:?}");
     // 49 at 360 s vs 40 at 60 s: +22.5%: fires.
-    let ev = feed(&mut e, "web-1", "memory.used_percent", &l, T0 + 360 * S, 60 * S, &[49.0]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "memory.used_percent",
+        &l,
+        T0 + 360 * S,
+        60 * S,
+        &[49.0],
+    );
     assert_eq!(statuses(&ev), [(AlertStatus::Firing, T0 + 360 * S)]);
     assert!(ev[0].message.contains("rose 22.5%"), "{}", ev[0].message);
     assert_eq!(ev[0].threshold, Some(20.0));
@@ -217,13 +387,23 @@ fn rate_of_change_uses_the_nearest_sample_at_or_before_the_window() {
     // Irregular timestamps: at 310 s the baseline is the sample at 0 s (10 is at 20 s, after 310 - 300).
     let mut out = Vec::new();
     for (t, v) in [(0, 50.0), (20, 10.0), (310, 55.0)] {
-        e.observe(&sample("a", "memory.used_percent", &l, T0 + t * S, v), &mut out);
+        e.observe(
+            &sample("a", "memory.used_percent", &l, T0 + t * S, v),
+            &mut out,
+        );
     }
     assert!(out.is_empty(), "55 vs 50 is +10%: {out:?}");
     // At 330 s the baseline is the sample at 20 s (10): +600%.
-    e.observe(&sample("a", "memory.used_percent", &l, T0 + 330 * S, 70.0), &mut out);
+    e.observe(
+        &sample("a", "memory.used_percent", &l, T0 + 330 * S, 70.0),
+        &mut out,
+    );
     assert_eq!(out.len(), 1);
-    assert!(out[0].message.contains("from 10 to 70"), "{}", out[0].message);
+    assert!(
+        out[0].message.contains("from 10 to 70"),
+        "{}",
+        out[0].message
+    );
 }
 
 #[test]
@@ -231,15 +411,40 @@ fn rate_of_change_needs_history_and_handles_zero() {
     let mut e = engine(MEM_SPIKE);
     let l = Labels::new();
     // Less than window_secs of history: no verdict even on a big jump.
-    assert!(feed(&mut e, "a", "memory.used_percent", &l, T0, 60 * S, &[10.0, 90.0]).is_empty());
+    assert!(
+        feed(
+            &mut e,
+            "a",
+            "memory.used_percent",
+            &l,
+            T0,
+            60 * S,
+            &[10.0, 90.0]
+        )
+        .is_empty()
+    );
     // Zero baseline: undefined percentage, no division by zero, no event.
     let mut z = engine(MEM_SPIKE);
-    assert!(feed(&mut z, "a", "memory.used_percent", &l, T0, 60 * S, &[0.0, 0.0, 0.0, 0.0, 0.0, 80.0, 80.0]).is_empty());
+    assert!(
+        feed(
+            &mut z,
+            "a",
+            "memory.used_percent",
+            &l,
+            T0,
+            60 * S,
+            &[0.0, 0.0, 0.0, 0.0, 0.0, 80.0, 80.0]
+        )
+        .is_empty()
+    );
     // A baseline far older than the window (a data gap) is not used.
     let mut g = engine(MEM_SPIKE);
     let mut out = Vec::new();
     for (t, v) in [(0, 40.0), (60, 40.0), (120, 40.0), (3600, 90.0)] {
-        g.observe(&sample("a", "memory.used_percent", &l, T0 + t * S, v), &mut out);
+        g.observe(
+            &sample("a", "memory.used_percent", &l, T0 + t * S, v),
+            &mut out,
+        );
     }
     assert!(out.is_empty(), "{out:?}");
 }
@@ -249,15 +454,34 @@ fn rate_of_change_direction() {
     let l = Labels::new();
     let drop = [50.0, 50.0, 50.0, 50.0, 50.0, 30.0];
     let mut both = engine(MEM_SPIKE);
-    assert_eq!(feed(&mut both, "a", "memory.used_percent", &l, T0, 60 * S, &drop).len(), 1, "both: a 40% drop fires");
-    let mut up = engine(&MEM_SPIKE.replace("window_secs = 300", "window_secs = 300\ndirection = \"up\""));
-    assert!(feed(&mut up, "a", "memory.used_percent", &l, T0, 60 * S, &drop).is_empty(), "up: drops do not count");
-    let mut down = engine(&MEM_SPIKE.replace("window_secs = 300", "window_secs = 300\ndirection = \"down\""));
+    assert_eq!(
+        feed(&mut both, "a", "memory.used_percent", &l, T0, 60 * S, &drop).len(),
+        1,
+        "both: a 40% drop fires"
+    );
+    let mut up =
+        engine(&MEM_SPIKE.replace("window_secs = 300", "window_secs = 300\ndirection = \"up\""));
+    assert!(
+        feed(&mut up, "a", "memory.used_percent", &l, T0, 60 * S, &drop).is_empty(),
+        "up: drops do not count"
+    );
+    let mut down = engine(&MEM_SPIKE.replace(
+        "window_secs = 300",
+        "window_secs = 300\ndirection = \"down\"",
+    ));
     let ev = feed(&mut down, "a", "memory.used_percent", &l, T0, 60 * S, &drop);
     assert_eq!(ev.len(), 1);
     assert!(ev[0].message.contains("fell 40%"), "{}", ev[0].message);
     // Resolves when the change is back within the threshold.
-    let ev = feed(&mut down, "a", "memory.used_percent", &l, T0 + 360 * S, 60 * S, &[30.0, 30.0, 30.0, 30.0, 30.0]);
+    let ev = feed(
+        &mut down,
+        "a",
+        "memory.used_percent",
+        &l,
+        T0 + 360 * S,
+        60 * S,
+        &[30.0, 30.0, 30.0, 30.0, 30.0],
+    );
     assert_eq!(ev.last().map(|e| e.status), Some(AlertStatus::Resolved));
 }
 
@@ -280,9 +504,25 @@ fn trend_prediction_reports_the_crossing_time_and_fit() {
     let l = Labels::new().with("mount", "/");
     // 50% rising 0.01 %/s: reaches 95% 4500 s after T0.
     let values: Vec<f64> = (0..10).map(|i| 50.0 + 0.01 * (i * 60) as f64).collect();
-    let ev = feed(&mut e, "web-1", "disk.used_percent", &l, T0, 60 * S, &values[..9]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "disk.used_percent",
+        &l,
+        T0,
+        60 * S,
+        &values[..9],
+    );
     assert!(ev.is_empty(), "fewer than min_data_points: {ev:?}");
-    let ev = feed(&mut e, "web-1", "disk.used_percent", &l, T0 + 540 * S, 60 * S, &values[9..]);
+    let ev = feed(
+        &mut e,
+        "web-1",
+        "disk.used_percent",
+        &l,
+        T0 + 540 * S,
+        60 * S,
+        &values[9..],
+    );
     assert_eq!(ev.len(), 1);
     let p = ev[0].prediction.expect("prediction");
     assert_eq!(p.breach_at_ms, T0 + 4500 * S);
@@ -290,7 +530,11 @@ fn trend_prediction_reports_the_crossing_time_and_fit() {
     assert!((p.r_squared - 1.0).abs() < 1e-12);
     assert_eq!(ev[0].severity, Severity::Info);
     assert_eq!(ev[0].series.labels, l);
-    assert!(ev[0].message.contains("predicted to reach 95"), "{}", ev[0].message);
+    assert!(
+        ev[0].message.contains("predicted to reach 95"),
+        "{}",
+        ev[0].message
+    );
 }
 
 #[test]
@@ -313,31 +557,81 @@ fn trend_prediction_outside_the_horizon_or_already_over_is_not_a_prediction() {
     let l = Labels::new();
     let slow: Vec<f64> = (0..20).map(|i| 10.0 + 0.000_01 * (i * 60) as f64).collect();
     let mut e = engine(DISK_TREND);
-    assert!(feed(&mut e, "a", "disk.used_percent", &l, T0, 60 * S, &slow).is_empty(), "crossing in ~100 days");
+    assert!(
+        feed(&mut e, "a", "disk.used_percent", &l, T0, 60 * S, &slow).is_empty(),
+        "crossing in ~100 days"
+    );
     let over: Vec<f64> = (0..20).map(|i| 96.0 + 0.01 * i as f64).collect();
     let mut e = engine(DISK_TREND);
-    assert!(feed(&mut e, "a", "disk.used_percent", &l, T0, 60 * S, &over).is_empty(), "already past the threshold");
+    assert!(
+        feed(&mut e, "a", "disk.used_percent", &l, T0, 60 * S, &over).is_empty(),
+        "already past the threshold"
+    );
     let falling: Vec<f64> = (0..20).map(|i| 80.0 - i as f64).collect();
     let mut e = engine(DISK_TREND);
-    assert!(feed(&mut e, "a", "disk.used_percent", &l, T0, 60 * S, &falling).is_empty(), "heading away");
+    assert!(
+        feed(&mut e, "a", "disk.used_percent", &l, T0, 60 * S, &falling).is_empty(),
+        "heading away"
+    );
 }
 
 #[test]
 fn trend_prediction_towards_a_lower_threshold() {
-    let mut e = engine(&DISK_TREND.replace("disk.used_percent", "disk.available").replace("predict_threshold = 95.0", "predict_threshold = 1000.0"));
-    let values: Vec<f64> = (0..12).map(|i| 100_000.0 - 10.0 * (i * 60) as f64).collect();
-    let ev = feed(&mut e, "a", "disk.available", &Labels::new(), T0, 60 * S, &values);
+    let mut e = engine(
+        &DISK_TREND
+            .replace("disk.used_percent", "disk.available")
+            .replace("predict_threshold = 95.0", "predict_threshold = 1000.0"),
+    );
+    let values: Vec<f64> = (0..12)
+        .map(|i| 100_000.0 - 10.0 * (i * 60) as f64)
+        .collect();
+    let ev = feed(
+        &mut e,
+        "a",
+        "disk.available",
+        &Labels::new(),
+        T0,
+        60 * S,
+        &values,
+    );
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].prediction.unwrap().breach_at_ms, T0 + 9900 * S);
 }
 
 #[test]
 fn trend_prediction_min_r_squared_keeps_noise_quiet() {
-    let noisy: Vec<f64> = (0..40).map(|i| 60.0 + 0.02 * (i * 60) as f64 + if i % 2 == 0 { 25.0 } else { -25.0 }).collect();
+    let noisy: Vec<f64> = (0..40)
+        .map(|i| 60.0 + 0.02 * (i * 60) as f64 + if i % 2 == 0 { 25.0 } else { -25.0 })
+        .collect();
     let mut loose = engine(DISK_TREND);
-    assert!(!feed(&mut loose, "a", "disk.used_percent", &Labels::new(), T0, 60 * S, &noisy).is_empty());
-    let mut strict = engine(&DISK_TREND.replace("window_secs = 3600", "window_secs = 3600\nmin_r_squared = 0.9"));
-    assert!(feed(&mut strict, "a", "disk.used_percent", &Labels::new(), T0, 60 * S, &noisy).is_empty());
+    assert!(
+        !feed(
+            &mut loose,
+            "a",
+            "disk.used_percent",
+            &Labels::new(),
+            T0,
+            60 * S,
+            &noisy
+        )
+        .is_empty()
+    );
+    let mut strict = engine(&DISK_TREND.replace(
+        "window_secs = 3600",
+        "window_secs = 3600\nmin_r_squared = 0.9",
+    ));
+    assert!(
+        feed(
+            &mut strict,
+            "a",
+            "disk.used_percent",
+            &Labels::new(),
+            T0,
+            60 * S,
+            &noisy
+        )
+        .is_empty()
+    );
 }
 
 const CERT: &str = r#"
@@ -357,19 +651,53 @@ fn cert_expiration_warns_then_escalates_per_domain() {
     let b = Labels::new().with("domain", "b.example");
     let day = 86_400 * S;
     let mut out = Vec::new();
-    for (i, (da, db)) in [(40.0, 90.0), (30.0, 89.0), (20.0, 88.0), (7.0, 87.0), (6.0, 86.0)].into_iter().enumerate() {
+    for (i, (da, db)) in [
+        (40.0, 90.0),
+        (30.0, 89.0),
+        (20.0, 88.0),
+        (7.0, 87.0),
+        (6.0, 86.0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let t = T0 + i as i64 * day / 4;
-        e.observe(&sample("cert-checker", "certificate.days_until_expiry", &a, t, da), &mut out);
-        e.observe(&sample("cert-checker", "certificate.days_until_expiry", &b, t, db), &mut out);
+        e.observe(
+            &sample("cert-checker", "certificate.days_until_expiry", &a, t, da),
+            &mut out,
+        );
+        e.observe(
+            &sample("cert-checker", "certificate.days_until_expiry", &b, t, db),
+            &mut out,
+        );
     }
     let got: Vec<(Severity, f64)> = out.iter().map(|e| (e.severity, e.value)).collect();
-    assert_eq!(got, [(Severity::Warning, 30.0), (Severity::Critical, 7.0)], "warning, then critical at once despite the silence");
-    assert!(out.iter().all(|e| e.series.labels == a), "b.example stays quiet");
+    assert_eq!(
+        got,
+        [(Severity::Warning, 30.0), (Severity::Critical, 7.0)],
+        "warning, then critical at once despite the silence"
+    );
+    assert!(
+        out.iter().all(|e| e.series.labels == a),
+        "b.example stays quiet"
+    );
     // Renewed: resolved.
-    e.observe(&sample("cert-checker", "certificate.days_until_expiry", &a, T0 + 2 * day, 89.0), &mut out);
+    e.observe(
+        &sample(
+            "cert-checker",
+            "certificate.days_until_expiry",
+            &a,
+            T0 + 2 * day,
+            89.0,
+        ),
+        &mut out,
+    );
     assert_eq!(out.last().map(|e| e.status), Some(AlertStatus::Resolved));
     // Other agents are not the cert checker.
-    e.observe(&sample("web-1", "certificate.days_until_expiry", &a, T0, 1.0), &mut out);
+    e.observe(
+        &sample("web-1", "certificate.days_until_expiry", &a, T0, 1.0),
+        &mut out,
+    );
     assert_eq!(out.len(), 3);
 }
 
@@ -378,17 +706,47 @@ fn cert_invalid_alerts_critical_without_a_days_value() {
     let mut e = engine(CERT);
     let d = Labels::new().with("domain", "broken.example");
     let mut out = Vec::new();
-    e.observe(&sample("cert-checker", "certificate.is_valid", &d, T0, 0.0), &mut out);
+    e.observe(
+        &sample("cert-checker", "certificate.is_valid", &d, T0, 0.0),
+        &mut out,
+    );
     assert_eq!(out.len(), 1);
-    assert_eq!((out[0].severity, out[0].series.metric.as_str()), (Severity::Critical, "certificate.days_until_expiry"));
+    assert_eq!(
+        (out[0].severity, out[0].series.metric.as_str()),
+        (Severity::Critical, "certificate.days_until_expiry")
+    );
     assert!(out[0].message.contains("invalid"), "{}", out[0].message);
     // The days value arrives: still one alert for the domain (shared state), no duplicate.
-    e.observe(&sample("cert-checker", "certificate.days_until_expiry", &d, T0 + 1, 200.0), &mut out);
+    e.observe(
+        &sample(
+            "cert-checker",
+            "certificate.days_until_expiry",
+            &d,
+            T0 + 1,
+            200.0,
+        ),
+        &mut out,
+    );
     assert_eq!(out.len(), 1);
     // Valid again: resolved.
-    e.observe(&sample("cert-checker", "certificate.is_valid", &d, T0 + 2, 1.0), &mut out);
-    e.observe(&sample("cert-checker", "certificate.days_until_expiry", &d, T0 + 3, 200.0), &mut out);
-    assert_eq!(out.iter().map(|e| e.status).collect::<Vec<_>>(), [AlertStatus::Firing, AlertStatus::Resolved]);
+    e.observe(
+        &sample("cert-checker", "certificate.is_valid", &d, T0 + 2, 1.0),
+        &mut out,
+    );
+    e.observe(
+        &sample(
+            "cert-checker",
+            "certificate.days_until_expiry",
+            &d,
+            T0 + 3,
+            200.0,
+        ),
+        &mut out,
+    );
+    assert_eq!(
+        out.iter().map(|e| e.status).collect::<Vec<_>>(),
+        [AlertStatus::Firing, AlertStatus::Resolved]
+    );
     assert_eq!(e.active(), []);
 }
 
@@ -400,7 +758,10 @@ fn late_duplicate_and_non_finite_samples_do_not_corrupt_state() {
     e.observe(&sample("a", "cpu.usage", &l, T0 + 100 * S, 10.0), &mut out);
     e.observe(&sample("a", "cpu.usage", &l, T0 + 50 * S, 99.0), &mut out);
     e.observe(&sample("a", "cpu.usage", &l, T0 + 100 * S, 99.0), &mut out);
-    e.observe(&sample("a", "cpu.usage", &l, T0 + 110 * S, f64::NAN), &mut out);
+    e.observe(
+        &sample("a", "cpu.usage", &l, T0 + 110 * S, f64::NAN),
+        &mut out,
+    );
     assert!(out.is_empty(), "{out:?}");
     assert_eq!(e.stats().out_of_order, 3);
     e.observe(&sample("a", "cpu.usage", &l, T0 + 110 * S, 99.0), &mut out);
@@ -412,22 +773,39 @@ fn reload_keeps_state_of_unchanged_rules_only() {
     let two = format!("{HIGH_CPU}\n{MEM_SPIKE}").replace("duration_secs = 60", "duration_secs = 0");
     let mut e = engine(&two);
     let l = Labels::new();
-    assert_eq!(feed(&mut e, "a", "cpu.usage", &l, T0, 10 * S, &[95.0]).len(), 1);
+    assert_eq!(
+        feed(&mut e, "a", "cpu.usage", &l, T0, 10 * S, &[95.0]).len(),
+        1
+    );
     assert_eq!(e.active().len(), 1);
     // Reload with the CPU rule unchanged and the memory rule changed.
     let changed = two.replace("rate_threshold = 20.0", "rate_threshold = 30.0");
-    e.set_rules(crate::compile(&rules(&changed)).unwrap()).unwrap();
+    e.set_rules(crate::compile(&rules(&changed)).unwrap())
+        .unwrap();
     assert_eq!(e.active().len(), 1, "the firing alert survives the reload");
-    assert!(feed(&mut e, "a", "cpu.usage", &l, T0 + 10 * S, 10 * S, &[96.0]).is_empty(), "no re-fire after a reload");
-    assert_eq!(feed(&mut e, "a", "cpu.usage", &l, T0 + 20 * S, 10 * S, &[10.0])[0].status, AlertStatus::Resolved);
+    assert!(
+        feed(&mut e, "a", "cpu.usage", &l, T0 + 10 * S, 10 * S, &[96.0]).is_empty(),
+        "no re-fire after a reload"
+    );
+    assert_eq!(
+        feed(&mut e, "a", "cpu.usage", &l, T0 + 20 * S, 10 * S, &[10.0])[0].status,
+        AlertStatus::Resolved
+    );
     // A changed rule starts fresh; a removed rule's alerts are gone.
     feed(&mut e, "a", "cpu.usage", &l, T0 + 30 * S, 10 * S, &[95.0]);
-    e.set_rules(crate::compile(&rules(&changed.replace("value = 90.0", "value = 80.0"))).unwrap()).unwrap();
-    assert!(e.active().is_empty(), "a changed rule does not inherit state");
+    e.set_rules(crate::compile(&rules(&changed.replace("value = 90.0", "value = 80.0"))).unwrap())
+        .unwrap();
+    assert!(
+        e.active().is_empty(),
+        "a changed rule does not inherit state"
+    );
     let dup = format!("{HIGH_CPU}{HIGH_CPU}");
     assert!(ServerConfig::from_toml(&dup, "t").is_err());
     let r = crate::compile(&rules(HIGH_CPU)).unwrap();
-    assert!(e.set_rules(vec![r[0].clone(), r[0].clone()]).is_err(), "duplicate names are refused");
+    assert!(
+        e.set_rules(vec![r[0].clone(), r[0].clone()]).is_err(),
+        "duplicate names are refused"
+    );
     assert_eq!(e.rules().len(), 2, "a refused reload keeps the old rules");
 }
 
@@ -445,14 +823,23 @@ fn replay_gives_the_live_events_whatever_the_input_order() {
     for i in 0..200i64 {
         let cpu = if (i / 20) % 2 == 0 { 95.0 } else { 20.0 };
         samples.push(sample("a", "cpu.usage", &l, T0 + i * 10 * S, cpu));
-        samples.push(sample("a", "memory.used_percent", &l, T0 + i * 10 * S, 30.0 + (i % 50) as f64));
+        samples.push(sample(
+            "a",
+            "memory.used_percent",
+            &l,
+            T0 + i * 10 * S,
+            30.0 + (i % 50) as f64,
+        ));
     }
     let mut live = AlertEngine::from_config(&r, EngineOptions::default()).unwrap();
     let mut expected = Vec::new();
     live.observe_all(&samples, &mut expected);
     assert!(!expected.is_empty());
     samples.reverse();
-    assert_eq!(replay(&r, samples, EngineOptions::default()).unwrap(), expected);
+    assert_eq!(
+        replay(&r, samples, EngineOptions::default()).unwrap(),
+        expected
+    );
 }
 
 #[test]
@@ -461,8 +848,14 @@ fn window_memory_is_bounded_by_the_rule_window() {
     let l = Labels::new();
     let mut out = Vec::new();
     for i in 0..20_000i64 {
-        e.observe(&sample("a", "memory.used_percent", &l, T0 + i * 10 * S, 50.0), &mut out);
-        e.observe(&sample("a", "disk.used_percent", &l, T0 + i * 10 * S, 50.0), &mut out);
+        e.observe(
+            &sample("a", "memory.used_percent", &l, T0 + i * 10 * S, 50.0),
+            &mut out,
+        );
+        e.observe(
+            &sample("a", "disk.used_percent", &l, T0 + i * 10 * S, 50.0),
+            &mut out,
+        );
     }
     let st = e.stats();
     // 300 s / 10 s + baseline = 31 points; 3600 s / 10 s + 1 = 361 points.
@@ -487,13 +880,21 @@ impl RuleEvaluator for AboveMean {
         30 * S
     }
     fn evaluate(&self, window: &[Point]) -> Verdict {
-        let Some(last) = window.last() else { return Verdict::Insufficient };
+        let Some(last) = window.last() else {
+            return Verdict::Insufficient;
+        };
         if window.len() < 3 {
             return Verdict::Insufficient;
         }
         let mean = window.iter().map(|p| p.value).sum::<f64>() / window.len() as f64;
         if last.value > 2.0 * mean {
-            Verdict::Holds(Breach { severity: Severity::Warning, value: last.value, threshold: Some(mean), prediction: None, message: "spike".into() })
+            Verdict::Holds(Breach {
+                severity: Severity::Warning,
+                value: last.value,
+                threshold: Some(mean),
+                prediction: None,
+                message: "spike".into(),
+            })
         } else {
             Verdict::Clear
         }
@@ -502,10 +903,44 @@ impl RuleEvaluator for AboveMean {
 
 #[test]
 fn custom_evaluators_get_their_window_and_the_engine_semantics() {
-    let mut e = AlertEngine::new(vec![Rule::custom(Arc::new(AboveMean), Severity::Warning, 0)], EngineOptions::default()).unwrap();
+    let mut e = AlertEngine::new(
+        vec![Rule::custom(Arc::new(AboveMean), Severity::Warning, 0)],
+        EngineOptions::default(),
+    )
+    .unwrap();
     let l = Labels::new();
-    assert!(feed(&mut e, "web-1", "load.load_1", &l, T0, 10 * S, &[1.0, 1.0, 1.0, 50.0]).is_empty(), "not a db host");
-    let ev = feed(&mut e, "db-1", "load.load_1", &l, T0, 10 * S, &[1.0, 1.0, 1.0, 1.0, 50.0, 1.0]);
-    assert_eq!(statuses(&ev), [(AlertStatus::Firing, T0 + 40 * S), (AlertStatus::Resolved, T0 + 50 * S)]);
-    assert_eq!(e.stats().window_points, 4, "window holds lookback_ms of points");
+    assert!(
+        feed(
+            &mut e,
+            "web-1",
+            "load.load_1",
+            &l,
+            T0,
+            10 * S,
+            &[1.0, 1.0, 1.0, 50.0]
+        )
+        .is_empty(),
+        "not a db host"
+    );
+    let ev = feed(
+        &mut e,
+        "db-1",
+        "load.load_1",
+        &l,
+        T0,
+        10 * S,
+        &[1.0, 1.0, 1.0, 1.0, 50.0, 1.0],
+    );
+    assert_eq!(
+        statuses(&ev),
+        [
+            (AlertStatus::Firing, T0 + 40 * S),
+            (AlertStatus::Resolved, T0 + 50 * S)
+        ]
+    );
+    assert_eq!(
+        e.stats().window_points,
+        4,
+        "window holds lookback_ms of points"
+    );
 }

@@ -1,17 +1,132 @@
-//! Per (rule, series) evaluation state: O(1) per sample (amortized), memory
-//! bounded by the rule's own window.
+//! Per-series windows (shared by the rules of a series) and per (rule,
+//! series) evaluation: O(1) amortized per sample, memory bounded by the
+//! longest window of the series' rules.
 
 use std::collections::VecDeque;
 
-use oxmon_core::config::RateDirection;
-use oxmon_core::{Breach, Point, Prediction, Severity, Verdict, fmt_time, fmt_value};
+use oxmon_core::config::{Operator, RateDirection};
+use oxmon_core::{Point, Prediction, Severity, Verdict, fmt_time, fmt_value};
 
-use crate::regression::SlidingRegression;
+use crate::regression::{Fit, SlidingRegression};
 use crate::rule::{Logic, Rule};
+
+/// Why a rule holds, kept as numbers: the message is only formatted when an
+/// event is emitted, so a long-firing alert costs no allocation per sample.
+#[derive(Debug, Clone)]
+pub(crate) enum Detail {
+    Threshold {
+        op: Operator,
+        threshold: f64,
+        held_ms: i64,
+    },
+    Rate {
+        change_pct: f64,
+        base: f64,
+        span_ms: i64,
+        threshold: f64,
+    },
+    Trend {
+        threshold: f64,
+        breach_at_ms: i64,
+        eta_ms: i64,
+        r_squared: f64,
+    },
+    Cert {
+        days: Option<f64>,
+        limit: f64,
+        invalid: bool,
+    },
+    Custom(String),
+}
+
+impl Detail {
+    pub(crate) fn render(&self, what: &str, value: f64) -> String {
+        match self {
+            Detail::Threshold {
+                op,
+                threshold,
+                held_ms,
+            } => format!(
+                "{what} is {}, {} {} for {}s",
+                fmt_value(value),
+                op.symbol(),
+                fmt_value(*threshold),
+                held_ms / 1000
+            ),
+            Detail::Rate {
+                change_pct,
+                base,
+                span_ms,
+                threshold,
+            } => format!(
+                "{what} {} {}% in {}s (from {} to {}), threshold {}%",
+                if *change_pct >= 0.0 { "rose" } else { "fell" },
+                fmt_value(change_pct.abs()),
+                span_ms / 1000,
+                fmt_value(*base),
+                fmt_value(value),
+                fmt_value(*threshold)
+            ),
+            Detail::Trend {
+                threshold,
+                breach_at_ms,
+                eta_ms,
+                r_squared,
+            } => format!(
+                "{what} is {} and predicted to reach {} at {} (in {}), R² {r_squared:.2}",
+                fmt_value(value),
+                fmt_value(*threshold),
+                fmt_time(*breach_at_ms),
+                fmt_duration(*eta_ms)
+            ),
+            Detail::Cert {
+                days,
+                invalid: true,
+                ..
+            } => match days {
+                Some(d) => format!(
+                    "{what}: certificate is invalid ({} days until expiry)",
+                    fmt_value(*d)
+                ),
+                None => format!("{what}: certificate is invalid or could not be checked"),
+            },
+            Detail::Cert { days, limit, .. } => {
+                let d = days.unwrap_or(0.0);
+                if d <= 0.0 {
+                    format!("{what}: certificate expired {} days ago", fmt_value(-d))
+                } else {
+                    format!(
+                        "{what}: certificate expires in {} days (<= {})",
+                        fmt_value(d),
+                        fmt_value(*limit)
+                    )
+                }
+            }
+            Detail::Custom(m) => m.clone(),
+        }
+    }
+}
+
+/// A breach as the engine sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Hit {
+    pub(crate) severity: Severity,
+    pub(crate) value: f64,
+    pub(crate) threshold: Option<f64>,
+    pub(crate) prediction: Option<Prediction>,
+    pub(crate) detail: Detail,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    Insufficient,
+    Clear,
+    Holds(Hit),
+}
 
 /// What the engine knows about the sample being evaluated.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Obs<'a> {
+pub(crate) struct Obs {
     pub(crate) ts: i64,
     pub(crate) value: f64,
     /// The gap since the series' previous sample is longer than the configured
@@ -20,187 +135,318 @@ pub(crate) struct Obs<'a> {
     /// The longest baseline distance tolerated (gap factor x interval), ms.
     pub(crate) gap_limit_ms: i64,
     pub(crate) max_points: usize,
-    /// `agent/metric{labels}` for messages.
-    pub(crate) what: &'a str,
+}
+
+/// A least-squares window shared by the trend rules of a series with the same `window_secs`.
+#[derive(Debug, Clone)]
+pub(crate) struct TrendWindow {
+    pub(crate) window_ms: i64,
+    reg: SlidingRegression,
+    fit: Option<Fit>,
+}
+
+/// The history a series keeps for its rules, shared between them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SeriesWindows {
+    /// Points since `now - max_rate_window`, plus the one before (the baseline).
+    points: VecDeque<Point>,
+    /// The longest rate-of-change window among the series' rules (0: none).
+    max_rate_window_ms: i64,
+    pub(crate) trends: Vec<TrendWindow>,
+}
+
+impl SeriesWindows {
+    /// Makes room for a rule; returns the trend window index for trend rules.
+    pub(crate) fn register(&mut self, rule: &Rule) -> u8 {
+        match rule.logic {
+            Logic::Rate { window_ms, .. } => {
+                self.max_rate_window_ms = self.max_rate_window_ms.max(window_ms);
+                0
+            }
+            Logic::Trend { window_ms, .. } => {
+                if let Some(i) = self.trends.iter().position(|t| t.window_ms == window_ms) {
+                    return i as u8;
+                }
+                self.trends.push(TrendWindow {
+                    window_ms,
+                    reg: SlidingRegression::new(),
+                    fit: None,
+                });
+                (self.trends.len() - 1) as u8
+            }
+            _ => 0,
+        }
+    }
+
+    /// Takes over the history of an older state of the same series (rule reload).
+    pub(crate) fn inherit(&mut self, old: SeriesWindows) {
+        if self.max_rate_window_ms > 0 {
+            self.points = old.points;
+        }
+        for mut t in old.trends {
+            if let Some(mine) = self.trends.iter_mut().find(|m| m.window_ms == t.window_ms) {
+                mine.reg = std::mem::take(&mut t.reg);
+            }
+        }
+    }
+
+    /// Points held, over all windows.
+    pub(crate) fn held_points(&self) -> usize {
+        self.points.len() + self.trends.iter().map(|t| t.reg.len()).sum::<usize>()
+    }
+
+    /// Adds the sample to every window and refreshes the fits.
+    pub(crate) fn update(&mut self, o: Obs) {
+        if self.max_rate_window_ms > 0 {
+            self.points.push_back(Point {
+                timestamp_ms: o.ts,
+                value: o.value,
+            });
+            let cutoff = o.ts - self.max_rate_window_ms;
+            while self.points.len() >= 2 && self.points[1].timestamp_ms <= cutoff {
+                self.points.pop_front();
+            }
+            while self.points.len() > o.max_points {
+                self.points.pop_front();
+            }
+        }
+        let x = o.ts as f64 / 1000.0;
+        for t in &mut self.trends {
+            t.reg.push(x, o.value);
+            t.reg.evict_before((o.ts - t.window_ms) as f64 / 1000.0);
+            while t.reg.len() > o.max_points {
+                t.reg.pop_front();
+            }
+            t.fit = t.reg.fit();
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Tracker {
-    Threshold { pending_since: Option<i64> },
-    Window { points: VecDeque<Point> },
-    Trend { reg: SlidingRegression, anchor_ms: i64 },
+    Threshold {
+        pending_since: Option<i64>,
+    },
+    Rate,
+    Trend {
+        window: u8,
+    },
+    Custom {
+        points: VecDeque<Point>,
+    },
     /// Index into the engine's certificate states (shared by the days and validity series).
-    Cert { state: u32 },
+    Cert {
+        state: u32,
+    },
 }
 
 impl Tracker {
-    pub(crate) fn new(rule: &Rule) -> Self {
+    pub(crate) fn new(rule: &Rule, windows: &mut SeriesWindows) -> Self {
         match rule.logic {
-            Logic::Threshold { .. } => Tracker::Threshold { pending_since: None },
-            Logic::Rate { .. } | Logic::Custom(_) => Tracker::Window { points: VecDeque::new() },
-            Logic::Trend { .. } => Tracker::Trend { reg: SlidingRegression::new(), anchor_ms: i64::MIN },
+            Logic::Threshold { .. } => Tracker::Threshold {
+                pending_since: None,
+            },
+            Logic::Rate { .. } => {
+                windows.register(rule);
+                Tracker::Rate
+            }
+            Logic::Trend { .. } => Tracker::Trend {
+                window: windows.register(rule),
+            },
+            Logic::Custom(_) => Tracker::Custom {
+                points: VecDeque::new(),
+            },
             Logic::Cert { .. } => Tracker::Cert { state: u32::MAX },
         }
     }
 
-    /// Points (or sums) held: the memory this state costs beyond its fixed size.
+    /// Points this rule holds on its own (shared windows are counted by the series).
     pub(crate) fn held_points(&self) -> usize {
         match self {
-            Tracker::Threshold { .. } | Tracker::Cert { .. } => 0,
-            Tracker::Window { points } => points.len(),
-            Tracker::Trend { reg, .. } => reg.len(),
+            Tracker::Custom { points } => points.len(),
+            _ => 0,
         }
     }
 
-    /// Feeds one sample and returns the rule's verdict.
-    pub(crate) fn observe(&mut self, rule: &Rule, o: Obs<'_>) -> Verdict {
+    /// Evaluates the rule on the series after `windows` took the sample in.
+    pub(crate) fn observe(&mut self, rule: &Rule, w: &SeriesWindows, o: Obs) -> Outcome {
         match (&mut *self, &rule.logic) {
-            (Tracker::Threshold { pending_since }, &Logic::Threshold { op, value, duration_ms }) => {
+            (
+                Tracker::Threshold { pending_since },
+                &Logic::Threshold {
+                    op,
+                    value,
+                    duration_ms,
+                },
+            ) => {
                 if !op.holds(o.value, value) {
                     *pending_since = None;
-                    return Verdict::Clear;
+                    return Outcome::Clear;
                 }
                 let since = match *pending_since {
                     Some(s) if !o.gap => s,
                     _ => *pending_since.insert(o.ts),
                 };
-                let held = o.ts - since;
-                if held < duration_ms {
-                    return Verdict::Insufficient;
+                let held_ms = o.ts - since;
+                if held_ms < duration_ms {
+                    return Outcome::Insufficient;
                 }
-                Verdict::Holds(Breach {
+                Outcome::Holds(Hit {
                     severity: rule.severity,
                     value: o.value,
                     threshold: Some(value),
                     prediction: None,
-                    message: format!(
-                        "{} is {}, {} {} for {}s",
-                        o.what,
-                        fmt_value(o.value),
-                        op.symbol(),
-                        fmt_value(value),
-                        held / 1000
-                    ),
+                    detail: Detail::Threshold {
+                        op,
+                        threshold: value,
+                        held_ms,
+                    },
                 })
             }
-            (Tracker::Window { points }, &Logic::Rate { threshold, window_ms, direction }) => {
-                push_bounded(points, o);
-                // Keep exactly one point at or before `ts - window`: the baseline.
+            (
+                Tracker::Rate,
+                &Logic::Rate {
+                    threshold,
+                    window_ms,
+                    direction,
+                },
+            ) => {
                 let cutoff = o.ts - window_ms;
-                while points.len() >= 2 && points[1].timestamp_ms <= cutoff {
-                    points.pop_front();
-                }
-                let base = points[0];
-                if base.timestamp_ms > cutoff || cutoff - base.timestamp_ms > o.gap_limit_ms {
-                    return Verdict::Insufficient;
-                }
-                if base.value == 0.0 {
-                    // A percentage of zero is undefined: no verdict rather than
+                // The baseline: the newest sample at or before `now - window`.
+                let idx = w.points.partition_point(|p| p.timestamp_ms <= cutoff);
+                let Some(base) = idx.checked_sub(1).map(|i| w.points[i]) else {
+                    return Outcome::Insufficient;
+                };
+                if cutoff - base.timestamp_ms > o.gap_limit_ms || base.value == 0.0 {
+                    // Too old to stand for "window_secs ago", or a zero baseline,
+                    // whose percentage change is undefined: no verdict rather than
                     // an infinite change (a threshold rule covers absolute moves).
-                    return Verdict::Insufficient;
+                    return Outcome::Insufficient;
                 }
-                let change = (o.value - base.value) / base.value.abs() * 100.0;
+                let change_pct = (o.value - base.value) / base.value.abs() * 100.0;
                 let fires = match direction {
-                    RateDirection::Up => change > threshold,
-                    RateDirection::Down => change < -threshold,
-                    RateDirection::Both => change.abs() > threshold,
+                    RateDirection::Up => change_pct > threshold,
+                    RateDirection::Down => change_pct < -threshold,
+                    RateDirection::Both => change_pct.abs() > threshold,
                 };
                 if !fires {
-                    return Verdict::Clear;
+                    return Outcome::Clear;
                 }
-                Verdict::Holds(Breach {
+                Outcome::Holds(Hit {
                     severity: rule.severity,
                     value: o.value,
                     threshold: Some(threshold),
                     prediction: None,
-                    message: format!(
-                        "{} {} {}% in {}s (from {} to {}), threshold {}%",
-                        o.what,
-                        if change >= 0.0 { "rose" } else { "fell" },
-                        fmt_value(change.abs()),
-                        (o.ts - base.timestamp_ms) / 1000,
-                        fmt_value(base.value),
-                        fmt_value(o.value),
-                        fmt_value(threshold)
-                    ),
+                    detail: Detail::Rate {
+                        change_pct,
+                        base: base.value,
+                        span_ms: o.ts - base.timestamp_ms,
+                        threshold,
+                    },
                 })
             }
-            (Tracker::Window { points }, Logic::Custom(evaluator)) => {
+            (
+                Tracker::Trend { window },
+                &Logic::Trend {
+                    threshold,
+                    horizon_ms,
+                    min_points,
+                    min_r_squared,
+                    ..
+                },
+            ) => {
+                let Some(t) = w.trends.get(usize::from(*window)) else {
+                    return Outcome::Insufficient;
+                };
+                if t.reg.len() < min_points {
+                    return Outcome::Insufficient;
+                }
+                let Some(fit) = t.fit else {
+                    return Outcome::Insufficient;
+                };
+                trend_outcome(rule, &fit, o, threshold, horizon_ms, min_r_squared)
+            }
+            (Tracker::Custom { points }, Logic::Custom(evaluator)) => {
                 let lookback = evaluator.lookback_ms().max(0);
-                push_bounded(points, o);
-                while points.front().is_some_and(|p| p.timestamp_ms < o.ts - lookback) {
+                points.push_back(Point {
+                    timestamp_ms: o.ts,
+                    value: o.value,
+                });
+                while points
+                    .front()
+                    .is_some_and(|p| p.timestamp_ms < o.ts - lookback)
+                    || points.len() > o.max_points
+                {
                     points.pop_front();
                 }
-                points.make_contiguous();
-                evaluator.evaluate(points.as_slices().0)
-            }
-            (Tracker::Trend { reg, anchor_ms }, &Logic::Trend { threshold, horizon_ms, min_points, window_ms, min_r_squared }) => {
-                if *anchor_ms == i64::MIN || reg.is_empty() {
-                    *anchor_ms = o.ts;
-                    *reg = SlidingRegression::new();
-                }
-                let x = (o.ts - *anchor_ms) as f64 / 1000.0;
-                reg.push(x, o.value);
-                reg.evict_before((o.ts - window_ms - *anchor_ms) as f64 / 1000.0);
-                while reg.len() > o.max_points {
-                    reg.pop_front();
-                }
-                if reg.len() < min_points {
-                    return Verdict::Insufficient;
-                }
-                let Some(fit) = reg.fit() else { return Verdict::Insufficient };
-                // Heading towards the threshold from this side of it? A value
-                // already past it is the threshold rule's business, not a prediction.
-                let heading = (fit.slope > 0.0 && o.value < threshold) || (fit.slope < 0.0 && o.value > threshold);
-                if !heading || min_r_squared.is_some_and(|m| fit.r_squared < m) {
-                    return Verdict::Clear;
-                }
-                let Some(x_cross) = fit.x_at(threshold) else { return Verdict::Clear };
-                let eta_ms = ((x_cross - x) * 1000.0).max(0.0).round();
-                if eta_ms > horizon_ms as f64 {
-                    return Verdict::Clear;
-                }
-                let to_ms = |xs: f64| {
-                    let ms = *anchor_ms as f64 + xs * 1000.0;
-                    (ms.is_finite() && ms.abs() < 9.0e15).then_some(ms.round() as i64)
-                };
-                let breach_at_ms = o.ts + eta_ms as i64;
-                let (earliest, latest) = match fit.crossing_interval(threshold) {
-                    Some((lo, hi)) => (to_ms(lo).map(|m| m.max(o.ts)), hi.and_then(to_ms)),
-                    None => (None, None),
-                };
-                Verdict::Holds(Breach {
-                    severity: rule.severity,
-                    value: o.value,
-                    threshold: Some(threshold),
-                    prediction: Some(Prediction {
-                        breach_at_ms,
-                        slope_per_sec: fit.slope,
-                        r_squared: fit.r_squared,
-                        breach_earliest_ms: earliest,
-                        breach_latest_ms: latest,
+                match evaluator.evaluate(points.make_contiguous()) {
+                    Verdict::Insufficient => Outcome::Insufficient,
+                    Verdict::Clear => Outcome::Clear,
+                    Verdict::Holds(b) => Outcome::Holds(Hit {
+                        severity: b.severity,
+                        value: b.value,
+                        threshold: b.threshold,
+                        prediction: b.prediction,
+                        detail: Detail::Custom(b.message),
                     }),
-                    message: format!(
-                        "{} is {} and predicted to reach {} at {} (in {}), R² {:.2}",
-                        o.what,
-                        fmt_value(o.value),
-                        fmt_value(threshold),
-                        fmt_time(breach_at_ms),
-                        fmt_duration(eta_ms as i64),
-                        fit.r_squared
-                    ),
-                })
+                }
             }
-            _ => Verdict::Insufficient,
+            _ => Outcome::Insufficient,
         }
     }
 }
 
-fn push_bounded(points: &mut VecDeque<Point>, o: Obs<'_>) {
-    points.push_back(Point { timestamp_ms: o.ts, value: o.value });
-    while points.len() > o.max_points {
-        points.pop_front();
+fn trend_outcome(
+    rule: &Rule,
+    fit: &Fit,
+    o: Obs,
+    threshold: f64,
+    horizon_ms: i64,
+    min_r2: Option<f64>,
+) -> Outcome {
+    // Heading towards the threshold from this side of it? A value already past
+    // it is the threshold rule's business, not a prediction.
+    let heading =
+        (fit.slope > 0.0 && o.value < threshold) || (fit.slope < 0.0 && o.value > threshold);
+    if !heading || min_r2.is_some_and(|m| fit.r_squared < m) {
+        return Outcome::Clear;
     }
+    let Some(x_cross) = fit.x_at(threshold) else {
+        return Outcome::Clear;
+    };
+    let now_s = o.ts as f64 / 1000.0;
+    let eta_ms = ((x_cross - now_s) * 1000.0).max(0.0).round();
+    if eta_ms > horizon_ms as f64 {
+        return Outcome::Clear;
+    }
+    let to_ms = |xs: f64| {
+        let ms = (xs * 1000.0).round();
+        (ms.is_finite() && ms.abs() < 9.0e15).then_some(ms as i64)
+    };
+    let eta_ms = eta_ms as i64;
+    let breach_at_ms = o.ts + eta_ms;
+    let (earliest, latest) = match fit.crossing_interval(threshold) {
+        Some((lo, hi)) => (to_ms(lo).map(|m| m.max(o.ts)), hi.and_then(to_ms)),
+        None => (None, None),
+    };
+    Outcome::Holds(Hit {
+        severity: rule.severity,
+        value: o.value,
+        threshold: Some(threshold),
+        prediction: Some(Prediction {
+            breach_at_ms,
+            slope_per_sec: fit.slope,
+            r_squared: fit.r_squared,
+            breach_earliest_ms: earliest,
+            breach_latest_ms: latest,
+        }),
+        detail: Detail::Trend {
+            threshold,
+            breach_at_ms,
+            eta_ms,
+            r_squared: fit.r_squared,
+        },
+    })
 }
 
 /// `1h05m`, `3d4h`, `45s`.
@@ -223,37 +469,46 @@ pub(crate) struct CertReadings {
 }
 
 impl CertReadings {
-    pub(crate) fn verdict(&self, rule: &Rule, what: &str) -> Verdict {
-        let Logic::Cert { warning_days, critical_days } = rule.logic else { return Verdict::Insufficient };
+    pub(crate) fn outcome(&self, rule: &Rule) -> Outcome {
+        let Logic::Cert {
+            warning_days,
+            critical_days,
+        } = rule.logic
+        else {
+            return Outcome::Insufficient;
+        };
         if self.valid == Some(false) {
-            return Verdict::Holds(Breach {
+            return Outcome::Holds(Hit {
                 severity: rule.severity,
                 value: self.days.unwrap_or(0.0),
                 threshold: None,
                 prediction: None,
-                message: match self.days {
-                    Some(d) => format!("{what}: certificate is invalid ({} days until expiry)", fmt_value(d)),
-                    None => format!("{what}: certificate is invalid or could not be checked"),
+                detail: Detail::Cert {
+                    days: self.days,
+                    limit: critical_days,
+                    invalid: true,
                 },
             });
         }
-        let Some(days) = self.days else { return Verdict::Insufficient };
+        let Some(days) = self.days else {
+            return Outcome::Insufficient;
+        };
         let (severity, limit) = if days <= critical_days {
             (Severity::Critical, critical_days)
         } else if days <= warning_days {
             (Severity::Warning, warning_days)
         } else {
-            return Verdict::Clear;
+            return Outcome::Clear;
         };
-        Verdict::Holds(Breach {
+        Outcome::Holds(Hit {
             severity,
             value: days,
             threshold: Some(limit),
             prediction: None,
-            message: if days <= 0.0 {
-                format!("{what}: certificate expired {} days ago", fmt_value(-days))
-            } else {
-                format!("{what}: certificate expires in {} days (<= {})", fmt_value(days), fmt_value(limit))
+            detail: Detail::Cert {
+                days: Some(days),
+                limit,
+                invalid: false,
             },
         })
     }
