@@ -7,6 +7,7 @@ mod clock;
 mod collector;
 pub mod config;
 mod error;
+pub mod manage;
 mod rule;
 mod secret;
 mod store;

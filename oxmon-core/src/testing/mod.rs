@@ -15,6 +15,7 @@
 //! The suites panic with a message describing the broken guarantee.
 
 pub mod channel;
+pub mod manage;
 pub mod store;
 pub mod transport;
 

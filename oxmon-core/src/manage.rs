@@ -1,0 +1,2 @@
+//! Management data contracts: users, agent whitelist, certificate domains and
+//! check results (being written).

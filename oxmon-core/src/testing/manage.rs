@@ -1,0 +1,1 @@
+//! Conformance suite for the management stores (being written).
