@@ -10,4 +10,4 @@ pub use error::{Error, Result};
 pub use manage_memory::MemoryManagementStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteManagementStore, SqliteOptions, SqliteStore};
+pub use sqlite::{CompactReport, SqliteManagementStore, SqliteOptions, SqliteStore};

@@ -1,0 +1,178 @@
+//! Day partitions: `data_dir/YYYY-MM-DD.db`, one per UTC day.
+
+use std::path::{Path, PathBuf};
+
+use oxmon_core::{DAY_MS, Error, Result};
+use rusqlite::{Connection, OpenFlags};
+
+/// `PRAGMA application_id` of a partition: "OXMP".
+pub(crate) const APPLICATION_ID: i32 = 0x4F58_4D50;
+/// `PRAGMA user_version` this code writes and reads.
+pub(crate) const SCHEMA_VERSION: i32 = 1;
+
+/// Days since the epoch of a timestamp (UTC).
+pub(crate) fn day_of(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(DAY_MS)
+}
+
+/// `YYYY-MM-DD.db` of a day.
+pub(crate) fn file_name(day: i64) -> String {
+    let date = jiff::Timestamp::from_millisecond(day * DAY_MS)
+        .map(|t| t.strftime("%Y-%m-%d").to_string())
+        .unwrap_or_else(|_| format!("day-{day}"));
+    format!("{date}.db")
+}
+
+/// The day of a partition file name, `None` for other files.
+pub(crate) fn parse_file_name(name: &str) -> Option<i64> {
+    let date = name.strip_suffix(".db")?;
+    if date.len() != 10 {
+        return None;
+    }
+    let d: jiff::civil::Date = date.parse().ok()?;
+    let ts = d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+    Some(day_of(ts.as_millisecond()))
+}
+
+pub(crate) fn path(dir: &Path, day: i64) -> PathBuf {
+    dir.join(file_name(day))
+}
+
+const SCHEMA: &str = "
+CREATE TABLE series (
+    id INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    UNIQUE (agent_id, metric, labels)
+);
+-- Acknowledged samples not yet compacted (the write-ahead part).
+-- `value` has no declared type on purpose: REAL affinity would store
+-- integral floats as integers and lose the sign of -0.0.
+CREATE TABLE samples_raw (
+    series_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    value NOT NULL,
+    PRIMARY KEY (series_id, ts)
+) WITHOUT ROWID;
+-- Compressed samples of one series over one aligned window.
+CREATE TABLE chunks (
+    series_id INTEGER NOT NULL,
+    start_ts INTEGER NOT NULL,
+    end_ts INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (series_id, start_ts)
+) WITHOUT ROWID;
+-- Batch ids seen, for idempotent re-sends (kept with the batch's newest day).
+CREATE TABLE batches (
+    agent_id TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    PRIMARY KEY (agent_id, batch_id)
+) WITHOUT ROWID;
+CREATE TABLE alert_events (
+    id TEXT PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    metric_name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    value REAL NOT NULL,
+    threshold REAL,
+    timestamp INTEGER NOT NULL,
+    fired_at INTEGER NOT NULL,
+    prediction TEXT,
+    message TEXT NOT NULL
+);
+CREATE INDEX alert_events_by_time ON alert_events (timestamp);
+-- Readable recent (not yet compacted) samples, for the sqlite3 shell.
+CREATE VIEW metrics AS
+    SELECT s.agent_id, s.metric AS metric_name, s.labels, r.ts AS timestamp, r.value
+    FROM samples_raw r JOIN series s ON s.id = r.series_id;
+";
+
+/// Checks a partition file without modifying it.
+///
+/// # Errors
+/// [`Error::Storage`] naming the file when it is not a readable oxmon
+/// partition of a supported schema version.
+pub(crate) fn check(path: &Path) -> Result<()> {
+    let name = path.display();
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| Error::Storage(format!("{name}: cannot open: {e}")))?;
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| Error::Storage(format!("{name}: unreadable (corrupt?): {e}")))?;
+    let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| Error::Storage(format!("{name}: {e}")))?;
+    let tables: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(|e| Error::Storage(format!("{name}: unreadable (corrupt?): {e}")))?;
+    match (app, version) {
+        (APPLICATION_ID, SCHEMA_VERSION) => Ok(()),
+        (APPLICATION_ID, v) if v > SCHEMA_VERSION => Err(Error::Storage(format!(
+            "{name}: written by a newer oxmon (schema version {v}; this version reads up to {SCHEMA_VERSION}); left untouched"
+        ))),
+        (APPLICATION_ID, v) => Err(Error::Storage(format!("{name}: unknown schema version {v}; left untouched"))),
+        (0, 0) if tables == 0 => Ok(()),
+        _ => Err(Error::Storage(format!("{name}: not an oxmon partition (application id {app:#x}); left untouched"))),
+    }
+}
+
+/// Opens (creating if needed) a partition for writing, with the schema in place.
+pub(crate) fn open_for_write(path: &Path, synchronous_full: bool, max_page_count: Option<u64>) -> Result<Connection> {
+    if path.exists() {
+        check(path)?;
+    }
+    let name = path.display();
+    let conn = Connection::open(path).map_err(|e| crate::sqlite::map_err(&format!("{name}: open"), &e))?;
+    let init = |conn: &Connection| -> rusqlite::Result<()> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version == 0 {
+            // auto_vacuum must be chosen before the first table exists.
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
+            conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(SCHEMA)?;
+            tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"))?;
+            tx.commit()?;
+        } else {
+            conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+        }
+        conn.execute_batch(if synchronous_full { "PRAGMA synchronous = FULL;" } else { "PRAGMA synchronous = NORMAL;" })?;
+        conn.execute_batch("PRAGMA cache_size = -16384;")?;
+        if let Some(pages) = max_page_count {
+            conn.execute_batch(&format!("PRAGMA max_page_count = {pages};"))?;
+        }
+        Ok(())
+    };
+    init(&conn).map_err(|e| crate::sqlite::map_err(&format!("{name}: initialise"), &e))?;
+    Ok(conn)
+}
+
+/// Opens a partition for reading.
+pub(crate) fn open_for_read(path: &Path) -> Result<Connection> {
+    let name = path.display();
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| crate::sqlite::map_err(&format!("{name}: open for reading"), &e))?;
+    conn.execute_batch("PRAGMA query_only = 1; PRAGMA cache_size = -8192;")
+        .and_then(|()| conn.busy_timeout(std::time::Duration::from_secs(5)))
+        .map_err(|e| crate::sqlite::map_err(&format!("{name}: open for reading"), &e))?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip() {
+        let day = day_of(1_767_225_600_000);
+        assert_eq!(file_name(day), "2026-01-01.db");
+        assert_eq!(parse_file_name("2026-01-01.db"), Some(day));
+        assert_eq!(day_of(1_767_225_600_000 - 1), day - 1, "the last ms of the previous day");
+        for other in ["cert.db", "2026-01-01.db-wal", "2026-13-01.db", "jwt.secret", "20260101.db"] {
+            assert_eq!(parse_file_name(other), None, "{other}");
+        }
+    }
+}

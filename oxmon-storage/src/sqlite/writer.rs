@@ -1,0 +1,399 @@
+//! The writer thread: the only writer of partition files. Group commit:
+//! everything queued when it wakes is written in one transaction per
+//! partition, then every caller gets its answer.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+
+use oxmon_core::{AlertEvent, AppendOutcome, Error, MetricBatch, Point, Result, RetentionReport};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use super::partition::{self, day_of};
+use super::{PartState, Shared, codec, copy_err, map_err};
+
+pub(crate) enum Command {
+    Append { batch: MetricBatch, reply: oneshot::Sender<Result<AppendOutcome>> },
+    Events { events: Vec<AlertEvent>, reply: oneshot::Sender<Result<()>> },
+    Compact { now_ms: i64, reply: oneshot::Sender<Result<CompactReport>> },
+    Retention { cutoff_ms: i64, reply: oneshot::Sender<Result<RetentionReport>> },
+    Shutdown,
+}
+
+/// What a compaction pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// Chunks written (new or rewritten with late samples).
+    pub chunks_written: u64,
+    /// Raw samples moved into chunks.
+    pub samples_compacted: u64,
+}
+
+struct WritePartition {
+    conn: Connection,
+    /// (agent, metric, canonical labels) -> series id.
+    series: HashMap<(String, String, String), i64>,
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    open: HashMap<i64, WritePartition>,
+}
+
+/// Most commands handled in one group commit.
+const MAX_GROUP: usize = 4096;
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared, open: HashMap::new() }
+    }
+
+    pub(crate) fn run(mut self, rx: Receiver<Command>) {
+        let interval = self.shared.options.maintenance_interval;
+        let mut last_maintenance = std::time::Instant::now();
+        loop {
+            let first = match rx.recv_timeout(interval) {
+                Ok(c) => Some(c),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            let mut appends = Vec::new();
+            let mut shutdown = false;
+            let mut handle = |c: Command, appends: &mut Vec<_>, w: &mut Self| match c {
+                Command::Append { batch, reply } => appends.push((batch, reply)),
+                Command::Events { events, reply } => {
+                    let _ = reply.send(w.insert_events(&events));
+                }
+                Command::Compact { now_ms, reply } => {
+                    let _ = reply.send(w.compact(now_ms));
+                }
+                Command::Retention { cutoff_ms, reply } => {
+                    let _ = reply.send(w.retention(cutoff_ms));
+                }
+                Command::Shutdown => shutdown = true,
+            };
+            if let Some(c) = first {
+                handle(c, &mut appends, &mut self);
+                while appends.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(c) => handle(c, &mut appends, &mut self),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if !appends.is_empty() {
+                self.append_group(appends);
+            }
+            if shutdown {
+                return;
+            }
+            if last_maintenance.elapsed() >= interval {
+                last_maintenance = std::time::Instant::now();
+                self.maintenance();
+            }
+        }
+    }
+
+    /// Periodic compaction and retention, by the store's clock.
+    fn maintenance(&mut self) {
+        let now = self.shared.options.clock.now_ms();
+        if let Err(e) = self.compact(now) {
+            tracing::warn!(error = %e, "compaction failed; will retry");
+        }
+        if let Some(days) = self.shared.options.retention_days {
+            let cutoff = now - i64::from(days) * oxmon_core::DAY_MS;
+            if let Err(e) = self.retention(cutoff) {
+                tracing::warn!(error = %e, "retention failed; will retry");
+            }
+        }
+    }
+
+    fn partition(&mut self, day: i64) -> Result<&mut WritePartition> {
+        if let Some(PartState::Broken(reason)) = self.shared.partitions.read().unwrap_or_else(|e| e.into_inner()).get(&day) {
+            return Err(Error::Storage(reason.clone()));
+        }
+        if !self.open.contains_key(&day) {
+            let path = partition::path(&self.shared.dir, day);
+            let conn = partition::open_for_write(&path, self.shared.options.synchronous_full, self.shared.options.max_page_count)?;
+            self.shared.partitions.write().unwrap_or_else(|e| e.into_inner()).insert(day, PartState::Ok);
+            self.open.insert(day, WritePartition { conn, series: HashMap::new() });
+        }
+        self.open.get_mut(&day).ok_or_else(|| Error::Storage("partition vanished".into()))
+    }
+
+    fn append_group(&mut self, group: Vec<(MetricBatch, oneshot::Sender<Result<AppendOutcome>>)>) {
+        // Which batches are duplicates (of stored ones, or of an earlier one in this group)?
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        let mut results: Vec<Option<Result<AppendOutcome>>> = Vec::with_capacity(group.len());
+        let mut newest_day: Vec<i64> = Vec::with_capacity(group.len());
+        for (batch, _) in &group {
+            let day = batch.samples.iter().map(|s| day_of(s.timestamp_ms)).max().unwrap_or(day_of(batch.timestamp_ms));
+            newest_day.push(day);
+            let dup = match &batch.batch_id {
+                None => Ok(false),
+                Some(id) => {
+                    if !seen.insert((batch.agent_id.clone(), id.clone())) {
+                        Ok(true)
+                    } else {
+                        self.batch_seen(day, &batch.agent_id, id)
+                    }
+                }
+            };
+            results.push(match dup {
+                Ok(true) => Some(Ok(AppendOutcome::Duplicate)),
+                Ok(false) if batch.samples.is_empty() && batch.batch_id.is_none() => Some(Ok(AppendOutcome::Stored { samples: 0 })),
+                Ok(false) => None,
+                Err(e) => Some(Err(e)),
+            });
+        }
+        // Samples per day, oldest day first; the batch id goes with the newest day,
+        // written only if every older part of the batch was stored.
+        let mut days: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for (i, (batch, _)) in group.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            let mut batch_days: Vec<i64> = batch.samples.iter().map(|s| day_of(s.timestamp_ms)).collect();
+            batch_days.push(newest_day[i]);
+            batch_days.sort_unstable();
+            batch_days.dedup();
+            for d in batch_days {
+                days.entry(d).or_default().push(i);
+            }
+        }
+        for (day, members) in days {
+            let live: Vec<usize> = members.into_iter().filter(|&i| results[i].is_none()).collect();
+            if live.is_empty() {
+                continue;
+            }
+            let written = self.write_day(day, &group, &live, &newest_day);
+            if let Err(e) = written {
+                for &i in &live {
+                    results[i] = Some(Err(copy_err(&e)));
+                }
+            }
+        }
+        for (i, (batch, reply)) in group.into_iter().enumerate() {
+            let result = results[i].take().unwrap_or(Ok(AppendOutcome::Stored { samples: batch.samples.len() }));
+            if let Ok(AppendOutcome::Stored { .. }) = result {
+                self.shared.note_appended(&batch);
+            }
+            let _ = reply.send(result);
+        }
+    }
+
+    fn batch_seen(&mut self, day: i64, agent: &str, id: &str) -> Result<bool> {
+        let path = partition::path(&self.shared.dir, day);
+        if !self.open.contains_key(&day) && !path.exists() {
+            return Ok(false);
+        }
+        let p = self.partition(day)?;
+        p.conn
+            .prepare_cached("SELECT 1 FROM batches WHERE agent_id = ?1 AND batch_id = ?2")
+            .and_then(|mut st| st.query_row(params![agent, id], |_| Ok(())).optional())
+            .map(|r| r.is_some())
+            .map_err(|e| map_err("batch lookup", &e))
+    }
+
+    fn write_day(
+        &mut self,
+        day: i64,
+        group: &[(MetricBatch, oneshot::Sender<Result<AppendOutcome>>)],
+        members: &[usize],
+        newest_day: &[i64],
+    ) -> Result<()> {
+        let p = self.partition(day)?;
+        let tx = p.conn.unchecked_transaction().map_err(|e| map_err("begin", &e))?;
+        let mut new_series: Vec<((String, String, String), i64)> = Vec::new();
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO samples_raw (series_id, ts, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value",
+                )
+                .map_err(|e| map_err("prepare", &e))?;
+            let mut insert_series = tx
+                .prepare_cached("INSERT INTO series (agent_id, metric, labels) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+                .map_err(|e| map_err("prepare", &e))?;
+            let mut find_series = tx
+                .prepare_cached("SELECT id FROM series WHERE agent_id = ?1 AND metric = ?2 AND labels = ?3")
+                .map_err(|e| map_err("prepare", &e))?;
+            let mut insert_batch =
+                tx.prepare_cached("INSERT OR IGNORE INTO batches (agent_id, batch_id) VALUES (?1, ?2)").map_err(|e| map_err("prepare", &e))?;
+            let mut local: HashMap<(String, String, String), i64> = HashMap::new();
+            for &i in members {
+                let batch = &group[i].0;
+                for s in batch.samples.iter().filter(|s| day_of(s.timestamp_ms) == day) {
+                    let canonical = s.labels.canonical();
+                    let key = (batch.agent_id.clone(), s.metric.clone(), canonical);
+                    let id = match p.series.get(&key).or_else(|| local.get(&key)) {
+                        Some(&id) => id,
+                        None => {
+                            insert_series.execute(params![key.0, key.1, key.2]).map_err(|e| map_err("insert series", &e))?;
+                            let id: i64 =
+                                find_series.query_row(params![key.0, key.1, key.2], |r| r.get(0)).map_err(|e| map_err("series id", &e))?;
+                            local.insert(key.clone(), id);
+                            new_series.push((key, id));
+                            id
+                        }
+                    };
+                    upsert.execute(params![id, s.timestamp_ms, s.value]).map_err(|e| map_err("insert sample", &e))?;
+                }
+                if newest_day[i] == day {
+                    if let Some(id) = &batch.batch_id {
+                        insert_batch.execute(params![batch.agent_id, id]).map_err(|e| map_err("insert batch id", &e))?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(|e| map_err("commit", &e))?;
+        p.series.extend(new_series);
+        Ok(())
+    }
+
+    fn insert_events(&mut self, events: &[AlertEvent]) -> Result<()> {
+        let mut by_day: BTreeMap<i64, Vec<&AlertEvent>> = BTreeMap::new();
+        for e in events {
+            by_day.entry(day_of(e.timestamp_ms)).or_default().push(e);
+        }
+        for (day, events) in by_day {
+            let p = self.partition(day)?;
+            let tx = p.conn.unchecked_transaction().map_err(|e| map_err("begin", &e))?;
+            {
+                let mut st = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO alert_events (id, rule_id, agent_id, metric_name, labels, severity, status,
+                         value, threshold, timestamp, fired_at, prediction, message)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    )
+                    .map_err(|e| map_err("prepare", &e))?;
+                for e in events {
+                    let prediction = e.prediction.as_ref().and_then(|p| serde_json::to_string(p).ok());
+                    st.execute(params![
+                        e.id,
+                        e.rule,
+                        e.series.agent_id,
+                        e.series.metric,
+                        e.series.labels.canonical(),
+                        e.severity.as_str(),
+                        e.status.as_str(),
+                        e.value,
+                        e.threshold,
+                        e.timestamp_ms,
+                        e.fired_at_ms,
+                        prediction,
+                        e.message,
+                    ])
+                    .map_err(|e| map_err("insert alert event", &e))?;
+                }
+            }
+            tx.commit().map_err(|e| map_err("commit", &e))?;
+        }
+        Ok(())
+    }
+
+    /// Packs raw samples of every window that ended `compaction_lag` ago into chunks.
+    pub(crate) fn compact(&mut self, now_ms: i64) -> Result<CompactReport> {
+        let span = self.shared.options.chunk_span_ms;
+        let bound = (now_ms - self.shared.options.compaction_lag_ms).div_euclid(span) * span;
+        let days: Vec<i64> = self
+            .shared
+            .partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(d, s)| matches!(s, PartState::Ok) && **d * oxmon_core::DAY_MS < bound)
+            .map(|(d, _)| *d)
+            .collect();
+        let mut report = CompactReport::default();
+        for day in days {
+            let p = self.partition(day)?;
+            let r = compact_partition(&p.conn, span, bound)?;
+            report.chunks_written += r.chunks_written;
+            report.samples_compacted += r.samples_compacted;
+        }
+        Ok(report)
+    }
+
+    pub(crate) fn retention(&mut self, cutoff_ms: i64) -> Result<RetentionReport> {
+        let expired: Vec<i64> = self
+            .shared
+            .partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .filter(|d| (d + 1) * oxmon_core::DAY_MS <= cutoff_ms)
+            .collect();
+        let mut report = RetentionReport::default();
+        for day in expired {
+            self.open.remove(&day);
+            self.shared.forget_partition(day);
+            let path = partition::path(&self.shared.dir, day);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::Unavailable(format!("removing {}: {e}", Path::new(&p).display()))),
+                }
+            }
+            report.partitions_removed += 1;
+            tracing::info!(partition = %partition::file_name(day), "retention removed partition");
+        }
+        if report.partitions_removed > 0 {
+            self.shared.rebuild_index()?;
+        }
+        Ok(report)
+    }
+}
+
+fn compact_partition(conn: &Connection, span: i64, bound: i64) -> Result<CompactReport> {
+    let tx = conn.unchecked_transaction().map_err(|e| map_err("begin", &e))?;
+    let mut report = CompactReport::default();
+    {
+        let mut raw = tx
+            .prepare_cached("SELECT series_id, ts, value FROM samples_raw WHERE ts < ?1 ORDER BY series_id, ts")
+            .map_err(|e| map_err("prepare", &e))?;
+        let rows = raw
+            .query_map(params![bound], |r| Ok((r.get::<_, i64>(0)?, Point { timestamp_ms: r.get(1)?, value: r.get(2)? })))
+            .map_err(|e| map_err("read raw", &e))?;
+        // (series, window start) -> points, in order.
+        let mut windows: BTreeMap<(i64, i64), Vec<Point>> = BTreeMap::new();
+        for row in rows {
+            let (series, p) = row.map_err(|e| map_err("read raw", &e))?;
+            windows.entry((series, p.timestamp_ms.div_euclid(span) * span)).or_default().push(p);
+        }
+        let mut existing = tx.prepare_cached("SELECT data FROM chunks WHERE series_id = ?1 AND start_ts = ?2").map_err(|e| map_err("prepare", &e))?;
+        let mut write = tx
+            .prepare_cached("INSERT OR REPLACE INTO chunks (series_id, start_ts, end_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(|e| map_err("prepare", &e))?;
+        let mut delete = tx
+            .prepare_cached("DELETE FROM samples_raw WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3")
+            .map_err(|e| map_err("prepare", &e))?;
+        for ((series, start), points) in windows {
+            report.samples_compacted += points.len() as u64;
+            let old: Option<Vec<u8>> =
+                existing.query_row(params![series, start], |r| r.get(0)).optional().map_err(|e| map_err("read chunk", &e))?;
+            let merged = match old {
+                Some(data) => codec::merge(codec::decode(&data)?, points),
+                None => points,
+            };
+            let (Some(first), Some(last)) = (merged.first(), merged.last()) else { continue };
+            debug_assert!(first.timestamp_ms >= start);
+            let data = codec::encode(&merged)?;
+            write.execute(params![series, start, last.timestamp_ms, merged.len() as i64, data]).map_err(|e| map_err("write chunk", &e))?;
+            delete.execute(params![series, start, start + span]).map_err(|e| map_err("delete raw", &e))?;
+            report.chunks_written += 1;
+        }
+    }
+    tx.commit().map_err(|e| map_err("commit", &e))?;
+    if report.chunks_written > 0 {
+        conn.execute_batch("PRAGMA incremental_vacuum;").map_err(|e| map_err("incremental vacuum", &e))?;
+    }
+    Ok(report)
+}
+
