@@ -104,7 +104,9 @@ pub struct RetentionReport {
 ///   `Err`, nothing of the batch is visible.
 /// - **Idempotent batches.** A batch with a `batch_id` that this agent already
 ///   stored returns [`AppendOutcome::Duplicate`] and writes nothing. Ids are
-///   remembered at least as long as the batch's samples are kept.
+///   remembered at least as long as the batch's newest samples are kept. An
+///   id names one batch: agents never reuse an id for different content
+///   (stores may look the id up where that content would be stored).
 /// - **Filed under the batch's agent.** Every sample is stored under
 ///   `batch.agent_id`, whatever its own `agent_id` says.
 /// - **One value per timestamp.** A sample with the series and timestamp of a

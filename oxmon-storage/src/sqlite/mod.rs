@@ -28,9 +28,9 @@ pub use writer::CompactReport;
 
 use writer::{Command, Writer};
 
-/// Tuning of [`SqliteStore`].
+/// Tuning of [`SqliteStore`]. Build it with struct update syntax:
+/// `SqliteOptions { retention_days: Some(7), ..SqliteOptions::default() }`.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct SqliteOptions {
     /// Days kept; partitions entirely older are deleted at start and by the
     /// periodic maintenance. `None` keeps everything.
