@@ -1,0 +1,538 @@
+//! The records of the management stores and the rules every store applies to
+//! them (validation, normalization, filters), so implementations share one
+//! definition.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::DAY_MS;
+use crate::error::{Error, Result};
+
+/// Default page size of the list filters (the spec's `limit` default).
+pub const DEFAULT_PAGE_LIMIT: usize = 100;
+/// Longest accepted username, in bytes.
+pub const MAX_USERNAME_LEN: usize = 128;
+/// Longest accepted domain name, in bytes (the DNS limit).
+pub const MAX_DOMAIN_LEN: usize = 253;
+/// The port a certificate domain gets when none is given.
+pub const DEFAULT_CERT_PORT: u16 = 443;
+
+/// A user of the REST API.
+///
+/// `Debug` leaves the password hash out, and serializing skips it, so a
+/// `User` can be logged or returned without exposing the hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Store-assigned id, unique and never reused.
+    pub id: i64,
+    /// Unique login name, compared byte for byte.
+    pub username: String,
+    /// Opaque password hash (for example argon2id PHC text); hashing is the
+    /// caller's job.
+    #[serde(skip_serializing, default)]
+    pub password_hash: String,
+    /// Starts at 0; every password change increments it, so tokens issued for
+    /// an older version can be refused.
+    pub token_version: u64,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// Last change, ms since the epoch.
+    pub updated_at_ms: i64,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("password_hash", &"***")
+            .field("token_version", &self.token_version)
+            .field("created_at_ms", &self.created_at_ms)
+            .field("updated_at_ms", &self.updated_at_ms)
+            .finish()
+    }
+}
+
+/// An agent allowed to report, with the hash of its token.
+///
+/// `Debug` leaves the token hash out, and serializing skips it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhitelistEntry {
+    /// Unique agent id (rules of [`crate::config::validate_agent_id`]).
+    pub agent_id: String,
+    /// Opaque hash of the agent's token; the token itself is never stored.
+    #[serde(skip_serializing, default)]
+    pub token_hash: String,
+    /// Free text for operators.
+    pub description: Option<String>,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// Last change (description or token), ms since the epoch.
+    pub updated_at_ms: i64,
+}
+
+impl fmt::Debug for WhitelistEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WhitelistEntry")
+            .field("agent_id", &self.agent_id)
+            .field("token_hash", &"***")
+            .field("description", &self.description)
+            .field("created_at_ms", &self.created_at_ms)
+            .field("updated_at_ms", &self.updated_at_ms)
+            .finish()
+    }
+}
+
+/// A monitored certificate endpoint: a domain name and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertDomain {
+    /// Store-generated id, unique and never reused.
+    pub id: String,
+    /// Host name (ASCII lower case) or IP address.
+    pub domain: String,
+    /// TCP port, 1 to 65535.
+    pub port: u16,
+    /// Whether the scheduler checks it.
+    pub enabled: bool,
+    /// Seconds between checks; `None` uses the configured default.
+    pub check_interval_secs: Option<u64>,
+    /// Free text for operators.
+    pub note: Option<String>,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// Last change, ms since the epoch.
+    pub updated_at_ms: i64,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_CERT_PORT
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+/// A certificate domain to add. Deserializes from the spec's request bodies
+/// (`{"domain": "b.com", "port": 8443}`): `port` defaults to 443 and
+/// `enabled` to `true`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCertDomain {
+    /// Host name or IP address; stored in ASCII lower case.
+    pub domain: String,
+    /// TCP port, 1 to 65535.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Whether the scheduler checks it.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// Seconds between checks (at least 1); `None` uses the configured default.
+    #[serde(default)]
+    pub check_interval_secs: Option<u64>,
+    /// Free text for operators.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl NewCertDomain {
+    /// `domain` on port 443, enabled, default interval, no note.
+    pub fn new(domain: impl Into<String>) -> Self {
+        Self {
+            domain: domain.into(),
+            port: DEFAULT_CERT_PORT,
+            enabled: true,
+            check_interval_secs: None,
+            note: None,
+        }
+    }
+
+    /// The same domain on another port.
+    #[must_use]
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// A copy with the domain normalized, after checking every field.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an invalid domain (see [`normalize_domain`]),
+    /// port 0, or an interval of 0 or above `i64::MAX`.
+    pub fn normalized(&self) -> Result<Self> {
+        validate_port(self.port)?;
+        validate_interval(self.check_interval_secs)?;
+        Ok(Self {
+            domain: normalize_domain(&self.domain)?,
+            ..self.clone()
+        })
+    }
+}
+
+/// Changes to a certificate domain; `None` fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertDomainUpdate {
+    /// New port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// New enabled flag.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// `Some(None)` clears the interval (back to the default), `Some(Some(n))`
+    /// sets it. (With serde, JSON `null` reads as `None`: an API that needs to
+    /// clear should map its own request type.)
+    #[serde(default)]
+    pub check_interval_secs: Option<Option<u64>>,
+    /// `Some(None)` clears the note, `Some(Some(text))` sets it.
+    #[serde(default)]
+    pub note: Option<Option<String>>,
+}
+
+impl CertDomainUpdate {
+    /// Checks the fields that are set.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for port 0 or an interval of 0 or above `i64::MAX`.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(port) = self.port {
+            validate_port(port)?;
+        }
+        if let Some(interval) = self.check_interval_secs {
+            validate_interval(interval)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the update to `domain` (after [`Self::validate`]), setting
+    /// `updated_at_ms`.
+    pub fn apply_to(&self, domain: &mut CertDomain, now_ms: i64) {
+        if let Some(port) = self.port {
+            domain.port = port;
+        }
+        if let Some(enabled) = self.enabled {
+            domain.enabled = enabled;
+        }
+        if let Some(interval) = self.check_interval_secs {
+            domain.check_interval_secs = interval;
+        }
+        if let Some(note) = &self.note {
+            domain.note.clone_from(note);
+        }
+        domain.updated_at_ms = now_ms;
+    }
+}
+
+/// Filters and page of [`super::CertStore::list_domains`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainFilter {
+    /// Only domains with this enabled flag.
+    pub enabled: Option<bool>,
+    /// Only domains whose name contains this text (ASCII case-insensitive);
+    /// empty matches every domain.
+    pub search: Option<String>,
+    /// At most this many items (at least 1).
+    pub limit: usize,
+    /// Skip this many matching items.
+    pub offset: usize,
+}
+
+impl Default for DomainFilter {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            search: None,
+            limit: DEFAULT_PAGE_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+impl DomainFilter {
+    /// Whether `domain` passes the filters (ignoring limit and offset).
+    pub fn matches(&self, domain: &CertDomain) -> bool {
+        self.enabled.is_none_or(|e| e == domain.enabled)
+            && self
+                .search
+                .as_deref()
+                .is_none_or(|s| domain.domain.contains(&s.to_ascii_lowercase()))
+    }
+}
+
+/// One page of a list, with the number of items matching the filters in
+/// total (ignoring limit and offset).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// How many items match the filters in total.
+    pub total: u64,
+}
+
+/// The outcome of one certificate check of a domain; results form a history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertCheckResult {
+    /// The [`CertDomain::id`] that was checked.
+    pub domain_id: String,
+    /// Its domain name (must equal the domain's).
+    pub domain: String,
+    /// The port that was checked.
+    pub port: u16,
+    /// When the check ran, ms since the epoch.
+    pub checked_at_ms: i64,
+    /// Whether the certificate was valid (trusted chain, name match, in date).
+    pub is_valid: bool,
+    /// Days until `not_after` (negative once expired), when a certificate was read.
+    pub days_until_expiry: Option<f64>,
+    /// The certificate's `notAfter`, ms since the epoch, when read.
+    pub not_after_ms: Option<i64>,
+    /// Why the check failed, if it did.
+    pub error: Option<String>,
+}
+
+impl CertCheckResult {
+    /// A copy with the domain normalized, after checking every field.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an empty domain id, an invalid domain,
+    /// port 0 or a non-finite `days_until_expiry`.
+    pub fn normalized(&self) -> Result<Self> {
+        if self.domain_id.is_empty() {
+            return Err(Error::InvalidInput(
+                "check result has an empty domain id".into(),
+            ));
+        }
+        validate_port(self.port)?;
+        if let Some(days) = self.days_until_expiry.filter(|d| !d.is_finite()) {
+            return Err(Error::InvalidInput(format!(
+                "check result of {}: days_until_expiry {days} is not finite",
+                self.domain
+            )));
+        }
+        Ok(Self {
+            domain: normalize_domain(&self.domain)?,
+            ..self.clone()
+        })
+    }
+}
+
+/// One certificate of the chain a server presented.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCertificate {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// `notBefore`, ms since the epoch.
+    pub not_before_ms: i64,
+    /// `notAfter`, ms since the epoch.
+    pub not_after_ms: i64,
+}
+
+/// What the last check read from the certificate of one (domain, port).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateDetails {
+    /// Domain name, as in [`CertDomain::domain`].
+    pub domain: String,
+    /// Port, as in [`CertDomain::port`].
+    pub port: u16,
+    /// `notBefore`, ms since the epoch.
+    pub not_before_ms: i64,
+    /// `notAfter`, ms since the epoch.
+    pub not_after_ms: i64,
+    /// Addresses the domain resolved to.
+    pub ip_addresses: Vec<String>,
+    /// Issuer common name.
+    pub issuer_cn: Option<String>,
+    /// Issuer organization.
+    pub issuer_o: Option<String>,
+    /// Subject common name.
+    pub subject_cn: Option<String>,
+    /// Subject alternative names.
+    pub subject_alt_names: Vec<String>,
+    /// Serial number (hex).
+    pub serial: Option<String>,
+    /// SHA-256 fingerprint of the leaf certificate (hex).
+    pub fingerprint_sha256: Option<String>,
+    /// Public key algorithm (`RSA`, `EC`, `Ed25519`, ...).
+    pub key_type: Option<String>,
+    /// Public key size in bits.
+    pub key_bits: Option<u32>,
+    /// Signature algorithm of the leaf certificate.
+    pub signature_algorithm: Option<String>,
+    /// Negotiated TLS version.
+    pub tls_version: Option<String>,
+    /// Negotiated cipher suite.
+    pub cipher_suite: Option<String>,
+    /// Whether the chain verified against the trusted roots.
+    pub chain_valid: bool,
+    /// Why the chain did not verify.
+    pub chain_error: Option<String>,
+    /// The presented chain, leaf first.
+    pub chain: Vec<ChainCertificate>,
+    /// When these details were read, ms since the epoch.
+    pub last_checked_ms: i64,
+}
+
+impl CertificateDetails {
+    /// A copy with the domain normalized.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an invalid domain or port 0.
+    pub fn normalized(&self) -> Result<Self> {
+        validate_port(self.port)?;
+        Ok(Self {
+            domain: normalize_domain(&self.domain)?,
+            ..self.clone()
+        })
+    }
+}
+
+/// Filters and page of [`super::CertStore::list_details`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetailsFilter {
+    /// Only certificates whose `not_after` is at most this many days after
+    /// `now_ms` (already expired ones included).
+    pub expiring_within_days: Option<u32>,
+    /// Only certificates of domains that resolved to exactly this address.
+    pub ip_address: Option<String>,
+    /// Only certificates whose issuer CN or O contains this text (ASCII
+    /// case-insensitive).
+    pub issuer: Option<String>,
+    /// At most this many items (at least 1).
+    pub limit: usize,
+    /// Skip this many matching items.
+    pub offset: usize,
+}
+
+impl Default for DetailsFilter {
+    fn default() -> Self {
+        Self {
+            expiring_within_days: None,
+            ip_address: None,
+            issuer: None,
+            limit: DEFAULT_PAGE_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+impl DetailsFilter {
+    /// The latest `not_after_ms` that `expiring_within_days` accepts, if set.
+    pub fn expiry_cutoff_ms(&self, now_ms: i64) -> Option<i64> {
+        self.expiring_within_days
+            .map(|days| now_ms.saturating_add(i64::from(days).saturating_mul(DAY_MS)))
+    }
+
+    /// Whether `details` pass the filters (ignoring limit and offset).
+    pub fn matches(&self, details: &CertificateDetails, now_ms: i64) -> bool {
+        let contains = |field: &Option<String>, needle: &str| {
+            field
+                .as_deref()
+                .is_some_and(|v| v.to_ascii_lowercase().contains(needle))
+        };
+        self.expiry_cutoff_ms(now_ms)
+            .is_none_or(|cutoff| details.not_after_ms <= cutoff)
+            && self
+                .ip_address
+                .as_deref()
+                .is_none_or(|ip| details.ip_addresses.iter().any(|a| a == ip))
+            && self.issuer.as_deref().is_none_or(|issuer| {
+                let needle = issuer.to_ascii_lowercase();
+                contains(&details.issuer_cn, &needle) || contains(&details.issuer_o, &needle)
+            })
+    }
+}
+
+/// Checks a page limit.
+///
+/// # Errors
+/// [`Error::InvalidInput`] when `limit` is 0.
+pub fn validate_limit(limit: usize) -> Result<()> {
+    if limit == 0 {
+        return Err(Error::InvalidInput("limit must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// Checks a username: 1 to [`MAX_USERNAME_LEN`] bytes, no control
+/// characters, no leading or trailing whitespace.
+///
+/// # Errors
+/// [`Error::InvalidInput`] saying what is wrong.
+pub fn validate_username(username: &str) -> Result<()> {
+    if username.is_empty() {
+        return Err(Error::InvalidInput("username must not be empty".into()));
+    }
+    if username.len() > MAX_USERNAME_LEN {
+        return Err(Error::InvalidInput(format!(
+            "username must be at most {MAX_USERNAME_LEN} bytes, got {}",
+            username.len()
+        )));
+    }
+    if username.chars().any(char::is_control) || username.trim() != username {
+        return Err(Error::InvalidInput(format!(
+            "username {username:?} has control characters or surrounding whitespace"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a password or token hash: not empty.
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming `what`.
+pub fn validate_hash(what: &str, hash: &str) -> Result<()> {
+    if hash.is_empty() {
+        return Err(Error::InvalidInput(format!("{what} must not be empty")));
+    }
+    Ok(())
+}
+
+/// The stored form of a domain: ASCII lower case, after checking it is a
+/// bare host name or IP address.
+///
+/// # Errors
+/// [`Error::InvalidInput`] when it is empty, longer than [`MAX_DOMAIN_LEN`],
+/// contains whitespace, control characters, `/` or `@`, or contains `:`
+/// without being an IPv6 address (a URL or `host:port` instead of a host).
+pub fn normalize_domain(domain: &str) -> Result<String> {
+    let bad = |why: &str| Err(Error::InvalidInput(format!("domain {domain:?}: {why}")));
+    if domain.is_empty() {
+        return bad("must not be empty");
+    }
+    if domain.len() > MAX_DOMAIN_LEN {
+        return bad(&format!("longer than {MAX_DOMAIN_LEN} bytes"));
+    }
+    if domain
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '@')
+    {
+        return bad("give the host name only, without scheme, path or spaces");
+    }
+    if domain.contains(':') && domain.parse::<std::net::Ipv6Addr>().is_err() {
+        return bad("give the host name only; the port is a separate field");
+    }
+    Ok(domain.to_ascii_lowercase())
+}
+
+/// Checks a port.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for port 0.
+pub fn validate_port(port: u16) -> Result<()> {
+    if port == 0 {
+        return Err(Error::InvalidInput("port must be 1 to 65535, got 0".into()));
+    }
+    Ok(())
+}
+
+fn validate_interval(interval: Option<u64>) -> Result<()> {
+    match interval {
+        Some(0) => Err(Error::InvalidInput(
+            "check_interval_secs must be at least 1, got 0".into(),
+        )),
+        Some(n) if i64::try_from(n).is_err() => Err(Error::InvalidInput(format!(
+            "check_interval_secs {n} is too large"
+        ))),
+        _ => Ok(()),
+    }
+}
