@@ -1,0 +1,246 @@
+//! `users` and `agent_whitelist`.
+
+use async_trait::async_trait;
+use oxmon_core::manage::{
+    User, UserStore, WhitelistEntry, WhitelistStore, validate_hash, validate_username,
+};
+use oxmon_core::{Error, Result};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{SqliteManagementStore, db_err, get_u64, in_tx, write_err};
+
+const USER_COLUMNS: &str = "id, username, password_hash, token_version, created_at, updated_at";
+const AGENT_COLUMNS: &str = "agent_id, token_hash, description, created_at, updated_at";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        password_hash: row.get(2)?,
+        token_version: get_u64(row, 3)?,
+        created_at_ms: row.get(4)?,
+        updated_at_ms: row.get(5)?,
+    })
+}
+
+fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<WhitelistEntry> {
+    Ok(WhitelistEntry {
+        agent_id: row.get(0)?,
+        token_hash: row.get(1)?,
+        description: row.get(2)?,
+        created_at_ms: row.get(3)?,
+        updated_at_ms: row.get(4)?,
+    })
+}
+
+fn agent_not_found(agent_id: &str) -> Error {
+    Error::NotFound(format!("agent {agent_id:?} is not whitelisted"))
+}
+
+#[async_trait]
+impl UserStore for SqliteManagementStore {
+    async fn create_user(&self, username: &str, password_hash: &str, now_ms: i64) -> Result<User> {
+        validate_username(username)?;
+        validate_hash("password hash", password_hash)?;
+        let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
+        self.call(move |conn| {
+            in_tx(conn, "create user", |tx| {
+                let sql = format!(
+                    "INSERT INTO users (username, password_hash, token_version, created_at, \
+                 updated_at) VALUES (?1, ?2, 0, ?3, ?3) RETURNING {USER_COLUMNS}"
+                );
+                tx.prepare_cached(&sql)
+                    .and_then(|mut s| {
+                        s.query_row(params![username, password_hash, now_ms], user_from_row)
+                    })
+                    .map_err(|e| {
+                        write_err("create user", &e, || {
+                            Error::Conflict(format!("user {username:?} already exists"))
+                        })
+                    })
+            })
+        })
+        .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let username = username.to_owned();
+        self.call(move |conn| {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
+            conn.prepare_cached(&sql)
+                .and_then(|mut s| s.query_row([username], user_from_row).optional())
+                .map_err(|e| db_err("read user", &e))
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        self.call(move |conn| {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+            conn.prepare_cached(&sql)
+                .and_then(|mut s| s.query_row([id], user_from_row).optional())
+                .map_err(|e| db_err("read user", &e))
+        })
+        .await
+    }
+
+    async fn set_password_hash(&self, id: i64, password_hash: &str, now_ms: i64) -> Result<u64> {
+        validate_hash("password hash", password_hash)?;
+        let password_hash = password_hash.to_owned();
+        self.call(move |conn| {
+            in_tx(conn, "change password", |tx| {
+                // One statement: the hash and the version change together or not at all.
+                tx.prepare_cached(
+                    "UPDATE users SET password_hash = ?2, token_version = token_version + 1, \
+                 updated_at = ?3 WHERE id = ?1 RETURNING token_version",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![id, password_hash, now_ms], |r| get_u64(r, 0))
+                        .optional()
+                })
+                .map_err(|e| db_err("change password", &e))?
+                .ok_or_else(|| Error::NotFound(format!("user {id}")))
+            })
+        })
+        .await
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        self.call(|conn| {
+            conn.query_row("SELECT count(*) FROM users", [], |r| get_u64(r, 0))
+                .map_err(|e| db_err("count users", &e))
+        })
+        .await
+    }
+}
+
+impl SqliteManagementStore {
+    /// Runs an `UPDATE agent_whitelist ... WHERE agent_id = ?1 RETURNING` statement.
+    async fn update_agent(
+        &self,
+        agent_id: &str,
+        set: &'static str,
+        value: Option<String>,
+        now_ms: i64,
+    ) -> Result<WhitelistEntry> {
+        let agent_id = agent_id.to_owned();
+        self.call(move |conn| {
+            in_tx(conn, "update whitelist entry", |tx| {
+                let sql = format!(
+                    "UPDATE agent_whitelist SET {set} = ?2, updated_at = ?3 WHERE agent_id = ?1 \
+                 RETURNING {AGENT_COLUMNS}"
+                );
+                tx.prepare_cached(&sql)
+                    .and_then(|mut s| {
+                        s.query_row(params![agent_id, value, now_ms], agent_from_row)
+                            .optional()
+                    })
+                    .map_err(|e| db_err("update whitelist entry", &e))?
+                    .ok_or_else(|| agent_not_found(&agent_id))
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl WhitelistStore for SqliteManagementStore {
+    async fn add_agent(
+        &self,
+        agent_id: &str,
+        token_hash: &str,
+        description: Option<&str>,
+        now_ms: i64,
+    ) -> Result<WhitelistEntry> {
+        oxmon_core::config::validate_agent_id(agent_id)
+            .map_err(|e| Error::InvalidInput(format!("agent id {agent_id:?}: {e}")))?;
+        validate_hash("token hash", token_hash)?;
+        let entry = WhitelistEntry {
+            agent_id: agent_id.to_owned(),
+            token_hash: token_hash.to_owned(),
+            description: description.map(str::to_owned),
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        };
+        self.call(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO agent_whitelist (agent_id, token_hash, description, created_at, \
+                 updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    entry.agent_id,
+                    entry.token_hash,
+                    entry.description,
+                    now_ms
+                ])
+            })
+            .map_err(|e| {
+                write_err("whitelist agent", &e, || {
+                    Error::Conflict(format!("agent {:?} is already whitelisted", entry.agent_id))
+                })
+            })?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    async fn get_agent(&self, agent_id: &str) -> Result<Option<WhitelistEntry>> {
+        let agent_id = agent_id.to_owned();
+        self.call(move |conn| {
+            let sql = format!("SELECT {AGENT_COLUMNS} FROM agent_whitelist WHERE agent_id = ?1");
+            conn.prepare_cached(&sql)
+                .and_then(|mut s| s.query_row([agent_id], agent_from_row).optional())
+                .map_err(|e| db_err("read whitelist entry", &e))
+        })
+        .await
+    }
+
+    async fn list_agents(&self) -> Result<Vec<WhitelistEntry>> {
+        self.call(|conn| {
+            let sql = format!("SELECT {AGENT_COLUMNS} FROM agent_whitelist ORDER BY agent_id");
+            conn.prepare_cached(&sql)
+                .and_then(|mut s| s.query_map([], agent_from_row)?.collect())
+                .map_err(|e| db_err("list whitelist", &e))
+        })
+        .await
+    }
+
+    async fn update_agent_description(
+        &self,
+        agent_id: &str,
+        description: Option<&str>,
+        now_ms: i64,
+    ) -> Result<WhitelistEntry> {
+        let description = description.map(str::to_owned);
+        self.update_agent(agent_id, "description", description, now_ms)
+            .await
+    }
+
+    async fn replace_agent_token_hash(
+        &self,
+        agent_id: &str,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<WhitelistEntry> {
+        validate_hash("token hash", token_hash)?;
+        let token_hash = Some(token_hash.to_owned());
+        self.update_agent(agent_id, "token_hash", token_hash, now_ms)
+            .await
+    }
+
+    async fn delete_agent(&self, agent_id: &str) -> Result<()> {
+        let agent_id = agent_id.to_owned();
+        self.call(move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM agent_whitelist WHERE agent_id = ?1")
+                .and_then(|mut s| s.execute([&agent_id]))
+                .map_err(|e| db_err("delete whitelist entry", &e))?;
+            if deleted == 0 {
+                return Err(agent_not_found(&agent_id));
+            }
+            Ok(())
+        })
+        .await
+    }
+}
