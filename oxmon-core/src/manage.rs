@@ -173,11 +173,14 @@ pub trait CertStore: Send + Sync + std::fmt::Debug {
     /// Adds several domains atomically: all of them, in order, or none.
     ///
     /// # Errors
-    /// The first failing item, named by its index and domain:
+    /// The error of the first failing item, in order; its message names the
+    /// item's domain and port and, in a batch of several, its index
+    /// (`item 1 (b.com:443): ...`):
     /// - [`crate::Error::Conflict`]: it exists, or repeats an earlier item.
     /// - [`crate::Error::InvalidInput`]: it is invalid.
     ///
-    /// Nothing is stored in either case.
+    /// Nothing is stored in either case. An empty batch stores nothing and
+    /// returns an empty list.
     async fn add_domains(&self, domains: &[NewCertDomain], now_ms: i64) -> Result<Vec<CertDomain>>;
 
     /// The domain with this id, or `None`.
