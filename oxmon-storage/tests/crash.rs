@@ -23,20 +23,34 @@ const TEST_NAME: &str = "acknowledged_batches_survive_sigkill";
 fn batch(n: i64) -> MetricBatch {
     let labels = Labels::new().with("s", (n % 10).to_string());
     let start = T0 + 23 * 3_600_000 + n * 120_000;
-    let samples = (0..POINTS).map(|j| Sample::new("crash", "m", labels.clone(), start + j * 1000, n as f64)).collect();
-    MetricBatch { agent_id: "crash".into(), batch_id: Some(format!("batch-{n}")), timestamp_ms: start, samples }
+    let samples = (0..POINTS)
+        .map(|j| Sample::new("crash", "m", labels.clone(), start + j * 1000, n as f64))
+        .collect();
+    MetricBatch {
+        agent_id: "crash".into(),
+        batch_id: Some(format!("batch-{n}")),
+        timestamp_ms: start,
+        samples,
+    }
 }
 
 fn child(dir: &str, start: i64) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let opts = SqliteOptions { chunk_span_ms: 3_600_000, compaction_lag_ms: 0, ..SqliteOptions::default() };
+        let opts = SqliteOptions {
+            chunk_span_ms: 3_600_000,
+            compaction_lag_ms: 0,
+            ..SqliteOptions::default()
+        };
         let store = SqliteStore::open(dir, opts).expect("open");
         for n in start.. {
             store.append(&batch(n)).await.expect("append");
             println!("ACK {n}");
             if n % 17 == 0 {
-                store.compact(T0 + 23 * 3_600_000 + n * 120_000).await.expect("compact");
+                store
+                    .compact(T0 + 23 * 3_600_000 + n * 120_000)
+                    .await
+                    .expect("compact");
             }
         }
     });
@@ -52,7 +66,10 @@ fn next_random(state: &mut u64) -> u64 {
 #[test]
 fn acknowledged_batches_survive_sigkill() {
     if let Ok(dir) = std::env::var("OXMON_CRASH_CHILD") {
-        let start = std::env::var("OXMON_CRASH_START").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let start = std::env::var("OXMON_CRASH_START")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         child(&dir, start);
         return;
     }
@@ -74,7 +91,10 @@ fn acknowledged_batches_survive_sigkill() {
         let (tx, rx) = mpsc::channel();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(n) = line.strip_prefix("ACK ").and_then(|n| n.parse::<i64>().ok()) {
+                if let Some(n) = line
+                    .strip_prefix("ACK ")
+                    .and_then(|n| n.parse::<i64>().ok())
+                {
                     let _ = tx.send(n);
                 }
             }
@@ -105,10 +125,24 @@ fn acknowledged_batches_survive_sigkill() {
             for &n in &acked {
                 let b = batch(n);
                 let key = SeriesKey::new("crash", "m", b.samples[0].labels.clone());
-                let pts = store.series_points(&key, b.samples[0].timestamp_ms, b.samples[49].timestamp_ms).await.unwrap();
-                assert_eq!(pts.len() as i64, POINTS, "round {round}: batch {n} must be stored exactly once");
-                assert!(pts.iter().all(|p| p.value == n as f64), "round {round}: batch {n} values");
-                assert_eq!(store.append(&b).await.unwrap(), oxmon_core::AppendOutcome::Duplicate, "batch {n} id remembered");
+                let pts = store
+                    .series_points(&key, b.samples[0].timestamp_ms, b.samples[49].timestamp_ms)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    pts.len() as i64,
+                    POINTS,
+                    "round {round}: batch {n} must be stored exactly once"
+                );
+                assert!(
+                    pts.iter().all(|p| p.value == n as f64),
+                    "round {round}: batch {n} values"
+                );
+                assert_eq!(
+                    store.append(&b).await.unwrap(),
+                    oxmon_core::AppendOutcome::Duplicate,
+                    "batch {n} id remembered"
+                );
             }
             store.close();
         });
@@ -116,12 +150,27 @@ fn acknowledged_batches_survive_sigkill() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "db") {
                 let conn = rusqlite::Connection::open(&path).unwrap();
-                let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+                let check: String = conn
+                    .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                    .unwrap();
                 assert_eq!(check, "ok", "round {round}: {}", path.display());
             }
         }
     }
-    assert!(acked.len() >= 50, "enough batches were acknowledged ({})", acked.len());
-    let days = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "db")).count();
+    assert!(
+        acked.len() >= 50,
+        "enough batches were acknowledged ({})",
+        acked.len()
+    );
+    let days = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "db")
+        })
+        .count();
     assert!(days >= 2, "the run crossed midnight");
 }

@@ -14,10 +14,14 @@ pub(crate) fn encode(points: &[Point]) -> Result<Vec<u8>> {
     let ts: Vec<i64> = points.iter().map(|p| p.timestamp_ms).collect();
     let vs: Vec<f64> = points.iter().map(|p| p.value).collect();
     let config = pco::ChunkConfig::default();
-    let ts_bytes = pco::standalone::simple_compress(&ts, &config).map_err(|e| Error::Storage(format!("chunk encode: {e}")))?;
-    let vs_bytes = pco::standalone::simple_compress(&vs, &config).map_err(|e| Error::Storage(format!("chunk encode: {e}")))?;
-    let count = u32::try_from(points.len()).map_err(|_| Error::Storage("chunk too large".into()))?;
-    let ts_len = u32::try_from(ts_bytes.len()).map_err(|_| Error::Storage("chunk too large".into()))?;
+    let ts_bytes = pco::standalone::simple_compress(&ts, &config)
+        .map_err(|e| Error::Storage(format!("chunk encode: {e}")))?;
+    let vs_bytes = pco::standalone::simple_compress(&vs, &config)
+        .map_err(|e| Error::Storage(format!("chunk encode: {e}")))?;
+    let count =
+        u32::try_from(points.len()).map_err(|_| Error::Storage("chunk too large".into()))?;
+    let ts_len =
+        u32::try_from(ts_bytes.len()).map_err(|_| Error::Storage("chunk too large".into()))?;
     let mut out = Vec::with_capacity(9 + ts_bytes.len() + vs_bytes.len());
     out.push(VERSION);
     out.extend_from_slice(&count.to_le_bytes());
@@ -33,18 +37,28 @@ pub(crate) fn decode(data: &[u8]) -> Result<Vec<Point>> {
     if data.len() < 9 || data[0] != VERSION {
         return Err(corrupt("unknown version or truncated header"));
     }
-    let word = |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
+    let word =
+        |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
     let (count, ts_len) = (word(1), word(5));
     let rest = &data[9..];
     if ts_len > rest.len() {
         return Err(corrupt("timestamp column truncated"));
     }
-    let ts: Vec<i64> = pco::standalone::simple_decompress(&rest[..ts_len]).map_err(|e| corrupt(&e.to_string()))?;
-    let vs: Vec<f64> = pco::standalone::simple_decompress(&rest[ts_len..]).map_err(|e| corrupt(&e.to_string()))?;
+    let ts: Vec<i64> =
+        pco::standalone::simple_decompress(&rest[..ts_len]).map_err(|e| corrupt(&e.to_string()))?;
+    let vs: Vec<f64> =
+        pco::standalone::simple_decompress(&rest[ts_len..]).map_err(|e| corrupt(&e.to_string()))?;
     if ts.len() != count || vs.len() != count {
         return Err(corrupt("column lengths disagree"));
     }
-    Ok(ts.into_iter().zip(vs).map(|(timestamp_ms, value)| Point { timestamp_ms, value }).collect())
+    Ok(ts
+        .into_iter()
+        .zip(vs)
+        .map(|(timestamp_ms, value)| Point {
+            timestamp_ms,
+            value,
+        })
+        .collect())
 }
 
 /// Merges two time-sorted point lists; on equal timestamps `newer` wins.
@@ -64,7 +78,7 @@ pub(crate) fn merge(older: Vec<Point>, newer: Vec<Point>) -> Vec<Point> {
                 a.next();
                 out.extend(b.next());
             }
-            (Some(_), Some(_)) | (None, Some(_)) => out.extend(b.next()),
+            (Some(_) | None, Some(_)) => out.extend(b.next()),
             (Some(_), None) => out.extend(a.next()),
             (None, None) => break,
         }
@@ -77,13 +91,25 @@ mod tests {
     use super::*;
 
     fn pts(v: &[(i64, f64)]) -> Vec<Point> {
-        v.iter().map(|&(timestamp_ms, value)| Point { timestamp_ms, value }).collect()
+        v.iter()
+            .map(|&(timestamp_ms, value)| Point {
+                timestamp_ms,
+                value,
+            })
+            .collect()
     }
 
     #[test]
     fn round_trip_is_bit_exact() {
         let values = [0.1 + 0.2, -0.0, 1e308, -1e-308, 5e-324, 42.0, 99.99, 0.0];
-        let points: Vec<Point> = values.iter().enumerate().map(|(i, &v)| Point { timestamp_ms: 1_767_225_600_000 + i as i64 * 10_000, value: v }).collect();
+        let points: Vec<Point> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| Point {
+                timestamp_ms: 1_767_225_600_000 + i as i64 * 10_000,
+                value: v,
+            })
+            .collect();
         let back = decode(&encode(&points).unwrap()).unwrap();
         assert_eq!(back.len(), points.len());
         for (a, b) in back.iter().zip(&points) {
@@ -95,14 +121,28 @@ mod tests {
 
     #[test]
     fn regular_series_compress_well() {
-        let points: Vec<Point> = (0..720).map(|i| Point { timestamp_ms: 1_767_225_600_000 + i * 10_000, value: (40.0 + (i % 17) as f64 * 0.25 * 100.0).round() / 100.0 }).collect();
+        let points: Vec<Point> = (0..720)
+            .map(|i| Point {
+                timestamp_ms: 1_767_225_600_000 + i * 10_000,
+                value: (40.0 + (i % 17) as f64 * 0.25 * 100.0).round() / 100.0,
+            })
+            .collect();
         let bytes = encode(&points).unwrap();
-        assert!(bytes.len() < 720 * 2, "{} bytes for 720 points", bytes.len());
+        assert!(
+            bytes.len() < 720 * 2,
+            "{} bytes for 720 points",
+            bytes.len()
+        );
     }
 
     #[test]
     fn corrupt_chunks_are_errors_not_panics() {
-        for bad in [&[][..], &[2, 0, 0, 0, 0, 0, 0, 0, 0][..], &[1, 5, 0, 0, 0, 200, 0, 0, 0, 1, 2][..], &[1, 0, 0, 0, 0, 1, 0, 0, 0, 7][..]] {
+        for bad in [
+            &[][..],
+            &[2, 0, 0, 0, 0, 0, 0, 0, 0][..],
+            &[1, 5, 0, 0, 0, 200, 0, 0, 0, 1, 2][..],
+            &[1, 0, 0, 0, 0, 1, 0, 0, 0, 7][..],
+        ] {
             assert!(decode(bad).is_err());
         }
         let mut ok = encode(&pts(&[(1, 1.0), (2, 2.0)])).unwrap();
@@ -112,7 +152,13 @@ mod tests {
 
     #[test]
     fn merge_prefers_newer_on_ties() {
-        let got = merge(pts(&[(1, 1.0), (3, 3.0), (5, 5.0)]), pts(&[(2, 20.0), (3, 30.0), (6, 60.0)]));
-        assert_eq!(got, pts(&[(1, 1.0), (2, 20.0), (3, 30.0), (5, 5.0), (6, 60.0)]));
+        let got = merge(
+            pts(&[(1, 1.0), (3, 3.0), (5, 5.0)]),
+            pts(&[(2, 20.0), (3, 30.0), (6, 60.0)]),
+        );
+        assert_eq!(
+            got,
+            pts(&[(1, 1.0), (2, 20.0), (3, 30.0), (5, 5.0), (6, 60.0)])
+        );
     }
 }

@@ -91,7 +91,9 @@ pub(crate) struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,9 +102,10 @@ impl std::fmt::Debug for Shared {
 pub(crate) fn map_err(context: &str, e: &rusqlite::Error) -> Error {
     use rusqlite::ErrorCode::*;
     match e.sqlite_error_code() {
-        Some(DiskFull | ReadOnly | CannotOpen | DatabaseBusy | DatabaseLocked | SystemIoFailure | OutOfMemory) => {
-            Error::Unavailable(format!("{context}: {e}"))
-        }
+        Some(
+            DiskFull | ReadOnly | CannotOpen | DatabaseBusy | DatabaseLocked | SystemIoFailure
+            | OutOfMemory,
+        ) => Error::Unavailable(format!("{context}: {e}")),
         _ => Error::Storage(format!("{context}: {e}")),
     }
 }
@@ -122,7 +125,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Shared {
     /// Runs `f` on a pooled read connection of a partition.
-    pub(crate) fn with_reader<T>(&self, day: i64, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_reader<T>(
+        &self,
+        day: i64,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         let pooled = lock(&self.readers).get_mut(&day).and_then(Vec::pop);
         let conn = match pooled {
             Some(c) => c,
@@ -130,7 +137,12 @@ impl Shared {
         };
         let out = f(&conn);
         let mut readers = lock(&self.readers);
-        if self.partitions.read().unwrap_or_else(|e| e.into_inner()).contains_key(&day) {
+        if self
+            .partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&day)
+        {
             let pool = readers.entry(day).or_default();
             if pool.len() < 4 {
                 pool.push(conn);
@@ -142,12 +154,19 @@ impl Shared {
     /// Healthy partitions overlapping `[from_day, to_day]`, oldest first.
     pub(crate) fn days(&self, from_day: i64, to_day: i64) -> Vec<i64> {
         let parts = self.partitions.read().unwrap_or_else(|e| e.into_inner());
-        parts.range(from_day..=to_day).filter(|(_, s)| **s == PartState::Ok).map(|(d, _)| *d).collect()
+        parts
+            .range(from_day..=to_day)
+            .filter(|(_, s)| **s == PartState::Ok)
+            .map(|(d, _)| *d)
+            .collect()
     }
 
     pub(crate) fn forget_partition(&self, day: i64) {
         lock(&self.readers).remove(&day);
-        self.partitions.write().unwrap_or_else(|e| e.into_inner()).remove(&day);
+        self.partitions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&day);
     }
 
     pub(crate) fn note_appended(&self, batch: &MetricBatch) {
@@ -155,7 +174,10 @@ impl Shared {
         let Index { latest, agents } = &mut *index;
         let series = latest.entry(batch.agent_id.clone()).or_default();
         for s in &batch.samples {
-            let p = Point { timestamp_ms: s.timestamp_ms, value: s.value };
+            let p = Point {
+                timestamp_ms: s.timestamp_ms,
+                value: s.value,
+            };
             match series.get_mut(&(s.metric.clone(), s.labels.clone())) {
                 Some(old) if old.timestamp_ms > p.timestamp_ms => {}
                 Some(old) => *old = p,
@@ -164,9 +186,10 @@ impl Shared {
                 }
             }
         }
-        let (Some(min), Some(max)) =
-            (batch.samples.iter().map(|s| s.timestamp_ms).min(), batch.samples.iter().map(|s| s.timestamp_ms).max())
-        else {
+        let (Some(min), Some(max)) = (
+            batch.samples.iter().map(|s| s.timestamp_ms).min(),
+            batch.samples.iter().map(|s| s.timestamp_ms).max(),
+        ) else {
             return;
         };
         let e = agents.entry(batch.agent_id.clone()).or_insert((min, max));
@@ -187,7 +210,10 @@ impl Shared {
                 }
             };
             for (agent, metric, labels, first, last) in stats {
-                let e = index.agents.entry(agent.clone()).or_insert((first.timestamp_ms, last.timestamp_ms));
+                let e = index
+                    .agents
+                    .entry(agent.clone())
+                    .or_insert((first.timestamp_ms, last.timestamp_ms));
                 e.0 = e.0.min(first.timestamp_ms);
                 e.1 = e.1.max(last.timestamp_ms);
                 let series = index.latest.entry(agent).or_default();
@@ -236,14 +262,21 @@ impl SqliteStore {
     pub fn open(dir: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         if options.chunk_span_ms <= 0 || oxmon_core::DAY_MS % options.chunk_span_ms != 0 {
-            return Err(Error::InvalidInput(format!("chunk_span_ms {} must divide a day", options.chunk_span_ms)));
+            return Err(Error::InvalidInput(format!(
+                "chunk_span_ms {} must divide a day",
+                options.chunk_span_ms
+            )));
         }
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Unavailable(format!("{}: cannot create: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Unavailable(format!("{}: cannot create: {e}", dir.display())))?;
         let mut partitions = BTreeMap::new();
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::Unavailable(format!("{}: cannot read: {e}", dir.display())))?;
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::Unavailable(format!("{}: cannot read: {e}", dir.display())))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(day) = name.to_str().and_then(partition::parse_file_name) else { continue };
+            let Some(day) = name.to_str().and_then(partition::parse_file_name) else {
+                continue;
+            };
             let state = match partition::check(&entry.path()) {
                 Ok(()) => PartState::Ok,
                 Err(e) => {
@@ -271,13 +304,30 @@ impl SqliteStore {
             .name("oxmon-sqlite-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { shared, tx: Mutex::new(tx), writer: Mutex::new(Some(handle)) })
+        Ok(Self {
+            shared,
+            tx: Mutex::new(tx),
+            writer: Mutex::new(Some(handle)),
+        })
     }
 
     /// Partitions that could not be used, with the reason (file named).
     pub fn broken_partitions(&self) -> Vec<String> {
-        let parts = self.shared.partitions.read().unwrap_or_else(|e| e.into_inner());
-        parts.values().filter_map(|s| if let PartState::Broken(r) = s { Some(r.clone()) } else { None }).collect()
+        let parts = self
+            .shared
+            .partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        parts
+            .values()
+            .filter_map(|s| {
+                if let PartState::Broken(r) = s {
+                    Some(r.clone())
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     /// The data directory.
@@ -290,7 +340,8 @@ impl SqliteStore {
     /// # Errors
     /// As appends.
     pub async fn compact(&self, now_ms: i64) -> Result<CompactReport> {
-        self.command(|reply| Command::Compact { now_ms, reply }).await
+        self.command(|reply| Command::Compact { now_ms, reply })
+            .await
     }
 
     /// Stops the writer after it has written everything queued.
@@ -301,15 +352,26 @@ impl SqliteStore {
         }
     }
 
-    async fn command<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
+    async fn command<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command,
+    ) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        lock(&self.tx).send(make(reply)).map_err(|_| Error::Unavailable("the store is closed".into()))?;
-        rx.await.map_err(|_| Error::Unavailable("the store's writer stopped".into()))?
+        lock(&self.tx)
+            .send(make(reply))
+            .map_err(|_| Error::Unavailable("the store is closed".into()))?;
+        rx.await
+            .map_err(|_| Error::Unavailable("the store's writer stopped".into()))?
     }
 
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Shared) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Shared) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || f(&shared)).await.map_err(|e| Error::Unavailable(format!("reader task failed: {e}")))?
+        tokio::task::spawn_blocking(move || f(&shared))
+            .await
+            .map_err(|e| Error::Unavailable(format!("reader task failed: {e}")))?
     }
 }
 
@@ -323,15 +385,23 @@ impl Drop for SqliteStore {
 impl MetricStore for SqliteStore {
     async fn append(&self, batch: &MetricBatch) -> Result<AppendOutcome> {
         validate_batch(batch)?;
-        self.command(|reply| Command::Append { batch: batch.clone(), reply }).await
+        self.command(|reply| Command::Append {
+            batch: batch.clone(),
+            reply,
+        })
+        .await
     }
 
     async fn query_range(&self, query: &RangeQuery) -> Result<Vec<SeriesPoints>> {
         if query.from_ms > query.to_ms {
-            return Err(Error::InvalidInput(format!("from ({}) is after to ({})", query.from_ms, query.to_ms)));
+            return Err(Error::InvalidInput(format!(
+                "from ({}) is after to ({})",
+                query.from_ms, query.to_ms
+            )));
         }
         let q = query.clone();
-        self.blocking(move |shared| read::query_range(shared, &q)).await
+        self.blocking(move |shared| read::query_range(shared, &q))
+            .await
     }
 
     async fn latest(&self, agent_id: &str) -> Result<Vec<Sample>> {
@@ -342,7 +412,15 @@ impl MetricStore for SqliteStore {
             .map(|series| {
                 series
                     .iter()
-                    .map(|((metric, labels), p)| Sample::new(agent_id, metric.clone(), labels.clone(), p.timestamp_ms, p.value))
+                    .map(|((metric, labels), p)| {
+                        Sample::new(
+                            agent_id,
+                            metric.clone(),
+                            labels.clone(),
+                            p.timestamp_ms,
+                            p.value,
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default())
@@ -353,7 +431,11 @@ impl MetricStore for SqliteStore {
         Ok(index
             .agents
             .iter()
-            .map(|(id, &(first, last))| AgentInfo { agent_id: id.clone(), first_seen_ms: first, last_seen_ms: last })
+            .map(|(id, &(first, last))| AgentInfo {
+                agent_id: id.clone(),
+                first_seen_ms: first,
+                last_seen_ms: last,
+            })
             .collect())
     }
 
@@ -362,7 +444,8 @@ impl MetricStore for SqliteStore {
             return Ok(());
         }
         let events = events.to_vec();
-        self.command(|reply| Command::Events { events, reply }).await
+        self.command(|reply| Command::Events { events, reply })
+            .await
     }
 
     async fn query_alert_events(&self, query: &AlertQuery) -> Result<AlertPage> {
@@ -370,11 +453,13 @@ impl MetricStore for SqliteStore {
             return Err(Error::InvalidInput("limit must be at least 1".into()));
         }
         let q = query.clone();
-        self.blocking(move |shared| read::alert_events(shared, &q)).await
+        self.blocking(move |shared| read::alert_events(shared, &q))
+            .await
     }
 
     async fn apply_retention(&self, cutoff_ms: i64) -> Result<RetentionReport> {
-        self.command(|reply| Command::Retention { cutoff_ms, reply }).await
+        self.command(|reply| Command::Retention { cutoff_ms, reply })
+            .await
     }
 }
 

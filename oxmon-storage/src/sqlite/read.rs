@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use oxmon_core::{
-    AlertEvent, AlertPage, AlertQuery, AlertStatus, DAY_MS, Error, Labels, Point, Prediction, RangeQuery, Result,
-    SeriesKey, SeriesPoints, Severity,
+    AlertEvent, AlertPage, AlertQuery, AlertStatus, DAY_MS, Error, Labels, Point, Prediction,
+    RangeQuery, Result, SeriesKey, SeriesPoints, Severity,
 };
 use rusqlite::{Connection, params};
 
-use super::partition::day_of;
+use super::partition::{day_of, minute_of};
 use super::{Shared, codec, map_err};
 
 pub(crate) fn query_range(shared: &Shared, q: &RangeQuery) -> Result<Vec<SeriesPoints>> {
@@ -33,21 +33,38 @@ pub(crate) fn query_range(shared: &Shared, q: &RangeQuery) -> Result<Vec<SeriesP
     Ok(out
         .into_iter()
         .filter(|(_, p)| !p.is_empty())
-        .map(|(labels, points)| SeriesPoints { series: SeriesKey::new(q.agent_id.clone(), q.metric.clone(), labels), points })
+        .map(|(labels, points)| SeriesPoints {
+            series: SeriesKey::new(q.agent_id.clone(), q.metric.clone(), labels),
+            points,
+        })
         .collect())
 }
 
-fn read_partition(conn: &Connection, q: &RangeQuery, span: i64) -> Result<Vec<(Labels, Vec<Point>)>> {
-    let tx = conn.unchecked_transaction().map_err(|e| map_err("begin read", &e))?;
+fn read_partition(
+    conn: &Connection,
+    q: &RangeQuery,
+    span: i64,
+) -> Result<Vec<(Labels, Vec<Point>)>> {
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(|e| map_err("begin read", &e))?;
     let mut series: Vec<(i64, Labels)> = Vec::new();
     {
         let mut st = match &q.labels {
-            Some(_) => tx.prepare_cached("SELECT id, labels FROM series WHERE agent_id = ?1 AND metric = ?2 AND labels = ?3"),
-            None => tx.prepare_cached("SELECT id, labels FROM series WHERE agent_id = ?1 AND metric = ?2 AND ?3 IS NULL"),
+            Some(_) => tx.prepare_cached(
+                "SELECT id, labels FROM series WHERE agent_id = ?1 AND metric = ?2 AND labels = ?3",
+            ),
+            None => tx.prepare_cached(
+                "SELECT id, labels FROM series WHERE agent_id = ?1 AND metric = ?2 AND ?3 IS NULL",
+            ),
         }
         .map_err(|e| map_err("prepare", &e))?;
         let labels = q.labels.as_ref().map(Labels::canonical);
-        let rows = st.query_map(params![q.agent_id, q.metric, labels], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(|e| map_err("series", &e))?;
+        let rows = st
+            .query_map(params![q.agent_id, q.metric, labels], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| map_err("series", &e))?;
         for row in rows {
             let (id, text) = row.map_err(|e| map_err("series", &e))?;
             series.push((id, Labels::from_canonical(&text)?));
@@ -59,21 +76,51 @@ fn read_partition(conn: &Connection, q: &RangeQuery, span: i64) -> Result<Vec<(L
             .prepare_cached("SELECT data FROM chunks WHERE series_id = ?1 AND start_ts >= ?2 AND start_ts <= ?3 AND end_ts >= ?4 ORDER BY start_ts")
             .map_err(|e| map_err("prepare", &e))?;
         let mut raw = tx
-            .prepare_cached("SELECT ts, value FROM samples_raw WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts")
+            .prepare_cached("SELECT ts, value FROM samples_raw WHERE minute = ?1 AND series_id = ?2 AND ts >= ?3 AND ts <= ?4 ORDER BY ts")
             .map_err(|e| map_err("prepare", &e))?;
+        // The minutes that hold raw samples in the range: one seek per minute.
+        let (raw_lo, raw_hi): (Option<i64>, Option<i64>) = tx
+            .query_row(
+                "SELECT min(minute), max(minute) FROM samples_raw",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| map_err("raw bounds", &e))?;
+        let minutes = match (raw_lo, raw_hi) {
+            (Some(lo), Some(hi)) => minute_of(q.from_ms).max(lo)..=minute_of(q.to_ms).min(hi),
+            #[allow(clippy::reversed_empty_ranges)] // no raw samples: no minutes
+            _ => 1..=0,
+        };
         let first_window = q.from_ms.div_euclid(span) * span;
         for (id, labels) in series {
             let mut compacted = Vec::new();
-            let rows = chunks.query_map(params![id, first_window, q.to_ms, q.from_ms], |r| r.get::<_, Vec<u8>>(0)).map_err(|e| map_err("chunks", &e))?;
+            let rows = chunks
+                .query_map(params![id, first_window, q.to_ms, q.from_ms], |r| {
+                    r.get::<_, Vec<u8>>(0)
+                })
+                .map_err(|e| map_err("chunks", &e))?;
             for data in rows {
                 let data = data.map_err(|e| map_err("chunks", &e))?;
-                compacted.extend(codec::decode(&data)?.into_iter().filter(|p| p.timestamp_ms >= q.from_ms && p.timestamp_ms <= q.to_ms));
+                compacted.extend(
+                    codec::decode(&data)?
+                        .into_iter()
+                        .filter(|p| p.timestamp_ms >= q.from_ms && p.timestamp_ms <= q.to_ms),
+                );
             }
-            let recent: Vec<Point> = raw
-                .query_map(params![id, q.from_ms, q.to_ms], |r| Ok(Point { timestamp_ms: r.get(0)?, value: r.get(1)? }))
-                .map_err(|e| map_err("raw", &e))?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(|e| map_err("raw", &e))?;
+            let mut recent: Vec<Point> = Vec::new();
+            for minute in minutes.clone() {
+                let rows = raw
+                    .query_map(params![minute, id, q.from_ms, q.to_ms], |r| {
+                        Ok(Point {
+                            timestamp_ms: r.get(0)?,
+                            value: r.get(1)?,
+                        })
+                    })
+                    .map_err(|e| map_err("raw", &e))?;
+                for row in rows {
+                    recent.push(row.map_err(|e| map_err("raw", &e))?);
+                }
+            }
             out.push((labels, codec::merge(compacted, recent)));
         }
     }
@@ -81,16 +128,45 @@ fn read_partition(conn: &Connection, q: &RangeQuery, span: i64) -> Result<Vec<(L
     Ok(out)
 }
 
-/// Per series of a partition: (agent, metric, labels, first point, last point).
-pub(crate) fn series_extremes(conn: &Connection) -> Result<Vec<(String, String, Labels, Point, Point)>> {
-    let tx = conn.unchecked_transaction().map_err(|e| map_err("begin read", &e))?;
+/// (agent, metric, labels, first point, last point) of a series in a partition.
+pub(crate) type SeriesExtremes = (String, String, Labels, Point, Point);
+
+/// Per series of a partition: its first and last point.
+pub(crate) fn series_extremes(conn: &Connection) -> Result<Vec<SeriesExtremes>> {
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(|e| map_err("begin read", &e))?;
     let mut out = Vec::new();
     {
-        let mut series = tx.prepare("SELECT id, agent_id, metric, labels FROM series").map_err(|e| map_err("prepare", &e))?;
-        let mut raw = tx
-            .prepare("SELECT min(ts), max(ts) FROM samples_raw WHERE series_id = ?1")
+        let mut series = tx
+            .prepare("SELECT id, agent_id, metric, labels FROM series")
             .map_err(|e| map_err("prepare", &e))?;
-        let mut raw_value = tx.prepare("SELECT value FROM samples_raw WHERE series_id = ?1 AND ts = ?2").map_err(|e| map_err("prepare", &e))?;
+        // Raw extremes of every series in one pass (start-up and retention only).
+        let mut raw_extremes: std::collections::HashMap<i64, (i64, i64)> =
+            std::collections::HashMap::new();
+        {
+            let mut st = tx
+                .prepare("SELECT series_id, min(ts), max(ts) FROM samples_raw GROUP BY series_id")
+                .map_err(|e| map_err("prepare", &e))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(|e| map_err("raw", &e))?;
+            for row in rows {
+                let (id, lo, hi) = row.map_err(|e| map_err("raw", &e))?;
+                raw_extremes.insert(id, (lo, hi));
+            }
+        }
+        let mut raw_value = tx
+            .prepare(
+                "SELECT value FROM samples_raw WHERE minute = ?1 AND series_id = ?2 AND ts = ?3",
+            )
+            .map_err(|e| map_err("prepare", &e))?;
         let mut first_chunk = tx
             .prepare("SELECT data FROM chunks WHERE series_id = ?1 ORDER BY start_ts ASC LIMIT 1")
             .map_err(|e| map_err("prepare", &e))?;
@@ -120,10 +196,17 @@ pub(crate) fn series_extremes(conn: &Connection) -> Result<Vec<(String, String, 
                     points.last().copied().map(&mut consider);
                 }
             }
-            let (min, max): (Option<i64>, Option<i64>) = raw.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| map_err("raw", &e))?;
+            let (min, max) = raw_extremes
+                .get(&id)
+                .map_or((None, None), |&(lo, hi)| (Some(lo), Some(hi)));
             for ts in [min, max].into_iter().flatten() {
-                let value: f64 = raw_value.query_row(params![id, ts], |r| r.get(0)).map_err(|e| map_err("raw", &e))?;
-                consider(Point { timestamp_ms: ts, value });
+                let value: f64 = raw_value
+                    .query_row(params![minute_of(ts), id, ts], |r| r.get(0))
+                    .map_err(|e| map_err("raw", &e))?;
+                consider(Point {
+                    timestamp_ms: ts,
+                    value,
+                });
             }
             if let (Some(f), Some(l)) = (first, last) {
                 out.push((agent, metric, Labels::from_canonical(&labels)?, f, l));
@@ -154,7 +237,11 @@ fn filters(q: &AlertQuery) -> (String, Vec<rusqlite::types::Value>) {
         clauses.push("timestamp <= ?");
         args.push(Value::Integer(t));
     }
-    let sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
     (sql, args)
 }
 

@@ -4,14 +4,18 @@ use std::sync::Arc;
 
 use oxmon_core::testing::T0;
 use oxmon_core::{
-    AppendOutcome, DAY_MS, Error, Labels, ManualClock, MetricBatch, MetricStore, MetricStoreExt, Point, RangeQuery, Sample,
-    SeriesKey,
+    AppendOutcome, DAY_MS, Error, Labels, ManualClock, MetricBatch, MetricStore, MetricStoreExt,
+    Point, RangeQuery, Sample, SeriesKey,
 };
 
 use super::{SqliteOptions, SqliteStore, partition};
 
 fn options(clock: &ManualClock) -> SqliteOptions {
-    SqliteOptions { clock: Arc::new(clock.clone()), synchronous_full: false, ..SqliteOptions::default() }
+    SqliteOptions {
+        clock: Arc::new(clock.clone()),
+        synchronous_full: false,
+        ..SqliteOptions::default()
+    }
 }
 
 fn open(dir: &std::path::Path) -> SqliteStore {
@@ -19,7 +23,12 @@ fn open(dir: &std::path::Path) -> SqliteStore {
 }
 
 fn batch(agent: &str, id: Option<&str>, samples: Vec<Sample>) -> MetricBatch {
-    MetricBatch { agent_id: agent.into(), batch_id: id.map(Into::into), timestamp_ms: T0, samples }
+    MetricBatch {
+        agent_id: agent.into(),
+        batch_id: id.map(Into::into),
+        timestamp_ms: T0,
+        samples,
+    }
 }
 
 fn cpu(agent: &str, ts: i64, v: f64) -> Sample {
@@ -55,7 +64,10 @@ impl MetricStore for CompactingStore {
         self.0.compact(T0 + 1000 * DAY_MS).await.expect("compact");
         r
     }
-    async fn query_range(&self, q: &RangeQuery) -> oxmon_core::Result<Vec<oxmon_core::SeriesPoints>> {
+    async fn query_range(
+        &self,
+        q: &RangeQuery,
+    ) -> oxmon_core::Result<Vec<oxmon_core::SeriesPoints>> {
         self.0.query_range(q).await
     }
     async fn latest(&self, a: &str) -> oxmon_core::Result<Vec<Sample>> {
@@ -67,7 +79,10 @@ impl MetricStore for CompactingStore {
     async fn insert_alert_events(&self, e: &[oxmon_core::AlertEvent]) -> oxmon_core::Result<()> {
         self.0.insert_alert_events(e).await
     }
-    async fn query_alert_events(&self, q: &oxmon_core::AlertQuery) -> oxmon_core::Result<oxmon_core::AlertPage> {
+    async fn query_alert_events(
+        &self,
+        q: &oxmon_core::AlertQuery,
+    ) -> oxmon_core::Result<oxmon_core::AlertPage> {
         self.0.query_alert_events(q).await
     }
     async fn apply_retention(&self, c: i64) -> oxmon_core::Result<oxmon_core::RetentionReport> {
@@ -80,7 +95,14 @@ async fn samples_land_in_the_partition_of_their_own_timestamp() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let midnight = T0 + DAY_MS;
-    store.append(&batch("a", Some("b1"), vec![cpu("a", midnight - 1, 1.0), cpu("a", midnight, 2.0)])).await.unwrap();
+    store
+        .append(&batch(
+            "a",
+            Some("b1"),
+            vec![cpu("a", midnight - 1, 1.0), cpu("a", midnight, 2.0)],
+        ))
+        .await
+        .unwrap();
     store.close();
     let mut files: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -98,7 +120,11 @@ async fn samples_land_in_the_partition_of_their_own_timestamp() {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(got, [("a".to_owned(), "cpu.usage".to_owned(), ts)], "{file}");
+        assert_eq!(
+            got,
+            [("a".to_owned(), "cpu.usage".to_owned(), ts)],
+            "{file}"
+        );
         let tables: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")
             .unwrap()
@@ -106,7 +132,17 @@ async fn samples_land_in_the_partition_of_their_own_timestamp() {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(tables, ["alert_events", "batches", "chunks", "metrics", "samples_raw", "series"]);
+        assert_eq!(
+            tables,
+            [
+                "alert_events",
+                "batches",
+                "chunks",
+                "metrics",
+                "samples_raw",
+                "series"
+            ]
+        );
     }
 }
 
@@ -115,25 +151,59 @@ async fn data_and_batch_ids_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
-        let samples = (0..100).map(|i| cpu("a", T0 + i * 10_000, i as f64)).collect();
-        store.append(&batch("a", Some("b1"), samples)).await.unwrap();
+        let samples = (0..100)
+            .map(|i| cpu("a", T0 + i * 10_000, i as f64))
+            .collect();
+        store
+            .append(&batch("a", Some("b1"), samples))
+            .await
+            .unwrap();
         store.compact(T0 + 3 * 3_600_000).await.unwrap();
-        store.append(&batch("a", Some("b2"), vec![cpu("a", T0 + 5_000_000, 7.0)])).await.unwrap();
+        store
+            .append(&batch("a", Some("b2"), vec![cpu("a", T0 + 5_000_000, 7.0)]))
+            .await
+            .unwrap();
     }
     let store = open(dir.path());
-    let pts = store.series_points(&key("a"), T0, T0 + DAY_MS).await.unwrap();
+    let pts = store
+        .series_points(&key("a"), T0, T0 + DAY_MS)
+        .await
+        .unwrap();
     assert_eq!(pts.len(), 101);
-    assert_eq!(pts.last(), Some(&Point { timestamp_ms: T0 + 5_000_000, value: 7.0 }));
+    assert_eq!(
+        pts.last(),
+        Some(&Point {
+            timestamp_ms: T0 + 5_000_000,
+            value: 7.0
+        })
+    );
     let latest = store.latest("a").await.unwrap();
-    assert_eq!((latest[0].timestamp_ms, latest[0].value), (T0 + 5_000_000, 7.0), "latest rebuilt from disk");
+    assert_eq!(
+        (latest[0].timestamp_ms, latest[0].value),
+        (T0 + 5_000_000, 7.0),
+        "latest rebuilt from disk"
+    );
     let agents = store.agents().await.unwrap();
-    assert_eq!((agents[0].first_seen_ms, agents[0].last_seen_ms), (T0, T0 + 5_000_000));
-    let again = store.append(&batch("a", Some("b1"), vec![cpu("a", T0, 99.0)])).await.unwrap();
-    assert_eq!(again, AppendOutcome::Duplicate, "batch ids survive a restart");
+    assert_eq!(
+        (agents[0].first_seen_ms, agents[0].last_seen_ms),
+        (T0, T0 + 5_000_000)
+    );
+    let again = store
+        .append(&batch("a", Some("b1"), vec![cpu("a", T0, 99.0)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        AppendOutcome::Duplicate,
+        "batch ids survive a restart"
+    );
 }
 
 async fn all_points(store: &SqliteStore) -> Vec<Point> {
-    store.series_points(&key("a"), T0, T0 + DAY_MS).await.unwrap()
+    store
+        .series_points(&key("a"), T0, T0 + DAY_MS)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -141,25 +211,61 @@ async fn compaction_packs_windows_and_late_samples_merge() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     // 3 hours at 10 s: windows [0, 2h) and [2h, 4h).
-    let samples: Vec<Sample> = (0..1080).map(|i| cpu("a", T0 + i * 10_000, (i % 100) as f64 / 4.0)).collect();
-    store.append(&batch("a", None, samples.clone())).await.unwrap();
+    let samples: Vec<Sample> = (0..1080)
+        .map(|i| cpu("a", T0 + i * 10_000, (i % 100) as f64 / 4.0))
+        .collect();
+    store
+        .append(&batch("a", None, samples.clone()))
+        .await
+        .unwrap();
     // At T0 + 2h05m only the first window is complete (lag 5 min).
-    let r = store.compact(T0 + 2 * 3_600_000 + 5 * 60_000).await.unwrap();
+    let r = store
+        .compact(T0 + 2 * 3_600_000 + 5 * 60_000)
+        .await
+        .unwrap();
     assert_eq!((r.chunks_written, r.samples_compacted), (1, 720));
     let expected: Vec<Point> = samples.iter().map(Sample::point).collect();
-    assert_eq!(all_points(&store).await, expected, "chunk + raw merge to the same series");
+    assert_eq!(
+        all_points(&store).await,
+        expected,
+        "chunk + raw merge to the same series"
+    );
     // A late sample inside the compacted window, one replacing a value, and a new one.
-    store.append(&batch("a", None, vec![cpu("a", T0 + 5, 0.5), cpu("a", T0 + 10_000, 42.0)])).await.unwrap();
+    store
+        .append(&batch(
+            "a",
+            None,
+            vec![cpu("a", T0 + 5, 0.5), cpu("a", T0 + 10_000, 42.0)],
+        ))
+        .await
+        .unwrap();
     let mut expected2 = expected.clone();
-    expected2.insert(1, Point { timestamp_ms: T0 + 5, value: 0.5 });
+    expected2.insert(
+        1,
+        Point {
+            timestamp_ms: T0 + 5,
+            value: 0.5,
+        },
+    );
     expected2[2].value = 42.0;
-    assert_eq!(all_points(&store).await, expected2, "late samples visible before the next compaction");
+    assert_eq!(
+        all_points(&store).await,
+        expected2,
+        "late samples visible before the next compaction"
+    );
     let r = store.compact(T0 + DAY_MS).await.unwrap();
-    assert_eq!(r.chunks_written, 2, "the old window is rewritten with the late samples, the second packed");
+    assert_eq!(
+        r.chunks_written, 2,
+        "the old window is rewritten with the late samples, the second packed"
+    );
     assert_eq!(all_points(&store).await, expected2, "and after it");
     let conn = rusqlite::Connection::open(dir.path().join("2026-01-01.db")).unwrap();
-    let raw: i64 = conn.query_row("SELECT count(*) FROM samples_raw", [], |r| r.get(0)).unwrap();
-    let chunks: i64 = conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0)).unwrap();
+    let raw: i64 = conn
+        .query_row("SELECT count(*) FROM samples_raw", [], |r| r.get(0))
+        .unwrap();
+    let chunks: i64 = conn
+        .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+        .unwrap();
     assert_eq!((raw, chunks), (0, 2));
 }
 
@@ -168,13 +274,23 @@ async fn foreign_newer_and_corrupt_partitions_are_skipped_untouched() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
-        store.append(&batch("a", None, vec![cpu("a", T0, 1.0)])).await.unwrap();
-        store.append(&batch("a", None, vec![cpu("a", T0 + DAY_MS, 2.0)])).await.unwrap();
+        store
+            .append(&batch("a", None, vec![cpu("a", T0, 1.0)]))
+            .await
+            .unwrap();
+        store
+            .append(&batch("a", None, vec![cpu("a", T0 + DAY_MS, 2.0)]))
+            .await
+            .unwrap();
     }
     // Day 3: a newer schema; day 4: a foreign SQLite file; day 2: overwritten with garbage.
     let newer = partition::path(dir.path(), partition::day_of(T0 + 2 * DAY_MS));
     let c = rusqlite::Connection::open(&newer).unwrap();
-    c.execute_batch(&format!("PRAGMA application_id = {}; PRAGMA user_version = 99; CREATE TABLE x(y);", partition::APPLICATION_ID)).unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA application_id = {}; PRAGMA user_version = 99; CREATE TABLE x(y);",
+        partition::APPLICATION_ID
+    ))
+    .unwrap();
     drop(c);
     let foreign = partition::path(dir.path(), partition::day_of(T0 + 3 * DAY_MS));
     let c = rusqlite::Connection::open(&foreign).unwrap();
@@ -184,36 +300,92 @@ async fn foreign_newer_and_corrupt_partitions_are_skipped_untouched() {
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", corrupt.display()));
     }
-    std::fs::write(&corrupt, b"this is not a database, it is a haiku about disks").unwrap();
-    let before: Vec<Vec<u8>> = [&newer, &foreign, &corrupt].iter().map(|p| std::fs::read(p).unwrap()).collect();
+    std::fs::write(
+        &corrupt,
+        b"this is not a database, it is a haiku about disks",
+    )
+    .unwrap();
+    let before: Vec<Vec<u8>> = [&newer, &foreign, &corrupt]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
 
     let store = open(dir.path());
     let broken = store.broken_partitions().join("\n");
-    assert!(broken.contains("2026-01-02.db") && broken.contains("corrupt"), "{broken}");
-    assert!(broken.contains("2026-01-03.db") && broken.contains("newer oxmon (schema version 99"), "{broken}");
-    assert!(broken.contains("2026-01-04.db") && broken.contains("not an oxmon partition"), "{broken}");
+    assert!(
+        broken.contains("2026-01-02.db") && broken.contains("corrupt"),
+        "{broken}"
+    );
+    assert!(
+        broken.contains("2026-01-03.db") && broken.contains("newer oxmon (schema version 99"),
+        "{broken}"
+    );
+    assert!(
+        broken.contains("2026-01-04.db") && broken.contains("not an oxmon partition"),
+        "{broken}"
+    );
     // The healthy partition keeps working.
-    let pts = store.series_points(&key("a"), T0 - DAY_MS, T0 + 10 * DAY_MS).await.unwrap();
-    assert_eq!(pts, [Point { timestamp_ms: T0, value: 1.0 }]);
-    store.append(&batch("a", None, vec![cpu("a", T0 + 100, 3.0)])).await.unwrap();
+    let pts = store
+        .series_points(&key("a"), T0 - DAY_MS, T0 + 10 * DAY_MS)
+        .await
+        .unwrap();
+    assert_eq!(
+        pts,
+        [Point {
+            timestamp_ms: T0,
+            value: 1.0
+        }]
+    );
+    store
+        .append(&batch("a", None, vec![cpu("a", T0 + 100, 3.0)]))
+        .await
+        .unwrap();
     // Writing into a broken day is an error naming the file, and nothing is stored.
-    let err = store.append(&batch("a", None, vec![cpu("a", T0 + 2 * DAY_MS + 5, 9.0)])).await.unwrap_err();
-    assert!(matches!(err, Error::Storage(_)) && err.to_string().contains("2026-01-03.db"), "{err}");
+    let err = store
+        .append(&batch("a", None, vec![cpu("a", T0 + 2 * DAY_MS + 5, 9.0)]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Storage(_)) && err.to_string().contains("2026-01-03.db"),
+        "{err}"
+    );
     store.close();
-    let after: Vec<Vec<u8>> = [&newer, &foreign, &corrupt].iter().map(|p| std::fs::read(p).unwrap()).collect();
-    assert_eq!(before, after, "broken partitions are left byte for byte as they were");
+    let after: Vec<Vec<u8>> = [&newer, &foreign, &corrupt]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(
+        before, after,
+        "broken partitions are left byte for byte as they were"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_partition_refuses_and_acknowledges_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = SqliteOptions { max_page_count: Some(40), ..options(&ManualClock::new(T0)) };
+    let opts = SqliteOptions {
+        max_page_count: Some(40),
+        ..options(&ManualClock::new(T0))
+    };
     let store = SqliteStore::open(dir.path(), opts).unwrap();
     let mut stored = 0usize;
     let mut refused = None;
     for b in 0..200 {
-        let samples: Vec<Sample> = (0..200).map(|i| Sample::new("a", format!("m{b}"), Labels::new().with("i", i.to_string()), T0 + i, 1.0)).collect();
-        match store.append(&batch("a", Some(&format!("b{b}")), samples)).await {
+        let samples: Vec<Sample> = (0..200)
+            .map(|i| {
+                Sample::new(
+                    "a",
+                    format!("m{b}"),
+                    Labels::new().with("i", i.to_string()),
+                    T0 + i,
+                    1.0,
+                )
+            })
+            .collect();
+        match store
+            .append(&batch("a", Some(&format!("b{b}")), samples))
+            .await
+        {
             Ok(_) => stored += 1,
             Err(e) => {
                 refused = Some((b, e));
@@ -222,12 +394,33 @@ async fn a_full_partition_refuses_and_acknowledges_nothing() {
         }
     }
     let (b, err) = refused.expect("the quota must be reached");
-    assert!(matches!(err, Error::Unavailable(_)), "a full disk is retryable: {err}");
+    assert!(
+        matches!(err, Error::Unavailable(_)),
+        "a full disk is retryable: {err}"
+    );
     assert!(err.to_string().contains("full"), "{err}");
     // The refused batch left nothing behind; the stored ones are intact.
-    let refused_metric = store.query_range(&RangeQuery { agent_id: "a".into(), metric: format!("m{b}"), labels: None, from_ms: T0, to_ms: T0 + 1000 }).await.unwrap();
+    let refused_metric = store
+        .query_range(&RangeQuery {
+            agent_id: "a".into(),
+            metric: format!("m{b}"),
+            labels: None,
+            from_ms: T0,
+            to_ms: T0 + 1000,
+        })
+        .await
+        .unwrap();
     assert!(refused_metric.is_empty());
-    let ok = store.query_range(&RangeQuery { agent_id: "a".into(), metric: "m0".into(), labels: None, from_ms: T0, to_ms: T0 + 1000 }).await.unwrap();
+    let ok = store
+        .query_range(&RangeQuery {
+            agent_id: "a".into(),
+            metric: "m0".into(),
+            labels: None,
+            from_ms: T0,
+            to_ms: T0 + 1000,
+        })
+        .await
+        .unwrap();
     assert_eq!(ok.len(), 200);
     assert!(stored > 0);
 }
@@ -245,7 +438,10 @@ async fn a_read_only_directory_is_unavailable_not_acknowledged() {
         return;
     }
     let store = SqliteStore::open(&ro, options(&ManualClock::new(T0))).unwrap();
-    let err = store.append(&batch("a", None, vec![cpu("a", T0, 1.0)])).await.unwrap_err();
+    let err = store
+        .append(&batch("a", None, vec![cpu("a", T0, 1.0)]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)), "{err}");
 }
 
@@ -256,18 +452,44 @@ async fn retention_deletes_whole_old_files() {
     {
         let store = SqliteStore::open(dir.path(), options(&clock)).unwrap();
         for d in 0..10 {
-            store.append(&batch("a", None, vec![cpu("a", T0 + d * DAY_MS + 1, d as f64)])).await.unwrap();
+            store
+                .append(&batch(
+                    "a",
+                    None,
+                    vec![cpu("a", T0 + d * DAY_MS + 1, d as f64)],
+                ))
+                .await
+                .unwrap();
         }
     }
     // Reopen with 7 days of retention at T0 + 10 days: days 0..=2 are entirely older.
-    let opts = SqliteOptions { retention_days: Some(7), ..options(&clock) };
+    let opts = SqliteOptions {
+        retention_days: Some(7),
+        ..options(&clock)
+    };
     let store = SqliteStore::open(dir.path(), opts).unwrap();
-    let files = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".db")).count();
+    let files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".db")
+        })
+        .count();
     assert_eq!(files, 7);
-    let pts = store.series_points(&key("a"), T0, T0 + 20 * DAY_MS).await.unwrap();
+    let pts = store
+        .series_points(&key("a"), T0, T0 + 20 * DAY_MS)
+        .await
+        .unwrap();
     assert_eq!(pts.first().map(|p| p.value), Some(3.0));
     let agents = store.agents().await.unwrap();
-    assert_eq!(agents[0].first_seen_ms, T0 + 3 * DAY_MS + 1, "first seen follows retention");
+    assert_eq!(
+        agents[0].first_seen_ms,
+        T0 + 3 * DAY_MS + 1,
+        "first seen follows retention"
+    );
 }
 
 mod model {
@@ -364,7 +586,11 @@ mod model {
 
     /// Sample i's time: a minute apart, every 7th one (from 100 on) 100 minutes late.
     fn late_ts(i: i64) -> i64 {
-        if i >= 100 && i % 7 == 3 { T0 + (i - 100) * 60_000 + 30_000 } else { T0 + i * 60_000 }
+        if i >= 100 && i % 7 == 3 {
+            T0 + (i - 100) * 60_000 + 30_000
+        } else {
+            T0 + i * 60_000
+        }
     }
 
     /// Compaction running while ingest and queries run: a query never sees a
@@ -373,7 +599,11 @@ mod model {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn compaction_racing_ingest_and_queries() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteOptions { chunk_span_ms: 3_600_000, compaction_lag_ms: 0, ..options(&ManualClock::new(T0)) };
+        let opts = SqliteOptions {
+            chunk_span_ms: 3_600_000,
+            compaction_lag_ms: 0,
+            ..options(&ManualClock::new(T0))
+        };
         let store = Arc::new(SqliteStore::open(dir.path(), opts).unwrap());
         let acked = Arc::new(AtomicI64::new(-1));
         let done = Arc::new(AtomicBool::new(false));
@@ -384,7 +614,14 @@ mod model {
                 for i in 0..total {
                     // 1 minute apart, so hour windows complete as we go; every 7th sample is late.
                     let ts = late_ts(i);
-                    store.append(&batch("a", Some(&format!("b{i}")), vec![cpu("a", ts, i as f64)])).await.unwrap();
+                    store
+                        .append(&batch(
+                            "a",
+                            Some(&format!("b{i}")),
+                            vec![cpu("a", ts, i as f64)],
+                        ))
+                        .await
+                        .unwrap();
                     acked.store(i, Ordering::SeqCst);
                 }
             })
@@ -402,18 +639,32 @@ mod model {
         let mut checks = 0;
         while acked.load(Ordering::SeqCst) < total - 1 {
             let before = acked.load(Ordering::SeqCst);
-            let pts = store.series_points(&key("a"), T0, T0 + 10 * DAY_MS).await.unwrap();
-            assert!(pts.windows(2).all(|w| w[0].timestamp_ms < w[1].timestamp_ms), "sorted, no duplicates");
+            let pts = store
+                .series_points(&key("a"), T0, T0 + 10 * DAY_MS)
+                .await
+                .unwrap();
+            assert!(
+                pts.windows(2)
+                    .all(|w| w[0].timestamp_ms < w[1].timestamp_ms),
+                "sorted, no duplicates"
+            );
             let seen: BTreeMap<i64, f64> = pts.iter().map(|p| (p.timestamp_ms, p.value)).collect();
             for i in 0..=before {
-                assert_eq!(seen.get(&late_ts(i)), Some(&(i as f64)), "acknowledged sample {i} missing");
+                assert_eq!(
+                    seen.get(&late_ts(i)),
+                    Some(&(i as f64)),
+                    "acknowledged sample {i} missing"
+                );
             }
             checks += 1;
         }
         writer.await.unwrap();
         done.store(true, Ordering::SeqCst);
         compactor.await.unwrap();
-        let pts = store.series_points(&key("a"), T0, T0 + 10 * DAY_MS).await.unwrap();
+        let pts = store
+            .series_points(&key("a"), T0, T0 + 10 * DAY_MS)
+            .await
+            .unwrap();
         assert_eq!(pts.len() as i64, total);
         assert!(checks > 3, "the reader ran during ingest ({checks} checks)");
     }

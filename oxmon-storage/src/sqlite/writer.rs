@@ -11,14 +11,26 @@ use oxmon_core::{AlertEvent, AppendOutcome, Error, MetricBatch, Point, Result, R
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use super::partition::{self, day_of};
+use super::partition::{self, batch_hash, day_of, minute_of};
 use super::{PartState, Shared, codec, copy_err, map_err};
 
 pub(crate) enum Command {
-    Append { batch: MetricBatch, reply: oneshot::Sender<Result<AppendOutcome>> },
-    Events { events: Vec<AlertEvent>, reply: oneshot::Sender<Result<()>> },
-    Compact { now_ms: i64, reply: oneshot::Sender<Result<CompactReport>> },
-    Retention { cutoff_ms: i64, reply: oneshot::Sender<Result<RetentionReport>> },
+    Append {
+        batch: MetricBatch,
+        reply: oneshot::Sender<Result<AppendOutcome>>,
+    },
+    Events {
+        events: Vec<AlertEvent>,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Compact {
+        now_ms: i64,
+        reply: oneshot::Sender<Result<CompactReport>>,
+    },
+    Retention {
+        cutoff_ms: i64,
+        reply: oneshot::Sender<Result<RetentionReport>>,
+    },
     Shutdown,
 }
 
@@ -47,7 +59,10 @@ const MAX_GROUP: usize = 4096;
 
 impl Writer {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared, open: HashMap::new() }
+        Self {
+            shared,
+            open: HashMap::new(),
+        }
     }
 
     pub(crate) fn run(mut self, rx: Receiver<Command>) {
@@ -111,16 +126,38 @@ impl Writer {
     }
 
     fn partition(&mut self, day: i64) -> Result<&mut WritePartition> {
-        if let Some(PartState::Broken(reason)) = self.shared.partitions.read().unwrap_or_else(|e| e.into_inner()).get(&day) {
+        if let Some(PartState::Broken(reason)) = self
+            .shared
+            .partitions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&day)
+        {
             return Err(Error::Storage(reason.clone()));
         }
         if !self.open.contains_key(&day) {
             let path = partition::path(&self.shared.dir, day);
-            let conn = partition::open_for_write(&path, self.shared.options.synchronous_full, self.shared.options.max_page_count)?;
-            self.shared.partitions.write().unwrap_or_else(|e| e.into_inner()).insert(day, PartState::Ok);
-            self.open.insert(day, WritePartition { conn, series: HashMap::new() });
+            let conn = partition::open_for_write(
+                &path,
+                self.shared.options.synchronous_full,
+                self.shared.options.max_page_count,
+            )?;
+            self.shared
+                .partitions
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(day, PartState::Ok);
+            self.open.insert(
+                day,
+                WritePartition {
+                    conn,
+                    series: HashMap::new(),
+                },
+            );
         }
-        self.open.get_mut(&day).ok_or_else(|| Error::Storage("partition vanished".into()))
+        self.open
+            .get_mut(&day)
+            .ok_or_else(|| Error::Storage("partition vanished".into()))
     }
 
     fn append_group(&mut self, group: Vec<(MetricBatch, oneshot::Sender<Result<AppendOutcome>>)>) {
@@ -129,7 +166,12 @@ impl Writer {
         let mut results: Vec<Option<Result<AppendOutcome>>> = Vec::with_capacity(group.len());
         let mut newest_day: Vec<i64> = Vec::with_capacity(group.len());
         for (batch, _) in &group {
-            let day = batch.samples.iter().map(|s| day_of(s.timestamp_ms)).max().unwrap_or(day_of(batch.timestamp_ms));
+            let day = batch
+                .samples
+                .iter()
+                .map(|s| day_of(s.timestamp_ms))
+                .max()
+                .unwrap_or(day_of(batch.timestamp_ms));
             newest_day.push(day);
             let dup = match &batch.batch_id {
                 None => Ok(false),
@@ -143,7 +185,9 @@ impl Writer {
             };
             results.push(match dup {
                 Ok(true) => Some(Ok(AppendOutcome::Duplicate)),
-                Ok(false) if batch.samples.is_empty() && batch.batch_id.is_none() => Some(Ok(AppendOutcome::Stored { samples: 0 })),
+                Ok(false) if batch.samples.is_empty() && batch.batch_id.is_none() => {
+                    Some(Ok(AppendOutcome::Stored { samples: 0 }))
+                }
                 Ok(false) => None,
                 Err(e) => Some(Err(e)),
             });
@@ -155,7 +199,11 @@ impl Writer {
             if results[i].is_some() {
                 continue;
             }
-            let mut batch_days: Vec<i64> = batch.samples.iter().map(|s| day_of(s.timestamp_ms)).collect();
+            let mut batch_days: Vec<i64> = batch
+                .samples
+                .iter()
+                .map(|s| day_of(s.timestamp_ms))
+                .collect();
             batch_days.push(newest_day[i]);
             batch_days.sort_unstable();
             batch_days.dedup();
@@ -164,7 +212,10 @@ impl Writer {
             }
         }
         for (day, members) in days {
-            let live: Vec<usize> = members.into_iter().filter(|&i| results[i].is_none()).collect();
+            let live: Vec<usize> = members
+                .into_iter()
+                .filter(|&i| results[i].is_none())
+                .collect();
             if live.is_empty() {
                 continue;
             }
@@ -176,7 +227,9 @@ impl Writer {
             }
         }
         for (i, (batch, reply)) in group.into_iter().enumerate() {
-            let result = results[i].take().unwrap_or(Ok(AppendOutcome::Stored { samples: batch.samples.len() }));
+            let result = results[i].take().unwrap_or(Ok(AppendOutcome::Stored {
+                samples: batch.samples.len(),
+            }));
             if let Ok(AppendOutcome::Stored { .. }) = result {
                 self.shared.note_appended(&batch);
             }
@@ -191,8 +244,11 @@ impl Writer {
         }
         let p = self.partition(day)?;
         p.conn
-            .prepare_cached("SELECT 1 FROM batches WHERE agent_id = ?1 AND batch_id = ?2")
-            .and_then(|mut st| st.query_row(params![agent, id], |_| Ok(())).optional())
+            .prepare_cached("SELECT 1 FROM batches WHERE id_hash = ?1")
+            .and_then(|mut st| {
+                st.query_row(params![batch_hash(agent, id)], |_| Ok(()))
+                    .optional()
+            })
             .map(|r| r.is_some())
             .map_err(|e| map_err("batch lookup", &e))
     }
@@ -205,46 +261,68 @@ impl Writer {
         newest_day: &[i64],
     ) -> Result<()> {
         let p = self.partition(day)?;
-        let tx = p.conn.unchecked_transaction().map_err(|e| map_err("begin", &e))?;
+        let tx = p
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| map_err("begin", &e))?;
         let mut new_series: Vec<((String, String, String), i64)> = Vec::new();
         {
             let mut upsert = tx
                 .prepare_cached(
-                    "INSERT INTO samples_raw (series_id, ts, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value",
+                    "INSERT INTO samples_raw (minute, series_id, ts, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (minute, series_id, ts) DO UPDATE SET value = excluded.value",
                 )
                 .map_err(|e| map_err("prepare", &e))?;
             let mut insert_series = tx
                 .prepare_cached("INSERT INTO series (agent_id, metric, labels) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
                 .map_err(|e| map_err("prepare", &e))?;
             let mut find_series = tx
-                .prepare_cached("SELECT id FROM series WHERE agent_id = ?1 AND metric = ?2 AND labels = ?3")
+                .prepare_cached(
+                    "SELECT id FROM series WHERE agent_id = ?1 AND metric = ?2 AND labels = ?3",
+                )
                 .map_err(|e| map_err("prepare", &e))?;
-            let mut insert_batch =
-                tx.prepare_cached("INSERT OR IGNORE INTO batches (agent_id, batch_id) VALUES (?1, ?2)").map_err(|e| map_err("prepare", &e))?;
+            let mut insert_batch = tx
+                .prepare_cached("INSERT OR IGNORE INTO batches (id_hash) VALUES (?1)")
+                .map_err(|e| map_err("prepare", &e))?;
             let mut local: HashMap<(String, String, String), i64> = HashMap::new();
             for &i in members {
                 let batch = &group[i].0;
-                for s in batch.samples.iter().filter(|s| day_of(s.timestamp_ms) == day) {
+                for s in batch
+                    .samples
+                    .iter()
+                    .filter(|s| day_of(s.timestamp_ms) == day)
+                {
                     let canonical = s.labels.canonical();
                     let key = (batch.agent_id.clone(), s.metric.clone(), canonical);
                     let id = match p.series.get(&key).or_else(|| local.get(&key)) {
                         Some(&id) => id,
                         None => {
-                            insert_series.execute(params![key.0, key.1, key.2]).map_err(|e| map_err("insert series", &e))?;
-                            let id: i64 =
-                                find_series.query_row(params![key.0, key.1, key.2], |r| r.get(0)).map_err(|e| map_err("series id", &e))?;
+                            insert_series
+                                .execute(params![key.0, key.1, key.2])
+                                .map_err(|e| map_err("insert series", &e))?;
+                            let id: i64 = find_series
+                                .query_row(params![key.0, key.1, key.2], |r| r.get(0))
+                                .map_err(|e| map_err("series id", &e))?;
                             local.insert(key.clone(), id);
                             new_series.push((key, id));
                             id
                         }
                     };
-                    upsert.execute(params![id, s.timestamp_ms, s.value]).map_err(|e| map_err("insert sample", &e))?;
+                    upsert
+                        .execute(params![
+                            minute_of(s.timestamp_ms),
+                            id,
+                            s.timestamp_ms,
+                            s.value
+                        ])
+                        .map_err(|e| map_err("insert sample", &e))?;
                 }
-                if newest_day[i] == day {
-                    if let Some(id) = &batch.batch_id {
-                        insert_batch.execute(params![batch.agent_id, id]).map_err(|e| map_err("insert batch id", &e))?;
-                    }
+                if newest_day[i] == day
+                    && let Some(id) = &batch.batch_id
+                {
+                    insert_batch
+                        .execute(params![batch_hash(&batch.agent_id, id)])
+                        .map_err(|e| map_err("insert batch id", &e))?;
                 }
             }
         }
@@ -260,7 +338,10 @@ impl Writer {
         }
         for (day, events) in by_day {
             let p = self.partition(day)?;
-            let tx = p.conn.unchecked_transaction().map_err(|e| map_err("begin", &e))?;
+            let tx = p
+                .conn
+                .unchecked_transaction()
+                .map_err(|e| map_err("begin", &e))?;
             {
                 let mut st = tx
                     .prepare_cached(
@@ -270,7 +351,10 @@ impl Writer {
                     )
                     .map_err(|e| map_err("prepare", &e))?;
                 for e in events {
-                    let prediction = e.prediction.as_ref().and_then(|p| serde_json::to_string(p).ok());
+                    let prediction = e
+                        .prediction
+                        .as_ref()
+                        .and_then(|p| serde_json::to_string(p).ok());
                     st.execute(params![
                         e.id,
                         e.rule,
@@ -338,7 +422,12 @@ impl Writer {
                 match std::fs::remove_file(&p) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::Unavailable(format!("removing {}: {e}", Path::new(&p).display()))),
+                    Err(e) => {
+                        return Err(Error::Unavailable(format!(
+                            "removing {}: {e}",
+                            Path::new(&p).display()
+                        )));
+                    }
                 }
             }
             report.partitions_removed += 1;
@@ -352,48 +441,92 @@ impl Writer {
 }
 
 fn compact_partition(conn: &Connection, span: i64, bound: i64) -> Result<CompactReport> {
-    let tx = conn.unchecked_transaction().map_err(|e| map_err("begin", &e))?;
     let mut report = CompactReport::default();
-    {
-        let mut raw = tx
-            .prepare_cached("SELECT series_id, ts, value FROM samples_raw WHERE ts < ?1 ORDER BY series_id, ts")
-            .map_err(|e| map_err("prepare", &e))?;
-        let rows = raw
-            .query_map(params![bound], |r| Ok((r.get::<_, i64>(0)?, Point { timestamp_ms: r.get(1)?, value: r.get(2)? })))
-            .map_err(|e| map_err("read raw", &e))?;
-        // (series, window start) -> points, in order.
-        let mut windows: BTreeMap<(i64, i64), Vec<Point>> = BTreeMap::new();
-        for row in rows {
-            let (series, p) = row.map_err(|e| map_err("read raw", &e))?;
-            windows.entry((series, p.timestamp_ms.div_euclid(span) * span)).or_default().push(p);
+    let first: Option<i64> = conn
+        .query_row("SELECT min(minute) FROM samples_raw", [], |r| r.get(0))
+        .map_err(|e| map_err("read raw", &e))?;
+    let Some(first_minute) = first else {
+        return Ok(report);
+    };
+    // One aligned window at a time, so memory holds one window of raw samples.
+    let mut window = (first_minute * 60_000).div_euclid(span) * span;
+    while window + span <= bound {
+        let (lo, hi) = (minute_of(window), minute_of(window + span));
+        let tx = conn
+            .unchecked_transaction()
+            .map_err(|e| map_err("begin", &e))?;
+        {
+            let mut raw = tx
+                .prepare_cached("SELECT series_id, ts, value FROM samples_raw WHERE minute >= ?1 AND minute < ?2")
+                .map_err(|e| map_err("prepare", &e))?;
+            let rows = raw
+                .query_map(params![lo, hi], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        Point {
+                            timestamp_ms: r.get(1)?,
+                            value: r.get(2)?,
+                        },
+                    ))
+                })
+                .map_err(|e| map_err("read raw", &e))?;
+            // Rows come minute by minute; each series' points are in time order.
+            let mut series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
+            for row in rows {
+                let (id, p) = row.map_err(|e| map_err("read raw", &e))?;
+                series.entry(id).or_default().push(p);
+            }
+            let mut existing = tx
+                .prepare_cached("SELECT data FROM chunks WHERE series_id = ?1 AND start_ts = ?2")
+                .map_err(|e| map_err("prepare", &e))?;
+            let mut write = tx
+                .prepare_cached("INSERT OR REPLACE INTO chunks (series_id, start_ts, end_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .map_err(|e| map_err("prepare", &e))?;
+            for (id, points) in series {
+                report.samples_compacted += points.len() as u64;
+                let old: Option<Vec<u8>> = existing
+                    .query_row(params![id, window], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| map_err("read chunk", &e))?;
+                let merged = match old {
+                    Some(data) => codec::merge(codec::decode(&data)?, points),
+                    None => points,
+                };
+                let Some(last) = merged.last() else { continue };
+                let data = codec::encode(&merged)?;
+                write
+                    .execute(params![
+                        id,
+                        window,
+                        last.timestamp_ms,
+                        merged.len() as i64,
+                        data
+                    ])
+                    .map_err(|e| map_err("write chunk", &e))?;
+                report.chunks_written += 1;
+            }
+            tx.execute(
+                "DELETE FROM samples_raw WHERE minute >= ?1 AND minute < ?2",
+                params![lo, hi],
+            )
+            .map_err(|e| map_err("delete raw", &e))?;
         }
-        let mut existing = tx.prepare_cached("SELECT data FROM chunks WHERE series_id = ?1 AND start_ts = ?2").map_err(|e| map_err("prepare", &e))?;
-        let mut write = tx
-            .prepare_cached("INSERT OR REPLACE INTO chunks (series_id, start_ts, end_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .map_err(|e| map_err("prepare", &e))?;
-        let mut delete = tx
-            .prepare_cached("DELETE FROM samples_raw WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3")
-            .map_err(|e| map_err("prepare", &e))?;
-        for ((series, start), points) in windows {
-            report.samples_compacted += points.len() as u64;
-            let old: Option<Vec<u8>> =
-                existing.query_row(params![series, start], |r| r.get(0)).optional().map_err(|e| map_err("read chunk", &e))?;
-            let merged = match old {
-                Some(data) => codec::merge(codec::decode(&data)?, points),
-                None => points,
-            };
-            let (Some(first), Some(last)) = (merged.first(), merged.last()) else { continue };
-            debug_assert!(first.timestamp_ms >= start);
-            let data = codec::encode(&merged)?;
-            write.execute(params![series, start, last.timestamp_ms, merged.len() as i64, data]).map_err(|e| map_err("write chunk", &e))?;
-            delete.execute(params![series, start, start + span]).map_err(|e| map_err("delete raw", &e))?;
-            report.chunks_written += 1;
-        }
+        tx.commit().map_err(|e| map_err("commit", &e))?;
+        window += span;
     }
-    tx.commit().map_err(|e| map_err("commit", &e))?;
     if report.chunks_written > 0 {
-        conn.execute_batch("PRAGMA incremental_vacuum;").map_err(|e| map_err("incremental vacuum", &e))?;
+        // Give the pages of the deleted raw rows back to the file system.
+        let mut vacuum = conn
+            .prepare("PRAGMA incremental_vacuum")
+            .map_err(|e| map_err("incremental vacuum", &e))?;
+        let mut rows = vacuum
+            .query([])
+            .map_err(|e| map_err("incremental vacuum", &e))?;
+        while rows
+            .next()
+            .map_err(|e| map_err("incremental vacuum", &e))?
+            .is_some()
+        {}
     }
     Ok(report)
 }
-

@@ -1,0 +1,193 @@
+//! Whole-day storage figures on the shared benchmark dataset: ingest rate
+//! (durable appends, batches as agents send them) and bytes on disk per
+//! sample after compaction.
+//!
+//! Run with:
+//!   python3 ../shared/bench-data/gen_dataset.py --format promtext --out /tmp/ds.prom
+//!   OXMON_DATASET=/tmp/ds.prom cargo bench --bench storage_footprint
+//!
+//! The dataset is Prometheus text with ms timestamps, time-major; names use
+//! `_` where oxmon uses `.`, and the `agent` label becomes the agent id. Each
+//! (agent, timestamp) group is one batch, as an agent sends one collection.
+//! `OXMON_INFLIGHT` (default 64) appends run concurrently, like that many
+//! agents reporting at once. The dataset is parsed into memory first so the
+//! ingest figure measures the store alone; `OXMON_STREAM=1` streams it
+//! instead (for the 100-agent day, which does not fit in memory parsed; the
+//! ingest rate is then bounded by parsing and only the size figure counts).
+
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use oxmon::core::{Labels, ManualClock, MetricBatch, MetricStore, Sample};
+use oxmon::storage::{SqliteOptions, SqliteStore};
+
+fn oxmon_name(name: &str) -> String {
+    for (prefix, family) in [
+        ("cpu_", "cpu"),
+        ("memory_", "memory"),
+        ("disk_", "disk"),
+        ("network_", "network"),
+        ("load_", "load"),
+    ] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            return format!("{family}.{rest}");
+        }
+    }
+    if name == "uptime" {
+        "load.uptime".into()
+    } else {
+        name.replace('_', ".")
+    }
+}
+
+/// Parses `name{k="v",...} value ts_ms` into (agent, sample).
+fn parse(line: &str) -> Option<(String, Sample)> {
+    let (head, rest) = line.split_once('}')?;
+    let (name, labels) = head.split_once('{')?;
+    let mut agent = String::new();
+    let mut l = Labels::new();
+    for pair in labels.split(',') {
+        let (k, v) = pair.split_once('=')?;
+        let v = v.trim_matches('"');
+        if k == "agent" {
+            agent = v.to_owned();
+        } else {
+            l.insert(k, v);
+        }
+    }
+    let mut it = rest.split_whitespace();
+    let value: f64 = it.next()?.parse().ok()?;
+    let ts: i64 = it.next()?.parse().ok()?;
+    Some((
+        agent.clone(),
+        Sample::new(agent, oxmon_name(name), l, ts, value),
+    ))
+}
+
+/// Batches in file order: consecutive lines of one (agent, timestamp).
+fn batches(path: &str) -> impl Iterator<Item = MetricBatch> {
+    let file = std::fs::File::open(path).expect("dataset");
+    let mut lines = BufReader::new(file).lines().map_while(Result::ok);
+    let mut pending: Option<MetricBatch> = None;
+    std::iter::from_fn(move || {
+        for line in lines.by_ref() {
+            let Some((agent, sample)) = parse(&line) else {
+                continue;
+            };
+            match &mut pending {
+                Some(b) if b.agent_id == agent && b.timestamp_ms == sample.timestamp_ms => {
+                    b.samples.push(sample);
+                }
+                _ => {
+                    let ts = sample.timestamp_ms;
+                    let next = MetricBatch {
+                        batch_id: Some(format!("{agent}-{ts}")),
+                        agent_id: agent,
+                        timestamp_ms: ts,
+                        samples: vec![sample],
+                    };
+                    if let Some(done) = pending.replace(next) {
+                        return Some(done);
+                    }
+                }
+            }
+        }
+        pending.take()
+    })
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let Ok(path) = std::env::var("OXMON_DATASET") else {
+        eprintln!(
+            "set OXMON_DATASET to a promtext file from gen_dataset.py (see the file's header); skipping"
+        );
+        return;
+    };
+    let inflight: usize = std::env::var("OXMON_INFLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let stream = std::env::var("OXMON_STREAM").is_ok();
+    let parsed: Option<Vec<MetricBatch>> = (!stream).then(|| {
+        let t = Instant::now();
+        let all: Vec<MetricBatch> = batches(&path).collect();
+        eprintln!("parsed {} batches in {:.1?}", all.len(), t.elapsed());
+        all
+    });
+    let start_ts = parsed
+        .as_ref()
+        .and_then(|b| b.first())
+        .map_or(0, |b| b.timestamp_ms);
+    let dir =
+        tempfile::tempdir_in(std::env::var("OXMON_BENCH_DIR").unwrap_or_else(|_| "target".into()))
+            .expect("tempdir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let opts = SqliteOptions { clock: Arc::new(ManualClock::new(start_ts)), ..SqliteOptions::default() };
+        let store = Arc::new(SqliteStore::open(dir.path(), opts).expect("open"));
+        let (tx, rx) = tokio::sync::mpsc::channel::<MetricBatch>(4 * inflight);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let samples = Arc::new(AtomicU64::new(0));
+        let max_ts = Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..inflight {
+            let (store, rx, samples, max_ts) = (store.clone(), rx.clone(), samples.clone(), max_ts.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let next = rx.lock().await.recv().await;
+                    let Some(b) = next else { break };
+                    store.append(&b).await.expect("append");
+                    samples.fetch_add(b.samples.len() as u64, Ordering::Relaxed);
+                    max_ts.fetch_max(b.timestamp_ms, Ordering::Relaxed);
+                }
+            }));
+        }
+        let producer = std::thread::spawn(move || {
+            let source: Box<dyn Iterator<Item = MetricBatch>> = match parsed {
+                Some(all) => Box::new(all.into_iter()),
+                None => Box::new(batches(&path)),
+            };
+            for b in source {
+                if tx.blocking_send(b).is_err() {
+                    break;
+                }
+            }
+        });
+        producer.join().expect("producer");
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let ingest = t.elapsed();
+        let samples = samples.load(Ordering::Relaxed);
+        eprintln!(
+            "ingest: {samples} samples durably in {ingest:.1?} = {:.0} samples/s ({inflight} appends in flight, synchronous=FULL{})",
+            samples as f64 / ingest.as_secs_f64(),
+            if stream { ", streamed: parse-bound" } else { "" }
+        );
+        let raw_bytes = dir_bytes(dir.path());
+        let t = Instant::now();
+        let report = store.compact(max_ts.load(Ordering::Relaxed) + 86_400_000).await.expect("compact");
+        eprintln!("compaction: {} samples into {} chunks in {:.1?}", report.samples_compacted, report.chunks_written, t.elapsed());
+        store.close();
+        let bytes = dir_bytes(dir.path());
+        eprintln!("before compaction (raw rows + WAL): {raw_bytes} bytes = {:.2} bytes/sample", raw_bytes as f64 / samples as f64);
+        eprintln!("on disk after compaction: {bytes} bytes = {:.2} bytes/sample", bytes as f64 / samples as f64);
+    });
+}
