@@ -108,16 +108,22 @@ pub(crate) fn check(path: &Path) -> Result<()> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| Error::Storage(format!("{name}: cannot open: {e}")))?;
+    .map_err(|e| crate::sqlite::map_err(&format!("{name}: cannot open"), &e))?;
+    // I/O failures are retryable (`Unavailable`); anything else means the
+    // file is not a readable database.
+    let unreadable = |e: rusqlite::Error| match crate::sqlite::map_err("", &e) {
+        Error::Unavailable(_) => Error::Unavailable(format!("{name}: cannot read: {e}")),
+        _ => Error::Storage(format!("{name}: unreadable (corrupt?): {e}")),
+    };
     let app: i32 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
-        .map_err(|e| Error::Storage(format!("{name}: unreadable (corrupt?): {e}")))?;
+        .map_err(unreadable)?;
     let version: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| Error::Storage(format!("{name}: {e}")))?;
     let tables: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-        .map_err(|e| Error::Storage(format!("{name}: unreadable (corrupt?): {e}")))?;
+        .map_err(unreadable)?;
     match (app, version) {
         (APPLICATION_ID, SCHEMA_VERSION) => Ok(()),
         (APPLICATION_ID, v) if v > SCHEMA_VERSION => Err(Error::Storage(format!(

@@ -669,3 +669,32 @@ mod model {
         assert!(checks > 3, "the reader ran during ingest ({checks} checks)");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unopenable_partition_file_is_unavailable_not_acknowledged() {
+    // Works as root too: a directory where the day's file should be cannot be
+    // opened as a database by anyone.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    std::fs::create_dir(partition::path(dir.path(), partition::day_of(T0 + DAY_MS))).unwrap();
+    let err = store
+        .append(&batch("a", Some("b1"), vec![cpu("a", T0 + DAY_MS, 1.0)]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    assert!(
+        err.to_string().contains("2026-01-02.db"),
+        "the error names the file: {err}"
+    );
+    // Other days keep working, and the refused batch id was not consumed.
+    store
+        .append(&batch("a", None, vec![cpu("a", T0, 1.0)]))
+        .await
+        .unwrap();
+    std::fs::remove_dir(partition::path(dir.path(), partition::day_of(T0 + DAY_MS))).unwrap();
+    let again = store
+        .append(&batch("a", Some("b1"), vec![cpu("a", T0 + DAY_MS, 1.0)]))
+        .await
+        .unwrap();
+    assert_eq!(again, AppendOutcome::Stored { samples: 1 });
+}
