@@ -98,6 +98,73 @@ fn batches(path: &str) -> impl Iterator<Item = MetricBatch> {
     })
 }
 
+/// Bits Gorilla (Facebook's TSDB codec: delta-of-delta timestamps, XOR
+/// floats) would use for a chunk: the alternative pco was measured against.
+fn gorilla_bits(points: &[(i64, f64)]) -> u64 {
+    let mut bits = 64 + 64; // first timestamp and value in full
+    let (mut prev_ts, mut prev_delta) = (points.first().map_or(0, |p| p.0), 0i64);
+    let mut prev_bits = points.first().map_or(0, |p| p.1.to_bits());
+    let (mut lead, mut trail) = (u32::MAX, 0u32);
+    for &(ts, v) in points.iter().skip(1) {
+        let delta = ts - prev_ts;
+        let dod = delta - prev_delta;
+        bits += match dod {
+            0 => 1,
+            -63..=64 => 9,
+            -255..=256 => 12,
+            -2047..=2048 => 16,
+            _ => 36,
+        };
+        (prev_ts, prev_delta) = (ts, delta);
+        let x = v.to_bits() ^ prev_bits;
+        prev_bits = v.to_bits();
+        if x == 0 {
+            bits += 1;
+            continue;
+        }
+        let (l, t) = (x.leading_zeros().min(31), x.trailing_zeros());
+        if lead != u32::MAX && l >= lead && t >= trail {
+            bits += 2 + u64::from(64 - lead - trail);
+        } else {
+            bits += 2 + 5 + 6 + u64::from(64 - l - t);
+            (lead, trail) = (l, t);
+        }
+    }
+    bits
+}
+
+/// Compares the two codecs on the dataset's own 2-hour chunks.
+fn compare_codecs(all: &[MetricBatch]) {
+    let mut series: std::collections::HashMap<(String, String, Labels), Vec<(i64, f64)>> =
+        std::collections::HashMap::new();
+    for b in all {
+        for s in &b.samples {
+            series
+                .entry((b.agent_id.clone(), s.metric.clone(), s.labels.clone()))
+                .or_default()
+                .push((s.timestamp_ms, s.value));
+        }
+    }
+    let (mut pco_bytes, mut gorilla_bits_total, mut n) = (0u64, 0u64, 0u64);
+    let config = pco::ChunkConfig::default();
+    for points in series.values() {
+        for chunk in points.chunk_by(|a, b| a.0 / 7_200_000 == b.0 / 7_200_000) {
+            let ts: Vec<i64> = chunk.iter().map(|p| p.0).collect();
+            let vs: Vec<f64> = chunk.iter().map(|p| p.1).collect();
+            pco_bytes += (pco::standalone::simple_compress(&ts, &config).map_or(0, |b| b.len())
+                + pco::standalone::simple_compress(&vs, &config).map_or(0, |b| b.len())
+                + 9) as u64;
+            gorilla_bits_total += gorilla_bits(chunk);
+            n += chunk.len() as u64;
+        }
+    }
+    eprintln!(
+        "codecs on 2 h chunks: pco {:.2} bytes/sample, Gorilla (delta-of-delta + XOR) {:.2} bytes/sample",
+        pco_bytes as f64 / n as f64,
+        gorilla_bits_total as f64 / 8.0 / n as f64
+    );
+}
+
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|d| {
@@ -125,6 +192,7 @@ fn main() {
         let t = Instant::now();
         let all: Vec<MetricBatch> = batches(&path).collect();
         eprintln!("parsed {} batches in {:.1?}", all.len(), t.elapsed());
+        compare_codecs(&all);
         all
     });
     let start_ts = parsed

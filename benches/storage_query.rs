@@ -165,7 +165,7 @@ fn bench(c: &mut Criterion) {
                     rt.block_on(store.series_points(&key, from, to))
                         .expect("query"),
                 )
-            })
+            });
         });
     }
     let lat: Vec<Duration> = (0..2000)
@@ -178,7 +178,7 @@ fn bench(c: &mut Criterion) {
     let (p50, p99) = percentiles(lat);
     eprintln!("latest_one_agent (60 series): p50 {p50:.1?}, p99 {p99:.1?}");
     g.bench_function("latest_one_agent", |b| {
-        b.iter(|| black_box(rt.block_on(store.latest("agent-03")).expect("latest")))
+        b.iter(|| black_box(rt.block_on(store.latest("agent-03")).expect("latest")));
     });
     g.finish();
     store.close();

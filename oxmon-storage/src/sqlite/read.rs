@@ -79,13 +79,14 @@ fn read_partition(
             .prepare_cached("SELECT ts, value FROM samples_raw WHERE minute = ?1 AND series_id = ?2 AND ts >= ?3 AND ts <= ?4 ORDER BY ts")
             .map_err(|e| map_err("prepare", &e))?;
         // The minutes that hold raw samples in the range: one seek per minute.
-        let (raw_lo, raw_hi): (Option<i64>, Option<i64>) = tx
-            .query_row(
-                "SELECT min(minute), max(minute) FROM samples_raw",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| map_err("raw bounds", &e))?;
+        // Two queries: SQLite answers a lone min() or max() from the index
+        // but scans the table for both in one statement.
+        let bound = |sql: &str| -> Result<Option<i64>> {
+            tx.query_row(sql, [], |r| r.get(0))
+                .map_err(|e| map_err("raw bounds", &e))
+        };
+        let raw_lo = bound("SELECT min(minute) FROM samples_raw")?;
+        let raw_hi = bound("SELECT max(minute) FROM samples_raw")?;
         let minutes = match (raw_lo, raw_hi) {
             (Some(lo), Some(hi)) => minute_of(q.from_ms).max(lo)..=minute_of(q.to_ms).min(hi),
             #[allow(clippy::reversed_empty_ranges)] // no raw samples: no minutes
