@@ -14,6 +14,8 @@
 //! | [`alert`] | `oxmon-alert` | the rule engine |
 //! | [`http`] | `oxmon-http` | the REST API |
 
+pub mod agent;
+
 pub use oxmon_alert as alert;
 pub use oxmon_collector as collector;
 pub use oxmon_core as core;

@@ -116,7 +116,8 @@ pub struct RetentionReport {
 ///
 /// # Errors
 /// - [`crate::Error::InvalidInput`]: empty agent id or metric name, non-finite
-///   value, `from_ms > to_ms`, limit of 0. Nothing is stored.
+///   value, a timestamp before 1970 or after 9999, `from_ms > to_ms`, limit
+///   of 0. Nothing is stored.
 /// - [`crate::Error::Unavailable`]: the backend cannot write now (disk full,
 ///   read-only, shutting down). Nothing is stored; retry later.
 /// - [`crate::Error::Storage`]: a failure that retrying will not fix.
@@ -191,6 +192,9 @@ pub trait MetricStoreExt: MetricStore {
 
 impl<T: MetricStore + ?Sized> MetricStoreExt for T {}
 
+/// The last millisecond of the year 9999: the latest timestamp a store accepts.
+pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
+
 /// Checks the parts of a batch every store must refuse, so implementations
 /// share one definition of "invalid".
 ///
@@ -203,6 +207,12 @@ pub fn validate_batch(batch: &MetricBatch) -> Result<()> {
         ));
     }
     for (i, s) in batch.samples.iter().enumerate() {
+        if !(0..=MAX_TIMESTAMP_MS).contains(&s.timestamp_ms) {
+            return Err(crate::Error::InvalidInput(format!(
+                "sample {i} ({}): timestamp {} ms is outside 1970-01-01 to 9999-12-31",
+                s.metric, s.timestamp_ms
+            )));
+        }
         if s.metric.is_empty() {
             return Err(crate::Error::InvalidInput(format!(
                 "sample {i}: empty metric name"

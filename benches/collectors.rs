@@ -1,0 +1,3 @@
+//! Collector benchmarks (being written).
+#![allow(missing_docs)]
+fn main() {}
