@@ -11,6 +11,7 @@ pub mod manage;
 mod rule;
 mod secret;
 mod store;
+pub mod token;
 mod transport;
 mod types;
 

@@ -1,7 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod in_process;
+mod ingest;
 
 pub use error::{Error, Result};
 pub use in_process::InProcessTransport;
+pub use ingest::{Ingest, IngestLimits, IngestObserver};

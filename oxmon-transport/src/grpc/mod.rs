@@ -1,0 +1,94 @@
+//! gRPC transport (feature `grpc`): the server side ([`serve`]) and the
+//! agent's client ([`GrpcTransport`]), wire-compatible with the original
+//! project's `package oxmon`.
+
+mod client;
+mod server;
+
+pub use client::GrpcTransport;
+pub use server::{GrpcServerOptions, serve};
+
+/// Generated protobuf types and service stubs (`proto/oxmon.proto`).
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+pub mod proto {
+    tonic::include_proto!("oxmon");
+}
+
+use oxmon_core::{Labels, MetricBatch, Sample, TransportErrorKind};
+use tonic::Code;
+
+/// Metadata key of the agent id.
+pub const AGENT_ID_METADATA: &str = "agent-id";
+
+pub(crate) fn batch_to_proto(batch: &MetricBatch) -> proto::MetricBatchProto {
+    proto::MetricBatchProto {
+        agent_id: batch.agent_id.clone(),
+        timestamp_ms: batch.timestamp_ms,
+        data_points: batch
+            .samples
+            .iter()
+            .map(|s| proto::MetricDataPointProto {
+                timestamp_ms: s.timestamp_ms,
+                agent_id: batch.agent_id.clone(),
+                metric_name: s.metric.clone(),
+                value: Some(s.value),
+                labels: s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            })
+            .collect(),
+        batch_id: batch.batch_id.clone().unwrap_or_default(),
+    }
+}
+
+/// Every point is filed under the batch's agent id, never its own.
+pub(crate) fn batch_from_proto(p: proto::MetricBatchProto) -> MetricBatch {
+    let agent = p.agent_id;
+    let samples = p
+        .data_points
+        .into_iter()
+        .map(|d| {
+            Sample::new(
+                agent.clone(),
+                d.metric_name,
+                d.labels.into_iter().collect::<Labels>(),
+                d.timestamp_ms,
+                d.value.unwrap_or(0.0),
+            )
+        })
+        .collect();
+    MetricBatch {
+        agent_id: agent,
+        batch_id: (!p.batch_id.is_empty()).then_some(p.batch_id),
+        timestamp_ms: p.timestamp_ms,
+        samples,
+    }
+}
+
+pub(crate) fn code_of(kind: TransportErrorKind) -> Code {
+    match kind {
+        TransportErrorKind::Unavailable => Code::Unavailable,
+        TransportErrorKind::Timeout => Code::DeadlineExceeded,
+        TransportErrorKind::InvalidArgument => Code::InvalidArgument,
+        TransportErrorKind::Unauthenticated => Code::Unauthenticated,
+        TransportErrorKind::PermissionDenied => Code::PermissionDenied,
+        TransportErrorKind::ResourceExhausted => Code::ResourceExhausted,
+        _ => Code::Internal,
+    }
+}
+
+pub(crate) fn kind_of(code: Code) -> TransportErrorKind {
+    match code {
+        Code::Unavailable | Code::Aborted | Code::Cancelled => TransportErrorKind::Unavailable,
+        Code::DeadlineExceeded => TransportErrorKind::Timeout,
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+            TransportErrorKind::InvalidArgument
+        }
+        Code::Unauthenticated => TransportErrorKind::Unauthenticated,
+        Code::PermissionDenied => TransportErrorKind::PermissionDenied,
+        Code::ResourceExhausted => TransportErrorKind::ResourceExhausted,
+        _ => TransportErrorKind::Internal,
+    }
+}

@@ -1,0 +1,293 @@
+//! The server's ingest path: authenticate, validate, store, acknowledge.
+//!
+//! [`Ingest`] is the [`BatchHandler`] behind every transport (gRPC and
+//! in-process), so both enforce the same rules.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use oxmon_core::config::validate_agent_id;
+use oxmon_core::manage::WhitelistStore;
+use oxmon_core::token::verify_agent_token;
+use oxmon_core::{
+    Ack, AppendOutcome, BatchHandler, Clock, Credentials, DAY_MS, Error, MetricBatch, MetricStore,
+    TransportError, TransportErrorKind,
+};
+
+/// Limits on what one batch may carry. Defaults suit agents that send a
+/// collection (about 60 to 200 samples) every few seconds, with room for a
+/// buffered backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// Most samples in one batch (more: `RESOURCE_EXHAUSTED`). Default 100,000.
+    pub max_samples: usize,
+    /// Longest metric name, bytes. Default 256.
+    pub max_metric_len: usize,
+    /// Most labels on one sample. Default 32.
+    pub max_labels: usize,
+    /// Longest label name, bytes. Default 128.
+    pub max_label_name_len: usize,
+    /// Longest label value, bytes. Default 1024.
+    pub max_label_value_len: usize,
+    /// Samples further than this in the future are refused one by one. Default 10 min.
+    pub max_future_ms: i64,
+    /// Samples older than this are refused one by one (the retention period).
+    /// Default 7 days.
+    pub max_age_ms: i64,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self {
+            max_samples: 100_000,
+            max_metric_len: 256,
+            max_labels: 32,
+            max_label_name_len: 128,
+            max_label_value_len: 1024,
+            max_future_ms: 10 * 60_000,
+            max_age_ms: 7 * DAY_MS,
+        }
+    }
+}
+
+/// Told about every batch once it is stored (the alert engine's feed).
+/// Must not block: ingest calls it on the request path.
+pub trait IngestObserver: Send + Sync + std::fmt::Debug {
+    /// A batch was stored (duplicates and refused samples are not passed on).
+    fn stored(&self, batch: &MetricBatch);
+}
+
+/// The ingest path. See the module docs.
+///
+/// - With a whitelist (the server's `require_agent_auth = true`), the
+///   `agent-id` credential must name a whitelisted agent and the bearer token
+///   must match its stored hash (constant-time), else `Unauthenticated`.
+/// - A credential agent id that differs from the batch's agent id is
+///   `PermissionDenied`, whether or not auth is required.
+/// - Every sample is filed under the batch's agent id.
+/// - Empty agent id, empty batch, bad names and labels are `InvalidArgument`;
+///   too many samples `ResourceExhausted`; samples too far in the future or
+///   older than retention are dropped one by one and counted in the ack.
+/// - The ack comes only after the store committed the batch; a store that
+///   cannot write now gives `Unavailable` (the agent keeps the batch).
+#[derive(Debug)]
+pub struct Ingest {
+    store: Arc<dyn MetricStore>,
+    whitelist: Option<Arc<dyn WhitelistStore>>,
+    clock: Arc<dyn Clock>,
+    limits: IngestLimits,
+    observer: Option<Arc<dyn IngestObserver>>,
+    last_seen: RwLock<HashMap<String, i64>>,
+}
+
+impl Ingest {
+    /// An ingest path into `store`. `whitelist: Some(..)` requires agent auth.
+    pub fn new(
+        store: Arc<dyn MetricStore>,
+        whitelist: Option<Arc<dyn WhitelistStore>>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            whitelist,
+            clock,
+            limits: IngestLimits::default(),
+            observer: None,
+            last_seen: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Replaces the limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: IngestLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the observer told about stored batches.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn IngestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// When each agent last reported (server time, ms), for liveness.
+    pub fn last_seen(&self) -> HashMap<String, i64> {
+        self.last_seen
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        batch: &MetricBatch,
+    ) -> Result<(), TransportError> {
+        let claimed = credentials.agent_id.as_deref();
+        if let Some(claimed) = claimed
+            && claimed != batch.agent_id
+        {
+            return Err(denied(
+                TransportErrorKind::PermissionDenied,
+                format!(
+                    "agent-id `{claimed}` may not report for agent `{}`",
+                    batch.agent_id
+                ),
+            ));
+        }
+        let Some(whitelist) = &self.whitelist else {
+            return Ok(());
+        };
+        let unauthenticated = |m: &str| denied(TransportErrorKind::Unauthenticated, m.to_owned());
+        let Some(claimed) = claimed else {
+            return Err(unauthenticated("missing agent-id metadata"));
+        };
+        let Some(token) = &credentials.token else {
+            return Err(unauthenticated("missing bearer token"));
+        };
+        let entry = match whitelist.get_agent(claimed).await {
+            Ok(Some(e)) => e,
+            Ok(None) => return Err(unauthenticated("unknown agent or wrong token")),
+            Err(e) => {
+                return Err(TransportError::new(
+                    TransportErrorKind::Unavailable,
+                    format!("whitelist unavailable: {e}"),
+                ));
+            }
+        };
+        if !verify_agent_token(token.expose(), &entry.token_hash) {
+            // Same message as an unknown agent: do not reveal which agents exist.
+            return Err(unauthenticated("unknown agent or wrong token"));
+        }
+        Ok(())
+    }
+
+    /// Structural checks; returns the batch with out-of-range samples removed
+    /// and how many were removed.
+    fn validate(&self, mut batch: MetricBatch) -> Result<(MetricBatch, u64), TransportError> {
+        let invalid = |m: String| TransportError::new(TransportErrorKind::InvalidArgument, m);
+        if let Err(problem) = validate_agent_id(&batch.agent_id) {
+            return Err(invalid(format!("agent id: {problem}")));
+        }
+        if batch.samples.is_empty() {
+            return Err(invalid("empty batch".into()));
+        }
+        let l = &self.limits;
+        if batch.samples.len() > l.max_samples {
+            return Err(TransportError::new(
+                TransportErrorKind::ResourceExhausted,
+                format!(
+                    "{} samples in one batch, at most {} allowed",
+                    batch.samples.len(),
+                    l.max_samples
+                ),
+            ));
+        }
+        for (i, s) in batch.samples.iter().enumerate() {
+            if s.metric.is_empty() || s.metric.len() > l.max_metric_len {
+                return Err(invalid(format!(
+                    "sample {i}: metric name must be 1 to {} bytes",
+                    l.max_metric_len
+                )));
+            }
+            if s.labels.len() > l.max_labels {
+                return Err(invalid(format!(
+                    "sample {i} ({}): {} labels, at most {}",
+                    s.metric,
+                    s.labels.len(),
+                    l.max_labels
+                )));
+            }
+            for (k, v) in s.labels.iter() {
+                if k.is_empty() || k.len() > l.max_label_name_len || v.len() > l.max_label_value_len
+                {
+                    return Err(invalid(format!(
+                        "sample {i} ({}): label `{}`: names must be 1 to {} bytes, values at most {}",
+                        s.metric,
+                        k.chars().take(40).collect::<String>(),
+                        l.max_label_name_len,
+                        l.max_label_value_len
+                    )));
+                }
+            }
+            if !s.value.is_finite() {
+                return Err(invalid(format!(
+                    "sample {i} ({}): value {} is not finite",
+                    s.metric, s.value
+                )));
+            }
+        }
+        let now = self.clock.now_ms();
+        let before = batch.samples.len();
+        batch.samples.retain(|s| {
+            s.timestamp_ms <= now + l.max_future_ms && s.timestamp_ms >= now - l.max_age_ms
+        });
+        let rejected = (before - batch.samples.len()) as u64;
+        for s in &mut batch.samples {
+            s.agent_id.clone_from(&batch.agent_id);
+        }
+        Ok((batch, rejected))
+    }
+}
+
+fn denied(kind: TransportErrorKind, message: String) -> TransportError {
+    TransportError::new(kind, message)
+}
+
+#[async_trait]
+impl BatchHandler for Ingest {
+    async fn handle(
+        &self,
+        credentials: Credentials,
+        batch: MetricBatch,
+    ) -> Result<Ack, TransportError> {
+        self.authenticate(&credentials, &batch).await.inspect_err(|e| {
+            tracing::warn!(agent = %batch.agent_id, kind = ?e.kind, "batch refused: {}", e.message);
+        })?;
+        let (batch, rejected) = self.validate(batch)?;
+        self.last_seen
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(batch.agent_id.clone(), self.clock.now_ms());
+        if batch.samples.is_empty() {
+            return Ok(Ack {
+                duplicate: false,
+                rejected_samples: rejected,
+                message: format!("all {rejected} samples out of the accepted time range"),
+            });
+        }
+        let outcome = self.store.append(&batch).await.map_err(|e| match e {
+            Error::InvalidInput(m) => TransportError::new(TransportErrorKind::InvalidArgument, m),
+            e if e.is_retryable() => {
+                TransportError::new(TransportErrorKind::Unavailable, format!("storage: {e}"))
+            }
+            e => TransportError::new(TransportErrorKind::Internal, format!("storage: {e}")),
+        })?;
+        match outcome {
+            AppendOutcome::Duplicate => Ok(Ack {
+                duplicate: true,
+                rejected_samples: rejected,
+                message: "duplicate batch, already stored".into(),
+            }),
+            AppendOutcome::Stored { samples } => {
+                if let Some(o) = &self.observer {
+                    o.stored(&batch);
+                }
+                let message = if rejected > 0 {
+                    format!(
+                        "stored {samples} samples, rejected {rejected} outside the accepted time range"
+                    )
+                } else {
+                    format!("stored {samples} samples")
+                };
+                Ok(Ack {
+                    duplicate: false,
+                    rejected_samples: rejected,
+                    message,
+                })
+            }
+        }
+    }
+}
