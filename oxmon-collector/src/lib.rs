@@ -1,1 +1,41 @@
 #![doc = include_str!("../README.md")]
+
+mod cpu;
+mod disk;
+mod load;
+mod memory;
+mod network;
+mod options;
+mod procfs;
+pub mod rate;
+
+pub use cpu::{CpuCollector, CpuTimes, parse_proc_stat};
+pub use disk::{DiskCollector, MountEntry, Space, parse_mountinfo};
+pub use load::{LoadCollector, parse_loadavg, parse_uptime};
+pub use memory::{MemInfo, MemoryCollector, parse_meminfo};
+pub use network::{
+    CounterSource, InterfaceCounters, NetworkCollector, ProcNetDev, SysinfoNetworks, parse_net_dev,
+};
+pub use options::{Backend, CollectorOptions, PSEUDO_FS_TYPES, REMOTE_FS_TYPES};
+
+use oxmon_core::Collector;
+
+/// The collectors of every system metric (cpu, memory, disk, network, load),
+/// in that order, configured by `options`.
+pub fn default_collectors(options: &CollectorOptions) -> Vec<Box<dyn Collector>> {
+    vec![
+        Box::new(CpuCollector::new(options)),
+        Box::new(MemoryCollector::new(options)),
+        Box::new(DiskCollector::new(options)),
+        Box::new(NetworkCollector::new(options)),
+        Box::new(LoadCollector::new(options)),
+    ]
+}
+
+/// This machine's host name (the agent's default id), if it can be read.
+pub fn host_name() -> Option<String> {
+    sysinfo::System::host_name()
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}

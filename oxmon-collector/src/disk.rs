@@ -1,0 +1,385 @@
+//! `disk.*`: space per mounted file system, the way `df` reports it.
+
+use std::collections::HashMap;
+
+use oxmon_core::{CollectContext, Collector, Error, Labels, Sample};
+
+use crate::options::{CollectorOptions, NameFilter};
+use crate::procfs::{ProcFile, malformed, percent, push};
+
+/// One line of `/proc/self/mountinfo` (or one `sysinfo` disk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    /// What identifies the file system: `major:minor` from mountinfo, the
+    /// device name from sysinfo. Two entries with the same device are the
+    /// same file system mounted twice (bind mounts, btrfs subvolumes).
+    pub device: String,
+    /// The directory of the file system mounted here: `/` for a whole file
+    /// system, a subdirectory for a bind mount.
+    pub root: String,
+    /// Where it is mounted.
+    pub mount_point: String,
+    /// The file system type (`ext4`, `xfs`, `tmpfs`).
+    pub fs_type: String,
+}
+
+/// Space figures of a file system, in bytes, as `statvfs` gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Space {
+    /// Size of the file system (`f_blocks * f_frsize`).
+    pub total: u64,
+    /// Free blocks, including those reserved for root (`f_bfree`).
+    pub free: u64,
+    /// Free blocks an unprivileged user may use (`f_bavail`).
+    pub available: u64,
+}
+
+impl Space {
+    /// `total - free`, as `df` counts "Used".
+    pub fn used(&self) -> u64 {
+        self.total.saturating_sub(self.free)
+    }
+
+    /// `used / (used + available)`, as `df` computes "Use%" (blocks
+    /// reserved for root count neither as used nor as available, so a full
+    /// disk reads 100% when unprivileged users can no longer write).
+    pub fn used_percent(&self) -> Option<f64> {
+        let used = self.used() as f64;
+        percent(used, used + self.available as f64)
+    }
+}
+
+/// Decodes the octal escapes (`\040` for a space) of mountinfo paths.
+fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                let v = u32::from(d[0] - b'0') * 64
+                    + u32::from(d[1] - b'0') * 8
+                    + u32::from(d[2] - b'0');
+                out.push(u8::try_from(v).unwrap_or(b'?'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses `/proc/self/mountinfo`, calling `f` for each mount. Lines that do
+/// not have the documented shape are skipped.
+pub fn parse_mountinfo(text: &str, mut f: impl FnMut(MountEntry)) {
+    for line in text.lines() {
+        // id parent major:minor root mount_point options [optional...] - fstype source superopts
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut l = left.split(' ');
+        let (Some(_id), Some(_parent), Some(device), Some(root), Some(mount_point)) =
+            (l.next(), l.next(), l.next(), l.next(), l.next())
+        else {
+            continue;
+        };
+        let Some(fs_type) = right.split(' ').next().filter(|t| !t.is_empty()) else {
+            continue;
+        };
+        f(MountEntry {
+            device: device.to_owned(),
+            root: unescape(root),
+            mount_point: unescape(mount_point),
+            fs_type: unescape(fs_type),
+        });
+    }
+}
+
+/// Chooses the mounts to report, sorted by mount point:
+/// - drops excluded file system types and mount points the filter refuses;
+/// - of a mount point mounted over (stacked), keeps the last, the visible one;
+/// - of a file system mounted several times, keeps one: a mount of its root
+///   over a bind mount of a subdirectory, then the shortest mount point.
+pub(crate) fn select_mounts(
+    entries: Vec<MountEntry>,
+    fs_types_exclude: &[String],
+    filter: &NameFilter,
+) -> Vec<MountEntry> {
+    let mut by_point: HashMap<String, (usize, MountEntry)> = HashMap::new();
+    for (i, e) in entries.into_iter().enumerate() {
+        by_point.insert(e.mount_point.clone(), (i, e));
+    }
+    let mut by_device: HashMap<String, (usize, MountEntry)> = HashMap::new();
+    for (i, e) in by_point.into_values() {
+        if fs_types_exclude.contains(&e.fs_type) || !filter.allows(&e.mount_point) {
+            continue;
+        }
+        let rank = |e: &MountEntry, i: usize| (e.root != "/", e.mount_point.len(), i);
+        match by_device.get(&e.device) {
+            Some((j, kept)) if rank(kept, *j) <= rank(&e, i) => {}
+            _ => {
+                by_device.insert(e.device.clone(), (i, e));
+            }
+        }
+    }
+    let mut out: Vec<MountEntry> = by_device.into_values().map(|(_, e)| e).collect();
+    out.sort_by(|a, b| a.mount_point.cmp(&b.mount_point));
+    out
+}
+
+#[cfg(target_os = "linux")]
+fn statvfs(path: &str) -> Result<Space, String> {
+    let s = rustix::fs::statvfs(path).map_err(|e| e.to_string())?;
+    let size = s.f_frsize.max(1);
+    Ok(Space {
+        total: s.f_blocks.saturating_mul(size),
+        free: s.f_bfree.saturating_mul(size),
+        available: s.f_bavail.saturating_mul(size),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn statvfs(_path: &str) -> Result<Space, String> {
+    Err("the procfs disk source runs on Linux only".to_owned())
+}
+
+/// Reports `disk.total`, `disk.used`, `disk.available` (bytes) and
+/// `disk.used_percent` (%) `{mount}` for every real file system.
+///
+/// Figures are `df`'s: `used + available <= total`, the difference being the
+/// blocks reserved for root. Pseudo and network file systems are skipped by
+/// default (see [`CollectorOptions::disk_fs_types_exclude`]), a file system
+/// mounted twice is reported once, and a file system of size 0 is skipped.
+#[derive(Debug)]
+pub struct DiskCollector {
+    source: Source,
+    fs_types_exclude: Vec<String>,
+    filter: NameFilter,
+}
+
+#[derive(Debug)]
+enum Source {
+    Procfs(ProcFile),
+    Sysinfo(Result<sysinfo::Disks, String>),
+}
+
+impl DiskCollector {
+    /// A disk collector reading where `options` say.
+    pub fn new(options: &CollectorOptions) -> Self {
+        let source = if options.use_procfs() {
+            Source::Procfs(ProcFile::new(
+                options.proc_root.join("self").join("mountinfo"),
+            ))
+        } else {
+            let kind = sysinfo::DiskRefreshKind::nothing().with_storage();
+            Source::Sysinfo(
+                sysinfo::Disks::new_with_refreshed_list_specifics(kind).map_err(|e| e.to_string()),
+            )
+        };
+        Self {
+            source,
+            fs_types_exclude: options.disk_fs_types_exclude.clone(),
+            filter: options.mount_filter(),
+        }
+    }
+
+    /// The mounts to report now, with their space figures.
+    fn read(&mut self) -> Result<Vec<(MountEntry, Space)>, Error> {
+        match &mut self.source {
+            Source::Procfs(file) => {
+                let mut entries = Vec::new();
+                parse_mountinfo(file.read()?, |e| entries.push(e));
+                if entries.is_empty() {
+                    return Err(malformed(file.path(), "no mounts listed"));
+                }
+                let chosen = select_mounts(entries, &self.fs_types_exclude, &self.filter);
+                Ok(chosen
+                    .into_iter()
+                    .filter_map(|m| match statvfs(&m.mount_point) {
+                        Ok(space) => Some((m, space)),
+                        Err(e) => {
+                            tracing::debug!(mount = %m.mount_point, error = %e, "statvfs failed, skipping");
+                            None
+                        }
+                    })
+                    .collect())
+            }
+            Source::Sysinfo(disks) => {
+                let disks = disks
+                    .as_mut()
+                    .map_err(|e| Error::Collect(format!("disks: {e}")))?;
+                disks.refresh_specifics(true, sysinfo::DiskRefreshKind::nothing().with_storage());
+                let mut space = HashMap::new();
+                let entries = disks
+                    .iter()
+                    .map(|d| {
+                        let e = MountEntry {
+                            device: d.name().to_string_lossy().into_owned(),
+                            root: "/".to_owned(),
+                            mount_point: d.mount_point().to_string_lossy().into_owned(),
+                            fs_type: d.file_system().to_string_lossy().into_owned(),
+                        };
+                        // sysinfo has no free-block count: reserved blocks count as used.
+                        let s = Space {
+                            total: d.total_space(),
+                            free: d.available_space(),
+                            available: d.available_space(),
+                        };
+                        space.insert(e.mount_point.clone(), s);
+                        e
+                    })
+                    .collect();
+                let chosen = select_mounts(entries, &self.fs_types_exclude, &self.filter);
+                Ok(chosen
+                    .into_iter()
+                    .filter_map(|m| Some((space.remove(&m.mount_point)?, m)))
+                    .map(|(s, m)| (m, s))
+                    .collect())
+            }
+        }
+    }
+}
+
+impl Collector for DiskCollector {
+    fn name(&self) -> &str {
+        "disk"
+    }
+
+    fn collect(&mut self, ctx: &CollectContext<'_>, out: &mut Vec<Sample>) -> Result<(), Error> {
+        for (m, s) in self.read()? {
+            if s.total == 0 {
+                continue;
+            }
+            let labels = Labels::new().with("mount", m.mount_point);
+            push(out, ctx, "disk.total", labels.clone(), s.total as f64);
+            push(out, ctx, "disk.used", labels.clone(), s.used() as f64);
+            push(
+                out,
+                ctx,
+                "disk.available",
+                labels.clone(),
+                s.available as f64,
+            );
+            if let Some(p) = s.used_percent() {
+                push(out, ctx, "disk.used_percent", labels, p);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = r"22 27 0:21 / /proc rw,relatime - proc proc rw
+24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,size=12334432k
+25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw
+27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard
+40 27 254:0 /var/lib/docker/containers/x/hosts /etc/hosts rw master:1 - ext4 /dev/vda rw
+41 27 259:2 / /data\040disk rw,relatime - xfs /dev/nvme0n1p2 rw
+42 27 259:3 / /boot rw,relatime - vfat /dev/nvme0n1p1 rw
+43 27 259:4 / /boot rw,relatime - ext4 /dev/nvme0n1p3 rw
+44 27 0:50 / /mnt/share rw,relatime - nfs4 server:/export rw
+45 27 259:2 / /srv/backup/data rw,relatime - xfs /dev/nvme0n1p2 rw
+46 27 0:60 / /var/lib/docker/overlay2/abc/merged rw - overlay overlay rw
+garbage line
+";
+
+    fn entries() -> Vec<MountEntry> {
+        let mut v = Vec::new();
+        parse_mountinfo(MOUNTINFO, |e| v.push(e));
+        v
+    }
+
+    fn points(v: &[MountEntry]) -> Vec<&str> {
+        v.iter().map(|e| e.mount_point.as_str()).collect()
+    }
+
+    #[test]
+    fn parses_mountinfo_with_escapes_and_optional_fields() {
+        let v = entries();
+        assert_eq!(v.len(), 11, "the garbage line is skipped");
+        assert_eq!(
+            v[3],
+            MountEntry {
+                device: "254:0".into(),
+                root: "/".into(),
+                mount_point: "/".into(),
+                fs_type: "ext4".into()
+            }
+        );
+        assert_eq!(v[5].mount_point, "/data disk");
+        assert_eq!(unescape(r"a\134b\011c\12"), "a\\b\tc\\12");
+    }
+
+    #[test]
+    fn selection_skips_pseudo_and_remote_and_reports_each_file_system_once() {
+        let o = CollectorOptions::default();
+        let chosen = select_mounts(entries(), &o.disk_fs_types_exclude, &o.mount_filter());
+        // /etc/hosts is a bind mount of /'s file system; /srv/backup/data mounts the
+        // same xfs as "/data disk" (the shorter mount point wins); /boot is mounted over:
+        // the ext4 on top is what statvfs sees.
+        assert_eq!(points(&chosen), ["/", "/boot", "/data disk"]);
+        let boot = chosen.iter().find(|e| e.mount_point == "/boot");
+        assert_eq!(boot.map(|e| e.fs_type.as_str()), Some("ext4"));
+    }
+
+    #[test]
+    fn include_and_exclude_lists_apply_to_mount_points() {
+        let mut o = CollectorOptions {
+            disk_mounts_exclude: vec!["/boot*".into()],
+            ..CollectorOptions::default()
+        };
+        let pick = |o: &CollectorOptions| {
+            let chosen = select_mounts(entries(), &o.disk_fs_types_exclude, &o.mount_filter());
+            points(&chosen)
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pick(&o), ["/", "/data disk"]);
+        o.disk_mounts_exclude.clear();
+        o.disk_mounts_include = vec!["/srv/*".into()];
+        assert_eq!(
+            pick(&o),
+            ["/srv/backup/data"],
+            "the only included mount of its device"
+        );
+        o.disk_mounts_include.clear();
+        o.disk_fs_types_exclude.retain(|t| t != "nfs4");
+        assert!(pick(&o).contains(&"/mnt/share".to_owned()));
+    }
+
+    #[test]
+    fn space_follows_df() {
+        // The root file system of the reference machine, as df -B1 shows it.
+        let s = Space {
+            total: 270_553_174_016,
+            free: 270_553_174_016 - 21_601_767_424,
+            available: 75_970_981_888,
+        };
+        assert_eq!(s.used(), 21_601_767_424);
+        let p = s.used_percent().unwrap();
+        assert!((p - 22.14).abs() < 0.01, "{p}");
+        assert_eq!(Space::default().used_percent(), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn statvfs_of_the_root_is_consistent() {
+        let s = statvfs("/").unwrap();
+        assert!(s.total > 0);
+        assert!(s.free <= s.total && s.available <= s.free);
+        assert!(statvfs("/nonexistent/oxmon").is_err());
+    }
+}
