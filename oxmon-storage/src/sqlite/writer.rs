@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
-use oxmon_core::{AlertEvent, AppendOutcome, Error, MetricBatch, Point, Result, RetentionReport};
+use oxmon_core::{
+    AlertEvent, AppendOutcome, Error, Labels, MetricBatch, Point, Result, RetentionReport,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
@@ -46,7 +48,27 @@ pub struct CompactReport {
 struct WritePartition {
     conn: Connection,
     /// (agent, metric, canonical labels) -> series id.
-    series: HashMap<(String, String, String), i64>,
+    series: SeriesIds,
+}
+
+/// Series ids of a partition: agent -> metric -> labels -> id, looked up
+/// with borrowed keys (no allocation, no canonical form per sample).
+#[derive(Default)]
+struct SeriesIds(HashMap<String, HashMap<String, HashMap<Labels, i64>>>);
+
+impl SeriesIds {
+    fn get(&self, agent: &str, metric: &str, labels: &Labels) -> Option<i64> {
+        self.0.get(agent)?.get(metric)?.get(labels).copied()
+    }
+
+    fn insert(&mut self, agent: &str, metric: &str, labels: &Labels, id: i64) {
+        self.0
+            .entry(agent.to_owned())
+            .or_default()
+            .entry(metric.to_owned())
+            .or_default()
+            .insert(labels.clone(), id);
+    }
 }
 
 pub(crate) struct Writer {
@@ -151,7 +173,7 @@ impl Writer {
                 day,
                 WritePartition {
                     conn,
-                    series: HashMap::new(),
+                    series: SeriesIds::default(),
                 },
             );
         }
@@ -265,7 +287,7 @@ impl Writer {
             .conn
             .unchecked_transaction()
             .map_err(|e| map_err("begin", &e))?;
-        let mut new_series: Vec<((String, String, String), i64)> = Vec::new();
+        let mut new_series: Vec<(String, String, Labels, i64)> = Vec::new();
         {
             let mut upsert = tx
                 .prepare_cached(
@@ -284,7 +306,7 @@ impl Writer {
             let mut insert_batch = tx
                 .prepare_cached("INSERT OR IGNORE INTO batches (id_hash) VALUES (?1)")
                 .map_err(|e| map_err("prepare", &e))?;
-            let mut local: HashMap<(String, String, String), i64> = HashMap::new();
+            let mut local = SeriesIds::default();
             for &i in members {
                 let batch = &group[i].0;
                 for s in batch
@@ -292,19 +314,28 @@ impl Writer {
                     .iter()
                     .filter(|s| day_of(s.timestamp_ms) == day)
                 {
-                    let canonical = s.labels.canonical();
-                    let key = (batch.agent_id.clone(), s.metric.clone(), canonical);
-                    let id = match p.series.get(&key).or_else(|| local.get(&key)) {
-                        Some(&id) => id,
+                    let (agent, metric) = (batch.agent_id.as_str(), s.metric.as_str());
+                    let known = p
+                        .series
+                        .get(agent, metric, &s.labels)
+                        .or_else(|| local.get(agent, metric, &s.labels));
+                    let id = match known {
+                        Some(id) => id,
                         None => {
+                            let canonical = s.labels.canonical();
                             insert_series
-                                .execute(params![key.0, key.1, key.2])
+                                .execute(params![agent, metric, canonical])
                                 .map_err(|e| map_err("insert series", &e))?;
                             let id: i64 = find_series
-                                .query_row(params![key.0, key.1, key.2], |r| r.get(0))
+                                .query_row(params![agent, metric, canonical], |r| r.get(0))
                                 .map_err(|e| map_err("series id", &e))?;
-                            local.insert(key.clone(), id);
-                            new_series.push((key, id));
+                            local.insert(agent, metric, &s.labels, id);
+                            new_series.push((
+                                agent.to_owned(),
+                                metric.to_owned(),
+                                s.labels.clone(),
+                                id,
+                            ));
                             id
                         }
                     };
@@ -327,7 +358,9 @@ impl Writer {
             }
         }
         tx.commit().map_err(|e| map_err("commit", &e))?;
-        p.series.extend(new_series);
+        for (agent, metric, labels, id) in new_series {
+            p.series.insert(&agent, &metric, &labels, id);
+        }
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use crate::{Error, Result};
 ///
 /// Connects lazily (an agent starts even when the server is down) and
 /// reconnects by itself; every call has a connect and a request timeout;
-/// batches are sent gzip-compressed. Status codes map to
+/// batches are sent zstd-compressed (our server accepts zstd and gzip). Status codes map to
 /// [`TransportErrorKind`]s so the agent can tell retryable from permanent.
 #[derive(Clone)]
 pub struct GrpcTransport {
@@ -69,7 +69,7 @@ impl GrpcTransport {
         }
         let channel = endpoint.connect_lazy();
         let client = MetricServiceClient::new(channel)
-            .send_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Zstd)
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(4 * 1024 * 1024);
         let agent_id =
