@@ -15,6 +15,7 @@
 //! | [`http`] | `oxmon-http` | the REST API |
 
 pub mod agent;
+pub mod server;
 
 pub use oxmon_alert as alert;
 pub use oxmon_collector as collector;

@@ -24,7 +24,9 @@ pub use notification::{
     ChannelConfig, NotificationConfig, Recurrence, SilenceWindow, TimeOfDay, Weekday,
 };
 pub use rules::{Operator, RateDirection, RuleConfig, RuleKind};
-pub use server::{AlertConfig, AuthConfig, CertCheckConfig, ServerConfig, TlsFiles};
+pub use server::{
+    AlertConfig, AuthConfig, CertCheckConfig, LocalAgentConfig, ServerConfig, TlsFiles,
+};
 
 /// A configuration problem: which file, which field, what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -39,6 +39,34 @@ pub struct ServerConfig {
     pub notification: NotificationConfig,
     /// `[cert_check]`: certificate monitoring.
     pub cert_check: CertCheckConfig,
+    /// `[local_agent]`: an agent inside the server process, for the host it runs on.
+    pub local_agent: LocalAgentConfig,
+}
+
+/// `[local_agent]`: collects this host's metrics inside the server process
+/// and ingests them without the network (and without agent auth: it is the
+/// server itself).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct LocalAgentConfig {
+    /// Run it. Default `false` in a config file; the server's built-in
+    /// defaults (no file) turn it on.
+    pub enabled: bool,
+    /// Its agent id. Default: the host name.
+    pub agent_id: Option<String>,
+    /// Seconds between collections. Default 10.
+    pub collection_interval_secs: u64,
+}
+
+impl Default for LocalAgentConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            agent_id: None,
+            collection_interval_secs: 10,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -56,6 +84,7 @@ impl Default for ServerConfig {
             alert: AlertConfig::default(),
             notification: NotificationConfig::default(),
             cert_check: CertCheckConfig::default(),
+            local_agent: LocalAgentConfig::default(),
         }
     }
 }
@@ -188,6 +217,8 @@ struct RawServer {
     notification: RawNotification,
     #[serde(default)]
     cert_check: CertCheckConfig,
+    #[serde(default)]
+    local_agent: LocalAgentConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,6 +294,7 @@ impl ServerConfig {
                 .notification
                 .validate(ctx, raw.aggregation_window_secs)?,
             cert_check: raw.cert_check,
+            local_agent: raw.local_agent,
         };
         config.validate(origin)?;
         Ok(config)

@@ -890,3 +890,30 @@ fn timezone_is_an_iana_name() {
         &["Mars/Olympus", "IANA"],
     );
 }
+
+#[test]
+fn local_agent_section() {
+    let c = ServerConfig::from_toml(
+        "[local_agent]\nenabled = true\nagent_id = \"mon-1\"\ncollection_interval_secs = 5",
+        "s",
+    )
+    .unwrap();
+    assert!(c.local_agent.enabled);
+    assert_eq!(c.local_agent.agent_id.as_deref(), Some("mon-1"));
+    assert!(
+        !ServerConfig::default().local_agent.enabled,
+        "off unless asked for"
+    );
+    assert_names(
+        &server_err("[local_agent]\ncollection_interval_secs = 0"),
+        "server.toml",
+        "local_agent.collection_interval_secs",
+        &["at least 1"],
+    );
+    assert_names(
+        &server_err("[local_agent]\nagent_id = \"a b\""),
+        "server.toml",
+        "local_agent.agent_id",
+        &["' '"],
+    );
+}

@@ -1,0 +1,220 @@
+//! The server runtime: wires storage, the ingest path, gRPC, the alert
+//! engine and the local agent together. Wiring only: the logic lives in the
+//! crates. (The REST API, notifications and certificate checks join as
+//! their crates land.)
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use oxmon_alert::{AlertEngine, EngineOptions};
+use oxmon_core::config::{AgentConfig, ServerConfig};
+use oxmon_core::manage::WhitelistStore;
+use oxmon_core::{AlertStatus, Clock, DAY_MS, MetricBatch, MetricStore, Severity};
+use oxmon_storage::{SqliteManagementStore, SqliteOptions, SqliteStore};
+use oxmon_transport::grpc::{GrpcServerOptions, serve};
+use oxmon_transport::{InProcessTransport, Ingest, IngestLimits, IngestObserver};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Storage could not be opened.
+    #[error("storage: {0}")]
+    Storage(#[from] oxmon_core::Error),
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The alert rules could not be compiled.
+    #[error("alert rules: {0}")]
+    Rules(#[from] oxmon_alert::Error),
+}
+
+/// Feeds stored batches to the alert task without blocking ingest.
+#[derive(Debug)]
+struct AlertFeed(mpsc::UnboundedSender<MetricBatch>);
+
+impl IngestObserver for AlertFeed {
+    fn stored(&self, batch: &MetricBatch) {
+        let _ = self.0.send(batch.clone());
+    }
+}
+
+/// A running server. Drop it or call [`Server::shutdown`] to stop.
+#[derive(Debug)]
+pub struct Server {
+    grpc_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    store: Arc<SqliteStore>,
+}
+
+impl Server {
+    /// Opens the stores in `config.data_dir`, binds gRPC, starts the alert
+    /// task and, when `[local_agent] enabled`, the in-process agent.
+    ///
+    /// # Errors
+    /// [`ServerError`] when storage cannot be opened, a port cannot be bound
+    /// or the rules do not compile.
+    pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Self, ServerError> {
+        let dir = config.data_dir.clone();
+        let store_options = SqliteOptions {
+            retention_days: Some(config.retention_days),
+            clock: clock.clone(),
+            ..SqliteOptions::default()
+        };
+        let store = Arc::new(
+            tokio::task::spawn_blocking(move || SqliteStore::open(dir, store_options))
+                .await
+                .map_err(|e| oxmon_core::Error::Unavailable(e.to_string()))??,
+        );
+        for broken in store.broken_partitions() {
+            tracing::error!("{broken}");
+        }
+        let manage = Arc::new(SqliteManagementStore::open(config.data_dir.join("cert.db")).await?);
+        let whitelist: Option<Arc<dyn WhitelistStore>> = config
+            .require_agent_auth
+            .then(|| manage.clone() as Arc<dyn WhitelistStore>);
+        if !config.require_agent_auth && !config.grpc_bind.is_loopback() {
+            tracing::warn!(bind = %config.grpc_bind, "require_agent_auth = false: anyone who reaches the gRPC port can write metrics");
+        }
+
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let (feed, batches) = mpsc::unbounded_channel();
+        let engine = AlertEngine::from_config(&config.alert.rules, EngineOptions::default())?;
+        tasks.push(tokio::spawn(alert_task(engine, batches, store.clone())));
+
+        let limits = IngestLimits {
+            max_age_ms: i64::from(config.retention_days) * DAY_MS,
+            ..IngestLimits::default()
+        };
+        let observer: Arc<dyn IngestObserver> = Arc::new(AlertFeed(feed));
+        let ingest = Arc::new(
+            Ingest::new(store.clone(), whitelist, clock.clone())
+                .with_limits(limits)
+                .with_observer(observer.clone()),
+        );
+
+        let addr = SocketAddr::new(config.grpc_bind, config.grpc_port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let grpc_addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let grpc_options = GrpcServerOptions {
+            tls: config
+                .grpc_tls
+                .as_ref()
+                .map(|t| (t.cert_file.clone(), t.key_file.clone())),
+            ..GrpcServerOptions::default()
+        };
+        let mut rx = stopped.clone();
+        let grpc_ingest = ingest.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = serve(listener, grpc_ingest, grpc_options, shutdown).await {
+                tracing::error!(error = %e, "gRPC server stopped");
+            }
+        }));
+
+        if config.local_agent.enabled {
+            // In-process: the server's own agent needs no token.
+            let local_ingest = Arc::new(
+                Ingest::new(store.clone(), None, clock.clone())
+                    .with_limits(limits)
+                    .with_observer(observer),
+            );
+            let mut agent_config = AgentConfig::default();
+            agent_config
+                .agent_id
+                .clone_from(&config.local_agent.agent_id);
+            agent_config.collection_interval_secs = config.local_agent.collection_interval_secs;
+            let collectors =
+                oxmon_collector::default_collectors(&oxmon_collector::CollectorOptions::default());
+            let transport = Arc::new(InProcessTransport::new(local_ingest, None));
+            let agent = crate::agent::Agent::new(&agent_config, collectors, transport, clock);
+            tracing::info!(agent = agent.agent_id(), "local agent started");
+            let mut rx = stopped.clone();
+            tasks.push(tokio::spawn(async move {
+                agent
+                    .run(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await;
+            }));
+        }
+        tracing::info!(%grpc_addr, data_dir = %config.data_dir.display(), "oxmon server started");
+        Ok(Self {
+            grpc_addr,
+            stop,
+            tasks,
+            store,
+        })
+    }
+
+    /// The address gRPC listens on.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The metric store.
+    pub fn store(&self) -> Arc<dyn MetricStore> {
+        self.store.clone()
+    }
+
+    /// Stops accepting, lets in-flight batches finish, flushes the store.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            // The alert task ends when every ingest (and its feed) is gone.
+            if !t.is_finished() {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
+            }
+        }
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        tracing::info!("oxmon server stopped");
+    }
+}
+
+async fn alert_task(
+    mut engine: AlertEngine,
+    mut batches: mpsc::UnboundedReceiver<MetricBatch>,
+    store: Arc<SqliteStore>,
+) {
+    let mut events = Vec::new();
+    while let Some(batch) = batches.recv().await {
+        engine.observe_all(&batch.samples, &mut events);
+        if events.is_empty() {
+            continue;
+        }
+        for e in &events {
+            match (e.status, e.severity) {
+                (AlertStatus::Firing, Severity::Critical) => {
+                    tracing::error!(rule = %e.rule, series = %e.series, "{}", e.message)
+                }
+                (AlertStatus::Firing, _) => {
+                    tracing::warn!(rule = %e.rule, series = %e.series, "{}", e.message)
+                }
+                (AlertStatus::Resolved, _) => {
+                    tracing::info!(rule = %e.rule, series = %e.series, "resolved: {}", e.message)
+                }
+            }
+        }
+        if let Err(err) = store.insert_alert_events(&events).await {
+            tracing::error!(error = %err, "could not store alert events");
+        }
+        events.clear();
+    }
+}
