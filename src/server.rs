@@ -202,13 +202,13 @@ async fn alert_task(
         for e in &events {
             match (e.status, e.severity) {
                 (AlertStatus::Firing, Severity::Critical) => {
-                    tracing::error!(rule = %e.rule, series = %e.series, "{}", e.message)
+                    tracing::error!(rule = %e.rule, series = %e.series, "{}", e.message);
                 }
                 (AlertStatus::Firing, _) => {
-                    tracing::warn!(rule = %e.rule, series = %e.series, "{}", e.message)
+                    tracing::warn!(rule = %e.rule, series = %e.series, "{}", e.message);
                 }
                 (AlertStatus::Resolved, _) => {
-                    tracing::info!(rule = %e.rule, series = %e.series, "resolved: {}", e.message)
+                    tracing::info!(rule = %e.rule, series = %e.series, "resolved: {}", e.message);
                 }
             }
         }
