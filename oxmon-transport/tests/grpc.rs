@@ -457,3 +457,39 @@ async fn an_agent_built_on_the_original_proto_is_accepted() {
     assert!(f.store.latest("someone-else").await.unwrap().is_empty());
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn messages_over_the_size_limit_are_refused() {
+    let handler = Arc::new(ScriptedHandler::new());
+    let server = Server::start(
+        handler.clone(),
+        GrpcServerOptions {
+            max_message_bytes: 2048,
+            ..GrpcServerOptions::default()
+        },
+    )
+    .await;
+    let t = GrpcTransport::connect(&agent(server.addr.to_string(), None), "big").unwrap();
+    let samples: Vec<Sample> = (0..500)
+        .map(|i| {
+            Sample::new(
+                "big",
+                format!("metric.{i}"),
+                Labels::new().with("i", i.to_string()),
+                NOW + i,
+                1.0,
+            )
+        })
+        .collect();
+    let e = t.send(&batch("big", "b", samples)).await.unwrap_err();
+    assert_eq!(e.kind, TransportErrorKind::ResourceExhausted, "{e}");
+    assert!(
+        !e.is_retryable(),
+        "an oversized batch is not re-sent forever"
+    );
+    assert!(handler.received().is_empty());
+    t.send(&batch("big", "small", vec![cpu("big", NOW, 1.0)]))
+        .await
+        .expect("a small batch still passes");
+    server.stop().await;
+}

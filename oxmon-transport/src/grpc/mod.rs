@@ -88,7 +88,8 @@ pub(crate) fn kind_of(code: Code) -> TransportErrorKind {
         }
         Code::Unauthenticated => TransportErrorKind::Unauthenticated,
         Code::PermissionDenied => TransportErrorKind::PermissionDenied,
-        Code::ResourceExhausted => TransportErrorKind::ResourceExhausted,
+        // tonic reports a message over the size limit as OUT_OF_RANGE.
+        Code::ResourceExhausted | Code::OutOfRange => TransportErrorKind::ResourceExhausted,
         _ => TransportErrorKind::Internal,
     }
 }
