@@ -354,6 +354,15 @@ impl ServerConfig {
         ctx.at_least("cert_check.max_concurrent", c.max_concurrent, 1)?;
         super::agent::validate_agent_id(&c.agent_id)
             .map_err(|p| ctx.err("cert_check.agent_id", p))?;
+        let la = &self.local_agent;
+        if let Some(id) = &la.agent_id {
+            super::agent::validate_agent_id(id).map_err(|p| ctx.err("local_agent.agent_id", p))?;
+        }
+        ctx.at_least(
+            "local_agent.collection_interval_secs",
+            la.collection_interval_secs,
+            1,
+        )?;
         Ok(())
     }
 }
