@@ -83,9 +83,7 @@ pub(crate) fn kind_of(code: Code) -> TransportErrorKind {
     match code {
         Code::Unavailable | Code::Aborted | Code::Cancelled => TransportErrorKind::Unavailable,
         Code::DeadlineExceeded => TransportErrorKind::Timeout,
-        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
-            TransportErrorKind::InvalidArgument
-        }
+        Code::InvalidArgument | Code::FailedPrecondition => TransportErrorKind::InvalidArgument,
         Code::Unauthenticated => TransportErrorKind::Unauthenticated,
         Code::PermissionDenied => TransportErrorKind::PermissionDenied,
         // tonic reports a message over the size limit as OUT_OF_RANGE.
