@@ -19,43 +19,12 @@ use oxmon::storage::{SqliteOptions, SqliteStore};
 use oxmon::transport::Ingest;
 use oxmon::transport::grpc::{GrpcServerOptions, GrpcTransport, serve};
 
+#[path = "support/mod.rs"]
+mod support;
+
 const AGENTS: usize = 64;
 const BATCHES_PER_AGENT: usize = 10;
 const T0: i64 = 1_767_484_800_000;
-
-fn series() -> Vec<(String, Labels)> {
-    let mut out = vec![("cpu.usage".to_owned(), Labels::new())];
-    for c in 0..25 {
-        out.push((
-            "cpu.core_usage".into(),
-            Labels::new().with("core", c.to_string()),
-        ));
-    }
-    for m in [
-        "total",
-        "used",
-        "available",
-        "used_percent",
-        "swap_total",
-        "swap_used",
-    ] {
-        out.push((format!("memory.{m}"), Labels::new()));
-    }
-    for mount in ["/", "/data", "/var"] {
-        for m in ["total", "used", "available", "used_percent"] {
-            out.push((format!("disk.{m}"), Labels::new().with("mount", mount)));
-        }
-    }
-    for nic in ["eth0", "eth1", "bond0"] {
-        for m in ["bytes_sent", "bytes_recv", "packets_sent", "packets_recv"] {
-            out.push((format!("network.{m}"), Labels::new().with("interface", nic)));
-        }
-    }
-    for m in ["load_1", "load_5", "load_15", "uptime"] {
-        out.push((format!("load.{m}"), Labels::new()));
-    }
-    out
-}
 
 /// Batch `n` of an agent: 1,000 points from consecutive 10 s collections.
 fn batch(agent: &str, series: &[(String, Labels)], n: usize, round: usize) -> MetricBatch {
@@ -117,7 +86,7 @@ fn bench(c: &mut Criterion) {
         ));
         addr
     });
-    let series = Arc::new(series());
+    let series = Arc::new(support::agent_series());
     let clients: Vec<(String, Arc<GrpcTransport>)> = (0..AGENTS)
         .map(|a| {
             let id = format!("agent-{a:03}");

@@ -19,43 +19,13 @@ use oxmon::core::{
 };
 use oxmon::storage::{SqliteOptions, SqliteStore};
 
+#[path = "support/mod.rs"]
+mod support;
+use support::agent_series;
+
 const T0: i64 = 1_767_484_800_000; // 2026-01-04T00:00:00Z
 const DAY: i64 = 86_400_000;
 const STEP: i64 = 10_000;
-
-fn agent_series() -> Vec<(String, Labels)> {
-    let mut out = vec![("cpu.usage".to_owned(), Labels::new())];
-    for c in 0..25 {
-        out.push((
-            "cpu.core_usage".into(),
-            Labels::new().with("core", c.to_string()),
-        ));
-    }
-    for m in [
-        "total",
-        "used",
-        "available",
-        "used_percent",
-        "swap_total",
-        "swap_used",
-    ] {
-        out.push((format!("memory.{m}"), Labels::new()));
-    }
-    for mount in ["/", "/data", "/var"] {
-        for m in ["total", "used", "available", "used_percent"] {
-            out.push((format!("disk.{m}"), Labels::new().with("mount", mount)));
-        }
-    }
-    for nic in ["eth0", "eth1", "bond0"] {
-        for m in ["bytes_sent", "bytes_recv", "packets_sent", "packets_recv"] {
-            out.push((format!("network.{m}"), Labels::new().with("interface", nic)));
-        }
-    }
-    for m in ["load_1", "load_5", "load_15", "uptime"] {
-        out.push((format!("load.{m}"), Labels::new()));
-    }
-    out
-}
 
 async fn load(store: &Arc<SqliteStore>, from: i64, to: i64) {
     let series = agent_series();
