@@ -74,7 +74,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(run(config, agent_id))
+    let code = runtime.block_on(run(config, agent_id));
+    // A collection stuck in a blocking read (a dead network mount) must not
+    // keep the process alive.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }
 
 #[cfg(feature = "grpc")]

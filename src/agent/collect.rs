@@ -26,7 +26,9 @@ pub struct CollectFailure {
 ///
 /// A collector that fails, or panics, is reported in the returned list and
 /// the others still run: one unreadable source never costs the others'
-/// samples.
+/// samples. Samples the server would refuse (a non-finite value, an empty
+/// metric name) are dropped here and reported as a failure of their
+/// collector, so one bad sample never gets a whole batch rejected.
 pub fn run_collectors(
     collectors: &mut [Box<dyn Collector>],
     ctx: &CollectContext<'_>,
@@ -37,7 +39,22 @@ pub fn run_collectors(
         let before = out.len();
         let result = catch_unwind(AssertUnwindSafe(|| c.collect(ctx, out)));
         let message = match result {
-            Ok(Ok(())) => continue,
+            Ok(Ok(())) => {
+                let mut i = before;
+                let mut bad = 0;
+                while i < out.len() {
+                    if out[i].value.is_finite() && !out[i].metric.is_empty() {
+                        i += 1;
+                    } else {
+                        out.remove(i);
+                        bad += 1;
+                    }
+                }
+                if bad == 0 {
+                    continue;
+                }
+                format!("{bad} invalid samples dropped (non-finite value or empty metric name)")
+            }
             Ok(Err(e)) => e.to_string(),
             Err(_) => {
                 // A panicking collector may have pushed part of its samples.
@@ -288,11 +305,24 @@ mod tests {
             ));
             panic!("collector bug")
         };
+        let garbage = |ctx: &CollectContext<'_>, out: &mut Vec<Sample>| {
+            for (metric, v) in [("ok.metric", 1.0), ("nan", f64::NAN), ("", 1.0)] {
+                out.push(Sample::new(
+                    ctx.agent_id,
+                    metric,
+                    Labels::new(),
+                    ctx.timestamp_ms,
+                    v,
+                ));
+            }
+            Ok(())
+        };
         let mut cs: Vec<Box<dyn Collector>> = vec![
             Box::new(Scripted("a", ok)),
             Box::new(Scripted("b", fails)),
             Box::new(Scripted("c", panics)),
             Box::new(Scripted("d", ok)),
+            Box::new(Scripted("e", garbage)),
         ];
         let ctx = CollectContext {
             agent_id: "x",
@@ -300,14 +330,18 @@ mod tests {
         };
         let mut out = Vec::new();
         let failures = run_collectors(&mut cs, &ctx, &mut out);
-        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out.len(), 3, "{out:?}");
         assert!(
             out.iter()
                 .all(|s| s.metric == "ok.metric" && s.timestamp_ms == 7)
         );
         let names: Vec<&str> = failures.iter().map(|f| f.collector.as_str()).collect();
-        assert_eq!(names, ["b", "c"]);
+        assert_eq!(names, ["b", "c", "e"]);
         assert!(failures[0].message.contains("no /proc"));
+        assert!(
+            failures[2].message.starts_with("2 invalid samples"),
+            "{failures:?}"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod buffer;
 pub mod cli;
 mod collect;
 mod once;
+mod pack;
 mod sender;
 mod signal;
 mod stats;
