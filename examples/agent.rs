@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use oxmon::agent::cli::{self, AgentArgs, USAGE};
 use oxmon::agent::{Agent, shutdown_signal};
-use oxmon::collector::{CollectorOptions, default_collectors};
+use oxmon::collector::default_collectors;
 use oxmon::core::SystemClock;
 use tracing_subscriber::EnvFilter;
 
@@ -52,6 +52,7 @@ fn main() -> ExitCode {
     if args.once {
         return match cli::print_once(
             &agent_id,
+            &cli::collector_options(&config.collectors),
             Duration::from_secs(1),
             &mut std::io::stdout().lock(),
         ) {
@@ -90,7 +91,7 @@ async fn run(config: oxmon::AgentConfig, agent_id: String) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let collectors = default_collectors(&CollectorOptions::default());
+    let collectors = default_collectors(&cli::collector_options(&config.collectors));
     Agent::new(&config, collectors, transport, Arc::new(SystemClock))
         .run(shutdown_signal())
         .await;

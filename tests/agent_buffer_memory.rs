@@ -1,6 +1,6 @@
 //! What a full buffer costs in resident memory: 1000 real collections of
 //! this machine pushed into a `BatchBuffer`, RSS measured before and after.
-//! A figure for docs/benchmarks-agent.md, not a pass/fail check (RSS depends
+//! A figure for docs/benchmarks.md, not a pass/fail check (RSS depends
 //! on the allocator), hence ignored by default:
 //!
 //! cargo test --release --test agent_buffer_memory -- --ignored --nocapture

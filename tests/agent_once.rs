@@ -10,7 +10,13 @@ use oxmon::agent::cli::print_once;
 #[test]
 fn once_prints_one_collection_as_json_lines() {
     let mut out = Vec::new();
-    print_once("once-test", Duration::from_millis(300), &mut out).expect("write");
+    print_once(
+        "once-test",
+        &oxmon::collector::CollectorOptions::default(),
+        Duration::from_millis(300),
+        &mut out,
+    )
+    .expect("write");
     let text = String::from_utf8(out).expect("utf-8");
     assert!(text.ends_with('\n'));
     let mut metrics = BTreeSet::new();

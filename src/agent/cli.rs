@@ -82,15 +82,20 @@ pub fn agent_id(config: &AgentConfig) -> Result<String, String> {
     Ok(id)
 }
 
-/// `--once`: collects with the default collectors, waits `gap` for the
-/// second reading that rates and CPU usage need, writes the second
+/// `--once`: collects with the collectors `options` describes, waits `gap`
+/// for the second reading that rates and CPU usage need, writes the second
 /// collection to `out` as JSON lines (see [`write_json_lines`]). Collector
 /// failures are logged; the other collectors' samples are still written.
 ///
 /// # Errors
 /// The writer's I/O error.
-pub fn print_once(agent_id: &str, gap: Duration, out: &mut impl Write) -> std::io::Result<()> {
-    let mut collectors = default_collectors(&CollectorOptions::default());
+pub fn print_once(
+    agent_id: &str,
+    options: &CollectorOptions,
+    gap: Duration,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut collectors = default_collectors(options);
     let (samples, failures) = collect_once(&mut collectors, agent_id, &SystemClock, gap);
     for f in failures {
         tracing::warn!(collector = %f.collector, error = %f.message, "collector failed");
@@ -140,5 +145,51 @@ mod tests {
         assert!(!id.is_empty());
         c.agent_id = Some("web-01".into());
         assert_eq!(agent_id(&c).unwrap(), "web-01");
+    }
+}
+
+/// The collector options `agent.toml`'s `[collectors]` section asks for.
+pub fn collector_options(config: &oxmon_core::config::CollectorsConfig) -> CollectorOptions {
+    let mut o = CollectorOptions::default();
+    o.backend = match config.backend.as_str() {
+        "procfs" => oxmon_collector::Backend::Procfs,
+        "sysinfo" => oxmon_collector::Backend::Sysinfo,
+        _ => oxmon_collector::Backend::Auto,
+    };
+    o.proc_root.clone_from(&config.proc_root);
+    o.disk_mounts_include
+        .clone_from(&config.disk_mounts_include);
+    o.disk_mounts_exclude
+        .clone_from(&config.disk_mounts_exclude);
+    if let Some(types) = &config.disk_fs_types_exclude {
+        o.disk_fs_types_exclude.clone_from(types);
+    }
+    o.interfaces_include.clone_from(&config.interfaces_include);
+    o.interfaces_exclude.clone_from(&config.interfaces_exclude);
+    o.include_loopback = config.include_loopback;
+    o
+}
+
+#[cfg(test)]
+mod collector_option_tests {
+    use super::*;
+
+    #[test]
+    fn the_collectors_section_reaches_the_collectors() {
+        let config = AgentConfig::from_toml(
+            "[collectors]\nbackend = \"sysinfo\"\ninterfaces_exclude = [\"veth*\"]\ninclude_loopback = true\ndisk_fs_types_exclude = [\"tmpfs\"]",
+            "agent.toml",
+        )
+        .unwrap();
+        let o = collector_options(&config.collectors);
+        assert_eq!(o.backend, oxmon_collector::Backend::Sysinfo);
+        assert_eq!(o.interfaces_exclude, ["veth*"]);
+        assert!(o.include_loopback);
+        assert_eq!(o.disk_fs_types_exclude, ["tmpfs"]);
+        let d = collector_options(&AgentConfig::default().collectors);
+        assert_eq!(
+            d.disk_fs_types_exclude,
+            CollectorOptions::default().disk_fs_types_exclude
+        );
     }
 }

@@ -28,6 +28,48 @@ pub struct AgentConfig {
     /// Batches kept while the server is unreachable; the oldest are dropped
     /// beyond it. Default 1000.
     pub buffer_max_size: usize,
+    /// `[collectors]`: what to collect from.
+    pub collectors: CollectorsConfig,
+}
+
+/// `[collectors]` of `agent.toml`: which disks and interfaces to report.
+/// Patterns are globs (`*`, `?`, `[...]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct CollectorsConfig {
+    /// `auto` (the kernel's files on Linux, else sysinfo), `procfs` or `sysinfo`.
+    pub backend: String,
+    /// The proc file system, e.g. `/host/proc` for an agent in a container. Default `/proc`.
+    pub proc_root: PathBuf,
+    /// Mount points to report (empty: every mount that passes the other filters).
+    pub disk_mounts_include: Vec<String>,
+    /// Mount points never reported, e.g. `["/snap/*", "/boot/efi"]`.
+    pub disk_mounts_exclude: Vec<String>,
+    /// File-system types never reported. `None`: the built-in list of pseudo
+    /// and network file systems (proc, sysfs, tmpfs, overlay, nfs, ...).
+    pub disk_fs_types_exclude: Option<Vec<String>>,
+    /// Interfaces to report (empty: all).
+    pub interfaces_include: Vec<String>,
+    /// Interfaces never reported, e.g. `["veth*", "docker*"]`.
+    pub interfaces_exclude: Vec<String>,
+    /// Report the loopback interface too. Default `false`.
+    pub include_loopback: bool,
+}
+
+impl Default for CollectorsConfig {
+    fn default() -> Self {
+        Self {
+            backend: "auto".to_owned(),
+            proc_root: PathBuf::from("/proc"),
+            disk_mounts_include: Vec::new(),
+            disk_mounts_exclude: Vec::new(),
+            disk_fs_types_exclude: None,
+            interfaces_include: Vec::new(),
+            interfaces_exclude: Vec::new(),
+            include_loopback: false,
+        }
+    }
 }
 
 impl Default for AgentConfig {
@@ -40,6 +82,7 @@ impl Default for AgentConfig {
             auth_token: None,
             collection_interval_secs: 10,
             buffer_max_size: 1000,
+            collectors: CollectorsConfig::default(),
         }
     }
 }
@@ -93,6 +136,27 @@ impl AgentConfig {
             && token.expose().trim().is_empty()
         {
             return Err(ctx.err("auth_token", "must not be empty (remove the key instead)"));
+        }
+        let c = &self.collectors;
+        if !matches!(c.backend.as_str(), "auto" | "procfs" | "sysinfo") {
+            return Err(ctx.err(
+                "collectors.backend",
+                format!(
+                    "unknown backend `{}`, expected auto, procfs or sysinfo",
+                    c.backend
+                ),
+            ));
+        }
+        for (field, list) in [
+            ("disk_mounts_include", &c.disk_mounts_include),
+            ("disk_mounts_exclude", &c.disk_mounts_exclude),
+            ("interfaces_include", &c.interfaces_include),
+            ("interfaces_exclude", &c.interfaces_exclude),
+        ] {
+            for (i, pattern) in list.iter().enumerate() {
+                super::rules::validate_glob(pattern)
+                    .map_err(|p| ctx.err(format!("collectors.{field}[{i}]"), p))?;
+            }
         }
         if self.tls_ca_file.is_some() && !self.tls {
             return Err(ctx.err(

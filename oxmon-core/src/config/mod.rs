@@ -19,7 +19,7 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-pub use agent::{AgentConfig, MAX_AGENT_ID_LEN, validate_agent_id};
+pub use agent::{AgentConfig, CollectorsConfig, MAX_AGENT_ID_LEN, validate_agent_id};
 pub use notification::{
     ChannelConfig, NotificationConfig, Recurrence, SilenceWindow, TimeOfDay, Weekday,
 };

@@ -356,7 +356,7 @@ impl RawRule {
 }
 
 /// Checks glob syntax: non-empty, balanced `[...]` classes.
-fn validate_glob(pattern: &str) -> Result<(), String> {
+pub(crate) fn validate_glob(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
         return Err("must not be empty (use \"*\" for every agent)".into());
     }

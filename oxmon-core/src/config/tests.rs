@@ -917,3 +917,33 @@ fn local_agent_section() {
         &["' '"],
     );
 }
+
+#[test]
+fn collectors_section() {
+    let c = AgentConfig::from_toml(
+        "[collectors]\nbackend = \"procfs\"\nproc_root = \"/host/proc\"\ndisk_mounts_exclude = [\"/snap/*\"]\ninterfaces_exclude = [\"veth*\"]\ninclude_loopback = true",
+        "agent.toml",
+    )
+    .unwrap();
+    assert_eq!(c.collectors.backend, "procfs");
+    assert_eq!(c.collectors.disk_mounts_exclude, ["/snap/*"]);
+    assert!(c.collectors.include_loopback);
+    assert_names(
+        &agent_err("[collectors]\nbackend = \"wmi\""),
+        "agent.toml",
+        "collectors.backend",
+        &["wmi"],
+    );
+    assert_names(
+        &agent_err("[collectors]\ninterfaces_exclude = [\"eth[0\"]"),
+        "agent.toml",
+        "collectors.interfaces_exclude[0]",
+        &["unclosed"],
+    );
+    assert_names(
+        &agent_err("[collectors]\ninclude_lo = true"),
+        "agent.toml",
+        "collectors.include_lo",
+        &["unknown key"],
+    );
+}
