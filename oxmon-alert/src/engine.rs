@@ -72,11 +72,21 @@ pub struct EngineStats {
     pub window_points: u64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct AlertState {
     /// Boxed: most (rule, series) pairs never fire, so the slot stays small.
     firing: Option<Box<Firing>>,
-    last_notified_ms: Option<i64>,
+    /// `i64::MIN`: never notified.
+    last_notified_ms: i64,
+}
+
+impl Default for AlertState {
+    fn default() -> Self {
+        Self {
+            firing: None,
+            last_notified_ms: i64::MIN,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -594,9 +604,8 @@ fn transition(
     match outcome {
         Outcome::Insufficient => {}
         Outcome::Holds(hit) => {
-            let silence_over = state
-                .last_notified_ms
-                .is_none_or(|t| ts - t >= rule.silence_ms);
+            let silence_over = state.last_notified_ms == i64::MIN
+                || ts.saturating_sub(state.last_notified_ms) >= rule.silence_ms;
             let notify = match &state.firing {
                 None => silence_over,
                 // Reminders need a silence period; with `silence_secs = 0` an
@@ -609,7 +618,7 @@ fn transition(
             let since_ms = state.firing.as_ref().map_or(ts, |f| f.since_ms);
             let notified = notify || state.firing.as_ref().is_some_and(|f| f.notified);
             if notify {
-                state.last_notified_ms = Some(ts);
+                state.last_notified_ms = ts;
                 let message = hit.detail.render(&target.what(), hit.value);
                 out.push(event(
                     rule,
@@ -713,7 +722,7 @@ fn event(
         threshold: hit.threshold,
         timestamp_ms: ts,
         fired_at_ms: since,
-        prediction: hit.prediction,
+        prediction: crate::tracker::with_interval(hit, ts),
         message,
     }
 }

@@ -30,6 +30,8 @@ pub(crate) enum Detail {
         breach_at_ms: i64,
         eta_ms: i64,
         r_squared: f64,
+        /// The fit, for the prediction interval (computed only for events).
+        fit: Fit,
     },
     Cert {
         days: Option<f64>,
@@ -72,6 +74,7 @@ impl Detail {
                 breach_at_ms,
                 eta_ms,
                 r_squared,
+                ..
             } => format!(
                 "{what} is {} and predicted to reach {} at {} (in {}), R² {r_squared:.2}",
                 fmt_value(value),
@@ -222,6 +225,12 @@ impl SeriesWindows {
     }
 }
 
+/// The points a custom evaluator asked for (its `lookback_ms`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CustomWindow {
+    points: VecDeque<Point>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) enum Tracker {
     Threshold {
@@ -231,8 +240,9 @@ pub(crate) enum Tracker {
     Trend {
         window: u8,
     },
+    /// Boxed so that the common trackers stay small.
     Custom {
-        points: VecDeque<Point>,
+        window: Box<CustomWindow>,
     },
     /// Index into the engine's certificate states (shared by the days and validity series).
     Cert {
@@ -254,7 +264,7 @@ impl Tracker {
                 window: windows.register(rule),
             },
             Logic::Custom(_) => Tracker::Custom {
-                points: VecDeque::new(),
+                window: Box::default(),
             },
             Logic::Cert { .. } => Tracker::Cert { state: u32::MAX },
         }
@@ -263,7 +273,7 @@ impl Tracker {
     /// Points this rule holds on its own (shared windows are counted by the series).
     pub(crate) fn held_points(&self) -> usize {
         match self {
-            Tracker::Custom { points } => points.len(),
+            Tracker::Custom { window } => window.points.len(),
             _ => 0,
         }
     }
@@ -366,7 +376,8 @@ impl Tracker {
                 };
                 trend_outcome(rule, &fit, o, threshold, horizon_ms, min_r_squared)
             }
-            (Tracker::Custom { points }, Logic::Custom(evaluator)) => {
+            (Tracker::Custom { window }, Logic::Custom(evaluator)) => {
+                let points = &mut window.points;
                 let lookback = evaluator.lookback_ms().max(0);
                 points.push_back(Point {
                     timestamp_ms: o.ts,
@@ -419,16 +430,12 @@ fn trend_outcome(
     if eta_ms > horizon_ms as f64 {
         return Outcome::Clear;
     }
-    let to_ms = |xs: f64| {
-        let ms = (xs * 1000.0).round();
-        (ms.is_finite() && ms.abs() < 9.0e15).then_some(ms as i64)
-    };
     let eta_ms = eta_ms as i64;
     let breach_at_ms = o.ts + eta_ms;
-    let (earliest, latest) = match fit.crossing_interval(threshold) {
-        Some((lo, hi)) => (to_ms(lo).map(|m| m.max(o.ts)), hi.and_then(to_ms)),
-        None => (None, None),
-    };
+    // The interval is filled in by `with_interval` when an event is emitted:
+    // a firing alert is re-evaluated on every sample, and most of those
+    // evaluations notify nobody.
+    let (earliest, latest) = (None, None);
     Outcome::Holds(Hit {
         severity: rule.severity,
         value: o.value,
@@ -445,8 +452,25 @@ fn trend_outcome(
             breach_at_ms,
             eta_ms,
             r_squared: fit.r_squared,
+            fit: *fit,
         },
     })
+}
+
+/// The prediction of a trend hit with its 95% interval computed, for an event at `ts`.
+pub(crate) fn with_interval(hit: &Hit, ts: i64) -> Option<Prediction> {
+    let mut p = hit.prediction?;
+    if let Detail::Trend { threshold, fit, .. } = &hit.detail {
+        let to_ms = |xs: f64| {
+            let ms = (xs * 1000.0).round();
+            (ms.is_finite() && ms.abs() < 9.0e15).then_some(ms as i64)
+        };
+        if let Some((lo, hi)) = fit.crossing_interval(*threshold) {
+            p.breach_earliest_ms = to_ms(lo).map(|m| m.max(ts));
+            p.breach_latest_ms = hi.and_then(to_ms);
+        }
+    }
+    Some(p)
 }
 
 /// `1h05m`, `3d4h`, `45s`.
