@@ -92,9 +92,16 @@ impl Server {
         let engine = AlertEngine::from_config(&config.alert.rules, EngineOptions::default())?;
         tasks.push(tokio::spawn(alert_task(engine, batches, store.clone())));
 
+        let i = &config.ingest;
         let limits = IngestLimits {
+            max_samples: i.max_samples_per_batch,
+            max_metric_len: i.max_metric_name_len,
+            max_labels: i.max_labels,
+            max_label_name_len: i.max_label_name_len,
+            max_label_value_len: i.max_label_value_len,
+            max_future_ms: i64::try_from(i.max_future_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
             max_age_ms: i64::from(config.retention_days) * DAY_MS,
-            ..IngestLimits::default()
         };
         let observer: Arc<dyn IngestObserver> = Arc::new(AlertFeed(feed));
         let ingest = Arc::new(
@@ -111,11 +118,11 @@ impl Server {
             .local_addr()
             .map_err(|source| ServerError::Bind { addr, source })?;
         let grpc_options = GrpcServerOptions {
+            max_message_bytes: config.ingest.max_message_bytes,
             tls: config
                 .grpc_tls
                 .as_ref()
                 .map(|t| (t.cert_file.clone(), t.key_file.clone())),
-            ..GrpcServerOptions::default()
         };
         let mut rx = stopped.clone();
         let grpc_ingest = ingest.clone();

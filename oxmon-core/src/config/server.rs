@@ -41,6 +41,46 @@ pub struct ServerConfig {
     pub cert_check: CertCheckConfig,
     /// `[local_agent]`: an agent inside the server process, for the host it runs on.
     pub local_agent: LocalAgentConfig,
+    /// `[ingest]`: limits on what agents may send.
+    pub ingest: IngestConfig,
+}
+
+/// `[ingest]`: limits on what one batch may carry. Batches over a limit are
+/// refused with INVALID_ARGUMENT or RESOURCE_EXHAUSTED (agents drop them
+/// instead of re-sending); samples outside the time range are refused one
+/// by one and counted in the acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct IngestConfig {
+    /// Most samples in one batch. Default 100,000.
+    pub max_samples_per_batch: usize,
+    /// Longest metric name, bytes. Default 256.
+    pub max_metric_name_len: usize,
+    /// Most labels on one sample. Default 32.
+    pub max_labels: usize,
+    /// Longest label name, bytes. Default 128.
+    pub max_label_name_len: usize,
+    /// Longest label value, bytes. Default 1024.
+    pub max_label_value_len: usize,
+    /// Samples further in the future are refused, seconds. Default 600.
+    pub max_future_secs: u64,
+    /// Largest gRPC message, bytes. Default 16 MiB.
+    pub max_message_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_samples_per_batch: 100_000,
+            max_metric_name_len: 256,
+            max_labels: 32,
+            max_label_name_len: 128,
+            max_label_value_len: 1024,
+            max_future_secs: 600,
+            max_message_bytes: 16 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[local_agent]`: collects this host's metrics inside the server process
@@ -85,6 +125,7 @@ impl Default for ServerConfig {
             notification: NotificationConfig::default(),
             cert_check: CertCheckConfig::default(),
             local_agent: LocalAgentConfig::default(),
+            ingest: IngestConfig::default(),
         }
     }
 }
@@ -219,6 +260,8 @@ struct RawServer {
     cert_check: CertCheckConfig,
     #[serde(default)]
     local_agent: LocalAgentConfig,
+    #[serde(default)]
+    ingest: IngestConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -295,6 +338,7 @@ impl ServerConfig {
                 .validate(ctx, raw.aggregation_window_secs)?,
             cert_check: raw.cert_check,
             local_agent: raw.local_agent,
+            ingest: raw.ingest,
         };
         config.validate(origin)?;
         Ok(config)
@@ -358,6 +402,11 @@ impl ServerConfig {
         if let Some(id) = &la.agent_id {
             super::agent::validate_agent_id(id).map_err(|p| ctx.err("local_agent.agent_id", p))?;
         }
+        let i = &self.ingest;
+        ctx.at_least("ingest.max_samples_per_batch", i.max_samples_per_batch, 1)?;
+        ctx.at_least("ingest.max_metric_name_len", i.max_metric_name_len, 1)?;
+        ctx.at_least("ingest.max_label_name_len", i.max_label_name_len, 1)?;
+        ctx.at_least("ingest.max_message_bytes", i.max_message_bytes, 1024)?;
         ctx.at_least(
             "local_agent.collection_interval_secs",
             la.collection_interval_secs,

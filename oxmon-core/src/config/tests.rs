@@ -947,3 +947,33 @@ fn collectors_section() {
         &["unknown key"],
     );
 }
+
+#[test]
+fn ingest_section() {
+    let c = ServerConfig::from_toml(
+        "[ingest]\nmax_samples_per_batch = 5000\nmax_future_secs = 60",
+        "s",
+    )
+    .unwrap();
+    assert_eq!(c.ingest.max_samples_per_batch, 5000);
+    assert_eq!(c.ingest.max_future_secs, 60);
+    assert_eq!(c.ingest.max_labels, 32);
+    assert_names(
+        &server_err("[ingest]\nmax_samples_per_batch = 0"),
+        "server.toml",
+        "ingest.max_samples_per_batch",
+        &["at least 1"],
+    );
+    assert_names(
+        &server_err("[ingest]\nmax_message_bytes = 10"),
+        "server.toml",
+        "ingest.max_message_bytes",
+        &["1024"],
+    );
+    assert_names(
+        &server_err("[ingest]\nmax_points = 10"),
+        "server.toml",
+        "ingest.max_points",
+        &["unknown key"],
+    );
+}
