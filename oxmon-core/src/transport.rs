@@ -34,6 +34,10 @@ pub enum TransportErrorKind {
     PermissionDenied,
     /// The batch exceeds a limit (too many points, too large). Permanent.
     ResourceExhausted,
+    /// The server cannot store this batch and never will (the partition of
+    /// its day is unreadable, ...). Permanent: the agent drops it rather than
+    /// letting it block every newer batch.
+    FailedPrecondition,
     /// Anything else the server reported. Retryable.
     Internal,
 }

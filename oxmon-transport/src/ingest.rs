@@ -263,7 +263,10 @@ impl BatchHandler for Ingest {
             e if e.is_retryable() => {
                 TransportError::new(TransportErrorKind::Unavailable, format!("storage: {e}"))
             }
-            e => TransportError::new(TransportErrorKind::Internal, format!("storage: {e}")),
+            e => TransportError::new(
+                TransportErrorKind::FailedPrecondition,
+                format!("storage cannot take this batch: {e}"),
+            ),
         })?;
         match outcome {
             AppendOutcome::Duplicate => Ok(Ack {

@@ -502,3 +502,38 @@ async fn messages_over_the_size_limit_are_refused() {
         .expect("a small batch still passes");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_the_store_can_never_take_is_refused_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    // The day's partition is unreadable: the store refuses that day forever.
+    std::fs::write(
+        dir.path().join("2026-01-01.db"),
+        b"not a database at all, just bytes",
+    )
+    .unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
+    let ingest = Arc::new(Ingest::new(
+        store.clone(),
+        None,
+        Arc::new(ManualClock::new(NOW)),
+    ));
+    let server = Server::start(ingest, GrpcServerOptions::default()).await;
+    let t = GrpcTransport::connect(&agent(server.addr.to_string(), None), "web-1").unwrap();
+    let e = t
+        .send(&batch("web-1", "b-1", vec![cpu("web-1", NOW + 5, 1.0)]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, TransportErrorKind::FailedPrecondition, "{e}");
+    assert!(
+        !e.is_retryable(),
+        "a poison batch must not block the agent's buffer forever"
+    );
+    // Other days are fine.
+    let ack = t
+        .send(&batch("web-1", "b-2", vec![cpu("web-1", NOW - 1_000, 1.0)]))
+        .await
+        .unwrap();
+    assert_eq!(ack.rejected_samples, 0);
+    server.stop().await;
+}

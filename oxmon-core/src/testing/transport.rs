@@ -200,6 +200,7 @@ pub async fn rejections_keep_their_kind(
         Unauthenticated,
         PermissionDenied,
         ResourceExhausted,
+        FailedPrecondition,
         Unavailable,
     ] {
         handler.push_answer(Err(TransportError::new(kind, format!("scripted {kind:?}"))));

@@ -75,6 +75,7 @@ pub(crate) fn code_of(kind: TransportErrorKind) -> Code {
         TransportErrorKind::Unauthenticated => Code::Unauthenticated,
         TransportErrorKind::PermissionDenied => Code::PermissionDenied,
         TransportErrorKind::ResourceExhausted => Code::ResourceExhausted,
+        TransportErrorKind::FailedPrecondition => Code::FailedPrecondition,
         _ => Code::Internal,
     }
 }
@@ -83,7 +84,8 @@ pub(crate) fn kind_of(code: Code) -> TransportErrorKind {
     match code {
         Code::Unavailable | Code::Aborted | Code::Cancelled => TransportErrorKind::Unavailable,
         Code::DeadlineExceeded => TransportErrorKind::Timeout,
-        Code::InvalidArgument | Code::FailedPrecondition => TransportErrorKind::InvalidArgument,
+        Code::InvalidArgument => TransportErrorKind::InvalidArgument,
+        Code::FailedPrecondition => TransportErrorKind::FailedPrecondition,
         Code::Unauthenticated => TransportErrorKind::Unauthenticated,
         Code::PermissionDenied => TransportErrorKind::PermissionDenied,
         // tonic reports a message over the size limit as OUT_OF_RANGE.
