@@ -1,7 +1,12 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod channels;
 mod error;
+#[cfg(feature = "_http")]
+mod http;
 mod registry;
+pub mod render;
 mod stub;
 
 pub use error::{Error, Result};

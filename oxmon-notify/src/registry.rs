@@ -23,9 +23,19 @@ impl ChannelRegistry {
 
     /// A registry with every built-in plugin whose feature is enabled.
     pub fn with_builtin() -> Self {
-        // One `#[cfg(feature = "...")] registry.register(...)` line per built-in
-        // channel (email, webhook, sms, dingtalk, weixin) as they land.
-        Self::new()
+        #[allow(unused_mut)] // with no channel feature enabled
+        let mut r = Self::new();
+        #[cfg(feature = "email")]
+        r.register(Arc::new(crate::channels::email::EmailPlugin));
+        #[cfg(feature = "webhook")]
+        r.register(Arc::new(crate::channels::webhook::WebhookPlugin));
+        #[cfg(feature = "sms")]
+        r.register(Arc::new(crate::channels::sms::SmsPlugin));
+        #[cfg(feature = "dingtalk")]
+        r.register(Arc::new(crate::channels::dingtalk::DingTalkPlugin::new()));
+        #[cfg(feature = "weixin")]
+        r.register(Arc::new(crate::channels::weixin::WeixinPlugin));
+        r
     }
 
     /// Adds a plugin, returning the one it replaces for the same `type`.
@@ -87,5 +97,30 @@ impl ChannelRegistry {
         configs: &[ChannelConfig],
     ) -> Result<Vec<Arc<dyn Channel>>, ConfigError> {
         configs.iter().map(|c| self.build(c)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(all(
+        feature = "email",
+        feature = "webhook",
+        feature = "sms",
+        feature = "dingtalk",
+        feature = "weixin"
+    ))]
+    #[test]
+    fn builtin_registers_every_enabled_channel() {
+        let r = ChannelRegistry::with_builtin();
+        assert_eq!(r.kinds(), ["dingtalk", "email", "sms", "webhook", "weixin"]);
+        let cfg = ChannelConfig::new("weixin", "wx", toml::Table::new());
+        let err = r.validate(&cfg).unwrap_err();
+        assert_eq!(
+            err.field.as_deref(),
+            Some("notification.channels[0].webhook_url")
+        );
+        assert!(err.to_string().contains("`wx`"), "{err}");
     }
 }
