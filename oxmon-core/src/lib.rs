@@ -8,6 +8,7 @@ mod collector;
 pub mod config;
 mod error;
 pub mod manage;
+pub mod notify_history;
 mod rule;
 mod secret;
 mod store;

@@ -16,4 +16,7 @@ pub enum Error {
     /// A delivery failed (after any retries).
     #[error("delivery failed: {0}")]
     Send(#[from] SendError),
+    /// No channel of that name is configured.
+    #[error("no channel named `{0}`")]
+    UnknownChannel(String),
 }

@@ -100,17 +100,17 @@ impl ChannelRegistry {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(
+    test,
+    feature = "email",
+    feature = "webhook",
+    feature = "sms",
+    feature = "dingtalk",
+    feature = "weixin"
+))]
 mod tests {
     use super::*;
 
-    #[cfg(all(
-        feature = "email",
-        feature = "webhook",
-        feature = "sms",
-        feature = "dingtalk",
-        feature = "weixin"
-    ))]
     #[test]
     fn builtin_registers_every_enabled_channel() {
         let r = ChannelRegistry::with_builtin();

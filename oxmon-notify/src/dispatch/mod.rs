@@ -1,0 +1,395 @@
+//! The dispatch pipeline: routing, silence windows, aggregation, rate limits,
+//! retries and history.
+
+mod limit;
+mod retry;
+mod silence;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use oxmon_core::config::{ChannelConfig, ConfigError, NotificationConfig};
+use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
+use oxmon_core::{AlertEvent, AlertStatus, Channel, Clock, Notification, SendErrorKind, Severity};
+
+pub use limit::RateLimit;
+pub use retry::RetryPolicy;
+pub use silence::SilencePolicy;
+
+use crate::{ChannelRegistry, Error};
+
+/// One channel and the events it takes.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The channel.
+    pub channel: Arc<dyn Channel>,
+    /// Events below this severity skip the channel.
+    pub min_severity: Severity,
+    /// Whether resolved events reach the channel.
+    pub send_resolved: bool,
+    /// At most this many messages; the excess is folded into a digest.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Route {
+    /// A route taking every event, without rate limit.
+    pub fn new(channel: Arc<dyn Channel>) -> Self {
+        Self {
+            channel,
+            min_severity: Severity::Info,
+            send_resolved: true,
+            rate_limit: None,
+        }
+    }
+
+    /// A route with the configuration's `min_severity` and `send_resolved`,
+    /// and the default rate limit of its `type` ([`RateLimit::default_for`]).
+    pub fn from_config(config: &ChannelConfig, channel: Arc<dyn Channel>) -> Self {
+        Self {
+            channel,
+            min_severity: config.min_severity,
+            send_resolved: config.send_resolved,
+            rate_limit: RateLimit::default_for(&config.kind),
+        }
+    }
+
+    fn takes(&self, e: &AlertEvent) -> bool {
+        e.severity >= self.min_severity && (e.status == AlertStatus::Firing || self.send_resolved)
+    }
+}
+
+/// How the notifier behaves, apart from its routes.
+#[derive(Debug, Clone, Default)]
+pub struct NotifierOptions {
+    /// Events of one rule (and status) within this window go out as one
+    /// notification when it ends. Zero sends each event at once.
+    pub aggregation_window: Duration,
+    /// When nothing is sent.
+    pub silence: SilencePolicy,
+    /// How failed sends are retried.
+    pub retry: RetryPolicy,
+}
+
+impl NotifierOptions {
+    /// Options from `[notification]`: aggregation window, silence windows in
+    /// the configured zone, default retries.
+    ///
+    /// # Errors
+    /// An unknown time zone.
+    pub fn from_config(config: &NotificationConfig) -> Result<Self, ConfigError> {
+        let silence =
+            SilencePolicy::in_zone(config.silence_windows.clone(), config.timezone.as_deref())
+                .map_err(|p| ConfigError::field("<config>", "notification.timezone", p))?;
+        Ok(Self {
+            aggregation_window: Duration::from_secs(config.aggregation_window_secs),
+            silence,
+            retry: RetryPolicy::default(),
+        })
+    }
+}
+
+type GroupKey = (usize, String, AlertStatus);
+
+#[derive(Debug)]
+struct RouteState {
+    route: Route,
+    window: Option<Mutex<limit::Window>>,
+    /// Events held back by the rate limit, sent as one digest when a slot frees.
+    backlog: Mutex<Option<Vec<AlertEvent>>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    routes: Vec<RouteState>,
+    options: NotifierOptions,
+    clock: Arc<dyn Clock>,
+    history: Arc<dyn NotificationHistory>,
+    groups: Mutex<HashMap<GroupKey, Vec<AlertEvent>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sends alert events to channels: routes by severity, suppresses inside
+/// silence windows, merges events of one rule within the aggregation window,
+/// keeps within rate limits, retries, and records every attempt.
+///
+/// Needs a tokio runtime: timers and sends run in spawned tasks. Cloning
+/// shares the notifier.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+impl Notifier {
+    /// A notifier over explicit routes.
+    pub fn new(
+        routes: Vec<Route>,
+        options: NotifierOptions,
+        clock: Arc<dyn Clock>,
+        history: Arc<dyn NotificationHistory>,
+    ) -> Self {
+        let routes = routes
+            .into_iter()
+            .map(|route| RouteState {
+                window: route.rate_limit.map(|l| Mutex::new(limit::Window::new(l))),
+                route,
+                backlog: Mutex::new(None),
+            })
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                routes,
+                options,
+                clock,
+                history,
+                groups: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A notifier for `[notification]`: every channel built by `registry`.
+    ///
+    /// # Errors
+    /// A channel the registry refuses, or an unknown time zone.
+    pub fn from_config(
+        registry: &ChannelRegistry,
+        config: &NotificationConfig,
+        clock: Arc<dyn Clock>,
+        history: Arc<dyn NotificationHistory>,
+    ) -> Result<Self, ConfigError> {
+        let routes = config
+            .channels
+            .iter()
+            .map(|c| Ok(Route::from_config(c, registry.build(c)?)))
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        Ok(Self::new(
+            routes,
+            NotifierOptions::from_config(config)?,
+            clock,
+            history,
+        ))
+    }
+
+    /// The channels' names, in route order.
+    pub fn channels(&self) -> Vec<&str> {
+        self.inner
+            .routes
+            .iter()
+            .map(|r| r.route.channel.name())
+            .collect()
+    }
+
+    /// Takes one event: suppressed inside a silence window (recorded as
+    /// `silenced`), otherwise queued for every channel whose route takes it.
+    /// Returns at once; delivery happens in background tasks.
+    pub async fn notify(&self, event: AlertEvent) {
+        let inner = &self.inner;
+        let now = inner.clock.now_ms();
+        let silenced = inner.options.silence.is_silenced(now);
+        for (i, rs) in inner.routes.iter().enumerate() {
+            if !rs.route.takes(&event) {
+                continue;
+            }
+            if silenced {
+                inner
+                    .record(
+                        rs,
+                        std::slice::from_ref(&event),
+                        DeliveryStatus::Silenced,
+                        None,
+                        0,
+                        0,
+                    )
+                    .await;
+                continue;
+            }
+            let window = inner.options.aggregation_window;
+            if window.is_zero() {
+                self.spawn_deliver(i, vec![event.clone()]);
+                continue;
+            }
+            let key = (i, event.rule.clone(), event.status);
+            let first = {
+                let mut groups = lock(&inner.groups);
+                let group = groups.entry(key.clone()).or_default();
+                group.push(event.clone());
+                group.len() == 1
+            };
+            if first {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(window).await;
+                    let events = lock(&this.inner.groups).remove(&key);
+                    if let Some(events) = events {
+                        this.deliver(key.0, events).await;
+                    }
+                });
+            }
+        }
+    }
+
+    /// Sends every event still waiting for its aggregation window now.
+    pub async fn flush(&self) {
+        let pending: Vec<(GroupKey, Vec<AlertEvent>)> = lock(&self.inner.groups).drain().collect();
+        for ((i, _, _), events) in pending {
+            self.deliver(i, events).await;
+        }
+    }
+
+    /// Sends a test notification to the channel named `channel` now, with
+    /// retries, bypassing silence windows, aggregation and rate limits.
+    ///
+    /// # Errors
+    /// [`Error::UnknownChannel`], or [`Error::Send`] with the last failure.
+    pub async fn send_test(&self, channel: &str) -> Result<(), Error> {
+        let rs = self
+            .inner
+            .routes
+            .iter()
+            .find(|r| r.route.channel.name() == channel)
+            .ok_or_else(|| Error::UnknownChannel(channel.to_owned()))?;
+        let now = self.inner.clock.now_ms();
+        let event = AlertEvent {
+            id: format!("test-{now}"),
+            rule: "oxmon-test-notification".to_owned(),
+            series: oxmon_core::SeriesKey::new("oxmon", "oxmon.test", oxmon_core::Labels::new()),
+            severity: Severity::Info,
+            status: AlertStatus::Firing,
+            value: 0.0,
+            threshold: None,
+            timestamp_ms: now,
+            fired_at_ms: now,
+            prediction: None,
+            message: format!("Test notification from oxmon to channel {channel}: delivery works."),
+        };
+        self.inner
+            .send_with_retry(rs, &Notification::single(event))
+            .await
+    }
+
+    fn spawn_deliver(&self, i: usize, events: Vec<AlertEvent>) {
+        let this = self.clone();
+        tokio::spawn(async move { this.deliver(i, events).await });
+    }
+
+    /// Sends now if the route's rate limit allows, else adds the events to the
+    /// route's backlog, which goes out as one digest when a slot frees.
+    async fn deliver(&self, i: usize, events: Vec<AlertEvent>) {
+        let inner = &self.inner;
+        let rs = &inner.routes[i];
+        if let Some(window) = &rs.window {
+            let verdict = lock(window).try_take(tokio::time::Instant::now());
+            if let Err(free_at) = verdict {
+                inner
+                    .record(rs, &events, DeliveryStatus::Deferred, None, 0, 0)
+                    .await;
+                let schedule = {
+                    let mut backlog = lock(&rs.backlog);
+                    let schedule = backlog.is_none();
+                    backlog.get_or_insert_with(Vec::new).extend(events);
+                    schedule
+                };
+                if schedule {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(free_at).await;
+                        let digest = lock(&this.inner.routes[i].backlog).take();
+                        if let Some(digest) = digest {
+                            this.spawn_deliver(i, digest);
+                        }
+                    });
+                }
+                return;
+            }
+        }
+        let _ = inner.send_with_retry(rs, &Notification { events }).await;
+    }
+}
+
+impl Inner {
+    async fn record(
+        &self,
+        rs: &RouteState,
+        events: &[AlertEvent],
+        status: DeliveryStatus,
+        error: Option<String>,
+        attempt: u32,
+        duration_ms: u64,
+    ) {
+        let record = DeliveryRecord {
+            channel: rs.route.channel.name().to_owned(),
+            event_ids: events.iter().map(|e| e.id.clone()).collect(),
+            status,
+            error,
+            attempt,
+            duration_ms,
+            attempted_at_ms: self.clock.now_ms(),
+        };
+        if let Err(e) = self.history.record(record).await {
+            tracing::warn!(channel = rs.route.channel.name(), error = %e, "cannot record notification history");
+        }
+    }
+
+    /// Sends, retrying retryable failures with backoff; records every attempt.
+    async fn send_with_retry(&self, rs: &RouteState, n: &Notification) -> Result<(), Error> {
+        let name = rs.route.channel.name();
+        let mut delays = self.options.retry.delays();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let started = tokio::time::Instant::now();
+            let result = rs.route.channel.send(n).await;
+            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let err = match result {
+                Ok(()) => {
+                    self.record(rs, &n.events, DeliveryStatus::Sent, None, attempt, took)
+                        .await;
+                    tracing::info!(
+                        channel = name,
+                        attempt,
+                        events = n.events.len(),
+                        "notification sent"
+                    );
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            let next = match err.kind {
+                SendErrorKind::Retryable { retry_after } => delays
+                    .next()
+                    .map(|d| self.options.retry.wait(d, retry_after)),
+                SendErrorKind::Permanent => None,
+            };
+            let Some(wait) = next else {
+                self.record(
+                    rs,
+                    &n.events,
+                    DeliveryStatus::Failed,
+                    Some(err.message.clone()),
+                    attempt,
+                    took,
+                )
+                .await;
+                tracing::error!(channel = name, attempt, error = %err, "notification failed");
+                return Err(Error::Send(err));
+            };
+            self.record(
+                rs,
+                &n.events,
+                DeliveryStatus::Retrying,
+                Some(err.message.clone()),
+                attempt,
+                took,
+            )
+            .await;
+            tracing::warn!(channel = name, attempt, error = %err, retry_in_ms = wait.as_millis(), "notification attempt failed, retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
