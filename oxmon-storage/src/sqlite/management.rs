@@ -28,6 +28,7 @@
 //! are off) cleans up too.
 
 mod certs;
+mod history;
 mod schema;
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,22 @@ use super::db_err;
 /// `PRAGMA application_id` of an oxmon management database: "OXMC".
 pub(super) const APPLICATION_ID: i32 = 0x4F58_4D43;
 /// The schema version this build writes and reads.
-pub(super) const SCHEMA_VERSION: i32 = 1;
+pub(super) const SCHEMA_VERSION: i32 = 2;
+
+/// Version 2: the notification history (every delivery attempt).
+const MIGRATION_V2: &str = "
+CREATE TABLE notification_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    event_ids TEXT NOT NULL,      -- JSON list of alert event ids
+    status TEXT NOT NULL,         -- sent, retrying, failed, silenced, deferred
+    error TEXT,
+    attempt INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    attempted_at INTEGER NOT NULL -- ms since the epoch
+);
+CREATE INDEX notification_history_by_time ON notification_history (attempted_at, id);
+";
 /// How long a statement waits for another connection's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -236,13 +251,21 @@ fn migrate(mut conn: Connection, path: &Path) -> Result<Connection> {
     // Again under the write lock: another process may have written meanwhile.
     let id = identity(&tx).map_err(|e| db_err(&context, &e))?;
     check_identity(path, id)?;
-    if !id.has_schema {
-        tx.execute_batch(SCHEMA_V1)
-            .map_err(|e| db_err(&context, &e))?;
+    let set_version = |tx: &rusqlite::Transaction<'_>| {
         tx.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
         ))
-        .map_err(|e| db_err(&context, &e))?;
+    };
+    if !id.has_schema {
+        tx.execute_batch(SCHEMA_V1)
+            .and_then(|()| tx.execute_batch(MIGRATION_V2))
+            .and_then(|()| set_version(&tx))
+            .map_err(|e| db_err(&context, &e))?;
+    } else if id.user_version == 1 {
+        // Forward migration 1 -> 2.
+        tx.execute_batch(MIGRATION_V2)
+            .and_then(|()| set_version(&tx))
+            .map_err(|e| db_err(&context, &e))?;
     } else if id.user_version != SCHEMA_VERSION {
         // Forward migrations from older versions go here, one step each.
         return Err(Error::Storage(format!(

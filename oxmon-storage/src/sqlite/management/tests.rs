@@ -164,7 +164,7 @@ async fn refuses_a_newer_schema_without_touching_the_file() {
         .await
         .expect("add");
     let conn = raw(&path);
-    conn.execute_batch("PRAGMA user_version = 2")
+    conn.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
         .expect("bump version");
     drop(conn);
     assert_refused(&path, "newer than this oxmon supports").await;
