@@ -41,6 +41,10 @@ async fn main() -> ExitCode {
             c
         }
     };
+    if let Err(e) = oxmon::server::check(&config) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
     if check_only {
         println!(
             "{}: configuration is valid",

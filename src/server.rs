@@ -7,9 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use oxmon_alert::{AlertEngine, EngineOptions};
+use oxmon_core::config::ConfigError;
 use oxmon_core::config::{AgentConfig, ServerConfig};
 use oxmon_core::manage::WhitelistStore;
+use oxmon_core::notify_history::NotificationHistory;
 use oxmon_core::{AlertStatus, Clock, DAY_MS, MetricBatch, MetricStore, Severity};
+use oxmon_notify::{ChannelRegistry, Notifier};
 use oxmon_storage::{SqliteManagementStore, SqliteOptions, SqliteStore};
 use oxmon_transport::grpc::{GrpcServerOptions, serve};
 use oxmon_transport::{InProcessTransport, Ingest, IngestLimits, IngestObserver};
@@ -34,6 +37,23 @@ pub enum ServerError {
     /// The alert rules could not be compiled.
     #[error("alert rules: {0}")]
     Rules(#[from] oxmon_alert::Error),
+    /// A notification channel is misconfigured (names the channel and field).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Checks what parsing alone cannot: every channel against its plugin and
+/// every rule against the engine. `--check-config` runs it.
+///
+/// # Errors
+/// The first problem, naming the file and the field.
+pub fn check(config: &ServerConfig) -> Result<(), ServerError> {
+    let registry = ChannelRegistry::with_builtin();
+    for channel in &config.notification.channels {
+        registry.validate(channel)?;
+    }
+    AlertEngine::from_config(&config.alert.rules, EngineOptions::default())?;
+    Ok(())
 }
 
 /// Feeds stored batches to the alert task without blocking ingest.
@@ -88,9 +108,22 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 
+        let history: Arc<dyn NotificationHistory> = manage.clone();
+        let notifier = Notifier::from_config(
+            &ChannelRegistry::with_builtin(),
+            &config.notification,
+            clock.clone(),
+            history,
+        )?;
+        tracing::info!(channels = ?notifier.channels(), "notification channels ready");
         let (feed, batches) = mpsc::unbounded_channel();
         let engine = AlertEngine::from_config(&config.alert.rules, EngineOptions::default())?;
-        tasks.push(tokio::spawn(alert_task(engine, batches, store.clone())));
+        tasks.push(tokio::spawn(alert_task(
+            engine,
+            batches,
+            store.clone(),
+            notifier,
+        )));
 
         let i = &config.ingest;
         let limits = IngestLimits {
@@ -199,6 +232,7 @@ async fn alert_task(
     mut engine: AlertEngine,
     mut batches: mpsc::UnboundedReceiver<MetricBatch>,
     store: Arc<SqliteStore>,
+    notifier: Notifier,
 ) {
     let mut events = Vec::new();
     while let Some(batch) = batches.recv().await {
@@ -222,6 +256,10 @@ async fn alert_task(
         if let Err(err) = store.insert_alert_events(&events).await {
             tracing::error!(error = %err, "could not store alert events");
         }
-        events.clear();
+        for e in events.drain(..) {
+            notifier.notify(e).await;
+        }
     }
+    // Ingest is gone: send what waits for its aggregation window now.
+    notifier.flush().await;
 }

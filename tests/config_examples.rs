@@ -67,3 +67,18 @@ fn server_example_parses_with_every_section() {
     assert!(c.cert_check.enabled);
     assert_eq!(c.cert_check.agent_id, "cert-checker");
 }
+
+#[test]
+fn server_example_channels_and_rules_pass_the_full_check() {
+    let c = ServerConfig::load(path("server.example.toml")).expect("server example");
+    oxmon::server::check(&c).expect("every example channel is accepted by its plugin");
+    let mut bad = c.clone();
+    bad.notification.channels[1]
+        .settings
+        .insert("url".into(), "not a url".into());
+    let err = oxmon::server::check(&bad).expect_err("a bad webhook url is refused");
+    assert!(
+        err.to_string().contains("notification.channels[1].url"),
+        "{err}"
+    );
+}
