@@ -1,0 +1,136 @@
+//! The router, its handlers and the OpenAPI document generated from them.
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi as _};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+mod auth;
+mod health;
+mod whitelist;
+
+pub use auth::{ChangePasswordRequest, LoginRequest, LoginResponse};
+pub use health::HealthResponse;
+pub use whitelist::{
+    AddAgentRequest, AddAgentResponse, AgentStatus, RegenerateTokenResponse, UpdateAgentRequest,
+    WhitelistItem,
+};
+
+/// Name of the bearer security scheme in the OpenAPI document.
+pub const BEARER_SCHEME: &str = "bearer";
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "oxmon REST API", description = "Monitoring server API: auth, agent whitelist"),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "health", description = "Server status"),
+        (name = "auth", description = "Login and password"),
+        (name = "whitelist", description = "Agents allowed to report over gRPC"),
+        (name = "openapi", description = "This document"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route with its OpenAPI description: the one list both
+/// [`router`] and [`openapi`] are built from, so they cannot drift.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(whitelist::list, whitelist::add))
+        .routes(routes!(whitelist::update, whitelist::delete))
+        .routes(routes!(whitelist::regenerate_token))
+        .routes(routes!(openapi_json))
+        .routes(routes!(openapi_yaml))
+}
+
+/// The OpenAPI 3 document of every route [`router`] serves.
+pub fn openapi() -> &'static OpenApi {
+    static DOC: OnceLock<OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = api_routes().into_openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        doc
+    })
+}
+
+/// The REST API over `state`: every route, JSON errors for unknown routes
+/// and methods, and the request body limit.
+pub fn router(state: AppState) -> Router {
+    let limit = state.body_limit;
+    let (router, _) = api_routes().split_for_parts();
+    router
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "route_not_found",
+        "no such route",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}
+
+/// The OpenAPI document as JSON.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "openapi",
+    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json"))
+)]
+async fn openapi_json() -> Result<impl IntoResponse, ApiError> {
+    let body = openapi().to_pretty_json().map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
+}
+
+/// The OpenAPI document as YAML.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.yaml",
+    tag = "openapi",
+    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/yaml"))
+)]
+async fn openapi_yaml() -> Result<impl IntoResponse, ApiError> {
+    let body = openapi().to_yaml().map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/yaml")], body))
+}

@@ -1,0 +1,110 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oxmon_core::manage::{UserStore, WhitelistStore};
+use oxmon_core::{Clock, Secret};
+
+use crate::auth::{Argon2Hasher, AuthError, AuthUser, JwtKeys, LoginLimiter};
+use crate::error::ApiError;
+
+/// Largest accepted request body by default, in bytes.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// The shared state of the router: stores, clock, token keys, password
+/// hasher and login limiter. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub(crate) users: Arc<dyn UserStore>,
+    pub(crate) whitelist: Arc<dyn WhitelistStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) jwt: Arc<JwtKeys>,
+    pub(crate) hasher: Argon2Hasher,
+    pub(crate) limiter: Arc<LoginLimiter>,
+    pub(crate) started_at_ms: i64,
+    pub(crate) body_limit: usize,
+}
+
+impl AppState {
+    /// State over these stores and clock, signing tokens with `jwt_secret`
+    /// (at least [`crate::auth::MIN_JWT_SECRET_LEN`] bytes) valid for
+    /// `token_lifetime`. Defaults: argon2id with the recommended costs,
+    /// [`LoginLimiter::default`], [`DEFAULT_BODY_LIMIT`]. Uptime counts from
+    /// now on `clock`.
+    ///
+    /// # Errors
+    /// [`AuthError::Secret`] for a short secret or a zero lifetime.
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        whitelist: Arc<dyn WhitelistStore>,
+        clock: Arc<dyn Clock>,
+        jwt_secret: &Secret,
+        token_lifetime: Duration,
+    ) -> Result<Self, AuthError> {
+        let jwt = JwtKeys::new(jwt_secret, token_lifetime)?;
+        Ok(Self {
+            users,
+            whitelist,
+            started_at_ms: clock.now_ms(),
+            clock,
+            jwt: Arc::new(jwt),
+            hasher: Argon2Hasher::new(),
+            limiter: Arc::new(LoginLimiter::default()),
+            body_limit: DEFAULT_BODY_LIMIT,
+        })
+    }
+
+    /// Replaces the password hasher (for example cheaper costs in tests).
+    pub fn with_password_hasher(mut self, hasher: Argon2Hasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// Replaces the login limiter.
+    pub fn with_login_limiter(mut self, limiter: LoginLimiter) -> Self {
+        self.limiter = Arc::new(limiter);
+        self
+    }
+
+    /// Sets the largest accepted request body, in bytes.
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The password hasher, for creating users outside the API (first admin).
+    pub fn password_hasher(&self) -> &Argon2Hasher {
+        &self.hasher
+    }
+
+    /// Verifies a bearer token against the keys and the user's current
+    /// token version.
+    ///
+    /// # Errors
+    /// 401 for an invalid, expired or revoked token; the store's error
+    /// otherwise.
+    pub async fn verify_token(&self, token: &str) -> Result<AuthUser, ApiError> {
+        Ok(self
+            .jwt
+            .verify(token, self.users.as_ref(), self.clock.as_ref())
+            .await?)
+    }
+
+    /// Runs argon2 verification off the async threads.
+    pub(crate) async fn verify_password(&self, password: String, stored: Option<String>) -> bool {
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.verify(&password, stored.as_deref()))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Runs argon2 hashing off the async threads.
+    pub(crate) async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)
+    }
+}
