@@ -60,15 +60,22 @@ async fn main() -> ExitCode {
         }
     };
     eprintln!(
-        "oxmon server: gRPC on {}, data in {}",
+        "oxmon server: REST API on http://{} (try /v1/health and /v1/openapi.json), gRPC on {}, data in {}",
+        server.http_addr(),
         server.grpc_addr(),
         config.data_dir.display()
     );
-    eprintln!(
-        "The REST API (http_port {}) is not part of this build yet; recent samples are readable with:\n  sqlite3 {}/$(date -u +%F).db 'SELECT * FROM metrics ORDER BY timestamp DESC LIMIT 20'",
-        config.http_port,
-        config.data_dir.display()
-    );
+    match server.initial_admin_password() {
+        Some(p) => eprintln!(
+            "First start: created user `{}` with the password\n    {}\nIt is shown only now. Log in with POST /v1/auth/login, change it with POST /v1/auth/password.",
+            config.auth.default_username,
+            p.expose()
+        ),
+        None => eprintln!(
+            "Log in with POST /v1/auth/login as `{}`.",
+            config.auth.default_username
+        ),
+    }
     oxmon::agent::shutdown_signal().await;
     server.shutdown().await;
     ExitCode::SUCCESS

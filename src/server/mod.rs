@@ -1,7 +1,9 @@
 //! The server runtime: wires storage, the ingest path, gRPC, the alert
-//! engine and the local agent together. Wiring only: the logic lives in the
-//! crates. (The REST API, notifications and certificate checks join as
-//! their crates land.)
+//! engine, notifications, the REST API and the local agent together.
+//! Wiring only: the logic lives in the crates. (Certificate checks join
+//! when their crate lands.)
+
+mod admin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +42,9 @@ pub enum ServerError {
     /// A notification channel is misconfigured (names the channel and field).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The API's signing secret or first administrator could not be set up.
+    #[error("auth: {0}")]
+    Auth(String),
 }
 
 /// Checks what parsing alone cannot: every channel against its plugin and
@@ -70,6 +75,8 @@ impl IngestObserver for AlertFeed {
 #[derive(Debug)]
 pub struct Server {
     grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    initial_admin_password: Option<oxmon_core::Secret>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     store: Arc<SqliteStore>,
@@ -168,6 +175,51 @@ impl Server {
             }
         }));
 
+        // REST API.
+        let secret = admin::jwt_secret(&config)?;
+        let state = oxmon_http::AppState::new(
+            manage.clone(),
+            manage.clone(),
+            clock.clone(),
+            &secret,
+            std::time::Duration::from_secs(config.auth.token_expire_secs),
+        )
+        .map_err(|e| ServerError::Auth(e.to_string()))?;
+        let initial_admin_password = admin::ensure_admin(
+            manage.as_ref(),
+            &config,
+            state.password_hasher(),
+            clock.as_ref(),
+        )
+        .await?;
+        let http_bind = SocketAddr::new(config.http_bind, config.http_port);
+        let http_listener = tokio::net::TcpListener::bind(http_bind)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: http_bind,
+                source,
+            })?;
+        let http_addr = http_listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind {
+                addr: http_bind,
+                source,
+            })?;
+        let app = oxmon_http::router(state);
+        let mut rx = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(http_listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "REST API stopped");
+            }
+        }));
+
         if config.local_agent.enabled {
             // In-process: the server's own agent needs no token.
             let local_ingest = Arc::new(
@@ -194,9 +246,11 @@ impl Server {
                     .await;
             }));
         }
-        tracing::info!(%grpc_addr, data_dir = %config.data_dir.display(), "oxmon server started");
+        tracing::info!(%grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "oxmon server started");
         Ok(Self {
             grpc_addr,
+            http_addr,
+            initial_admin_password,
             stop,
             tasks,
             store,
@@ -206,6 +260,17 @@ impl Server {
     /// The address gRPC listens on.
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc_addr
+    }
+
+    /// The address the REST API listens on.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The first administrator's password when it was generated at this
+    /// start (no user existed and none was configured): show it once.
+    pub fn initial_admin_password(&self) -> Option<&oxmon_core::Secret> {
+        self.initial_admin_password.as_ref()
     }
 
     /// The metric store.

@@ -1,0 +1,174 @@
+//! The REST API as the server serves it, over real sockets: health, the
+//! first administrator, login, and an agent whitelisted through the API
+//! reporting over gRPC with `require_agent_auth = true`.
+
+use std::sync::Arc;
+
+use oxmon::core::config::{AgentConfig, ServerConfig};
+use oxmon::core::{
+    Clock, Labels, MetricBatch, MetricStoreExt, Sample, Secret, SeriesKey, SystemClock, Transport,
+    TransportErrorKind,
+};
+use oxmon::server::Server;
+use oxmon::transport::grpc::GrpcTransport;
+use serde_json::{Value, json};
+
+fn config(dir: &std::path::Path, extra: &str) -> ServerConfig {
+    let toml = format!(
+        "grpc_port = 0\nhttp_port = 0\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\ndata_dir = \"{}\"\nrequire_agent_auth = true\n{extra}",
+        dir.display()
+    );
+    ServerConfig::from_toml(&toml, "server.toml").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whitelisted_agent_reports_with_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        config(
+            dir.path(),
+            "[auth]\ndefault_password = \"correct horse battery 9\"\n",
+        ),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    assert!(
+        server.initial_admin_password().is_none(),
+        "a configured password is not echoed"
+    );
+    let base = format!("http://{}", server.http_addr());
+    let http = reqwest::Client::new();
+
+    let health: Value = http
+        .get(format!("{base}/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+
+    let denied = http
+        .get(format!("{base}/v1/agents/whitelist"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+
+    let login: Value = http
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "correct horse battery 9"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = login["token"].as_str().expect("token").to_owned();
+
+    let created: Value = http
+        .post(format!("{base}/v1/agents/whitelist"))
+        .bearer_auth(&jwt)
+        .json(&json!({"agent_id": "web-1", "description": "front"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agent_token = created["token"]
+        .as_str()
+        .expect("agent token shown once")
+        .to_owned();
+
+    let mut agent = AgentConfig::default();
+    agent.server_endpoint = server.grpc_addr().to_string();
+    let batch = |id: &str| {
+        let ts = SystemClock.now_ms();
+        MetricBatch {
+            agent_id: "web-1".into(),
+            batch_id: Some(id.into()),
+            timestamp_ms: ts,
+            samples: vec![Sample::new("web-1", "cpu.usage", Labels::new(), ts, 12.5)],
+        }
+    };
+    let anonymous = GrpcTransport::connect(&agent, "web-1").unwrap();
+    assert_eq!(
+        anonymous.send(&batch("a")).await.unwrap_err().kind,
+        TransportErrorKind::Unauthenticated
+    );
+    agent.auth_token = Some(Secret::new(agent_token));
+    let authorized = GrpcTransport::connect(&agent, "web-1").unwrap();
+    authorized
+        .send(&batch("b"))
+        .await
+        .expect("the whitelisted agent reports");
+    let now = SystemClock.now_ms();
+    let points = server
+        .store()
+        .series_points(
+            &SeriesKey::new("web-1", "cpu.usage", Labels::new()),
+            now - 60_000,
+            now + 60_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_start_generates_an_admin_password_and_a_persistent_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), ""), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let password = server
+        .initial_admin_password()
+        .expect("generated and shown once")
+        .expose()
+        .to_owned();
+    assert!(password.len() >= 32);
+    let base = format!("http://{}", server.http_addr());
+    let login = reqwest::Client::new()
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let token: Value = login.json().await.unwrap();
+    server.shutdown().await;
+    let secret_file = dir.path().join("jwt.secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&secret_file)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    // A restart keeps the secret (tokens survive) and does not show a password again.
+    let again = Server::start(config(dir.path(), ""), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    assert!(again.initial_admin_password().is_none());
+    let whitelist = reqwest::Client::new()
+        .get(format!("http://{}/v1/agents/whitelist", again.http_addr()))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        whitelist.status(),
+        200,
+        "a token from before the restart still works"
+    );
+    again.shutdown().await;
+}
