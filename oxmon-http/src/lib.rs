@@ -8,17 +8,25 @@ mod extract;
 #[cfg(feature = "http")]
 mod routes;
 #[cfg(feature = "http")]
+mod sources;
+#[cfg(feature = "http")]
 mod state;
 
 #[cfg(feature = "http")]
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 #[cfg(feature = "http")]
-pub use extract::{ApiJson, ApiPath, ClientAddr};
+pub use extract::{ApiJson, ApiPath, ApiQuery, ClientAddr};
 #[cfg(feature = "http")]
 pub use routes::{
-    AddAgentRequest, AddAgentResponse, AgentStatus, BEARER_SCHEME, ChangePasswordRequest,
-    HealthResponse, LoginRequest, LoginResponse, RegenerateTokenResponse, UpdateAgentRequest,
-    WhitelistItem, openapi, router,
+    AddAgentRequest, AddAgentResponse, AgentItem, AgentStatus, AlertEventView, AlertHistoryPage,
+    BEARER_SCHEME, ChangePasswordRequest, DEFAULT_HISTORY_LIMIT, HealthResponse, LatestValue,
+    LoginRequest, LoginResponse, MAX_HISTORY_LIMIT, PointView, RegenerateTokenResponse, RuleView,
+    SeriesView, UpdateAgentRequest, WhitelistItem, openapi, router,
+};
+#[cfg(feature = "http")]
+pub use sources::{
+    ActiveAlertView, ActiveAlerts, DEFAULT_ACTIVITY_INTERVAL_SECS, DEFAULT_ACTIVITY_MULTIPLE,
+    DEFAULT_MAX_QUERY_SPAN_SECS,
 };
 #[cfg(feature = "http")]
 pub use state::{AppState, DEFAULT_BODY_LIMIT};

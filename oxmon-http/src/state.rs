@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use oxmon_core::config::RuleConfig;
 use oxmon_core::manage::{UserStore, WhitelistStore};
-use oxmon_core::{Clock, Secret};
+use oxmon_core::{Clock, MetricStore, Secret};
 
 use crate::auth::{Argon2Hasher, AuthError, AuthUser, JwtKeys, LoginLimiter};
 use crate::error::ApiError;
+use crate::sources::{ActiveAlerts, Activity, DEFAULT_MAX_QUERY_SPAN_SECS};
 
 /// Largest accepted request body by default, in bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -24,6 +26,11 @@ pub struct AppState {
     pub(crate) limiter: Arc<LoginLimiter>,
     pub(crate) started_at_ms: i64,
     pub(crate) body_limit: usize,
+    pub(crate) metrics: Option<Arc<dyn MetricStore>>,
+    pub(crate) rules: Option<Arc<Vec<RuleConfig>>>,
+    pub(crate) active_alerts: Option<Arc<dyn ActiveAlerts>>,
+    pub(crate) activity: Activity,
+    pub(crate) max_query_span_ms: i64,
 }
 
 impl AppState {
@@ -52,6 +59,11 @@ impl AppState {
             hasher: Argon2Hasher::new(),
             limiter: Arc::new(LoginLimiter::default()),
             body_limit: DEFAULT_BODY_LIMIT,
+            metrics: None,
+            rules: None,
+            active_alerts: None,
+            activity: Activity::default(),
+            max_query_span_ms: secs_to_ms(DEFAULT_MAX_QUERY_SPAN_SECS),
         })
     }
 
@@ -70,6 +82,44 @@ impl AppState {
     /// Sets the largest accepted request body, in bytes.
     pub fn with_body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Serves `/v1/agents`, `/v1/agents/{id}/latest`, `/v1/metrics` and
+    /// `/v1/alerts/history` from this store, and fills the whitelist's
+    /// `last_seen`/`status`. Without it those routes answer 503.
+    pub fn with_metrics(mut self, metrics: Arc<dyn MetricStore>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Serves `/v1/alerts/rules` from these rules. Without them the route
+    /// answers 503.
+    pub fn with_rules(mut self, rules: Vec<RuleConfig>) -> Self {
+        self.rules = Some(Arc::new(rules));
+        self
+    }
+
+    /// Serves `/v1/alerts/active` from this source. Without it the route
+    /// answers 503.
+    pub fn with_active_alerts(mut self, active: Arc<dyn ActiveAlerts>) -> Self {
+        self.active_alerts = Some(active);
+        self
+    }
+
+    /// An agent is active when it reported within `interval_secs x multiple`
+    /// of now (default 10 s x 3).
+    pub fn with_activity(mut self, interval_secs: u64, multiple: u32) -> Self {
+        self.activity = Activity {
+            interval_secs,
+            multiple,
+        };
+        self
+    }
+
+    /// The largest span (`to - from`) of a `/v1/metrics` query (default 31 days).
+    pub fn with_max_query_span(mut self, span: Duration) -> Self {
+        self.max_query_span_ms = i64::try_from(span.as_millis()).unwrap_or(i64::MAX);
         self
     }
 
@@ -106,5 +156,27 @@ impl AppState {
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)
+    }
+}
+
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// The "source not configured" error: 503.
+pub(crate) fn unavailable(what: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        format!("{what} is not available on this server"),
+    )
+}
+
+impl AppState {
+    /// The metric store, or 503.
+    pub(crate) fn metrics(&self) -> Result<&Arc<dyn MetricStore>, ApiError> {
+        self.metrics
+            .as_ref()
+            .ok_or_else(|| unavailable("the metric store"))
     }
 }

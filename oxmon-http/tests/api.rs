@@ -336,6 +336,15 @@ async fn protected_routes_need_a_token() {
         ("PUT", "/v1/agents/whitelist/a"),
         ("DELETE", "/v1/agents/whitelist/a"),
         ("POST", "/v1/agents/whitelist/a/token"),
+        ("GET", "/v1/agents"),
+        ("GET", "/v1/agents/a/latest"),
+        (
+            "GET",
+            "/v1/metrics?agent=a&metric=m&from=2026-01-01&to=2026-01-02",
+        ),
+        ("GET", "/v1/alerts/rules"),
+        ("GET", "/v1/alerts/history"),
+        ("GET", "/v1/alerts/active"),
     ] {
         let (s, b) = call(&f.state, method, uri, None, Some("{}")).await;
         assert_error(s, &b, StatusCode::UNAUTHORIZED);
@@ -440,6 +449,12 @@ async fn openapi_lists_exactly_the_served_routes() {
     }
     let expected: BTreeSet<String> = [
         "GET /v1/health",
+        "GET /v1/agents",
+        "GET /v1/agents/{id}/latest",
+        "GET /v1/metrics",
+        "GET /v1/alerts/rules",
+        "GET /v1/alerts/history",
+        "GET /v1/alerts/active",
         "POST /v1/auth/login",
         "POST /v1/auth/password",
         "GET /v1/agents/whitelist",
@@ -457,7 +472,9 @@ async fn openapi_lists_exactly_the_served_routes() {
     // Every listed route reaches a handler (not the fallbacks).
     for route in &listed {
         let (method, path) = route.split_once(' ').expect("route");
-        let uri = path.replace("{agent_id}", "some-agent");
+        let uri = path
+            .replace("{agent_id}", "some-agent")
+            .replace("{id}", "some-agent");
         let (s, b) = call(&f.state, method, &uri, None, None).await;
         assert_ne!(b["error"]["code"], "route_not_found", "{route}");
         assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{route}");

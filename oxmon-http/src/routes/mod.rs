@@ -15,9 +15,19 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+mod agents;
+mod alerts;
 mod auth;
 mod health;
+mod metrics;
+mod params;
 mod whitelist;
+
+pub use agents::{AgentItem, LatestValue};
+pub use alerts::{
+    AlertEventView, AlertHistoryPage, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, RuleView,
+};
+pub use metrics::{PointView, SeriesView};
 
 pub use auth::{ChangePasswordRequest, LoginRequest, LoginResponse};
 pub use health::HealthResponse;
@@ -31,11 +41,14 @@ pub const BEARER_SCHEME: &str = "bearer";
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "oxmon REST API", description = "Monitoring server API: auth, agent whitelist"),
+    info(title = "oxmon REST API", description = "Monitoring server API: auth, agents, metrics, alerts, agent whitelist"),
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "Server status"),
         (name = "auth", description = "Login and password"),
+        (name = "agents", description = "Agents and their newest values"),
+        (name = "metrics", description = "Time series queries"),
+        (name = "alerts", description = "Alert rules, history and firing alerts"),
         (name = "whitelist", description = "Agents allowed to report over gRPC"),
         (name = "openapi", description = "This document"),
     )
@@ -66,6 +79,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(auth::login))
         .routes(routes!(auth::change_password))
+        .routes(routes!(agents::list))
+        .routes(routes!(agents::latest))
+        .routes(routes!(metrics::query))
+        .routes(routes!(alerts::rules))
+        .routes(routes!(alerts::history))
+        .routes(routes!(alerts::active))
         .routes(routes!(whitelist::list, whitelist::add))
         .routes(routes!(whitelist::update, whitelist::delete))
         .routes(routes!(whitelist::regenerate_token))

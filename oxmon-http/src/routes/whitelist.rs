@@ -1,5 +1,7 @@
 //! The agent whitelist: `/v1/agents/whitelist[/{agent_id}[/token]]`.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -97,15 +99,35 @@ pub struct WhitelistItem {
     pub status: AgentStatus,
 }
 
-/// Extension point: the activity of an agent. Until the API has access to
-/// the metric store's per-agent `last_seen` (issue 8, `GET /v1/agents`),
-/// every agent is reported as never seen.
-fn activity(_state: &AppState, _agent_id: &str) -> (Option<i64>, AgentStatus) {
-    (None, AgentStatus::Unknown)
+/// Newest sample time of every agent from the metric store; a store error
+/// leaves every agent `unknown` rather than failing the whitelist route.
+async fn seen(state: &AppState) -> BTreeMap<String, i64> {
+    super::agents::last_seen_map(state)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "whitelist: agent activity unavailable");
+            BTreeMap::new()
+        })
 }
 
-fn item(state: &AppState, entry: WhitelistEntry) -> WhitelistItem {
-    let (last_seen, status) = activity(state, &entry.agent_id);
+/// The activity of an agent from the metric store's newest sample time:
+/// `unknown` when never seen (or without a metric store).
+fn activity(
+    state: &AppState,
+    seen: &BTreeMap<String, i64>,
+    agent_id: &str,
+) -> (Option<i64>, AgentStatus) {
+    match seen.get(agent_id) {
+        None => (None, AgentStatus::Unknown),
+        Some(&ms) if state.activity.is_active(ms, state.clock.now_ms()) => {
+            (Some(ms), AgentStatus::Active)
+        }
+        Some(&ms) => (Some(ms), AgentStatus::Inactive),
+    }
+}
+
+fn item(state: &AppState, seen: &BTreeMap<String, i64>, entry: WhitelistEntry) -> WhitelistItem {
+    let (last_seen, status) = activity(state, seen, &entry.agent_id);
     WhitelistItem {
         created_at: rfc3339(entry.created_at_ms),
         last_seen: last_seen.map(rfc3339),
@@ -184,7 +206,13 @@ pub(super) async fn list(
     _who: AuthUser,
 ) -> Result<Json<Vec<WhitelistItem>>, ApiError> {
     let entries = state.whitelist.list_agents().await?;
-    Ok(Json(entries.into_iter().map(|e| item(&state, e)).collect()))
+    let seen = seen(&state).await;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| item(&state, &seen, e))
+            .collect(),
+    ))
 }
 
 /// Replaces an agent's description.
@@ -214,7 +242,8 @@ pub(super) async fn update(
         .whitelist
         .update_agent_description(&agent_id, req.description.as_deref(), state.clock.now_ms())
         .await?;
-    Ok(Json(item(&state, entry)))
+    let seen = seen(&state).await;
+    Ok(Json(item(&state, &seen, entry)))
 }
 
 /// Issues a new token; the old one stops working for gRPC at once.

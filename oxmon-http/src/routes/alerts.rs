@@ -1,0 +1,220 @@
+//! Alerts: `GET /v1/alerts/rules`, `/v1/alerts/history`, `/v1/alerts/active`.
+
+use axum::Json;
+use axum::extract::State;
+use oxmon_core::AlertEvent;
+use oxmon_core::config::RuleConfig;
+use oxmon_core::{AlertQuery, Labels, Severity};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::params::{check_order, optional_time, optional_uint};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::rfc3339;
+use crate::sources::ActiveAlertView;
+use crate::state::{AppState, unavailable};
+
+/// Default page size of the alert history.
+pub const DEFAULT_HISTORY_LIMIT: u64 = 100;
+/// Largest page size of the alert history.
+pub const MAX_HISTORY_LIMIT: u64 = 1000;
+
+/// One configured rule, with every field of its `[[alert.rules]]` entry
+/// (`name`, `type`, `metric`, `agent_pattern`, `severity`, `silence_secs`,
+/// `enabled` and the fields of its type).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct RuleView(pub RuleConfig);
+
+/// One alert event, as the history lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AlertEventView {
+    /// Unique id of the event.
+    pub id: String,
+    /// Name of the rule that produced it.
+    pub rule: String,
+    /// The agent of the series.
+    pub agent_id: String,
+    /// The metric of the series.
+    pub metric: String,
+    /// The labels of the series.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub labels: Labels,
+    /// `info`, `warning` or `critical`.
+    #[schema(value_type = String, example = "critical")]
+    pub severity: Severity,
+    /// `firing` or `resolved`.
+    #[schema(value_type = String, example = "firing")]
+    pub status: oxmon_core::AlertStatus,
+    /// The value that triggered (or cleared) the condition.
+    pub value: f64,
+    /// The threshold compared with, when the rule has one.
+    pub threshold: Option<f64>,
+    /// When the event happened, RFC 3339.
+    pub timestamp: String,
+    /// When the alert started firing, RFC 3339.
+    pub fired_at: String,
+    /// A human-readable sentence.
+    pub message: String,
+    /// The forecast of a trend-prediction rule.
+    #[schema(value_type = Option<Object>)]
+    pub prediction: Option<oxmon_core::Prediction>,
+}
+
+impl From<AlertEvent> for AlertEventView {
+    fn from(e: AlertEvent) -> Self {
+        Self {
+            timestamp: rfc3339(e.timestamp_ms),
+            fired_at: rfc3339(e.fired_at_ms),
+            id: e.id,
+            rule: e.rule,
+            agent_id: e.series.agent_id,
+            metric: e.series.metric,
+            labels: e.series.labels,
+            severity: e.severity,
+            status: e.status,
+            value: e.value,
+            threshold: e.threshold,
+            message: e.message,
+            prediction: e.prediction,
+        }
+    }
+}
+
+/// One page of alert history.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AlertHistoryPage {
+    /// How many events match the filters (ignoring `limit` and `offset`).
+    pub total: u64,
+    /// The page size used.
+    pub limit: u64,
+    /// The offset used.
+    pub offset: u64,
+    /// The events, newest first.
+    pub events: Vec<AlertEventView>,
+}
+
+/// The raw history query string, parsed by hand (each bad value is 400).
+#[derive(Debug, Deserialize)]
+pub(super) struct HistoryParams {
+    severity: Option<String>,
+    agent: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+/// Every configured alert rule with all its fields.
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/rules",
+    tag = "alerts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The configured rules", body = Vec<RuleView>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "No rules on this server", body = ErrorBody),
+    )
+)]
+pub(super) async fn rules(
+    State(state): State<AppState>,
+    _who: AuthUser,
+) -> Result<Json<Vec<RuleView>>, ApiError> {
+    let rules = state
+        .rules
+        .as_ref()
+        .ok_or_else(|| unavailable("the rule configuration"))?;
+    Ok(Json(rules.iter().cloned().map(RuleView).collect()))
+}
+
+/// Alert events matching the filters, newest first, with the total count.
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/history",
+    tag = "alerts",
+    params(
+        ("severity" = Option<String>, Query, description = "Only this severity: info, warning or critical"),
+        ("agent" = Option<String>, Query, description = "Only this agent"),
+        ("from" = Option<String>, Query, description = "Only events at or after this time, ISO 8601"),
+        ("to" = Option<String>, Query, description = "Only events at or before this time, ISO 8601"),
+        ("limit" = Option<u64>, Query, description = "Page size, 1 to 1000 (default 100)"),
+        ("offset" = Option<u64>, Query, description = "Events to skip (default 0)"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page of events", body = AlertHistoryPage),
+        (status = 400, description = "Bad severity, time, limit or offset, or `from` after `to`", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "No metric store on this server", body = ErrorBody),
+    )
+)]
+pub(super) async fn history(
+    State(state): State<AppState>,
+    _who: AuthUser,
+    ApiQuery(params): ApiQuery<HistoryParams>,
+) -> Result<Json<AlertHistoryPage>, ApiError> {
+    let severity = match params.severity.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => Some(
+            s.parse::<Severity>()
+                .map_err(|why| ApiError::bad_request(format!("`severity`: {why}")))?,
+        ),
+        _ => None,
+    };
+    let agent_id = params
+        .agent
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty());
+    let from_ms = optional_time("from", params.from.as_deref())?;
+    let to_ms = optional_time("to", params.to.as_deref())?;
+    if let (Some(f), Some(t)) = (from_ms, to_ms) {
+        check_order(f, t)?;
+    }
+    let limit = optional_uint("limit", params.limit.as_deref(), 1, MAX_HISTORY_LIMIT)?
+        .unwrap_or(DEFAULT_HISTORY_LIMIT);
+    let offset =
+        optional_uint("offset", params.offset.as_deref(), 0, u64::from(u32::MAX))?.unwrap_or(0);
+    let page = state
+        .metrics()?
+        .query_alert_events(&AlertQuery {
+            severity,
+            agent_id,
+            from_ms,
+            to_ms,
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            offset: usize::try_from(offset).unwrap_or(usize::MAX),
+        })
+        .await?;
+    Ok(Json(AlertHistoryPage {
+        total: page.total,
+        limit,
+        offset,
+        events: page.events.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Every alert firing now.
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/active",
+    tag = "alerts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Firing alerts", body = Vec<ActiveAlertView>),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "No alert engine on this server", body = ErrorBody),
+    )
+)]
+pub(super) async fn active(
+    State(state): State<AppState>,
+    _who: AuthUser,
+) -> Result<Json<Vec<ActiveAlertView>>, ApiError> {
+    let source = state
+        .active_alerts
+        .as_ref()
+        .ok_or_else(|| unavailable("the alert engine"))?;
+    Ok(Json(source.active()))
+}

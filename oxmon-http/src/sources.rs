@@ -1,0 +1,75 @@
+//! Optional data sources of the read-only routes: what is firing now, and
+//! how "active" an agent is.
+
+use oxmon_core::Labels;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Default expected report interval of an agent, in seconds.
+pub const DEFAULT_ACTIVITY_INTERVAL_SECS: u64 = 10;
+/// Default number of missed intervals before an agent counts as inactive.
+pub const DEFAULT_ACTIVITY_MULTIPLE: u32 = 3;
+/// Default largest span of a `/v1/metrics` query: 31 days.
+pub const DEFAULT_MAX_QUERY_SPAN_SECS: u64 = 31 * 86_400;
+
+/// One alert that is firing now, as `GET /v1/alerts/active` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ActiveAlertView {
+    /// Name of the rule that fires.
+    pub rule: String,
+    /// The agent of the series.
+    pub agent_id: String,
+    /// The metric of the series.
+    pub metric: String,
+    /// The labels of the series.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub labels: Labels,
+    /// `info`, `warning` or `critical`.
+    #[schema(value_type = String, example = "critical")]
+    pub severity: oxmon_core::Severity,
+    /// When it started firing, RFC 3339.
+    pub since: String,
+    /// The value that triggered it.
+    pub value: f64,
+    /// A human-readable sentence.
+    pub message: String,
+}
+
+/// What is firing now: implemented by the alert engine's state (the server
+/// wires it in with [`crate::AppState::with_active_alerts`]).
+pub trait ActiveAlerts: Send + Sync + std::fmt::Debug {
+    /// Every alert firing now.
+    fn active(&self) -> Vec<ActiveAlertView>;
+}
+
+/// When an agent counts as active: seen within `interval_secs x multiple`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Activity {
+    pub(crate) interval_secs: u64,
+    pub(crate) multiple: u32,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            interval_secs: DEFAULT_ACTIVITY_INTERVAL_SECS,
+            multiple: DEFAULT_ACTIVITY_MULTIPLE,
+        }
+    }
+}
+
+impl Activity {
+    /// The window in ms, saturating.
+    fn window_ms(self) -> i64 {
+        let ms = self
+            .interval_secs
+            .saturating_mul(u64::from(self.multiple))
+            .saturating_mul(1000);
+        i64::try_from(ms).unwrap_or(i64::MAX)
+    }
+
+    /// Whether an agent last seen at `last_seen_ms` is active at `now_ms`.
+    pub(crate) fn is_active(self, last_seen_ms: i64, now_ms: i64) -> bool {
+        now_ms.saturating_sub(last_seen_ms) <= self.window_ms()
+    }
+}
