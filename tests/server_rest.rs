@@ -116,6 +116,53 @@ async fn whitelisted_agent_reports_with_its_token() {
         .await
         .unwrap();
     assert_eq!(points.len(), 1);
+
+    // The data routes see it.
+    let agents: Value = http
+        .get(format!("{base}/v1/agents"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let web1 = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent_id"] == "web-1")
+        .cloned()
+        .expect("listed");
+    assert_eq!(web1["active"], true, "{agents}");
+    let from = oxmon::http::rfc3339(now - 60_000);
+    let to = oxmon::http::rfc3339(now + 60_000);
+    let series: Value = http
+        .get(format!(
+            "{base}/v1/metrics?agent=web-1&metric=cpu.usage&from={from}&to={to}"
+        ))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(series[0]["points"][0]["value"], 12.5, "{series}");
+    let bad = http
+        .get(format!("{base}/v1/metrics?agent=web-1"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let active = http
+        .get(format!("{base}/v1/alerts/active"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(active.status(), 200);
     server.shutdown().await;
 }
 

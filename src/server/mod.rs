@@ -61,6 +61,33 @@ pub fn check(config: &ServerConfig) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// What is firing now, for `GET /v1/alerts/active`.
+#[derive(Debug)]
+struct EngineAlerts(Arc<std::sync::Mutex<AlertEngine>>);
+
+impl oxmon_http::ActiveAlerts for EngineAlerts {
+    fn active(&self) -> Vec<oxmon_http::ActiveAlertView> {
+        let engine = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        engine
+            .active()
+            .into_iter()
+            .map(|a| oxmon_http::ActiveAlertView {
+                rule: a.rule,
+                agent_id: a.series.agent_id,
+                metric: a.series.metric,
+                labels: a.series.labels,
+                severity: a.severity,
+                since: oxmon_http::rfc3339(a.since_ms),
+                value: a.value,
+                message: a.message,
+            })
+            .collect()
+    }
+}
+
 /// Feeds stored batches to the alert task without blocking ingest.
 #[derive(Debug)]
 struct AlertFeed(mpsc::UnboundedSender<MetricBatch>);
@@ -124,9 +151,12 @@ impl Server {
         )?;
         tracing::info!(channels = ?notifier.channels(), "notification channels ready");
         let (feed, batches) = mpsc::unbounded_channel();
-        let engine = AlertEngine::from_config(&config.alert.rules, EngineOptions::default())?;
+        let engine = Arc::new(std::sync::Mutex::new(AlertEngine::from_config(
+            &config.alert.rules,
+            EngineOptions::default(),
+        )?));
         tasks.push(tokio::spawn(alert_task(
-            engine,
+            engine.clone(),
             batches,
             store.clone(),
             notifier,
@@ -205,6 +235,11 @@ impl Server {
                 addr: http_bind,
                 source,
             })?;
+        let state = state
+            .with_metrics(store.clone())
+            .with_rules(config.alert.rules.clone())
+            .with_active_alerts(Arc::new(EngineAlerts(engine.clone())))
+            .with_activity(config.local_agent.collection_interval_secs.max(10), 3);
         let app = oxmon_http::router(state);
         let mut rx = stopped.clone();
         tasks.push(tokio::spawn(async move {
@@ -294,14 +329,17 @@ impl Server {
 }
 
 async fn alert_task(
-    mut engine: AlertEngine,
+    engine: Arc<std::sync::Mutex<AlertEngine>>,
     mut batches: mpsc::UnboundedReceiver<MetricBatch>,
     store: Arc<SqliteStore>,
     notifier: Notifier,
 ) {
     let mut events = Vec::new();
     while let Some(batch) = batches.recv().await {
-        engine.observe_all(&batch.samples, &mut events);
+        engine
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .observe_all(&batch.samples, &mut events);
         if events.is_empty() {
             continue;
         }
