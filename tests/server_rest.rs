@@ -21,6 +21,25 @@ fn config(dir: &std::path::Path, extra: &str) -> ServerConfig {
     ServerConfig::from_toml(&toml, "server.toml").unwrap()
 }
 
+async fn post(http: &reqwest::Client, url: &str, jwt: Option<&str>, body: Value) -> Value {
+    let mut request = http.post(url).json(&body);
+    if let Some(jwt) = jwt {
+        request = request.bearer_auth(jwt);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+async fn get(http: &reqwest::Client, url: &str, jwt: &str) -> Value {
+    http.get(url)
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn whitelisted_agent_reports_with_its_token() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,27 +76,22 @@ async fn whitelisted_agent_reports_with_its_token() {
         .unwrap();
     assert_eq!(denied.status(), 401);
 
-    let login: Value = http
-        .post(format!("{base}/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": "correct horse battery 9"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = post(
+        &http,
+        &format!("{base}/v1/auth/login"),
+        None,
+        json!({"username": "admin", "password": "correct horse battery 9"}),
+    )
+    .await;
     let jwt = login["token"].as_str().expect("token").to_owned();
 
-    let created: Value = http
-        .post(format!("{base}/v1/agents/whitelist"))
-        .bearer_auth(&jwt)
-        .json(&json!({"agent_id": "web-1", "description": "front"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = post(
+        &http,
+        &format!("{base}/v1/agents/whitelist"),
+        Some(&jwt),
+        json!({"agent_id": "web-1", "description": "front"}),
+    )
+    .await;
     let agent_token = created["token"]
         .as_str()
         .expect("agent token shown once")
@@ -118,15 +132,7 @@ async fn whitelisted_agent_reports_with_its_token() {
     assert_eq!(points.len(), 1);
 
     // The data routes see it.
-    let agents: Value = http
-        .get(format!("{base}/v1/agents"))
-        .bearer_auth(&jwt)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agents = get(&http, &format!("{base}/v1/agents"), &jwt).await;
     let web1 = agents
         .as_array()
         .unwrap()
@@ -137,17 +143,12 @@ async fn whitelisted_agent_reports_with_its_token() {
     assert_eq!(web1["active"], true, "{agents}");
     let from = oxmon::http::rfc3339(now - 60_000);
     let to = oxmon::http::rfc3339(now + 60_000);
-    let series: Value = http
-        .get(format!(
-            "{base}/v1/metrics?agent=web-1&metric=cpu.usage&from={from}&to={to}"
-        ))
-        .bearer_auth(&jwt)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let series = get(
+        &http,
+        &format!("{base}/v1/metrics?agent=web-1&metric=cpu.usage&from={from}&to={to}"),
+        &jwt,
+    )
+    .await;
     assert_eq!(series[0]["points"][0]["value"], 12.5, "{series}");
     let bad = http
         .get(format!("{base}/v1/metrics?agent=web-1"))
