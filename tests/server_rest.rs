@@ -157,6 +157,28 @@ async fn whitelisted_agent_reports_with_its_token() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    // The server's own metrics, for Prometheus (no token needed).
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("oxmon_samples_ingested_total 1"), "{text}");
+    assert!(
+        text.contains("oxmon_batches_rejected_total{reason=\"unauthenticated\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("oxmon_agents_active 1"), "{text}");
+    assert!(text.contains("# TYPE oxmon_storage_bytes gauge"), "{text}");
+    let health = get(&http, &format!("{base}/v1/health"), &jwt).await;
+    assert_eq!(
+        (health["agents"].as_u64(), health["storage"].as_str()),
+        (Some(1), Some("ok")),
+        "{health}"
+    );
     let active = http
         .get(format!("{base}/v1/alerts/active"))
         .bearer_auth(&jwt)

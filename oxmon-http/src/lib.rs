@@ -26,7 +26,7 @@ pub use routes::{
 #[cfg(feature = "http")]
 pub use sources::{
     ActiveAlertView, ActiveAlerts, DEFAULT_ACTIVITY_INTERVAL_SECS, DEFAULT_ACTIVITY_MULTIPLE,
-    DEFAULT_MAX_QUERY_SPAN_SECS,
+    DEFAULT_MAX_QUERY_SPAN_SECS, ServerStatus,
 };
 #[cfg(feature = "http")]
 pub use state::{AppState, DEFAULT_BODY_LIMIT};

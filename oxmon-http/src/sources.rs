@@ -73,3 +73,13 @@ impl Activity {
         now_ms.saturating_sub(last_seen_ms) <= self.window_ms()
     }
 }
+
+/// The server's own state, for `/v1/health` and `GET /metrics`.
+#[async_trait::async_trait]
+pub trait ServerStatus: Send + Sync + std::fmt::Debug {
+    /// `ok`, or a sentence saying what is wrong with storage.
+    fn storage_state(&self) -> String;
+
+    /// The server's own metrics in the Prometheus text format (0.0.4).
+    async fn prometheus(&self) -> String;
+}

@@ -29,6 +29,7 @@ pub struct AppState {
     pub(crate) metrics: Option<Arc<dyn MetricStore>>,
     pub(crate) rules: Option<Arc<Vec<RuleConfig>>>,
     pub(crate) active_alerts: Option<Arc<dyn ActiveAlerts>>,
+    pub(crate) status: Option<Arc<dyn crate::ServerStatus>>,
     pub(crate) activity: Activity,
     pub(crate) max_query_span_ms: i64,
 }
@@ -62,6 +63,7 @@ impl AppState {
             metrics: None,
             rules: None,
             active_alerts: None,
+            status: None,
             activity: Activity::default(),
             max_query_span_ms: secs_to_ms(DEFAULT_MAX_QUERY_SPAN_SECS),
         })
@@ -104,6 +106,14 @@ impl AppState {
     /// answers 503.
     pub fn with_active_alerts(mut self, active: Arc<dyn ActiveAlerts>) -> Self {
         self.active_alerts = Some(active);
+        self
+    }
+
+    /// The server's own state: storage health for `/v1/health`, and the
+    /// counters of `GET /metrics` (without it, only uptime is exported).
+    #[must_use]
+    pub fn with_status(mut self, status: Arc<dyn crate::ServerStatus>) -> Self {
+        self.status = Some(status);
         self
     }
 

@@ -449,6 +449,7 @@ async fn openapi_lists_exactly_the_served_routes() {
     }
     let expected: BTreeSet<String> = [
         "GET /v1/health",
+        "GET /metrics",
         "GET /v1/agents",
         "GET /v1/agents/{id}/latest",
         "GET /v1/metrics",

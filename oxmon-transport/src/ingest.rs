@@ -4,6 +4,7 @@
 //! in-process), so both enforce the same rules.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -79,6 +80,57 @@ pub struct Ingest {
     limits: IngestLimits,
     observer: Option<Arc<dyn IngestObserver>>,
     last_seen: RwLock<HashMap<String, i64>>,
+    counters: Counters,
+}
+
+/// Refusal reasons counted by [`IngestStats::refused`], in this order.
+pub const REFUSAL_KINDS: [&str; 8] = [
+    "invalid_argument",
+    "unauthenticated",
+    "permission_denied",
+    "resource_exhausted",
+    "failed_precondition",
+    "unavailable",
+    "timeout",
+    "internal",
+];
+
+fn refusal_index(kind: TransportErrorKind) -> usize {
+    match kind {
+        TransportErrorKind::InvalidArgument => 0,
+        TransportErrorKind::Unauthenticated => 1,
+        TransportErrorKind::PermissionDenied => 2,
+        TransportErrorKind::ResourceExhausted => 3,
+        TransportErrorKind::FailedPrecondition => 4,
+        TransportErrorKind::Unavailable => 5,
+        TransportErrorKind::Timeout => 6,
+        _ => 7,
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    samples: AtomicU64,
+    duplicates: AtomicU64,
+    rejected_samples: AtomicU64,
+    refused: [AtomicU64; 8],
+}
+
+/// What an [`Ingest`] has done since it was built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IngestStats {
+    /// Batches stored.
+    pub batches_stored: u64,
+    /// Samples stored.
+    pub samples_stored: u64,
+    /// Re-sent batches acknowledged without storing.
+    pub duplicates: u64,
+    /// Samples refused one by one (out of the accepted time range).
+    pub rejected_samples: u64,
+    /// Batches refused, per reason, in the order of [`REFUSAL_KINDS`].
+    pub refused: [u64; 8],
 }
 
 impl Ingest {
@@ -95,6 +147,7 @@ impl Ingest {
             limits: IngestLimits::default(),
             observer: None,
             last_seen: RwLock::new(HashMap::new()),
+            counters: Counters::default(),
         }
     }
 
@@ -243,6 +296,43 @@ impl BatchHandler for Ingest {
         credentials: Credentials,
         batch: MetricBatch,
     ) -> Result<Ack, TransportError> {
+        let result = self.ingest(credentials, batch).await;
+        let c = &self.counters;
+        match &result {
+            Ok(ack) if ack.duplicate => {
+                c.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                c.refused[refusal_index(e.kind)].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Ok(ack) = &result {
+            c.rejected_samples
+                .fetch_add(ack.rejected_samples, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl Ingest {
+    /// Counters since this ingest path was built.
+    pub fn stats(&self) -> IngestStats {
+        let c = &self.counters;
+        IngestStats {
+            batches_stored: c.batches.load(Ordering::Relaxed),
+            samples_stored: c.samples.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            rejected_samples: c.rejected_samples.load(Ordering::Relaxed),
+            refused: std::array::from_fn(|i| c.refused[i].load(Ordering::Relaxed)),
+        }
+    }
+
+    async fn ingest(
+        &self,
+        credentials: Credentials,
+        batch: MetricBatch,
+    ) -> Result<Ack, TransportError> {
         self.authenticate(&credentials, &batch).await.inspect_err(|e| {
             tracing::warn!(agent = %batch.agent_id, kind = ?e.kind, "batch refused: {}", e.message);
         })?;
@@ -275,6 +365,10 @@ impl BatchHandler for Ingest {
                 message: "duplicate batch, already stored".into(),
             }),
             AppendOutcome::Stored { samples } => {
+                self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .samples
+                    .fetch_add(samples as u64, Ordering::Relaxed);
                 if let Some(o) = &self.observer {
                     o.stored(&batch);
                 }

@@ -8,4 +8,4 @@ mod ingest;
 
 pub use error::{Error, Result};
 pub use in_process::InProcessTransport;
-pub use ingest::{Ingest, IngestLimits, IngestObserver};
+pub use ingest::{Ingest, IngestLimits, IngestObserver, IngestStats, REFUSAL_KINDS};

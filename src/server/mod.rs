@@ -4,6 +4,7 @@
 //! when their crate lands.)
 
 mod admin;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -142,13 +143,15 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let history: Arc<dyn NotificationHistory> = manage.clone();
+        let counting = Arc::new(status::CountingHistory::new(manage.clone()));
+        let history: Arc<dyn NotificationHistory> = counting.clone();
         let notifier = Notifier::from_config(
             &ChannelRegistry::with_builtin(),
             &config.notification,
             clock.clone(),
             history,
         )?;
+        let alert_counters = Arc::new(status::AlertCounters::default());
         tracing::info!(channels = ?notifier.channels(), "notification channels ready");
         let (feed, batches) = mpsc::unbounded_channel();
         let engine = Arc::new(std::sync::Mutex::new(AlertEngine::from_config(
@@ -156,6 +159,7 @@ impl Server {
             EngineOptions::default(),
         )?));
         tasks.push(tokio::spawn(alert_task(
+            alert_counters.clone(),
             engine.clone(),
             batches,
             store.clone(),
@@ -235,7 +239,18 @@ impl Server {
                 addr: http_bind,
                 source,
             })?;
+        let server_status = Arc::new(status::Status {
+            store: store.clone(),
+            ingests: std::sync::Mutex::new(vec![ingest.clone()]),
+            alerts: alert_counters,
+            notifications: counting,
+            data_dir: config.data_dir.clone(),
+            clock: clock.clone(),
+            active_within_ms: 3_000
+                * i64::try_from(config.local_agent.collection_interval_secs.max(10)).unwrap_or(10),
+        });
         let state = state
+            .with_status(server_status.clone())
             .with_metrics(store.clone())
             .with_rules(config.alert.rules.clone())
             .with_active_alerts(Arc::new(EngineAlerts(engine.clone())))
@@ -269,6 +284,11 @@ impl Server {
             agent_config.collection_interval_secs = config.local_agent.collection_interval_secs;
             let collectors =
                 oxmon_collector::default_collectors(&oxmon_collector::CollectorOptions::default());
+            server_status
+                .ingests
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(local_ingest.clone());
             let transport = Arc::new(InProcessTransport::new(local_ingest, None));
             let agent = crate::agent::Agent::new(&agent_config, collectors, transport, clock);
             tracing::info!(agent = agent.agent_id(), "local agent started");
@@ -329,6 +349,7 @@ impl Server {
 }
 
 async fn alert_task(
+    counters: Arc<status::AlertCounters>,
     engine: Arc<std::sync::Mutex<AlertEngine>>,
     mut batches: mpsc::UnboundedReceiver<MetricBatch>,
     store: Arc<SqliteStore>,
@@ -344,6 +365,11 @@ async fn alert_task(
             continue;
         }
         for e in &events {
+            let counter = match e.status {
+                AlertStatus::Firing => &counters.fired,
+                AlertStatus::Resolved => &counters.resolved,
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match (e.status, e.severity) {
                 (AlertStatus::Firing, Severity::Critical) => {
                     tracing::error!(rule = %e.rule, series = %e.series, "{}", e.message);

@@ -77,6 +77,7 @@ impl Modify for BearerScheme {
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
+        .routes(routes!(health::prometheus))
         .routes(routes!(auth::login))
         .routes(routes!(auth::change_password))
         .routes(routes!(agents::list))

@@ -1,0 +1,219 @@
+//! The server's own state for `/v1/health` and `GET /metrics`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
+use oxmon_core::{Clock, MetricStore};
+use oxmon_storage::SqliteStore;
+use oxmon_transport::{Ingest, REFUSAL_KINDS};
+
+/// Counts alert events as the alert task emits them.
+#[derive(Debug, Default)]
+pub(crate) struct AlertCounters {
+    pub(crate) fired: AtomicU64,
+    pub(crate) resolved: AtomicU64,
+}
+
+/// A notification history that also counts deliveries by outcome.
+#[derive(Debug)]
+pub(crate) struct CountingHistory {
+    inner: Arc<dyn NotificationHistory>,
+    sent: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl CountingHistory {
+    pub(crate) fn new(inner: Arc<dyn NotificationHistory>) -> Self {
+        Self {
+            inner,
+            sent: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl NotificationHistory for CountingHistory {
+    async fn record(&self, record: DeliveryRecord) -> oxmon_core::Result<()> {
+        match record.status {
+            DeliveryStatus::Sent => self.sent.fetch_add(1, Ordering::Relaxed),
+            DeliveryStatus::Failed => self.failed.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        self.inner.record(record).await
+    }
+
+    async fn recent(&self, limit: usize) -> oxmon_core::Result<Vec<DeliveryRecord>> {
+        self.inner.recent(limit).await
+    }
+}
+
+/// What `/v1/health` and `GET /metrics` report.
+#[derive(Debug)]
+pub(crate) struct Status {
+    pub(crate) store: Arc<SqliteStore>,
+    pub(crate) ingests: Mutex<Vec<Arc<Ingest>>>,
+    pub(crate) alerts: Arc<AlertCounters>,
+    pub(crate) notifications: Arc<CountingHistory>,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// An agent is active when seen within this many ms.
+    pub(crate) active_within_ms: i64,
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, v) in samples {
+        let _ = writeln!(out, "{name}{labels} {v}");
+    }
+}
+
+#[async_trait]
+impl oxmon_http::ServerStatus for Status {
+    fn storage_state(&self) -> String {
+        let broken = self.store.broken_partitions();
+        if broken.is_empty() {
+            "ok".to_owned()
+        } else {
+            format!("degraded: {}", broken.join("; "))
+        }
+    }
+
+    async fn prometheus(&self) -> String {
+        let ingests: Vec<Arc<Ingest>> = self
+            .ingests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let stats: Vec<_> = ingests.iter().map(|i| i.stats()).collect();
+        let sum =
+            |f: &dyn Fn(&oxmon_transport::IngestStats) -> u64| stats.iter().map(f).sum::<u64>();
+        let now = self.clock.now_ms();
+        let agents = self.store.agents().await.unwrap_or_default();
+        let active = agents
+            .iter()
+            .filter(|a| now - a.last_seen_ms <= self.active_within_ms)
+            .count() as u64;
+        let storage_bytes: u64 = std::fs::read_dir(&self.data_dir)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let mut out = String::new();
+        let one = |v: u64| vec![(String::new(), v)];
+        metric(
+            &mut out,
+            "oxmon_samples_ingested_total",
+            "counter",
+            "Samples stored.",
+            &one(sum(&|s| s.samples_stored)),
+        );
+        metric(
+            &mut out,
+            "oxmon_batches_ingested_total",
+            "counter",
+            "Batches stored.",
+            &one(sum(&|s| s.batches_stored)),
+        );
+        metric(
+            &mut out,
+            "oxmon_batches_duplicate_total",
+            "counter",
+            "Re-sent batches acknowledged without storing.",
+            &one(sum(&|s| s.duplicates)),
+        );
+        metric(
+            &mut out,
+            "oxmon_samples_rejected_total",
+            "counter",
+            "Samples refused one by one (time range).",
+            &one(sum(&|s| s.rejected_samples)),
+        );
+        let refused: Vec<(String, u64)> = REFUSAL_KINDS
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                (
+                    format!("{{reason=\"{kind}\"}}"),
+                    stats.iter().map(|s| s.refused[i]).sum(),
+                )
+            })
+            .collect();
+        metric(
+            &mut out,
+            "oxmon_batches_rejected_total",
+            "counter",
+            "Batches refused, by reason.",
+            &refused,
+        );
+        metric(
+            &mut out,
+            "oxmon_agents",
+            "gauge",
+            "Agents with stored samples.",
+            &one(agents.len() as u64),
+        );
+        metric(
+            &mut out,
+            "oxmon_agents_active",
+            "gauge",
+            "Agents seen recently.",
+            &one(active),
+        );
+        metric(
+            &mut out,
+            "oxmon_alerts_total",
+            "counter",
+            "Alert events, by status.",
+            &[
+                (
+                    "{status=\"firing\"}".to_owned(),
+                    self.alerts.fired.load(Ordering::Relaxed),
+                ),
+                (
+                    "{status=\"resolved\"}".to_owned(),
+                    self.alerts.resolved.load(Ordering::Relaxed),
+                ),
+            ],
+        );
+        metric(
+            &mut out,
+            "oxmon_notifications_total",
+            "counter",
+            "Notification deliveries, by outcome.",
+            &[
+                (
+                    "{outcome=\"sent\"}".to_owned(),
+                    self.notifications.sent.load(Ordering::Relaxed),
+                ),
+                (
+                    "{outcome=\"failed\"}".to_owned(),
+                    self.notifications.failed.load(Ordering::Relaxed),
+                ),
+            ],
+        );
+        metric(
+            &mut out,
+            "oxmon_storage_bytes",
+            "gauge",
+            "Size of the data directory's files.",
+            &one(storage_bytes),
+        );
+        metric(
+            &mut out,
+            "oxmon_storage_broken_partitions",
+            "gauge",
+            "Partitions that could not be used.",
+            &one(self.store.broken_partitions().len() as u64),
+        );
+        out
+    }
+}
