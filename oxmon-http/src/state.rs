@@ -26,6 +26,9 @@ pub struct AppState {
     pub(crate) limiter: Arc<LoginLimiter>,
     pub(crate) started_at_ms: i64,
     pub(crate) body_limit: usize,
+    /// Origins allowed by CORS; empty: no CORS headers (browsers on other
+    /// origins are refused).
+    pub(crate) cors_origins: Vec<String>,
     pub(crate) metrics: Option<Arc<dyn MetricStore>>,
     pub(crate) rules: Option<Arc<Vec<RuleConfig>>>,
     pub(crate) active_alerts: Option<Arc<dyn ActiveAlerts>>,
@@ -60,6 +63,7 @@ impl AppState {
             hasher: Argon2Hasher::new(),
             limiter: Arc::new(LoginLimiter::default()),
             body_limit: DEFAULT_BODY_LIMIT,
+            cors_origins: Vec::new(),
             metrics: None,
             rules: None,
             active_alerts: None,
@@ -106,6 +110,14 @@ impl AppState {
     /// answers 503.
     pub fn with_active_alerts(mut self, active: Arc<dyn ActiveAlerts>) -> Self {
         self.active_alerts = Some(active);
+        self
+    }
+
+    /// Allows cross-origin requests from these origins (`https://ops.example.com`;
+    /// `*` for any). Off by default.
+    #[must_use]
+    pub fn with_cors(mut self, origins: Vec<String>) -> Self {
+        self.cors_origins = origins;
         self
     }
 

@@ -491,3 +491,40 @@ async fn openapi_lists_exactly_the_served_routes() {
         "{yaml}"
     );
 }
+
+#[tokio::test]
+async fn cors_is_off_unless_origins_are_configured() {
+    use tower::ServiceExt;
+    let f = fixture().await;
+    let request = |origin: &str| {
+        axum::http::Request::builder()
+            .uri("/v1/health")
+            .header("origin", origin)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let off = oxmon_http::router(f.state.clone())
+        .oneshot(request("https://evil.example"))
+        .await
+        .unwrap();
+    assert!(off.headers().get("access-control-allow-origin").is_none());
+    let on = oxmon_http::router(
+        f.state
+            .clone()
+            .with_cors(vec!["https://ops.example.com".into()]),
+    );
+    let allowed = on
+        .clone()
+        .oneshot(request("https://ops.example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://ops.example.com")
+    );
+    let other = on.oneshot(request("https://evil.example")).await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}

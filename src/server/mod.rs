@@ -251,6 +251,7 @@ impl Server {
         });
         let state = state
             .with_status(server_status.clone())
+            .with_cors(config.cors_allowed_origins.clone())
             .with_metrics(store.clone())
             .with_rules(config.alert.rules.clone())
             .with_active_alerts(Arc::new(EngineAlerts(engine.clone())))

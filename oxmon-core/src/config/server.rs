@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub local_agent: LocalAgentConfig,
     /// `[ingest]`: limits on what agents may send.
     pub ingest: IngestConfig,
+    /// Origins allowed to call the REST API from a browser (CORS), such as
+    /// `https://ops.example.com`, or `*`. Default: none (CORS off).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// `[ingest]`: limits on what one batch may carry. Batches over a limit are
@@ -126,6 +129,7 @@ impl Default for ServerConfig {
             cert_check: CertCheckConfig::default(),
             local_agent: LocalAgentConfig::default(),
             ingest: IngestConfig::default(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -262,6 +266,8 @@ struct RawServer {
     local_agent: LocalAgentConfig,
     #[serde(default)]
     ingest: IngestConfig,
+    #[serde(default)]
+    cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -339,6 +345,7 @@ impl ServerConfig {
             cert_check: raw.cert_check,
             local_agent: raw.local_agent,
             ingest: raw.ingest,
+            cors_allowed_origins: raw.cors_allowed_origins,
         };
         config.validate(origin)?;
         Ok(config)
@@ -401,6 +408,17 @@ impl ServerConfig {
         let la = &self.local_agent;
         if let Some(id) = &la.agent_id {
             super::agent::validate_agent_id(id).map_err(|p| ctx.err("local_agent.agent_id", p))?;
+        }
+        for (n, origin) in self.cors_allowed_origins.iter().enumerate() {
+            let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+            if origin != "*"
+                && (!scheme_ok || origin.trim_end_matches('/').matches('/').count() != 2)
+            {
+                return Err(ctx.err(
+                    format!("cors_allowed_origins[{n}]"),
+                    format!("`{origin}` is not an origin; expected `*` or scheme://host[:port] such as https://ops.example.com"),
+                ));
+            }
         }
         let i = &self.ingest;
         ctx.at_least("ingest.max_samples_per_batch", i.max_samples_per_batch, 1)?;

@@ -977,3 +977,29 @@ fn ingest_section() {
         &["unknown key"],
     );
 }
+
+#[test]
+fn cors_origins() {
+    let c = ServerConfig::from_toml(
+        "cors_allowed_origins = [\"https://ops.example.com\", \"*\"]",
+        "s",
+    )
+    .unwrap();
+    assert_eq!(c.cors_allowed_origins.len(), 2);
+    assert!(
+        ServerConfig::default().cors_allowed_origins.is_empty(),
+        "CORS off by default"
+    );
+    assert_names(
+        &server_err("cors_allowed_origins = [\"ops.example.com\"]"),
+        "server.toml",
+        "cors_allowed_origins[0]",
+        &["not an origin"],
+    );
+    assert_names(
+        &server_err("cors_allowed_origins = [\"https://a.com/path\"]"),
+        "server.toml",
+        "cors_allowed_origins[0]",
+        &["not an origin"],
+    );
+}
