@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The full test run: the workspace tests, then the property-based run of the
+# real server against its own OpenAPI document (scripts/schemathesis.sh).
+# Installs what it needs (schemathesis from PyPI, curl if missing).
+# Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v curl >/dev/null 2>&1; then
+  echo "== installing curl"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl
+fi
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "python3 is required for scripts/schemathesis.sh" >&2
+  exit 1
+fi
+if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
+  echo "== installing schemathesis from PyPI"
+  python3 -m pip install --quiet schemathesis
+fi
+
+echo "== cargo test --workspace --all-features"
+cargo test --workspace --all-features
+
+echo "== schemathesis against the running server"
+bash scripts/schemathesis.sh
