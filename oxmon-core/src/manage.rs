@@ -34,7 +34,7 @@ pub use types::{
     CertCheckResult, CertDomain, CertDomainUpdate, CertificateDetails, ChainCertificate,
     DEFAULT_CERT_PORT, DEFAULT_PAGE_LIMIT, DetailsFilter, DomainFilter, MAX_DOMAIN_LEN,
     MAX_USERNAME_LEN, NewCertDomain, Page, User, WhitelistEntry, normalize_domain, validate_hash,
-    validate_limit, validate_port, validate_username,
+    validate_limit, validate_port, validate_username, validate_whitelist_agent_id,
 };
 
 /// Users of the REST API and their password hashes.

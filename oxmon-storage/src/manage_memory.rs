@@ -134,8 +134,7 @@ impl WhitelistStore for MemoryManagementStore {
         description: Option<&str>,
         now_ms: i64,
     ) -> Result<WhitelistEntry> {
-        oxmon_core::config::validate_agent_id(agent_id)
-            .map_err(|e| Error::InvalidInput(format!("agent id {agent_id:?}: {e}")))?;
+        oxmon_core::manage::validate_whitelist_agent_id(agent_id)?;
         validate_hash("token hash", token_hash)?;
         let mut whitelist = write(&self.whitelist);
         if whitelist.contains_key(agent_id) {

@@ -487,6 +487,16 @@ pub fn validate_hash(what: &str, hash: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks an agent id before it enters the whitelist (the rules of
+/// [`crate::config::validate_agent_id`]).
+///
+/// # Errors
+/// [`Error::InvalidInput`] naming the id.
+pub fn validate_whitelist_agent_id(agent_id: &str) -> Result<()> {
+    crate::config::validate_agent_id(agent_id)
+        .map_err(|e| Error::InvalidInput(format!("agent id {agent_id:?}: {e}")))
+}
+
 /// The stored form of a domain: ASCII lower case, after checking it is a
 /// bare host name or IP address.
 ///

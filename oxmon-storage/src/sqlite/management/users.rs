@@ -152,8 +152,7 @@ impl WhitelistStore for SqliteManagementStore {
         description: Option<&str>,
         now_ms: i64,
     ) -> Result<WhitelistEntry> {
-        oxmon_core::config::validate_agent_id(agent_id)
-            .map_err(|e| Error::InvalidInput(format!("agent id {agent_id:?}: {e}")))?;
+        oxmon_core::manage::validate_whitelist_agent_id(agent_id)?;
         validate_hash("token hash", token_hash)?;
         let entry = WhitelistEntry {
             agent_id: agent_id.to_owned(),
