@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use oxmon::ServerConfig;
 use oxmon::core::SystemClock;
-use oxmon::server::Server;
+use oxmon::server::{Server, ServerError};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -41,11 +41,11 @@ async fn main() -> ExitCode {
             c
         }
     };
-    if let Err(e) = oxmon::server::check(&config) {
-        eprintln!("{e}");
-        return ExitCode::from(2);
-    }
     if check_only {
+        if let Err(e) = oxmon::server::check(&config) {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
         println!(
             "{}: configuration is valid",
             path.map_or("built-in defaults", String::as_str)
@@ -54,6 +54,12 @@ async fn main() -> ExitCode {
     }
     let server = match Server::start(config.clone(), Arc::new(SystemClock)).await {
         Ok(s) => s,
+        // Start-up builds every channel and rule, so it reports the same
+        // configuration errors as --check-config (exit 2).
+        Err(e @ (ServerError::Config(_) | ServerError::Rules(_))) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("oxmon server: {e}");
             return ExitCode::FAILURE;
