@@ -255,6 +255,29 @@ pub trait CertStore: Send + Sync + std::fmt::Debug {
         filter: &DetailsFilter,
         now_ms: i64,
     ) -> Result<Page<CertificateDetails>>;
+
+    /// Every enabled domain, ordered by (domain, port, id): what the
+    /// scheduler may check. Provided: reads [`CertStore::list_domains`] page
+    /// by page.
+    async fn enabled_domains(&self) -> Result<Vec<CertDomain>> {
+        const PAGE: usize = 1000;
+        let mut all = Vec::new();
+        loop {
+            let page = self
+                .list_domains(&DomainFilter {
+                    enabled: Some(true),
+                    search: None,
+                    limit: PAGE,
+                    offset: all.len(),
+                })
+                .await?;
+            let n = page.items.len();
+            all.extend(page.items);
+            if n < PAGE || all.len() as u64 >= page.total {
+                return Ok(all);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,12 @@ pub use routes::{
     SeriesView, UpdateAgentRequest, WhitelistItem, openapi, router,
 };
 #[cfg(feature = "http")]
+pub use routes::{
+    AddDomainRequest, AddDomainsRequest, BatchErrorBody, BatchItemError, CertChecks,
+    CertDomainView, CertStatusView, CertificateChainView, CertificateView, ChainCertificateView,
+    DEFAULT_CERT_PAGE_LIMIT, MAX_CERT_PAGE_LIMIT, MAX_DOMAIN_BATCH, Page, UpdateDomainRequest,
+};
+#[cfg(feature = "http")]
 pub use sources::{
     ActiveAlertView, ActiveAlerts, DEFAULT_ACTIVITY_INTERVAL_SECS, DEFAULT_ACTIVITY_MULTIPLE,
     DEFAULT_MAX_QUERY_SPAN_SECS, ServerStatus,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oxmon_core::config::RuleConfig;
-use oxmon_core::manage::{UserStore, WhitelistStore};
+use oxmon_core::manage::{CertStore, UserStore, WhitelistStore};
 use oxmon_core::{Clock, MetricStore, Secret};
 
 use crate::auth::{Argon2Hasher, AuthError, AuthUser, JwtKeys, LoginLimiter};
@@ -35,6 +35,8 @@ pub struct AppState {
     pub(crate) status: Option<Arc<dyn crate::ServerStatus>>,
     pub(crate) activity: Activity,
     pub(crate) max_query_span_ms: i64,
+    pub(crate) certs: Option<Arc<dyn CertStore>>,
+    pub(crate) cert_checks: Option<Arc<dyn crate::CertChecks>>,
 }
 
 impl AppState {
@@ -70,6 +72,8 @@ impl AppState {
             status: None,
             activity: Activity::default(),
             max_query_span_ms: secs_to_ms(DEFAULT_MAX_QUERY_SPAN_SECS),
+            certs: None,
+            cert_checks: None,
         })
     }
 
@@ -142,6 +146,21 @@ impl AppState {
     /// The largest span (`to - from`) of a `/v1/metrics` query (default 31 days).
     pub fn with_max_query_span(mut self, span: Duration) -> Self {
         self.max_query_span_ms = i64::try_from(span.as_millis()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Serves `/v1/certificates...`, `/v1/certs/domains...` and
+    /// `/v1/certs/status...` from this store and, when `checks` is given,
+    /// runs `POST .../check` through it. Without a store those routes
+    /// answer 503; without `checks` only the check routes do.
+    #[must_use]
+    pub fn with_certs(
+        mut self,
+        store: Arc<dyn CertStore>,
+        checks: Option<Arc<dyn crate::CertChecks>>,
+    ) -> Self {
+        self.certs = Some(store);
+        self.cert_checks = checks;
         self
     }
 

@@ -2,107 +2,18 @@
 #![cfg(feature = "http")]
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use oxmon_core::manage::{UserStore, WhitelistStore};
 use oxmon_core::token::verify_agent_token;
-use oxmon_core::{ManualClock, Secret};
-use oxmon_http::auth::{Argon2Hasher, LoginLimiter};
-use oxmon_http::{AppState, router};
-use oxmon_storage::MemoryManagementStore;
-use serde_json::{Value, json};
+use oxmon_http::router;
+use serde_json::json;
 use tower::ServiceExt as _;
 
-const PASSWORD: &str = "Initial-Passw0rd";
-
-struct Fixture {
-    state: AppState,
-    clock: ManualClock,
-    store: Arc<MemoryManagementStore>,
-}
-
-async fn fixture() -> Fixture {
-    let clock = ManualClock::new(1_770_544_800_000); // 2026-02-08T10:00:00Z
-    let store = Arc::new(MemoryManagementStore::new());
-    let hasher = Argon2Hasher::with_params(8, 1, 1).expect("params");
-    let hash = hasher.hash(PASSWORD).expect("hash");
-    store.create_user("admin", &hash, 0).await.expect("user");
-    let state = AppState::new(
-        store.clone(),
-        store.clone(),
-        Arc::new(clock.clone()),
-        &Secret::new("test-secret-0123456789abcdef-0123456789"),
-        Duration::from_secs(3600),
-    )
-    .expect("state")
-    .with_password_hasher(hasher)
-    .with_login_limiter(LoginLimiter::new(3, Duration::from_secs(300)))
-    .with_body_limit(4096);
-    Fixture {
-        state,
-        clock,
-        store,
-    }
-}
-
-async fn call(
-    state: &AppState,
-    method: &str,
-    uri: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let mut req = req
-        .body(Body::from(body.unwrap_or_default().to_owned()))
-        .expect("request");
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
-    let resp = router(state.clone())
-        .oneshot(req)
-        .await
-        .expect("infallible");
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-    };
-    (status, value)
-}
-
-async fn login(state: &AppState, password: &str) -> (StatusCode, Value) {
-    let body = json!({"username": "admin", "password": password}).to_string();
-    call(state, "POST", "/v1/auth/login", None, Some(&body)).await
-}
-
-async fn token(state: &AppState) -> String {
-    let (status, body) = login(state, PASSWORD).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["expires_in"], 3600);
-    body["token"].as_str().expect("token").to_owned()
-}
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
-    assert_eq!(status, expected, "{body}");
-    assert!(body["error"]["code"].is_string(), "{body}");
-    assert!(body["error"]["message"].is_string(), "{body}");
-}
+mod common;
+use common::{PASSWORD, assert_error, call, fixture, login, token};
 
 #[tokio::test]
 async fn health_reports_version_and_uptime() {
@@ -345,6 +256,18 @@ async fn protected_routes_need_a_token() {
         ("GET", "/v1/alerts/rules"),
         ("GET", "/v1/alerts/history"),
         ("GET", "/v1/alerts/active"),
+        ("GET", "/v1/certificates"),
+        ("GET", "/v1/certificates/a.com"),
+        ("GET", "/v1/certificates/a.com/chain"),
+        ("GET", "/v1/certs/domains"),
+        ("POST", "/v1/certs/domains"),
+        ("POST", "/v1/certs/domains/batch"),
+        ("PUT", "/v1/certs/domains/x"),
+        ("DELETE", "/v1/certs/domains/x"),
+        ("POST", "/v1/certs/domains/x/check"),
+        ("POST", "/v1/certs/check"),
+        ("GET", "/v1/certs/status"),
+        ("GET", "/v1/certs/status/a.com"),
     ] {
         let (s, b) = call(&f.state, method, uri, None, Some("{}")).await;
         assert_error(s, &b, StatusCode::UNAUTHORIZED);
@@ -463,6 +386,18 @@ async fn openapi_lists_exactly_the_served_routes() {
         "PUT /v1/agents/whitelist/{agent_id}",
         "DELETE /v1/agents/whitelist/{agent_id}",
         "POST /v1/agents/whitelist/{agent_id}/token",
+        "GET /v1/certificates",
+        "GET /v1/certificates/{domain}",
+        "GET /v1/certificates/{domain}/chain",
+        "GET /v1/certs/domains",
+        "POST /v1/certs/domains",
+        "POST /v1/certs/domains/batch",
+        "PUT /v1/certs/domains/{id}",
+        "DELETE /v1/certs/domains/{id}",
+        "POST /v1/certs/domains/{id}/check",
+        "POST /v1/certs/check",
+        "GET /v1/certs/status",
+        "GET /v1/certs/status/{domain}",
         "GET /v1/openapi.json",
         "GET /v1/openapi.yaml",
     ]
@@ -475,7 +410,8 @@ async fn openapi_lists_exactly_the_served_routes() {
         let (method, path) = route.split_once(' ').expect("route");
         let uri = path
             .replace("{agent_id}", "some-agent")
-            .replace("{id}", "some-agent");
+            .replace("{id}", "some-agent")
+            .replace("{domain}", "example.com");
         let (s, b) = call(&f.state, method, &uri, None, None).await;
         assert_ne!(b["error"]["code"], "route_not_found", "{route}");
         assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{route}");

@@ -18,6 +18,7 @@ use crate::state::AppState;
 mod agents;
 mod alerts;
 mod auth;
+mod certs;
 mod health;
 mod metrics;
 mod params;
@@ -30,6 +31,11 @@ pub use alerts::{
 pub use metrics::{PointView, SeriesView};
 
 pub use auth::{ChangePasswordRequest, LoginRequest, LoginResponse};
+pub use certs::{
+    AddDomainRequest, AddDomainsRequest, BatchErrorBody, BatchItemError, CertChecks,
+    CertDomainView, CertStatusView, CertificateChainView, CertificateView, ChainCertificateView,
+    DEFAULT_CERT_PAGE_LIMIT, MAX_CERT_PAGE_LIMIT, MAX_DOMAIN_BATCH, Page, UpdateDomainRequest,
+};
 pub use health::HealthResponse;
 pub use whitelist::{
     AddAgentRequest, AddAgentResponse, AgentStatus, RegenerateTokenResponse, UpdateAgentRequest,
@@ -41,7 +47,7 @@ pub const BEARER_SCHEME: &str = "bearer";
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "oxmon REST API", description = "Monitoring server API: auth, agents, metrics, alerts, agent whitelist"),
+    info(title = "oxmon REST API", description = "Monitoring server API: auth, agents, metrics, alerts, agent whitelist, certificates"),
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "Server status"),
@@ -50,6 +56,7 @@ pub const BEARER_SCHEME: &str = "bearer";
         (name = "metrics", description = "Time series queries"),
         (name = "alerts", description = "Alert rules, history and firing alerts"),
         (name = "whitelist", description = "Agents allowed to report over gRPC"),
+        (name = "certificates", description = "TLS certificate monitoring: domains, details, chains, checks"),
         (name = "openapi", description = "This document"),
     )
 )]
@@ -89,6 +96,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(whitelist::list, whitelist::add))
         .routes(routes!(whitelist::update, whitelist::delete))
         .routes(routes!(whitelist::regenerate_token))
+        .routes(routes!(certs::list_certificates))
+        .routes(routes!(certs::get_certificate))
+        .routes(routes!(certs::get_chain))
+        .routes(routes!(certs::list_domains, certs::add_domain))
+        .routes(routes!(certs::add_domains))
+        .routes(routes!(certs::update_domain, certs::delete_domain))
+        .routes(routes!(certs::check_one))
+        .routes(routes!(certs::check_all))
+        .routes(routes!(certs::status_all))
+        .routes(routes!(certs::status_one))
         .routes(routes!(openapi_json))
         .routes(routes!(openapi_yaml))
 }
