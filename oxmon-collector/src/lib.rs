@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "cert")]
+pub mod cert;
 mod cpu;
 mod disk;
 mod load;
@@ -9,6 +11,8 @@ mod options;
 mod procfs;
 pub mod rate;
 
+#[cfg(feature = "cert")]
+pub use cert::{CertProber, PresentedCertificate, ProbeError, ProbeOptions, ProbeReport};
 pub use cpu::{CpuCollector, CpuTimes, parse_proc_stat};
 pub use disk::{DiskCollector, MountEntry, Space, parse_mountinfo};
 pub use load::{LoadCollector, parse_loadavg, parse_uptime};
