@@ -1,10 +1,16 @@
 //! The server runtime: wires storage, the ingest path, gRPC, the alert
 //! engine, notifications, the REST API and the local agent together.
-//! Wiring only: the logic lives in the crates. (Certificate checks join
-//! when their crate lands.)
+//! Wiring only: the logic lives in the crates, except the certificate
+//! scheduler ([`CertChecker`]), which joins the probe, the store and ingest.
 
 mod admin;
+mod certs;
 mod status;
+
+pub use certs::{
+    CertChecker, CertCheckerError, DAYS_METRIC, VALID_METRIC, check_result, details, prober,
+    series_labels,
+};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +49,9 @@ pub enum ServerError {
     /// A notification channel is misconfigured (names the channel and field).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// `[cert_check]` cannot be set up (its CA file).
+    #[error(transparent)]
+    CertCheck(#[from] CertCheckerError),
     /// The API's signing secret or first administrator could not be set up.
     #[error("auth: {0}")]
     Auth(String),
@@ -59,6 +68,7 @@ pub fn check(config: &ServerConfig) -> Result<(), ServerError> {
         registry.validate(channel)?;
     }
     AlertEngine::from_config(&config.alert.rules, EngineOptions::default())?;
+    certs::prober(&config.cert_check)?;
     Ok(())
 }
 
@@ -184,6 +194,32 @@ impl Server {
                 .with_observer(observer.clone()),
         );
 
+        // Certificate checks: their samples take the ingest path under
+        // `cert_check.agent_id`, in process and without a token.
+        let cert_ingest = Arc::new(
+            Ingest::new(store.clone(), None, clock.clone())
+                .with_limits(limits)
+                .with_observer(observer.clone()),
+        );
+        let checker = CertChecker::new(
+            &config.cert_check,
+            manage.clone(),
+            cert_ingest.clone(),
+            clock.clone(),
+        )?;
+        if config.cert_check.enabled {
+            let mut rx = stopped.clone();
+            let scheduler = checker.clone();
+            let tick = std::time::Duration::from_secs(config.cert_check.tick_secs);
+            tasks.push(tokio::spawn(async move {
+                scheduler
+                    .run(tick, async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    })
+                    .await;
+            }));
+        }
+
         let addr = SocketAddr::new(config.grpc_bind, config.grpc_port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -241,7 +277,7 @@ impl Server {
             })?;
         let server_status = Arc::new(status::Status {
             store: store.clone(),
-            ingests: std::sync::Mutex::new(vec![ingest.clone()]),
+            ingests: std::sync::Mutex::new(vec![ingest.clone(), cert_ingest]),
             alerts: alert_counters,
             notifications: counting,
             data_dir: config.data_dir.clone(),
@@ -255,6 +291,7 @@ impl Server {
             .with_metrics(store.clone())
             .with_rules(config.alert.rules.clone())
             .with_active_alerts(Arc::new(EngineAlerts(engine.clone())))
+            .with_certs(manage.clone(), Some(Arc::new(checker)))
             .with_activity(config.local_agent.collection_interval_secs.max(10), 3);
         let app = oxmon_http::router(state);
         let mut rx = stopped.clone();

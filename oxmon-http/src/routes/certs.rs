@@ -332,7 +332,9 @@ pub struct BatchItemError {
 pub struct BatchErrorBody {
     /// Summary.
     pub error: ErrorDetail,
-    /// Each refused item.
+    /// Each refused item (absent when the request as a whole is refused:
+    /// bad shape, empty or too large).
+    #[schema(required = false)]
     pub items: Vec<BatchItemError>,
 }
 

@@ -1,0 +1,376 @@
+//! The certificate scheduler: every tick, probes the enabled domains that
+//! are due, at most `max_concurrent` at once; records each result and the
+//! certificate's details, and sends `certificate.days_until_expiry` and
+//! `certificate.is_valid` samples through the ingest path, so
+//! `cert_expiration` rules fire per domain like any other rule.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use oxmon_collector::{CertProber, ProbeOptions, ProbeReport};
+use oxmon_core::config::CertCheckConfig;
+use oxmon_core::manage::{
+    CertCheckResult, CertDomain, CertStore, CertificateDetails, ChainCertificate,
+};
+use oxmon_core::{BatchHandler, Credentials};
+use oxmon_core::{Clock, Labels, MetricBatch, Sample};
+use tokio::sync::Semaphore;
+
+/// Metric of the days until a domain's leaf certificate expires.
+pub const DAYS_METRIC: &str = "certificate.days_until_expiry";
+/// Metric of a domain's certificate verdict: 1 valid, 0 invalid or unreachable.
+pub const VALID_METRIC: &str = "certificate.is_valid";
+
+/// Why the checker could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cert_check.ca_file {path}: {reason}")]
+pub struct CertCheckerError {
+    path: String,
+    reason: String,
+}
+
+/// Checks certificate domains on a schedule and on demand. Cheap to clone;
+/// clones share the concurrency limit and the set of checks in flight.
+#[derive(Debug, Clone)]
+pub struct CertChecker {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn CertStore>,
+    prober: CertProber,
+    sink: Arc<dyn BatchHandler>,
+    agent_id: String,
+    default_interval_ms: i64,
+    permits: Semaphore,
+    in_flight: Mutex<HashSet<String>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl CertChecker {
+    /// A checker configured by `[cert_check]`, reading and writing domains
+    /// and results in `store` and sending its samples to `sink` (an ingest
+    /// that accepts `config.agent_id`).
+    ///
+    /// # Errors
+    /// The extra CA file cannot be read or holds no certificate.
+    pub fn new(
+        config: &CertCheckConfig,
+        store: Arc<dyn CertStore>,
+        sink: Arc<dyn BatchHandler>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CertCheckerError> {
+        let prober = prober(config)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                prober,
+                sink,
+                agent_id: config.agent_id.clone(),
+                default_interval_ms: i64::try_from(config.default_interval_secs)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
+                permits: Semaphore::new(config.max_concurrent.max(1)),
+                in_flight: Mutex::new(HashSet::new()),
+                clock,
+            }),
+        })
+    }
+
+    /// The enabled domains due at `now_ms`: never checked, or last checked
+    /// at least their interval (their own, else the default) ago.
+    ///
+    /// # Errors
+    /// The store's error.
+    pub async fn due(&self, now_ms: i64) -> oxmon_core::Result<Vec<CertDomain>> {
+        let store = &self.inner.store;
+        let last: HashMap<String, i64> = store
+            .latest_check_results()
+            .await?
+            .into_iter()
+            .map(|r| (r.domain_id, r.checked_at_ms))
+            .collect();
+        Ok(store
+            .enabled_domains()
+            .await?
+            .into_iter()
+            .filter(|d| {
+                let interval = d
+                    .check_interval_secs
+                    .map_or(self.inner.default_interval_ms, |s| {
+                        i64::try_from(s)
+                            .unwrap_or(i64::MAX / 1000)
+                            .saturating_mul(1000)
+                    });
+                last.get(&d.id)
+                    .is_none_or(|&at| now_ms.saturating_sub(at) >= interval)
+            })
+            .collect())
+    }
+
+    /// One scheduler tick: checks the due domains that are not being
+    /// checked already; returns their results.
+    pub async fn tick(&self) -> Vec<CertCheckResult> {
+        let due = match self.due(self.inner.clock.now_ms()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "certificate scheduler: cannot read the domains");
+                return Vec::new();
+            }
+        };
+        let busy = self
+            .inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let due: Vec<CertDomain> = due.into_iter().filter(|d| !busy.contains(&d.id)).collect();
+        if due.is_empty() {
+            return Vec::new();
+        }
+        tracing::debug!(domains = due.len(), "checking certificates");
+        self.check(due).await
+    }
+
+    /// Checks these domains now, at most `max_concurrent` at once (shared
+    /// with the schedule); records every result and returns them in order.
+    pub async fn check(&self, domains: Vec<CertDomain>) -> Vec<CertCheckResult> {
+        let mut tasks = Vec::with_capacity(domains.len());
+        for domain in domains {
+            let this = self.clone();
+            tasks.push(tokio::spawn(async move { this.check_one(domain).await }));
+        }
+        let mut results = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            match task.await {
+                Ok(r) => results.push(r),
+                Err(e) => tracing::error!(error = %e, "certificate check task failed"),
+            }
+        }
+        results
+    }
+
+    async fn check_one(&self, domain: CertDomain) -> CertCheckResult {
+        let inner = &self.inner;
+        let _permit = inner.permits.acquire().await;
+        let _guard = InFlight::enter(&inner.in_flight, &domain.id);
+        let now_ms = inner.clock.now_ms();
+        let report = inner
+            .prober
+            .probe(&domain.domain, domain.port, now_ms)
+            .await;
+        let result = check_result(&domain, &report);
+        match &result.error {
+            None => {
+                tracing::info!(domain = %domain.domain, port = domain.port, days = ?result.days_until_expiry, "certificate checked");
+            }
+            Some(why) => {
+                tracing::warn!(domain = %domain.domain, port = domain.port, "certificate check: {why}");
+            }
+        }
+        match inner.store.record_check_result(&result).await {
+            Ok(()) => {
+                if let Some(details) = details(&report)
+                    && let Err(e) = inner.store.upsert_details(&details).await
+                {
+                    tracing::warn!(domain = %domain.domain, error = %e, "cannot store certificate details");
+                }
+                self.send_samples(&domain, &result).await;
+            }
+            // Deleted while it was checked: nothing to keep or alert on.
+            Err(oxmon_core::Error::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(domain = %domain.domain, error = %e, "cannot store a certificate check result");
+            }
+        }
+        result
+    }
+
+    async fn send_samples(&self, domain: &CertDomain, result: &CertCheckResult) {
+        let inner = &self.inner;
+        let labels = series_labels(domain);
+        let at = result.checked_at_ms;
+        let mut samples = Vec::with_capacity(2);
+        if let Some(days) = result.days_until_expiry {
+            samples.push(Sample::new(
+                inner.agent_id.clone(),
+                DAYS_METRIC,
+                labels.clone(),
+                at,
+                days,
+            ));
+        }
+        samples.push(Sample::new(
+            inner.agent_id.clone(),
+            VALID_METRIC,
+            labels,
+            at,
+            if result.is_valid { 1.0 } else { 0.0 },
+        ));
+        let batch = MetricBatch {
+            agent_id: inner.agent_id.clone(),
+            batch_id: Some(format!("cert-{}-{at}", domain.id)),
+            timestamp_ms: at,
+            samples,
+        };
+        let credentials = Credentials {
+            agent_id: Some(inner.agent_id.clone()),
+            token: None,
+        };
+        if let Err(e) = inner.sink.handle(credentials, batch).await {
+            tracing::warn!(domain = %domain.domain, error = %e, "certificate samples were not stored");
+        }
+    }
+
+    /// Runs the schedule: a tick at once, then every `tick` until `stop`
+    /// completes. Checks in flight finish before it returns.
+    pub async fn run(self, tick: Duration, stop: impl std::future::Future<Output = ()>) {
+        let mut interval = tokio::time::interval(tick.max(Duration::from_secs(1)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = interval.tick() => {
+                    tokio::select! {
+                        () = &mut stop => return,
+                        _ = self.tick() => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl oxmon_http::CertChecks for CertChecker {
+    async fn check_now(&self, domains: Vec<CertDomain>) -> Vec<CertCheckResult> {
+        self.check(domains).await
+    }
+}
+
+/// Marks a domain as being checked for as long as it lives.
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(set: &'a Mutex<HashSet<String>>, id: &str) -> Self {
+        set.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_owned());
+        Self {
+            set,
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+/// The probe `[cert_check]` describes: its connect timeout, the bundled web
+/// roots and the extra CA file, if any.
+///
+/// # Errors
+/// The extra CA file cannot be read or holds no certificate.
+pub fn prober(config: &CertCheckConfig) -> Result<CertProber, CertCheckerError> {
+    let error = |reason: String| CertCheckerError {
+        path: config
+            .ca_file
+            .as_ref()
+            .map_or_else(String::new, |p| p.display().to_string()),
+        reason,
+    };
+    let extra_ca_pem = match &config.ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| error(e.to_string()))?),
+        None => None,
+    };
+    CertProber::new(ProbeOptions {
+        connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+        extra_ca_pem,
+    })
+    .map_err(|e| error(e.to_string()))
+}
+
+/// The labels of a domain's series: `domain`, plus `port` when it is not 443
+/// (so two ports of one name are two series).
+pub fn series_labels(domain: &CertDomain) -> Labels {
+    let labels = Labels::new().with("domain", domain.domain.as_str());
+    if domain.port == oxmon_core::manage::DEFAULT_CERT_PORT {
+        labels
+    } else {
+        labels.with("port", domain.port.to_string())
+    }
+}
+
+/// The stored result of a probe.
+pub fn check_result(domain: &CertDomain, report: &ProbeReport) -> CertCheckResult {
+    let error = report.error.clone().or_else(|| {
+        if report.is_valid() {
+            None
+        } else {
+            Some(
+                report
+                    .chain_error
+                    .clone()
+                    .unwrap_or_else(|| "certificate is not valid".to_owned()),
+            )
+        }
+    });
+    CertCheckResult {
+        domain_id: domain.id.clone(),
+        domain: domain.domain.clone(),
+        port: domain.port,
+        checked_at_ms: report.checked_at_ms,
+        is_valid: report.is_valid(),
+        days_until_expiry: report.days_until_expiry(),
+        not_after_ms: report.leaf().map(|l| l.not_after_ms),
+        error,
+    }
+}
+
+/// The certificate details of a probe that read a certificate.
+pub fn details(report: &ProbeReport) -> Option<CertificateDetails> {
+    let leaf = report.leaf()?;
+    Some(CertificateDetails {
+        domain: report.domain.clone(),
+        port: report.port,
+        not_before_ms: leaf.not_before_ms,
+        not_after_ms: leaf.not_after_ms,
+        ip_addresses: report.ip_addresses.clone(),
+        issuer_cn: report.issuer_cn.clone(),
+        issuer_o: report.issuer_o.clone(),
+        subject_cn: report.subject_cn.clone(),
+        subject_alt_names: report.subject_alt_names.clone(),
+        serial: report.serial.clone(),
+        fingerprint_sha256: report.fingerprint_sha256.clone(),
+        key_type: report.key_type.clone(),
+        key_bits: report.key_bits,
+        signature_algorithm: report.signature_algorithm.clone(),
+        tls_version: report.tls_version.clone(),
+        cipher_suite: report.cipher_suite.clone(),
+        chain_valid: report.chain_valid,
+        chain_error: report.chain_error.clone(),
+        chain: report
+            .chain
+            .iter()
+            .map(|c| ChainCertificate {
+                subject: c.subject.clone(),
+                issuer: c.issuer.clone(),
+                not_before_ms: c.not_before_ms,
+                not_after_ms: c.not_after_ms,
+            })
+            .collect(),
+        last_checked_ms: report.checked_at_ms,
+    })
+}

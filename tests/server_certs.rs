@@ -1,0 +1,482 @@
+//! Certificate monitoring through the server: the scheduler's due logic and
+//! concurrency limit, and a `cert_expiration` rule that warns, then
+//! escalates, for one domain while another stays quiet. Real TLS servers on
+//! 127.0.0.1 with rcgen certificates; time from a `ManualClock`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use oxmon::core::config::{CertCheckConfig, ServerConfig};
+use oxmon::core::manage::{CertDomainUpdate, CertStore, NewCertDomain};
+use oxmon::core::{Clock, ManualClock, MetricStore, RangeQuery, SystemClock};
+use oxmon::server::{CertChecker, Server};
+use oxmon::storage::{MemoryManagementStore, MemoryStore};
+use oxmon::transport::Ingest;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rustls::pki_types::PrivateKeyDer;
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+const DAY: i64 = 86_400_000;
+
+fn validity(params: &mut CertificateParams, not_before_ms: i64, not_after_ms: i64) {
+    let epoch = rcgen::date_time_ymd(1970, 1, 1);
+    let secs = |ms: i64| Duration::from_secs(u64::try_from(ms / 1000).unwrap());
+    params.not_before = epoch + secs(not_before_ms);
+    params.not_after = epoch + secs(not_after_ms);
+}
+
+fn test_ca(now: i64) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "oxmon server test CA");
+    validity(&mut params, now - 30 * DAY, now + 3650 * DAY);
+    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A TLS server on 127.0.0.1 presenting a leaf for `name` issued by `ca`,
+/// valid from a day before `now` until `now + days`.
+async fn tls_server(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    name: &str,
+    now: i64,
+    days: i64,
+) -> SocketAddr {
+    let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    validity(&mut params, now - DAY, now + days * DAY);
+    let key = KeyPair::generate().unwrap();
+    let leaf = params.signed_by(&key, ca).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    let mut buf = [0u8; 64];
+                    while matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {}
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A server that accepts and never answers, counting the connections it
+/// holds at once (and the most it ever held).
+async fn silent_server(open: Arc<AtomicUsize>, most: Arc<AtomicUsize>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            let open = open.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                // Read the ClientHello and whatever follows until the client gives up.
+                while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    addr
+}
+
+/// A port nothing listens on.
+async fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn checker_config(max_concurrent: usize) -> CertCheckConfig {
+    let mut c = CertCheckConfig::default();
+    c.max_concurrent = max_concurrent;
+    c.connect_timeout_secs = 1;
+    c.default_interval_secs = 86_400;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checks_run_at_most_max_concurrent_at_once() {
+    let clock = ManualClock::new(SystemClock.now_ms());
+    let store = Arc::new(MemoryManagementStore::new());
+    let metrics = Arc::new(MemoryStore::new());
+    let ingest = Arc::new(Ingest::new(metrics.clone(), None, Arc::new(clock.clone())));
+    let checker = CertChecker::new(
+        &checker_config(2),
+        store.clone(),
+        ingest,
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    let (open, most) = (Arc::default(), Arc::default());
+    for _ in 0..5 {
+        let addr = silent_server(Arc::clone(&open), Arc::clone(&most)).await;
+        store
+            .add_domain(
+                &NewCertDomain::new("127.0.0.1").with_port(addr.port()),
+                clock.now_ms(),
+            )
+            .await
+            .unwrap();
+    }
+    let results = checker.tick().await;
+    assert_eq!(results.len(), 5);
+    for r in &results {
+        assert!(!r.is_valid);
+        let error = r.error.as_deref().unwrap_or_default();
+        assert!(error.contains("timed out"), "{error}");
+    }
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "at most max_concurrent connections at once, and that many used"
+    );
+    // Every result became an is_valid = 0 sample under cert-checker.
+    let series = metrics
+        .query_range(&RangeQuery {
+            agent_id: "cert-checker".into(),
+            metric: "certificate.is_valid".into(),
+            labels: None,
+            from_ms: 0,
+            to_ms: i64::MAX / 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 5);
+    assert!(
+        series
+            .iter()
+            .all(|s| s.points.iter().all(|p| p.value == 0.0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_due_enabled_domains_are_checked() {
+    let clock = ManualClock::new(SystemClock.now_ms());
+    let store = Arc::new(MemoryManagementStore::new());
+    let metrics = Arc::new(MemoryStore::new());
+    let ingest = Arc::new(Ingest::new(metrics, None, Arc::new(clock.clone())));
+    let checker = CertChecker::new(
+        &checker_config(10),
+        store.clone(),
+        ingest,
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    let now = clock.now_ms();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let d = store
+            .add_domain(
+                &NewCertDomain::new("127.0.0.1").with_port(closed_port().await),
+                now,
+            )
+            .await
+            .unwrap();
+        ids.push(d.id);
+    }
+    let mut off = NewCertDomain::new("127.0.0.1").with_port(closed_port().await);
+    off.enabled = false;
+    store.add_domain(&off, now).await.unwrap();
+    let hourly = CertDomainUpdate {
+        check_interval_secs: Some(Some(3600)),
+        ..CertDomainUpdate::default()
+    };
+    store.update_domain(&ids[0], &hourly, now).await.unwrap();
+
+    let first = checker.tick().await;
+    assert_eq!(first.len(), 3, "never checked: due; disabled: not");
+    assert!(
+        first
+            .iter()
+            .all(|r| r.error.as_deref().is_some_and(|e| e.contains("refused"))),
+        "{first:?}"
+    );
+    assert!(checker.tick().await.is_empty(), "just checked: not due");
+    clock.advance(Duration::from_secs(3600));
+    let hourly_only = checker.tick().await;
+    assert_eq!(hourly_only.len(), 1);
+    assert_eq!(hourly_only[0].domain_id, ids[0]);
+    clock.advance(Duration::from_secs(86_400));
+    assert_eq!(checker.tick().await.len(), 3, "the default interval passed");
+    assert_eq!(store.check_history(&ids[0], 10).await.unwrap().len(), 3);
+    assert_eq!(store.check_history(&ids[1], 10).await.unwrap().len(), 2);
+}
+
+async fn json_call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    jwt: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url);
+    if let Some(jwt) = jwt {
+        request = request.bearer_auth(jwt);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits for the alert task to process what ingest stored: polls the
+/// active alerts until `done` holds (or gives up after ~10 s).
+async fn active_alerts_until(
+    http: &reqwest::Client,
+    base: &str,
+    jwt: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let mut last = Vec::new();
+    for _ in 0..200 {
+        let (_, v) = json_call(
+            http,
+            reqwest::Method::GET,
+            format!("{base}/v1/alerts/active"),
+            Some(jwt),
+            None,
+        )
+        .await;
+        last = v.as_array().cloned().unwrap_or_default();
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("alerts never reached the expected state: {last:?}");
+}
+
+async fn login(http: &reqwest::Client, base: &str) -> String {
+    let (s, v) = json_call(
+        http,
+        reqwest::Method::POST,
+        format!("{base}/v1/auth/login"),
+        None,
+        Some(json!({"username": "admin", "password": "correct horse battery 9"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    v["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cert_rule_warns_then_escalates_for_one_domain_only() {
+    let now = SystemClock.now_ms();
+    let clock = ManualClock::new(now);
+    let ca = test_ca(now);
+    let expiring = tls_server(&ca, "localhost", now, 20).await;
+    let healthy = tls_server(&ca, "127.0.0.1", now, 365).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let toml = format!(
+        r#"grpc_port = 0
+http_port = 0
+grpc_bind = "127.0.0.1"
+http_bind = "127.0.0.1"
+data_dir = "{}"
+
+[auth]
+default_password = "correct horse battery 9"
+
+[cert_check]
+enabled = false
+connect_timeout_secs = 5
+ca_file = "{}"
+
+[[alert.rules]]
+name = "cert-expiry"
+type = "cert_expiration"
+metric = "certificate.days_until_expiry"
+agent_pattern = "cert-checker"
+severity = "critical"
+warning_days = 30
+critical_days = 7
+silence_secs = 86400
+"#,
+        dir.path().join("data").display(),
+        ca_file.display()
+    );
+    let config = ServerConfig::from_toml(&toml, "server.toml").unwrap();
+    let server = Server::start(config, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.http_addr());
+    let http = reqwest::Client::new();
+    let jwt = login(&http, &base).await;
+
+    let (s, added) = json_call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/v1/certs/domains/batch"),
+        Some(&jwt),
+        Some(json!({"domains": [
+            {"domain": "localhost", "port": expiring.port()},
+            {"domain": "127.0.0.1", "port": healthy.port(), "note": "stays quiet"},
+        ]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{added}");
+
+    let check_all = |jwt: String| {
+        let http = http.clone();
+        let url = format!("{base}/v1/certs/check");
+        async move {
+            let (s, v) = json_call(&http, reqwest::Method::POST, url, Some(&jwt), None).await;
+            assert_eq!(s, 200, "{v}");
+            v
+        }
+    };
+    let results = check_all(jwt.clone()).await;
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for r in results {
+        assert_eq!(r["is_valid"], true, "{r}");
+        assert!(r["error"].is_null(), "{r}");
+    }
+    let days = |domain: &str| {
+        results
+            .iter()
+            .find(|r| r["domain"] == domain)
+            .and_then(|r| r["days_until_expiry"].as_f64())
+            .unwrap()
+    };
+    assert!((days("localhost") - 20.0).abs() < 0.01, "{results:?}");
+    assert!((days("127.0.0.1") - 365.0).abs() < 0.01, "{results:?}");
+
+    let firing = |severity: &'static str| {
+        move |alerts: &[Value]| {
+            alerts.len() == 1
+                && alerts[0]["severity"] == severity
+                && alerts[0]["labels"]["domain"] == "localhost"
+        }
+    };
+    let alerts = active_alerts_until(&http, &base, &jwt, firing("warning")).await;
+    assert_eq!(alerts[0]["rule"], "cert-expiry");
+    assert_eq!(alerts[0]["agent_id"], "cert-checker");
+
+    // What the check read, through the REST API.
+    let (s, details) = json_call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/v1/certificates/localhost"),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{details}");
+    assert_eq!(details["chain_valid"], true);
+    assert_eq!(details["issuer_cn"], "oxmon server test CA");
+    assert_eq!(details["subject_alt_names"], json!(["localhost"]));
+    assert!(
+        details["ip_addresses"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("127.0.0.1"))
+    );
+
+    // Two weeks later: 6 days left, critical; the healthy domain stays quiet.
+    clock.advance(Duration::from_secs(14 * 86_400));
+    let jwt = login(&http, &base).await;
+    check_all(jwt.clone()).await;
+    active_alerts_until(&http, &base, &jwt, firing("critical")).await;
+
+    // The samples are stored like any agent's.
+    let url = format!(
+        "{base}/v1/metrics?agent=cert-checker&metric=certificate.days_until_expiry&from={}&to={}",
+        oxmon::http::rfc3339(now - DAY),
+        oxmon::http::rfc3339(clock.now_ms() + DAY),
+    );
+    let (s, series) = json_call(&http, reqwest::Method::GET, url, Some(&jwt), None).await;
+    assert_eq!(s, 200, "{series}");
+    let series = series.as_array().unwrap();
+    assert_eq!(series.len(), 2, "{series:?}");
+    let localhost = series
+        .iter()
+        .find(|s| s["labels"]["domain"] == "localhost")
+        .unwrap();
+    assert_eq!(
+        localhost["labels"]["port"],
+        expiring.port().to_string(),
+        "a port other than 443 is a label"
+    );
+    assert_eq!(localhost["points"].as_array().unwrap().len(), 2);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_running_scheduler_checks_a_new_domain_at_its_next_tick() {
+    let now = SystemClock.now_ms();
+    let ca = test_ca(now);
+    let addr = tls_server(&ca, "localhost", now, 90).await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "grpc_port = 0\nhttp_port = 0\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\ndata_dir = \"{}\"\n[auth]\ndefault_password = \"correct horse battery 9\"\n[cert_check]\ntick_secs = 1\n",
+        dir.path().display()
+    );
+    let config = ServerConfig::from_toml(&toml, "server.toml").unwrap();
+    let server = Server::start(config, Arc::new(SystemClock)).await.unwrap();
+    let base = format!("http://{}", server.http_addr());
+    let http = reqwest::Client::new();
+    let jwt = login(&http, &base).await;
+    let (s, _) = json_call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/v1/certs/domains"),
+        Some(&jwt),
+        Some(json!({"domain": "localhost", "port": addr.port()})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    // The next tick (1 s) checks it; the CA is not trusted here, so the
+    // verdict is "unknown issuer" while the certificate is still read.
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let (s, v) = json_call(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/v1/certs/status/localhost"),
+            Some(&jwt),
+            None,
+        )
+        .await;
+        if s == 200 {
+            status = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["is_valid"], false, "{status}");
+    assert!(
+        status["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("issuer"),
+        "{status}"
+    );
+    assert!((status["days_until_expiry"].as_f64().unwrap() - 90.0).abs() < 0.1);
+    server.shutdown().await;
+}
