@@ -4,7 +4,6 @@
 //! event is also in `alert_events` and the attempt in the notification history.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use oxmon::core::config::{AgentConfig, ServerConfig};
 use oxmon::core::notify_history::NotificationHistory;
@@ -12,65 +11,9 @@ use oxmon::core::{AlertQuery, Clock, Labels, MetricBatch, Sample, SystemClock, T
 use oxmon::server::Server;
 use oxmon::storage::SqliteManagementStore;
 use oxmon::transport::grpc::GrpcTransport;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
-/// A webhook receiver: answers 200 to every POST and hands over the body.
-async fn receiver() -> (u16, mpsc::UnboundedReceiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let Ok(n) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).into_owned();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let len = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() < len {
-                        continue;
-                    }
-                    let _ = tx.send(body[..len].to_owned());
-                    let _ = sock
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                        )
-                        .await;
-                    return;
-                }
-            });
-        }
-    });
-    (port, rx)
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> serde_json::Value {
-    let body = tokio::time::timeout(Duration::from_secs(20), rx.recv())
-        .await
-        .expect("a notification in time")
-        .expect("receiver open");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("webhook body is JSON ({e}): {body}"))
-}
+mod support;
+use support::{next, receiver};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_threshold_breach_reaches_the_webhook_and_resolves() {
