@@ -13,15 +13,23 @@ use super::proto::metric_service_client::MetricServiceClient;
 use super::{AGENT_ID_METADATA, batch_to_proto, kind_of};
 use crate::{Error, Result};
 
+/// Batches with at least this many samples (about 15 KB encoded) are sent
+/// zstd-compressed.
+pub const COMPRESS_FROM_SAMPLES: usize = 256;
+
 /// Sends batches to an oxmon server over gRPC.
 ///
 /// Connects lazily (an agent starts even when the server is down) and
 /// reconnects by itself; every call has a connect and a request timeout;
-/// batches are sent zstd-compressed (our server accepts zstd and gzip). Status codes map to
-/// [`TransportErrorKind`]s so the agent can tell retryable from permanent.
+/// batches of at least [`COMPRESS_FROM_SAMPLES`] samples are sent
+/// zstd-compressed (our server accepts zstd and gzip), smaller ones plain: a
+/// compression context costs more than a few kilobytes save. Status codes
+/// map to [`TransportErrorKind`]s so the agent can tell retryable from
+/// permanent.
 #[derive(Clone)]
 pub struct GrpcTransport {
     client: MetricServiceClient<Channel>,
+    compressing: MetricServiceClient<Channel>,
     agent_id: Option<MetadataValue<tonic::metadata::Ascii>>,
     auth: Option<MetadataValue<tonic::metadata::Ascii>>,
     timeout: Duration,
@@ -69,9 +77,9 @@ impl GrpcTransport {
         }
         let channel = endpoint.connect_lazy();
         let client = MetricServiceClient::new(channel)
-            .send_compressed(CompressionEncoding::Zstd)
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(4 * 1024 * 1024);
+        let compressing = client.clone().send_compressed(CompressionEncoding::Zstd);
         let agent_id =
             Some(agent_id.parse().map_err(|_| {
                 Error::Config(format!("agent id `{agent_id}` is not valid metadata"))
@@ -84,6 +92,7 @@ impl GrpcTransport {
         };
         Ok(Self {
             client,
+            compressing,
             agent_id,
             auth,
             timeout: Duration::from_secs(30),
@@ -109,7 +118,11 @@ impl Transport for GrpcTransport {
         if let Some(a) = &self.auth {
             request.metadata_mut().insert("authorization", a.clone());
         }
-        let mut client = self.client.clone();
+        let mut client = if batch.samples.len() >= COMPRESS_FROM_SAMPLES {
+            self.compressing.clone()
+        } else {
+            self.client.clone()
+        };
         match client.report_metrics(request).await {
             Ok(r) => {
                 let r = r.into_inner();

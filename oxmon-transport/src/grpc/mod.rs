@@ -5,7 +5,7 @@
 mod client;
 mod server;
 
-pub use client::GrpcTransport;
+pub use client::{COMPRESS_FROM_SAMPLES, GrpcTransport};
 pub use server::{GrpcServerOptions, serve};
 
 /// Generated protobuf types and service stubs (`proto/oxmon.proto`).

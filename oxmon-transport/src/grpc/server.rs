@@ -88,8 +88,9 @@ pub async fn serve(
     let service = MetricServiceServer::new(Service { handler })
         .max_decoding_message_size(options.max_message_bytes)
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-        .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
-        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        .accept_compressed(tonic::codec::CompressionEncoding::Zstd);
+    // Replies are a few bytes: never compressed (a gzip context per reply
+    // would cost more than it saves).
     let mut builder = Server::builder();
     if let Some((cert, key)) = &options.tls {
         let read = |p: &PathBuf| {
