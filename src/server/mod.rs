@@ -131,6 +131,7 @@ impl Server {
         let dir = config.data_dir.clone();
         let store_options = SqliteOptions {
             retention_days: Some(config.retention_days),
+            commit_window: std::time::Duration::from_millis(config.ingest.commit_window_ms),
             clock: clock.clone(),
             ..SqliteOptions::default()
         };

@@ -1003,3 +1003,12 @@ fn cors_origins() {
         &["not an origin"],
     );
 }
+
+#[test]
+fn commit_window_is_bounded() {
+    let e = server_err("[ingest]\ncommit_window_ms = 5000");
+    assert!(e.to_string().contains("ingest.commit_window_ms"), "{e}");
+    let c = ServerConfig::from_toml("[ingest]\ncommit_window_ms = 0\n", "server.toml").unwrap();
+    assert_eq!(c.ingest.commit_window_ms, 0);
+    assert_eq!(ServerConfig::default().ingest.commit_window_ms, 20);
+}

@@ -54,6 +54,54 @@ async fn sqlite_store_passes_the_conformance_suite_after_compaction() {
     oxmon_core::testing::store::run_all(&store).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_window_groups_concurrent_batches_and_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open(
+            dir.path(),
+            SqliteOptions {
+                commit_window: std::time::Duration::from_millis(50),
+                ..options(&ManualClock::new(T0))
+            },
+        )
+        .unwrap(),
+    );
+    // The conformance suite holds with the window too.
+    oxmon_core::testing::store::run_all(store.as_ref()).await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let agent = format!("w-{i}");
+                store
+                    .append(&batch(
+                        &agent,
+                        Some(&format!("w-{i}")),
+                        vec![cpu(&agent, T0 + i, 1.0)],
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(matches!(
+            t.await.unwrap().unwrap(),
+            AppendOutcome::Stored { .. }
+        ));
+    }
+    let store = Arc::into_inner(store).expect("sole owner");
+    store.close();
+    let reopened = open(dir.path());
+    for i in 0..40 {
+        let got = reopened
+            .series_points(&key(&format!("w-{i}")), T0 - 1, T0 + 100)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "w-{i}");
+    }
+}
+
 #[derive(Debug)]
 struct CompactingStore(SqliteStore);
 

@@ -98,25 +98,49 @@ impl Writer {
             };
             let mut appends = Vec::new();
             let mut shutdown = false;
-            let mut handle = |c: Command, appends: &mut Vec<_>, w: &mut Self| match c {
-                Command::Append { batch, reply } => appends.push((batch, reply)),
+            // Returns whether the command asks the writer to stop.
+            let handle = |c: Command, appends: &mut Vec<_>, w: &mut Self| match c {
+                Command::Append { batch, reply } => {
+                    appends.push((batch, reply));
+                    false
+                }
                 Command::Events { events, reply } => {
                     let _ = reply.send(w.insert_events(&events));
+                    false
                 }
                 Command::Compact { now_ms, reply } => {
                     let _ = reply.send(w.compact(now_ms));
+                    false
                 }
                 Command::Retention { cutoff_ms, reply } => {
                     let _ = reply.send(w.retention(cutoff_ms));
+                    false
                 }
-                Command::Shutdown => shutdown = true,
+                Command::Shutdown => true,
             };
             if let Some(c) = first {
-                handle(c, &mut appends, &mut self);
-                while appends.len() < MAX_GROUP {
-                    match rx.try_recv() {
-                        Ok(c) => handle(c, &mut appends, &mut self),
-                        Err(_) => break,
+                shutdown |= handle(c, &mut appends, &mut self);
+                // Group commit: what is queued now, and what arrives within
+                // the commit window (wall time is fine here: it only paces
+                // commits, it never stamps data).
+                let window = self.shared.options.commit_window;
+                let until = std::time::Instant::now() + window;
+                while appends.len() < MAX_GROUP && !shutdown {
+                    let next = match rx.try_recv() {
+                        Ok(c) => Ok(c),
+                        Err(_) if window.is_zero() || appends.is_empty() => break,
+                        Err(_) => {
+                            let left = until.saturating_duration_since(std::time::Instant::now());
+                            if left.is_zero() {
+                                break;
+                            }
+                            rx.recv_timeout(left)
+                        }
+                    };
+                    match next {
+                        Ok(c) => shutdown |= handle(c, &mut appends, &mut self),
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => shutdown = true,
                     }
                 }
             }
