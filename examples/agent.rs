@@ -14,7 +14,6 @@ use oxmon::agent::cli::{self, AgentArgs, USAGE};
 use oxmon::agent::{Agent, shutdown_signal};
 use oxmon::collector::default_collectors;
 use oxmon::core::SystemClock;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let args = match AgentArgs::parse(std::env::args_os().skip(1)) {
@@ -28,13 +27,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let config = match cli::load_config(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -42,6 +34,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = oxmon::logging::init(&config.log) {
+        eprintln!("agent: {e}");
+        return ExitCode::from(2);
+    }
     let agent_id = match cli::agent_id(&config) {
         Ok(id) => id,
         Err(e) => {

@@ -3,7 +3,8 @@
 //! Without CONFIG: built-in defaults (data in ./data, gRPC on 127.0.0.1:9090)
 //! plus an agent for this host inside the server, so data shows up at once.
 //! With CONFIG: exactly what the file says. `--check-config` validates the
-//! file and exits (0 valid, 2 invalid).
+//! file and exits (0 valid, 2 invalid). Logs go to stderr as `[log]` says;
+//! `RUST_LOG` overrides its level.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
@@ -15,12 +16,6 @@ use oxmon::server::{Server, ServerError};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let check_only = args.iter().any(|a| a == "--check-config");
     let path = args.iter().find(|a| !a.starts_with("--"));
@@ -41,6 +36,10 @@ async fn main() -> ExitCode {
             c
         }
     };
+    if let Err(e) = oxmon::logging::init(&config.log) {
+        eprintln!("oxmon server: {e}");
+        return ExitCode::from(2);
+    }
     if check_only {
         if let Err(e) = oxmon::server::check(&config) {
             eprintln!("{e}");

@@ -13,8 +13,11 @@
 //! | [`collector`] | `oxmon-collector` | system metric collectors |
 //! | [`alert`] | `oxmon-alert` | the rule engine |
 //! | [`http`] | `oxmon-http` | the REST API |
+//!
+//! [`logging`] sets up the log output of both programs from `[log]`.
 
 pub mod agent;
+pub mod logging;
 pub mod server;
 
 pub use oxmon_alert as alert;

@@ -1,7 +1,7 @@
 //! The example configurations parse, with every field set to what they say.
 
 use oxmon::core::Severity;
-use oxmon::core::config::{Recurrence, RuleKind, Weekday};
+use oxmon::core::config::{LogConfig, Recurrence, RuleKind, Weekday};
 use oxmon::{AgentConfig, ServerConfig};
 
 fn path(name: &str) -> std::path::PathBuf {
@@ -17,6 +17,11 @@ fn agent_example_parses() {
     assert_eq!(c.server_endpoint, "127.0.0.1:9090");
     assert!(!c.tls);
     assert_eq!((c.collection_interval_secs, c.buffer_max_size), (10, 1000));
+    assert_eq!(
+        c.log,
+        LogConfig::default(),
+        "the example shows the defaults"
+    );
 }
 
 #[test]
@@ -66,6 +71,11 @@ fn server_example_parses_with_every_section() {
     );
     assert!(c.cert_check.enabled);
     assert_eq!(c.cert_check.agent_id, "cert-checker");
+    assert_eq!(
+        c.log,
+        LogConfig::default(),
+        "the example shows the defaults"
+    );
 }
 
 #[test]

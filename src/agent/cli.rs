@@ -19,7 +19,8 @@ pub const USAGE: &str = "usage: agent [CONFIG] [--once]
            server 127.0.0.1:9090)
   --once   print one collection as JSON lines on stdout and exit, without
            contacting a server
-  RUST_LOG sets the log filter (default: info); logs go to stderr";
+  Logs go to stderr as [log] in agent.toml says (level, format);
+  RUST_LOG overrides the level (default: info)";
 
 /// The agent program's command line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{ConfigError, Ctx, parse_toml, read_file};
+use super::{ConfigError, Ctx, LogConfig, parse_toml, read_file};
 use crate::secret::Secret;
 
 /// The agent's configuration (`agent.toml`). Defaults are the spec's.
@@ -30,6 +30,8 @@ pub struct AgentConfig {
     pub buffer_max_size: usize,
     /// `[collectors]`: what to collect from.
     pub collectors: CollectorsConfig,
+    /// `[log]`: the log filter and format.
+    pub log: LogConfig,
 }
 
 /// `[collectors]` of `agent.toml`: which disks and interfaces to report.
@@ -83,6 +85,7 @@ impl Default for AgentConfig {
             collection_interval_secs: 10,
             buffer_max_size: 1000,
             collectors: CollectorsConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -164,6 +167,7 @@ impl AgentConfig {
                 "is set but `tls = false`; enable tls or remove it",
             ));
         }
+        self.log.validate(ctx)?;
         Ok(())
     }
 

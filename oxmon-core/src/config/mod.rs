@@ -10,6 +10,7 @@
 //! ```
 
 mod agent;
+mod log;
 mod notification;
 mod rules;
 mod server;
@@ -20,6 +21,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 pub use agent::{AgentConfig, CollectorsConfig, MAX_AGENT_ID_LEN, validate_agent_id};
+pub use log::{LogConfig, LogFormat, validate_log_filter};
 pub use notification::{
     ChannelConfig, NotificationConfig, Recurrence, SilenceWindow, TimeOfDay, Weekday,
 };

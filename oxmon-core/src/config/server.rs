@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::notification::RawNotification;
 use super::rules::RawRule;
-use super::{ConfigError, Ctx, NotificationConfig, RuleConfig, parse_toml, read_file};
+use super::{ConfigError, Ctx, LogConfig, NotificationConfig, RuleConfig, parse_toml, read_file};
 use crate::secret::Secret;
 
 /// The server's configuration (`server.toml`). Defaults are the spec's.
@@ -46,6 +46,8 @@ pub struct ServerConfig {
     /// Origins allowed to call the REST API from a browser (CORS), such as
     /// `https://ops.example.com`, or `*`. Default: none (CORS off).
     pub cors_allowed_origins: Vec<String>,
+    /// `[log]`: the log filter and format.
+    pub log: LogConfig,
 }
 
 /// `[ingest]`: limits on what one batch may carry. Batches over a limit are
@@ -137,6 +139,7 @@ impl Default for ServerConfig {
             local_agent: LocalAgentConfig::default(),
             ingest: IngestConfig::default(),
             cors_allowed_origins: Vec::new(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -275,6 +278,8 @@ struct RawServer {
     ingest: IngestConfig,
     #[serde(default)]
     cors_allowed_origins: Vec<String>,
+    #[serde(default)]
+    log: LogConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -353,6 +358,7 @@ impl ServerConfig {
             local_agent: raw.local_agent,
             ingest: raw.ingest,
             cors_allowed_origins: raw.cors_allowed_origins,
+            log: raw.log,
         };
         config.validate(origin)?;
         Ok(config)
@@ -446,6 +452,7 @@ impl ServerConfig {
             la.collection_interval_secs,
             1,
         )?;
+        self.log.validate(ctx)?;
         Ok(())
     }
 }

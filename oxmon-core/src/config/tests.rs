@@ -1012,3 +1012,67 @@ fn commit_window_is_bounded() {
     assert_eq!(c.ingest.commit_window_ms, 0);
     assert_eq!(ServerConfig::default().ingest.commit_window_ms, 20);
 }
+
+#[test]
+fn log_section_defaults_and_values() {
+    for c in [
+        AgentConfig::from_toml("", "agent.toml").unwrap().log,
+        ServerConfig::from_toml("", "server.toml").unwrap().log,
+    ] {
+        assert_eq!(c, LogConfig::default());
+        assert_eq!((c.level.as_str(), c.format), ("info", LogFormat::Text));
+    }
+    let text = "[log]\nlevel = \" WARN , oxmon = debug,tonic::transport=off,\"\nformat = \"json\"";
+    let agent = AgentConfig::from_toml(text, "agent.toml").unwrap();
+    let server = ServerConfig::from_toml(text, "server.toml").unwrap();
+    assert_eq!(agent.log, server.log);
+    assert_eq!(agent.log.format, LogFormat::Json);
+    assert_eq!(
+        agent.log.filter(),
+        "warn,oxmon=debug,tonic::transport=off",
+        "normalised for EnvFilter, which refuses spaces"
+    );
+}
+
+#[test]
+fn bad_log_settings_name_the_file_and_field() {
+    let cases: [(&str, &[&str]); 8] = [
+        ("level = \"\"", &["must not be empty"]),
+        ("level = \" , \"", &["must not be empty"]),
+        (
+            "level = \"verbose\"",
+            &["`verbose` is not a level", "debug"],
+        ),
+        ("level = \"inf\"", &["`inf` is not a level"]),
+        ("level = \"info,oxmon=loud\"", &["`loud` is not a level"]),
+        ("level = \"info,oxmon=\"", &["level after `=` is missing"]),
+        ("level = \"=debug\"", &["is not a target"]),
+        (
+            "level = \"oxmon[span]=debug\"",
+            &["span and field filters go in RUST_LOG"],
+        ),
+    ];
+    for (body, words) in cases {
+        let text = format!("[log]\n{body}");
+        assert_names(&agent_err(&text), "agent.toml", "log.level", words);
+        assert_names(&server_err(&text), "server.toml", "log.level", words);
+    }
+    assert_names(
+        &agent_err("[log]\nlevel = 3"),
+        "agent.toml",
+        "log.level",
+        &["invalid type"],
+    );
+    assert_names(
+        &server_err("[log]\nformat = \"xml\""),
+        "server.toml",
+        "log.format",
+        &["xml", "text", "json"],
+    );
+    assert_names(
+        &server_err("[log]\nlevl = \"debug\""),
+        "server.toml",
+        "log.levl",
+        &["unknown key"],
+    );
+}
