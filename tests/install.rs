@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use oxmon::{AgentConfig, ServerConfig};
 
+mod support;
+use support::{free_port, terminate};
+
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn repo() -> &'static Path {
@@ -460,14 +463,6 @@ fn bad_arguments_are_refused_before_anything_is_written() {
     assert!(!root.join("bin").exists() && !root.join("etc").exists());
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// The whole response to `GET path`, or `None` while nothing listens.
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -482,23 +477,4 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response)
-}
-
-fn terminate(child: &mut std::process::Child) {
-    if let Some(pid) = i32::try_from(child.id())
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "SIGTERM must exit 0, got {status}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("the server did not stop within 20 s of SIGTERM");
 }
