@@ -82,8 +82,9 @@ pub(crate) enum PartState {
 
 #[derive(Debug, Default)]
 pub(crate) struct Index {
-    /// agent -> (metric, labels) -> newest point.
-    latest: HashMap<String, BTreeMap<(String, Labels), Point>>,
+    /// agent -> metric -> labels -> newest point (nested so a lookup by a
+    /// sample's borrowed names allocates nothing).
+    latest: HashMap<String, BTreeMap<String, BTreeMap<Labels, Point>>>,
     /// agent -> (first seen, last seen).
     agents: BTreeMap<String, (i64, i64)>,
 }
@@ -180,17 +181,24 @@ impl Shared {
     pub(crate) fn note_appended(&self, batch: &MetricBatch) {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         let Index { latest, agents } = &mut *index;
-        let series = latest.entry(batch.agent_id.clone()).or_default();
+        let series = match latest.get_mut(batch.agent_id.as_str()) {
+            Some(s) => s,
+            None => latest.entry(batch.agent_id.clone()).or_default(),
+        };
         for s in &batch.samples {
             let p = Point {
                 timestamp_ms: s.timestamp_ms,
                 value: s.value,
             };
-            match series.get_mut(&(s.metric.clone(), s.labels.clone())) {
+            let by_labels = match series.get_mut(s.metric.as_str()) {
+                Some(m) => m,
+                None => series.entry(s.metric.clone()).or_default(),
+            };
+            match by_labels.get_mut(&s.labels) {
                 Some(old) if old.timestamp_ms > p.timestamp_ms => {}
                 Some(old) => *old = p,
                 None => {
-                    series.insert((s.metric.clone(), s.labels.clone()), p);
+                    by_labels.insert(s.labels.clone(), p);
                 }
             }
         }
@@ -225,7 +233,11 @@ impl Shared {
                 e.0 = e.0.min(first.timestamp_ms);
                 e.1 = e.1.max(last.timestamp_ms);
                 let series = index.latest.entry(agent).or_default();
-                let slot = series.entry((metric, labels)).or_insert(last);
+                let slot = series
+                    .entry(metric)
+                    .or_default()
+                    .entry(labels)
+                    .or_insert(last);
                 if last.timestamp_ms >= slot.timestamp_ms {
                     *slot = last;
                 }
@@ -420,14 +432,16 @@ impl MetricStore for SqliteStore {
             .map(|series| {
                 series
                     .iter()
-                    .map(|((metric, labels), p)| {
-                        Sample::new(
-                            agent_id,
-                            metric.clone(),
-                            labels.clone(),
-                            p.timestamp_ms,
-                            p.value,
-                        )
+                    .flat_map(|(metric, by_labels)| {
+                        by_labels.iter().map(move |(labels, p)| {
+                            Sample::new(
+                                agent_id,
+                                metric.clone(),
+                                labels.clone(),
+                                p.timestamp_ms,
+                                p.value,
+                            )
+                        })
                     })
                     .collect()
             })

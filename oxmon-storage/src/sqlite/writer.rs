@@ -11,6 +11,7 @@ use oxmon_core::{
     AlertEvent, AppendOutcome, Error, Labels, MetricBatch, Point, Result, RetentionReport,
 };
 use rusqlite::{Connection, OptionalExtension, params};
+use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
 use super::partition::{self, batch_hash, day_of, minute_of};
@@ -54,7 +55,7 @@ struct WritePartition {
 /// Series ids of a partition: agent -> metric -> labels -> id, looked up
 /// with borrowed keys (no allocation, no canonical form per sample).
 #[derive(Default)]
-struct SeriesIds(HashMap<String, HashMap<String, HashMap<Labels, i64>>>);
+struct SeriesIds(FxHashMap<String, FxHashMap<String, FxHashMap<Labels, i64>>>);
 
 impl SeriesIds {
     fn get(&self, agent: &str, metric: &str, labels: &Labels) -> Option<i64> {
