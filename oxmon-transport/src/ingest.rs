@@ -55,8 +55,10 @@ impl Default for IngestLimits {
 /// Told about every batch once it is stored (the alert engine's feed).
 /// Must not block: ingest calls it on the request path.
 pub trait IngestObserver: Send + Sync + std::fmt::Debug {
-    /// A batch was stored (duplicates and refused samples are not passed on).
-    fn stored(&self, batch: &MetricBatch);
+    /// A batch was stored (duplicates and refused samples are not passed
+    /// on). The observer gets the batch itself: ingest is done with it, so
+    /// nothing is copied on the way to the alert engine.
+    fn stored(&self, batch: MetricBatch);
 }
 
 /// The ingest path. See the module docs.
@@ -369,9 +371,6 @@ impl Ingest {
                 self.counters
                     .samples
                     .fetch_add(samples as u64, Ordering::Relaxed);
-                if let Some(o) = &self.observer {
-                    o.stored(&batch);
-                }
                 let message = if rejected > 0 {
                     format!(
                         "stored {samples} samples, rejected {rejected} outside the accepted time range"
@@ -379,6 +378,9 @@ impl Ingest {
                 } else {
                     format!("stored {samples} samples")
                 };
+                if let Some(o) = &self.observer {
+                    o.stored(batch);
+                }
                 Ok(Ack {
                     duplicate: false,
                     rejected_samples: rejected,

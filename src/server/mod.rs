@@ -104,8 +104,8 @@ impl oxmon_http::ActiveAlerts for EngineAlerts {
 struct AlertFeed(mpsc::UnboundedSender<MetricBatch>);
 
 impl IngestObserver for AlertFeed {
-    fn stored(&self, batch: &MetricBatch) {
-        let _ = self.0.send(batch.clone());
+    fn stored(&self, batch: MetricBatch) {
+        let _ = self.0.send(batch);
     }
 }
 
