@@ -269,6 +269,9 @@ pub async fn whitelist_replace_token_hash(store: &dyn WhitelistStore) {
         .add_agent("conf-wl-token", "th-old", Some("keep"), T0)
         .await
         .expect("add");
+    // Read first, so a store that caches entries has the old one cached.
+    let before = store.get_agent("conf-wl-token").await.expect("get");
+    assert_eq!(before.map(|e| e.token_hash).as_deref(), Some("th-old"));
     let replaced = store
         .replace_agent_token_hash("conf-wl-token", "th-new", T0 + 7)
         .await
@@ -300,6 +303,7 @@ pub async fn whitelist_delete(store: &dyn WhitelistStore) {
         .add_agent("conf-wl-del", "th-del", Some("gone soon"), T0)
         .await
         .expect("add");
+    assert!(store.get_agent("conf-wl-del").await.expect("get").is_some());
     store.delete_agent("conf-wl-del").await.expect("delete");
     assert_eq!(store.get_agent("conf-wl-del").await.expect("get"), None);
     let listed = ours(store.list_agents().await.expect("list"), "conf-wl-del");
@@ -322,4 +326,6 @@ pub async fn whitelist_delete(store: &dyn WhitelistStore) {
         .await
         .expect("re-add after delete");
     assert_eq!((again.created_at_ms, again.description), (T0 + 9, None));
+    let stored = store.get_agent("conf-wl-del").await.expect("get");
+    assert_eq!(stored.map(|e| e.token_hash).as_deref(), Some("th-again"));
 }

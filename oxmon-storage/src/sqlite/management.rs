@@ -38,6 +38,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use oxmon_core::manage::WhitelistEntry;
 use oxmon_core::{Error, Result};
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, Row};
@@ -57,6 +58,45 @@ pub struct SqliteManagementStore {
 struct Inner {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Whitelist entries recently read or written, so authenticating an
+    /// agent's batch does not query SQLite every time. Changed only while
+    /// the connection's lock is held, together with the row, so a token
+    /// replaced or an agent deleted through this store is refused at once;
+    /// a change made behind its back (the `sqlite3` shell) shows within
+    /// [`WHITELIST_CACHE_TTL`].
+    agents:
+        std::sync::RwLock<std::collections::HashMap<String, (WhitelistEntry, std::time::Instant)>>,
+}
+
+/// How long a cached whitelist entry is trusted without reading the row.
+pub(crate) const WHITELIST_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Inner {
+    fn cached_agent(&self, agent_id: &str) -> Option<WhitelistEntry> {
+        let agents = self
+            .agents
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (entry, at) = agents.get(agent_id)?;
+        (at.elapsed() < WHITELIST_CACHE_TTL).then(|| entry.clone())
+    }
+
+    /// Records what the row now is (`None`: no row). Call with the
+    /// connection's lock held.
+    fn cache_agent(&self, agent_id: &str, entry: Option<&WhitelistEntry>) {
+        let mut agents = self
+            .agents
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match entry {
+            Some(e) => {
+                agents.insert(agent_id.to_owned(), (e.clone(), std::time::Instant::now()));
+            }
+            None => {
+                agents.remove(agent_id);
+            }
+        }
+    }
 }
 
 impl fmt::Debug for SqliteManagementStore {
@@ -93,6 +133,7 @@ impl SqliteManagementStore {
             inner: Arc::new(Inner {
                 path,
                 conn: Mutex::new(conn),
+                agents: std::sync::RwLock::default(),
             }),
         })
     }

@@ -7,6 +7,8 @@ use oxmon_core::manage::{
 use oxmon_core::{Error, Result};
 use rusqlite::{OptionalExtension, Row, params};
 
+use std::sync::Arc;
+
 use super::{SqliteManagementStore, db_err, get_u64, in_tx, write_err};
 
 const USER_COLUMNS: &str = "id, username, password_hash, token_version, created_at, updated_at";
@@ -124,8 +126,9 @@ impl SqliteManagementStore {
         now_ms: i64,
     ) -> Result<WhitelistEntry> {
         let agent_id = agent_id.to_owned();
+        let inner = Arc::clone(&self.inner);
         self.call(move |conn| {
-            in_tx(conn, "update whitelist entry", |tx| {
+            let updated = in_tx(conn, "update whitelist entry", |tx| {
                 let sql = format!(
                     "UPDATE agent_whitelist SET {set} = ?2, updated_at = ?3 WHERE agent_id = ?1 \
                  RETURNING {AGENT_COLUMNS}"
@@ -137,7 +140,13 @@ impl SqliteManagementStore {
                     })
                     .map_err(|e| db_err("update whitelist entry", &e))?
                     .ok_or_else(|| agent_not_found(&agent_id))
-            })
+            });
+            match &updated {
+                Ok(entry) => inner.cache_agent(&agent_id, Some(entry)),
+                // Unknown now, or the outcome is unsure: read the row next time.
+                Err(_) => inner.cache_agent(&agent_id, None),
+            }
+            updated
         })
         .await
     }
@@ -161,6 +170,7 @@ impl WhitelistStore for SqliteManagementStore {
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
         };
+        let inner = Arc::clone(&self.inner);
         self.call(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO agent_whitelist (agent_id, token_hash, description, created_at, \
@@ -179,18 +189,26 @@ impl WhitelistStore for SqliteManagementStore {
                     Error::Conflict(format!("agent {:?} is already whitelisted", entry.agent_id))
                 })
             })?;
+            inner.cache_agent(&entry.agent_id, Some(&entry));
             Ok(entry)
         })
         .await
     }
 
     async fn get_agent(&self, agent_id: &str) -> Result<Option<WhitelistEntry>> {
+        if let Some(entry) = self.inner.cached_agent(agent_id) {
+            return Ok(Some(entry));
+        }
         let agent_id = agent_id.to_owned();
+        let inner = Arc::clone(&self.inner);
         self.call(move |conn| {
             let sql = format!("SELECT {AGENT_COLUMNS} FROM agent_whitelist WHERE agent_id = ?1");
-            conn.prepare_cached(&sql)
-                .and_then(|mut s| s.query_row([agent_id], agent_from_row).optional())
-                .map_err(|e| db_err("read whitelist entry", &e))
+            let entry = conn
+                .prepare_cached(&sql)
+                .and_then(|mut s| s.query_row([&agent_id], agent_from_row).optional())
+                .map_err(|e| db_err("read whitelist entry", &e))?;
+            inner.cache_agent(&agent_id, entry.as_ref());
+            Ok(entry)
         })
         .await
     }
@@ -230,7 +248,9 @@ impl WhitelistStore for SqliteManagementStore {
 
     async fn delete_agent(&self, agent_id: &str) -> Result<()> {
         let agent_id = agent_id.to_owned();
+        let inner = Arc::clone(&self.inner);
         self.call(move |conn| {
+            inner.cache_agent(&agent_id, None);
             let deleted = conn
                 .prepare_cached("DELETE FROM agent_whitelist WHERE agent_id = ?1")
                 .and_then(|mut s| s.execute([&agent_id]))
