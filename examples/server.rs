@@ -55,7 +55,7 @@ async fn main() -> ExitCode {
         Ok(s) => s,
         // Start-up builds every channel and rule, so it reports the same
         // configuration errors as --check-config (exit 2).
-        Err(e @ (ServerError::Config(_) | ServerError::Rules(_))) => {
+        Err(e @ (ServerError::Config(_) | ServerError::Rules(_) | ServerError::CertCheck(_))) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
