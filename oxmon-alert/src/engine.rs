@@ -7,7 +7,9 @@ use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
 use crate::rule::{CERT_VALID_METRIC, Logic, Rule};
-use crate::tracker::{CertReadings, Detail, Hit, Obs, Outcome, SeriesWindows, Tracker};
+use crate::series::{Lookup, SeriesIndex, heap_block, reserve_quarter, table_bytes};
+use crate::tracker::{CertReadings, Detail, Hit, Obs, Outcome, Tracker};
+use crate::windows::SeriesWindows;
 
 /// Tuning of the engine.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,6 +82,18 @@ struct AlertState {
     last_notified_ms: i64,
 }
 
+impl AlertState {
+    fn heap_bytes(&self) -> usize {
+        self.firing.as_ref().map_or(0, |f| {
+            heap_block(size_of::<Firing>())
+                + match &f.detail {
+                    Detail::Custom(m) => heap_block(m.capacity()),
+                    _ => 0,
+                }
+        })
+    }
+}
+
 impl Default for AlertState {
     fn default() -> Self {
         Self {
@@ -105,17 +119,26 @@ struct Slot {
     alert: AlertState,
 }
 
+/// The state of one series (its identity is in the [`SeriesIndex`], at the
+/// same index).
 #[derive(Debug, Clone)]
 struct SeriesState {
-    key: SeriesKey,
-    /// `agent/metric{labels}` for messages.
-    what: String,
     last_ts: i64,
     interval_ms: f64,
-    /// `certificate.is_valid`: feeds certificate rules' validity reading.
-    is_validity: bool,
     windows: SeriesWindows,
-    slots: Vec<Slot>,
+    slots: Box<[Slot]>,
+}
+
+impl SeriesState {
+    fn heap_bytes(&self) -> usize {
+        self.windows.heap_bytes()
+            + heap_block(self.slots.len() * size_of::<Slot>())
+            + self
+                .slots
+                .iter()
+                .map(|s| s.tracker.heap_bytes() + s.alert.heap_bytes())
+                .sum::<usize>()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -126,17 +149,17 @@ struct CertState {
     alert: AlertState,
 }
 
-#[derive(Debug, Default, Clone)]
-struct AgentIndex {
-    /// Rules of this metric whose agent pattern matches the agent.
-    rules: Vec<u32>,
-    series: FxHashMap<Labels, u32>,
-}
-
-#[derive(Debug, Default, Clone)]
-struct MetricIndex {
-    rules: Vec<u32>,
-    agents: FxHashMap<String, AgentIndex>,
+/// Heap bytes of a key held as a [`SeriesKey`] (the labels' own storage
+/// estimated as one block of string pairs).
+fn key_bytes(key: &SeriesKey) -> usize {
+    heap_block(key.agent_id.capacity())
+        + heap_block(key.metric.capacity())
+        + heap_block(key.labels.len() * 2 * size_of::<String>())
+        + key
+            .labels
+            .iter()
+            .map(|(k, v)| heap_block(k.len()) + heap_block(v.len()))
+            .sum::<usize>()
 }
 
 /// The alert engine. Feed it samples; it returns events.
@@ -157,12 +180,16 @@ struct MetricIndex {
 ///   fires silently and resolves silently.
 /// - **Cost.** Rules are indexed by metric, so a sample of an unwatched metric
 ///   costs one hash lookup; each rule's state is O(1) per sample (amortized)
-///   and holds at most its own window.
+///   and holds at most its own window. The rules of a series share one
+///   history of its points, delta-encoded (a few bytes a point, grown as
+///   points arrive, never sized from a window's length): at 10 s a 3600 s
+///   trend window costs 1 to 3 KB depending on how much its values vary.
+///   [`AlertEngine::approx_bytes`] tells what the engine holds.
 #[derive(Debug)]
 pub struct AlertEngine {
     rules: Vec<Rule>,
     options: EngineOptions,
-    metrics: FxHashMap<String, MetricIndex>,
+    index: SeriesIndex,
     series: Vec<SeriesState>,
     certs: Vec<CertState>,
     cert_index: FxHashMap<(u32, String, Labels), u32>,
@@ -180,20 +207,10 @@ impl AlertEngine {
                 return Err(Error::DuplicateRule(r.name.clone()));
             }
         }
-        let mut metrics: FxHashMap<String, MetricIndex> = FxHashMap::default();
-        for (i, rule) in rules.iter().enumerate() {
-            for m in rule.watched_metrics() {
-                metrics
-                    .entry(m.to_owned())
-                    .or_default()
-                    .rules
-                    .push(i as u32);
-            }
-        }
         Ok(Self {
+            index: SeriesIndex::new(&rules),
             rules,
             options,
-            metrics,
             series: Vec::new(),
             certs: Vec::new(),
             cert_index: FxHashMap::default(),
@@ -234,6 +251,36 @@ impl AlertEngine {
         }
     }
 
+    /// Approximate bytes the engine holds for its series and certificates:
+    /// windows, rule states, series identities and the indexes, heap blocks
+    /// counted as an allocator like glibc's malloc hands them out. The rules
+    /// themselves are not counted. A measure for capacity planning and
+    /// tests, not an exact figure: it walks every series.
+    pub fn approx_bytes(&self) -> usize {
+        let series = heap_block(self.series.capacity() * size_of::<SeriesState>())
+            + self
+                .series
+                .iter()
+                .map(SeriesState::heap_bytes)
+                .sum::<usize>();
+        let index = self.index.approx_bytes();
+        let certs = heap_block(self.certs.capacity() * size_of::<CertState>())
+            + self
+                .certs
+                .iter()
+                .map(|c| key_bytes(&c.key) + c.alert.heap_bytes())
+                .sum::<usize>()
+            + table_bytes(&self.cert_index)
+            + self
+                .cert_index
+                .keys()
+                .map(|(_, agent, labels)| {
+                    key_bytes(&SeriesKey::new(agent.as_str(), "", labels.clone()))
+                })
+                .sum::<usize>();
+        size_of::<Self>() + series + index + certs
+    }
+
     /// Replaces the rule set, keeping the state of every rule whose
     /// definition did not change (same name, same configuration), so a
     /// config reload neither re-fires nor forgets firing alerts.
@@ -253,11 +300,11 @@ impl AlertEngine {
                     .map(|new| (old as u32, new as u32))
             })
             .collect();
-        for s in std::mem::take(&mut self.series) {
+        for (i, s) in std::mem::take(&mut self.series).into_iter().enumerate() {
             if !s.slots.iter().any(|slot| kept.contains_key(&slot.rule)) {
                 continue;
             }
-            let Some(h) = next.resolve(&s.key) else {
+            let Some(h) = next.resolve(&self.index.key(i as u32)) else {
                 continue;
             };
             let target = &mut next.series[h.0 as usize];
@@ -295,58 +342,36 @@ impl AlertEngine {
 
     /// The series' handle, creating its state; `None` when no rule watches it.
     pub fn resolve(&mut self, key: &SeriesKey) -> Option<SeriesHandle> {
-        let Self {
-            metrics,
-            rules,
-            series,
-            ..
-        } = self;
-        let m = metrics.get_mut(key.metric.as_str())?;
-        if !m.agents.contains_key(key.agent_id.as_str()) {
-            let matching = m
-                .rules
-                .iter()
-                .copied()
-                .filter(|&r| rules[r as usize].pattern.matches(&key.agent_id))
-                .collect();
-            m.agents.insert(
-                key.agent_id.clone(),
-                AgentIndex {
-                    rules: matching,
-                    series: FxHashMap::default(),
-                },
-            );
+        match self.index.get(&key.metric, &key.agent_id, &key.labels) {
+            Lookup::Known(idx) => return Some(SeriesHandle(idx)),
+            Lookup::Unwatched => return None,
+            Lookup::Unknown => {}
         }
-        let agent = m.agents.get_mut(key.agent_id.as_str())?;
-        if agent.rules.is_empty() {
-            return None;
-        }
-        if let Some(&idx) = agent.series.get(&key.labels) {
-            return Some(SeriesHandle(idx));
-        }
+        let (metric, agent, rules) =
+            self.index
+                .rules_for(&key.metric, &key.agent_id, &self.rules)?;
         let mut windows = SeriesWindows::default();
-        let slots: Vec<Slot> = agent
-            .rules
+        let slots: Box<[Slot]> = rules
             .iter()
             .copied()
-            .filter(|&r| rules[r as usize].applies_to(key))
+            .filter(|&r| self.rules[r as usize].applies_to(key))
             .map(|r| Slot {
                 rule: r,
-                tracker: Tracker::new(&rules[r as usize], &mut windows),
+                tracker: Tracker::new(&self.rules[r as usize], &mut windows),
                 alert: AlertState::default(),
             })
             .collect();
-        let idx = series.len() as u32;
-        series.push(SeriesState {
-            key: key.clone(),
-            what: key.to_string(),
+        let idx = self.index.insert(metric, agent, &key.labels);
+        debug_assert_eq!(idx as usize, self.series.len());
+        // A quarter more at a time rather than double: series come and stay,
+        // and a doubled vector of states is mostly empty.
+        reserve_quarter(&mut self.series);
+        self.series.push(SeriesState {
             last_ts: i64::MIN,
             interval_ms: 0.0,
-            is_validity: key.metric == CERT_VALID_METRIC,
             windows,
             slots,
         });
-        agent.series.insert(key.labels.clone(), idx);
         // Certificate rules share one state per domain between the days and validity series.
         let cert_slots: Vec<(usize, u32)> = self.series[idx as usize]
             .slots
@@ -386,17 +411,13 @@ impl AlertEngine {
     /// Feeds one sample; events go to `out`.
     pub fn observe(&mut self, sample: &Sample, out: &mut Vec<AlertEvent>) {
         // Fast path: a metric no rule watches costs one lookup, no allocation.
-        let Some(m) = self.metrics.get(sample.metric.as_str()) else {
-            return;
-        };
-        let known = m
-            .agents
-            .get(sample.agent_id.as_str())
-            .map(|a| (a.rules.is_empty(), a.series.get(&sample.labels).copied()));
+        let known = self
+            .index
+            .get(&sample.metric, &sample.agent_id, &sample.labels);
         let handle = match known {
-            Some((true, _)) => return,
-            Some((false, Some(idx))) => SeriesHandle(idx),
-            _ => match self.resolve(&SeriesKey::new(
+            Lookup::Unwatched => return,
+            Lookup::Known(idx) => SeriesHandle(idx),
+            Lookup::Unknown => match self.resolve(&SeriesKey::new(
                 sample.agent_id.clone(),
                 sample.metric.clone(),
                 sample.labels.clone(),
@@ -468,16 +489,13 @@ impl AlertEngine {
             let rule = &self.rules[slot.rule as usize];
             if let Tracker::Cert { state } = slot.tracker {
                 let c = &mut self.certs[state as usize];
-                if s.is_validity && rule.metric != CERT_VALID_METRIC {
+                if rule.metric != CERT_VALID_METRIC && self.index.is_validity(handle.0) {
                     c.readings.valid = Some(value != 0.0);
                 } else {
                     c.readings.days = Some(value);
                 }
                 let outcome = c.readings.outcome(rule);
-                let series = Target {
-                    key: &c.key,
-                    what: None,
-                };
+                let series = Target::Cert(&c.key);
                 transition(
                     rule,
                     series,
@@ -491,10 +509,7 @@ impl AlertEngine {
                 continue;
             }
             let outcome = slot.tracker.observe(rule, &s.windows, obs);
-            let series = Target {
-                key: &s.key,
-                what: Some(&s.what),
-            };
+            let series = Target::Series(&self.index, handle.0);
             transition(
                 rule,
                 series,
@@ -510,26 +525,36 @@ impl AlertEngine {
 
     /// Every alert firing now, ordered by rule then series.
     pub fn active(&self) -> Vec<ActiveAlert> {
-        let from_slots = self.series.iter().flat_map(|s| {
+        let from_slots = self.series.iter().enumerate().flat_map(|(i, s)| {
             s.slots
                 .iter()
                 .filter(|slot| !matches!(slot.tracker, Tracker::Cert { .. }))
-                .filter_map(move |slot| slot.alert.firing.as_ref().map(|f| (slot.rule, &s.key, f)))
+                .filter_map(move |slot| {
+                    slot.alert
+                        .firing
+                        .as_ref()
+                        .map(|f| (slot.rule, Target::Series(&self.index, i as u32), f))
+                })
         });
-        let from_certs = self
-            .certs
-            .iter()
-            .filter_map(|c| c.alert.firing.as_ref().map(|f| (c.rule, &c.key, f)));
+        let from_certs = self.certs.iter().filter_map(|c| {
+            c.alert
+                .firing
+                .as_ref()
+                .map(|f| (c.rule, Target::Cert(&c.key), f))
+        });
         let mut active: Vec<ActiveAlert> = from_slots
             .chain(from_certs)
-            .map(|(rule, key, f)| ActiveAlert {
-                rule: self.rules[rule as usize].name.clone(),
-                series: key.clone(),
-                severity: f.severity,
-                since_ms: f.since_ms,
-                value: f.value,
-                notified: f.notified,
-                message: f.detail.render(&key.to_string(), f.value),
+            .map(|(rule, target, f)| {
+                let key = target.key();
+                ActiveAlert {
+                    rule: self.rules[rule as usize].name.clone(),
+                    severity: f.severity,
+                    since_ms: f.since_ms,
+                    value: f.value,
+                    notified: f.notified,
+                    message: f.detail.render(&key.to_string(), f.value),
+                    series: key,
+                }
             })
             .collect();
         active.sort_by(|a, b| a.rule.cmp(&b.rule).then_with(|| a.series.cmp(&b.series)));
@@ -576,17 +601,20 @@ pub fn replay(
     Ok(out)
 }
 
-/// The series an outcome concerns, with its display form when already known.
+/// The series an outcome concerns.
 #[derive(Debug, Clone, Copy)]
-struct Target<'a> {
-    key: &'a SeriesKey,
-    what: Option<&'a str>,
+enum Target<'a> {
+    Series(&'a SeriesIndex, u32),
+    Cert(&'a SeriesKey),
 }
 
 impl Target<'_> {
-    fn what(&self) -> String {
-        self.what
-            .map_or_else(|| self.key.to_string(), str::to_owned)
+    /// The key, built for an event.
+    fn key(&self) -> SeriesKey {
+        match self {
+            Target::Series(index, idx) => index.key(*idx),
+            Target::Cert(key) => (*key).clone(),
+        }
     }
 }
 
@@ -619,10 +647,11 @@ fn transition(
             let notified = notify || state.firing.as_ref().is_some_and(|f| f.notified);
             if notify {
                 state.last_notified_ms = ts;
-                let message = hit.detail.render(&target.what(), hit.value);
+                let key = target.key();
+                let message = hit.detail.render(&key.to_string(), hit.value);
                 out.push(event(
                     rule,
-                    target.key,
+                    key,
                     AlertStatus::Firing,
                     ts,
                     since_ms,
@@ -659,7 +688,8 @@ fn transition(
                 return;
             }
             let threshold = rule.threshold();
-            let what = target.what();
+            let key = target.key();
+            let what = key.to_string();
             let message = match (&rule.logic, threshold) {
                 (Logic::Trend { .. }, Some(t)) => format!(
                     "{what}: no longer predicted to reach {} within the horizon (now {})",
@@ -682,7 +712,7 @@ fn transition(
             };
             out.push(event(
                 rule,
-                target.key,
+                key,
                 AlertStatus::Resolved,
                 ts,
                 f.since_ms,
@@ -696,7 +726,7 @@ fn transition(
 
 fn event(
     rule: &Rule,
-    key: &SeriesKey,
+    key: SeriesKey,
     status: AlertStatus,
     ts: i64,
     since: i64,
@@ -715,7 +745,7 @@ fn event(
             }
         ),
         rule: rule.name.clone(),
-        series: key.clone(),
+        series: key,
         severity: hit.severity,
         status,
         value: hit.value,

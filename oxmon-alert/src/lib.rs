@@ -2,9 +2,12 @@
 
 mod engine;
 mod error;
+mod history;
 pub mod regression;
 mod rule;
+mod series;
 mod tracker;
+mod windows;
 
 pub use engine::{
     ActiveAlert, AlertEngine, EngineOptions, EngineStats, SeriesHandle, compile, replay,

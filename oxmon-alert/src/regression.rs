@@ -94,18 +94,125 @@ pub fn t_quantile_975(df: usize) -> f64 {
     }
 }
 
-/// Least squares over the points of a sliding window.
-#[derive(Debug, Clone, Default)]
-pub struct SlidingRegression {
-    /// x relative to `origin`, y.
-    points: VecDeque<(f64, f64)>,
-    origin: f64,
+/// Centred sums of a window's points: Welford's updates to add a point, their
+/// inverse to remove one, an exact two-pass recomputation to remove the drift
+/// removals accumulate. x is relative to an origin kept by the owner.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Moments {
+    n: usize,
     mean_x: f64,
     mean_y: f64,
     cxx: f64,
     cxy: f64,
     cyy: f64,
     removals_since_exact: usize,
+}
+
+impl Moments {
+    /// Points summed.
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Adds a point.
+    pub(crate) fn add(&mut self, x: f64, y: f64) {
+        self.n += 1;
+        let n = self.n as f64;
+        let dx = x - self.mean_x;
+        let dy = y - self.mean_y;
+        self.mean_x += dx / n;
+        self.mean_y += dy / n;
+        self.cxx += dx * (x - self.mean_x);
+        self.cxy += dx * (y - self.mean_y);
+        self.cyy += dy * (y - self.mean_y);
+    }
+
+    /// Removes a point that was added; returns whether enough removals have
+    /// accumulated that the sums should be recomputed exactly.
+    pub(crate) fn remove(&mut self, x: f64, y: f64) -> bool {
+        let Some(n) = self.n.checked_sub(1).filter(|&n| n > 0) else {
+            *self = Self::default();
+            return false;
+        };
+        self.n = n;
+        let nf = n as f64;
+        let dx = x - self.mean_x;
+        let dy = y - self.mean_y;
+        self.mean_x -= dx / nf;
+        self.mean_y -= dy / nf;
+        self.cxx -= dx * (x - self.mean_x);
+        self.cxy -= dx * (y - self.mean_y);
+        self.cyy -= dy * (y - self.mean_y);
+        self.removals_since_exact += 1;
+        self.removals_since_exact >= n.max(64)
+    }
+
+    /// The sums of the `n` `points`, computed directly (two passes).
+    pub(crate) fn exact(n: usize, points: impl Iterator<Item = (f64, f64)> + Clone) -> Self {
+        let nf = n as f64;
+        let (sx, sy) = points
+            .clone()
+            .fold((-0.0, -0.0), |(sx, sy), (x, y)| (sx + x, sy + y));
+        let (mean_x, mean_y) = (sx / nf, sy / nf);
+        let (mut cxx, mut cxy, mut cyy) = (0.0, 0.0, 0.0);
+        for (x, y) in points {
+            let (dx, dy) = (x - mean_x, y - mean_y);
+            cxx += dx * dx;
+            cxy += dx * dy;
+            cyy += dy * dy;
+        }
+        Self {
+            n,
+            mean_x,
+            mean_y,
+            cxx,
+            cxy,
+            cyy,
+            removals_since_exact: 0,
+        }
+    }
+
+    /// The fit; `None` with fewer than 2 points or all x equal.
+    pub(crate) fn fit(&self, origin: f64) -> Option<Fit> {
+        let n = self.n;
+        let cxx = self.cxx.max(0.0);
+        let cyy = self.cyy.max(0.0);
+        if n < 2 || cxx <= f64::EPSILON * self.mean_x.abs().max(1.0) * n as f64 {
+            return None;
+        }
+        let slope = self.cxy / cxx;
+        let sse = (cyy - self.cxy * slope).max(0.0);
+        let r_squared = if cyy > 0.0 {
+            (1.0 - sse / cyy).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let residual_std = if n > 2 {
+            (sse / (n - 2) as f64).sqrt()
+        } else {
+            0.0
+        };
+        Some(Fit {
+            n,
+            origin,
+            mean_x: self.mean_x,
+            mean_y: self.mean_y,
+            slope,
+            sxx: cxx,
+            syy: cyy,
+            r_squared,
+            residual_std,
+        })
+    }
+}
+
+/// Least squares over the points of a sliding window.
+#[derive(Debug, Clone, Default)]
+pub struct SlidingRegression {
+    /// x relative to `origin`, y.
+    points: VecDeque<(f64, f64)>,
+    origin: f64,
+    sums: Moments,
 }
 
 impl SlidingRegression {
@@ -132,22 +239,12 @@ impl SlidingRegression {
     /// Adds a point (x must not decrease).
     pub fn push(&mut self, x: f64, y: f64) {
         if self.points.is_empty() {
-            *self = Self {
-                points: std::mem::take(&mut self.points),
-                origin: x,
-                ..Self::default()
-            };
+            self.origin = x;
+            self.sums = Moments::default();
         }
         let x = x - self.origin;
         self.points.push_back((x, y));
-        let n = self.points.len() as f64;
-        let dx = x - self.mean_x;
-        let dy = y - self.mean_y;
-        self.mean_x += dx / n;
-        self.mean_y += dy / n;
-        self.cxx += dx * (x - self.mean_x);
-        self.cxy += dx * (y - self.mean_y);
-        self.cyy += dy * (y - self.mean_y);
+        self.sums.add(x, y);
     }
 
     /// Removes the oldest point.
@@ -155,41 +252,30 @@ impl SlidingRegression {
         let Some((x, y)) = self.points.pop_front() else {
             return;
         };
-        let n = self.points.len();
-        if n == 0 {
-            *self = Self {
-                points: std::mem::take(&mut self.points),
-                ..Self::default()
-            };
-            return;
+        if self.points.is_empty() {
+            self.origin = 0.0;
         }
-        let nf = n as f64;
-        let dx = x - self.mean_x;
-        let dy = y - self.mean_y;
-        self.mean_x -= dx / nf;
-        self.mean_y -= dy / nf;
-        self.cxx -= dx * (x - self.mean_x);
-        self.cxy -= dx * (y - self.mean_y);
-        self.cyy -= dy * (y - self.mean_y);
-        self.removals_since_exact += 1;
-        if self.removals_since_exact >= n.max(64) {
+        if self.sums.remove(x, y) {
             self.recompute();
         }
     }
 
     /// Drops points with x below `min_x`.
     pub fn evict_before(&mut self, min_x: f64) {
-        let min_x = min_x - self.origin;
-        while self.points.front().is_some_and(|p| p.0 < min_x) {
+        // Relative to the origin of the moment: a removal can re-anchor it.
+        while self
+            .points
+            .front()
+            .is_some_and(|p| p.0 < min_x - self.origin)
+        {
             self.pop_front();
         }
     }
 
     /// Recomputes the sums exactly (two passes) from the window.
     fn recompute(&mut self) {
-        let n = self.points.len() as f64;
-        self.removals_since_exact = 0;
         let Some(&(shift, _)) = self.points.front() else {
+            self.sums.removals_since_exact = 0;
             return;
         };
         // Move the origin to the oldest point so relative x stays small.
@@ -197,49 +283,12 @@ impl SlidingRegression {
         for p in &mut self.points {
             p.0 -= shift;
         }
-        self.mean_x = self.points.iter().map(|p| p.0).sum::<f64>() / n;
-        self.mean_y = self.points.iter().map(|p| p.1).sum::<f64>() / n;
-        let (mut cxx, mut cxy, mut cyy) = (0.0, 0.0, 0.0);
-        for &(x, y) in &self.points {
-            let (dx, dy) = (x - self.mean_x, y - self.mean_y);
-            cxx += dx * dx;
-            cxy += dx * dy;
-            cyy += dy * dy;
-        }
-        (self.cxx, self.cxy, self.cyy) = (cxx, cxy, cyy);
+        self.sums = Moments::exact(self.points.len(), self.points.iter().copied());
     }
 
     /// The fit of the current window; `None` with fewer than 2 points or all x equal.
     pub fn fit(&self) -> Option<Fit> {
-        let n = self.points.len();
-        let cxx = self.cxx.max(0.0);
-        let cyy = self.cyy.max(0.0);
-        if n < 2 || cxx <= f64::EPSILON * self.mean_x.abs().max(1.0) * n as f64 {
-            return None;
-        }
-        let slope = self.cxy / cxx;
-        let sse = (cyy - self.cxy * slope).max(0.0);
-        let r_squared = if cyy > 0.0 {
-            (1.0 - sse / cyy).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let residual_std = if n > 2 {
-            (sse / (n - 2) as f64).sqrt()
-        } else {
-            0.0
-        };
-        Some(Fit {
-            n,
-            origin: self.origin,
-            mean_x: self.mean_x,
-            mean_y: self.mean_y,
-            slope,
-            sxx: cxx,
-            syy: cyy,
-            r_squared,
-            residual_std,
-        })
+        self.sums.fit(self.origin)
     }
 }
 
@@ -330,6 +379,22 @@ mod tests {
                 "df {df}: {}",
                 t_quantile_975(df)
             );
+        }
+    }
+
+    /// An exact recomputation during an eviction moves the origin; the
+    /// points after it must still be compared with the cutoff, not with a
+    /// relative cutoff of the old origin (which emptied the window).
+    #[test]
+    fn eviction_survives_re_anchoring() {
+        let mut r = SlidingRegression::new();
+        for i in 0..2_000 {
+            let x = 1.7e9 + f64::from(i) * 10.0;
+            r.push(x, f64::from(i % 7));
+            r.evict_before(x - 3600.0);
+            if i >= 360 {
+                assert_eq!(r.len(), 361, "after point {i}");
+            }
         }
     }
 

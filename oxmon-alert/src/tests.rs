@@ -863,6 +863,147 @@ fn window_memory_is_bounded_by_the_rule_window() {
     assert_eq!(st.series, 2);
 }
 
+/// The whole-server load test's rules: a threshold on `cpu.usage` held for
+/// 300 s, a rate of change of `memory.used_percent` over 300 s, a trend of
+/// `disk.used_percent` over the default 3600 s window.
+const LOAD_TEST_RULES: &str = r#"
+[[alert.rules]]
+name = "high-cpu"
+type = "threshold"
+metric = "cpu.usage"
+operator = "greater_than"
+value = 90.0
+duration_secs = 300
+
+[[alert.rules]]
+name = "memory-spike"
+type = "rate_of_change"
+metric = "memory.used_percent"
+rate_threshold = 20.0
+window_secs = 300
+direction = "up"
+
+[[alert.rules]]
+name = "disk-full-soon"
+type = "trend_prediction"
+metric = "disk.used_percent"
+predict_threshold = 95.0
+horizon_secs = 86400
+min_data_points = 10
+"#;
+
+/// Values of a series over time, by the kind of data they model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Values {
+    /// The load test's: whole numbers cycling through 20..70.
+    LoadTest,
+    /// As the collectors report them: a ratio of block or page counts that
+    /// move by a few hundred every 10 s (full precision, low bits changing).
+    Counters,
+    /// A random walk in steps of up to 2% of its range, in full precision:
+    /// consecutive values share little more than their top bits (the worst
+    /// case for the history's encoding).
+    Incompressible,
+}
+
+/// Engine memory per watched series, from [`AlertEngine::approx_bytes`], for
+/// 200 agents with 5 watched series each (cpu, memory, 3 mounts) reporting
+/// every 10 s for 400 scrapes: past the longest window, so every window holds
+/// all it ever will. Agents stamp collections on their fixed 10 s grid (the
+/// scheduled tick's time), so timestamps land within a couple of ms of it.
+fn bytes_per_series_at_10s(values: Values) -> usize {
+    let mut e = engine(LOAD_TEST_RULES);
+    let mut series = Vec::new();
+    for a in 0..200 {
+        let agent = format!("load-{a:04}");
+        series.push((agent.clone(), "cpu.usage", Labels::new()));
+        series.push((agent.clone(), "memory.used_percent", Labels::new()));
+        for mount in ["/", "/boot", "/data"] {
+            let l = Labels::new().with("mount", mount);
+            series.push((agent.clone(), "disk.used_percent", l));
+        }
+    }
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut level: Vec<u64> = (0..series.len())
+        .map(|_| 20_000_000 + next() % 50_000_000)
+        .collect();
+    let mut out = Vec::new();
+    for round in 0..400i64 {
+        for (i, (agent, metric, labels)) in series.iter().enumerate() {
+            let ts = T0 + round * 10 * S + (i as i64 * 37) % 10_000 + (next() % 3) as i64;
+            let v = match values {
+                Values::LoadTest => 20.0 + ((round as usize * 7 + i * 13) % 50) as f64,
+                Values::Counters => {
+                    level[i] += next() % 200;
+                    level[i] as f64 * 100.0 / 100_000_000.0
+                }
+                Values::Incompressible => {
+                    level[i] = (level[i] as i64 + (next() % 4_000_001) as i64 - 2_000_000)
+                        .clamp(0, 100_000_000) as u64;
+                    level[i] as f64 / 1_000_017.0
+                }
+            };
+            e.observe(&sample(agent, metric, labels, ts, v), &mut out);
+        }
+        out.clear();
+    }
+    let st = e.stats();
+    assert_eq!(st.series, 1000);
+    // 31 points for the rate window, 361 for each trend window (360 when
+    // the jitter puts the oldest just outside).
+    let points = st.window_points as usize;
+    assert!((200 * (30 + 3 * 360)..=200 * (31 + 3 * 361)).contains(&points));
+    e.approx_bytes() / st.series as usize
+}
+
+/// The windows grow with the points they hold, a few bytes each, not to a
+/// window's largest possible size at 16 bytes a point. At 10 s this rule set
+/// cost about 7 KB per watched series (a 3600 s trend window alone held its
+/// 361 points in a ring of 512, 8 KiB, and every series kept two copies of
+/// its labels); now about 1.3 KB on the load test's values, 1.85 KB on
+/// collector-like ones, 2.3 KB when no two values share more than their top
+/// bits.
+#[test]
+fn memory_per_watched_series_at_10s() {
+    for (values, bound) in [
+        (Values::LoadTest, 1_450),
+        (Values::Counters, 2_048),
+        (Values::Incompressible, 2_500),
+    ] {
+        let per_series = bytes_per_series_at_10s(values);
+        assert!(
+            per_series <= bound,
+            "{values:?}: {per_series} bytes per series, more than {bound}"
+        );
+    }
+}
+
+/// The fit's sums are recomputed exactly every window's worth of
+/// evictions; the window keeps its points across that (it used to be emptied,
+/// leaving predictions to a fraction of `window_secs` for an hour in two).
+#[test]
+fn trend_window_stays_full_across_exact_recomputations() {
+    let mut e = engine(DISK_TREND);
+    let l = Labels::new();
+    let mut out = Vec::new();
+    for i in 0..3_000i64 {
+        let v = 50.0 + (i % 13) as f64 * 0.1;
+        e.observe(
+            &sample("a", "disk.used_percent", &l, T0 + i * 10 * S, v),
+            &mut out,
+        );
+        if i >= 360 {
+            assert_eq!(e.stats().window_points, 361, "after sample {i}");
+        }
+    }
+}
+
 #[derive(Debug)]
 struct AboveMean;
 

@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 use oxmon_core::config::{Operator, RateDirection};
 use oxmon_core::{Point, Prediction, Severity, Verdict, fmt_time, fmt_value};
 
-use crate::regression::{Fit, SlidingRegression};
+use crate::regression::Fit;
 use crate::rule::{Logic, Rule};
+use crate::windows::SeriesWindows;
 
 /// Why a rule holds, kept as numbers: the message is only formatted when an
 /// event is emitted, so a long-firing alert costs no allocation per sample.
@@ -140,91 +141,6 @@ pub(crate) struct Obs {
     pub(crate) max_points: usize,
 }
 
-/// A least-squares window shared by the trend rules of a series with the same `window_secs`.
-#[derive(Debug, Clone)]
-pub(crate) struct TrendWindow {
-    pub(crate) window_ms: i64,
-    reg: SlidingRegression,
-    fit: Option<Fit>,
-}
-
-/// The history a series keeps for its rules, shared between them.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct SeriesWindows {
-    /// Points since `now - max_rate_window`, plus the one before (the baseline).
-    points: VecDeque<Point>,
-    /// The longest rate-of-change window among the series' rules (0: none).
-    max_rate_window_ms: i64,
-    pub(crate) trends: Vec<TrendWindow>,
-}
-
-impl SeriesWindows {
-    /// Makes room for a rule; returns the trend window index for trend rules.
-    pub(crate) fn register(&mut self, rule: &Rule) -> u8 {
-        match rule.logic {
-            Logic::Rate { window_ms, .. } => {
-                self.max_rate_window_ms = self.max_rate_window_ms.max(window_ms);
-                0
-            }
-            Logic::Trend { window_ms, .. } => {
-                if let Some(i) = self.trends.iter().position(|t| t.window_ms == window_ms) {
-                    return i as u8;
-                }
-                self.trends.push(TrendWindow {
-                    window_ms,
-                    reg: SlidingRegression::new(),
-                    fit: None,
-                });
-                (self.trends.len() - 1) as u8
-            }
-            _ => 0,
-        }
-    }
-
-    /// Takes over the history of an older state of the same series (rule reload).
-    pub(crate) fn inherit(&mut self, old: SeriesWindows) {
-        if self.max_rate_window_ms > 0 {
-            self.points = old.points;
-        }
-        for mut t in old.trends {
-            if let Some(mine) = self.trends.iter_mut().find(|m| m.window_ms == t.window_ms) {
-                mine.reg = std::mem::take(&mut t.reg);
-            }
-        }
-    }
-
-    /// Points held, over all windows.
-    pub(crate) fn held_points(&self) -> usize {
-        self.points.len() + self.trends.iter().map(|t| t.reg.len()).sum::<usize>()
-    }
-
-    /// Adds the sample to every window and refreshes the fits.
-    pub(crate) fn update(&mut self, o: Obs) {
-        if self.max_rate_window_ms > 0 {
-            self.points.push_back(Point {
-                timestamp_ms: o.ts,
-                value: o.value,
-            });
-            let cutoff = o.ts - self.max_rate_window_ms;
-            while self.points.len() >= 2 && self.points[1].timestamp_ms <= cutoff {
-                self.points.pop_front();
-            }
-            while self.points.len() > o.max_points {
-                self.points.pop_front();
-            }
-        }
-        let x = o.ts as f64 / 1000.0;
-        for t in &mut self.trends {
-            t.reg.push(x, o.value);
-            t.reg.evict_before((o.ts - t.window_ms) as f64 / 1000.0);
-            while t.reg.len() > o.max_points {
-                t.reg.pop_front();
-            }
-            t.fit = t.reg.fit();
-        }
-    }
-}
-
 /// The points a custom evaluator asked for (its `lookback_ms`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CustomWindow {
@@ -236,7 +152,9 @@ pub(crate) enum Tracker {
     Threshold {
         pending_since: Option<i64>,
     },
-    Rate,
+    Rate {
+        window: u8,
+    },
     Trend {
         window: u8,
     },
@@ -256,10 +174,9 @@ impl Tracker {
             Logic::Threshold { .. } => Tracker::Threshold {
                 pending_since: None,
             },
-            Logic::Rate { .. } => {
-                windows.register(rule);
-                Tracker::Rate
-            }
+            Logic::Rate { .. } => Tracker::Rate {
+                window: windows.register(rule),
+            },
             Logic::Trend { .. } => Tracker::Trend {
                 window: windows.register(rule),
             },
@@ -274,6 +191,16 @@ impl Tracker {
     pub(crate) fn held_points(&self) -> usize {
         match self {
             Tracker::Custom { window } => window.points.len(),
+            _ => 0,
+        }
+    }
+
+    /// Bytes this rule holds on the heap on its own.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Tracker::Custom { window } => {
+                size_of::<CustomWindow>() + window.points.capacity() * size_of::<Point>()
+            }
             _ => 0,
         }
     }
@@ -314,17 +241,16 @@ impl Tracker {
                 })
             }
             (
-                Tracker::Rate,
+                Tracker::Rate { window },
                 &Logic::Rate {
                     threshold,
                     window_ms,
                     direction,
                 },
             ) => {
-                let cutoff = o.ts - window_ms;
+                let cutoff = o.ts.saturating_sub(window_ms);
                 // The baseline: the newest sample at or before `now - window`.
-                let idx = w.points.partition_point(|p| p.timestamp_ms <= cutoff);
-                let Some(base) = idx.checked_sub(1).map(|i| w.points[i]) else {
+                let Some(base) = w.rate_baseline(*window, cutoff).map(|c| c.point()) else {
                     return Outcome::Insufficient;
                 };
                 if cutoff - base.timestamp_ms > o.gap_limit_ms || base.value == 0.0 {
@@ -365,13 +291,13 @@ impl Tracker {
                     ..
                 },
             ) => {
-                let Some(t) = w.trends.get(usize::from(*window)) else {
+                let Some(t) = w.trend(*window) else {
                     return Outcome::Insufficient;
                 };
-                if t.reg.len() < min_points {
+                if t.len() < min_points {
                     return Outcome::Insufficient;
                 }
-                let Some(fit) = t.fit else {
+                let Some(fit) = t.fit() else {
                     return Outcome::Insufficient;
                 };
                 trend_outcome(rule, &fit, o, threshold, horizon_ms, min_r_squared)
