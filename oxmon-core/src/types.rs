@@ -11,9 +11,12 @@ use serde::{Deserialize, Serialize};
 /// Two label sets with the same pairs are equal and serialize identically,
 /// whatever order they were built in (the original implementation used a hash
 /// map and produced a different series per process).
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Labels(BTreeMap<String, String>);
+///
+/// Kept as a sorted vector of pairs: a series has a handful of labels, and
+/// every index of series holds a copy, so a map's node (over 500 bytes for
+/// one label) would be most of the memory of a large installation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Labels(Vec<(String, String)>);
 
 impl Labels {
     /// No labels.
@@ -24,18 +27,26 @@ impl Labels {
     /// Adds or replaces a label, builder style.
     #[must_use]
     pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.0.insert(key.into(), value.into());
+        self.insert(key, value);
         self
     }
 
     /// Adds or replaces a label.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.0.insert(key.into(), value.into());
+        let key = key.into();
+        let value = value.into();
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (key, value)),
+        }
     }
 
     /// The value of a label.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.0[i].1.as_str())
     }
 
     /// Number of labels.
@@ -57,7 +68,7 @@ impl Labels {
     /// (`{}` for no labels). Stores use it as the series' label key, so it is
     /// stable across versions.
     pub fn canonical(&self) -> String {
-        serde_json::to_string(&self.0).unwrap_or_else(|_| String::from("{}"))
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
     }
 
     /// Parses the canonical form produced by [`Labels::canonical`].
@@ -66,18 +77,36 @@ impl Labels {
     /// [`crate::Error::InvalidInput`] when the text is not a JSON object of strings.
     pub fn from_canonical(text: &str) -> crate::Result<Self> {
         serde_json::from_str(text)
-            .map(Labels)
             .map_err(|e| crate::Error::InvalidInput(format!("labels `{text}`: {e}")))
     }
 }
 
+impl From<BTreeMap<String, String>> for Labels {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        Labels(map.into_iter().collect())
+    }
+}
+
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Labels {
+    /// A later pair with the same key replaces an earlier one.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Labels(
-            iter.into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        iter.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect::<BTreeMap<String, String>>()
+            .into()
+    }
+}
+
+impl Serialize for Labels {
+    /// A JSON object (any map), keys in sorted order.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, String>::deserialize(deserializer).map(Labels::from)
     }
 }
 
@@ -281,6 +310,42 @@ mod tests {
         assert_eq!(Labels::from_canonical(&a.canonical()).unwrap(), a);
         assert_eq!(Labels::new().canonical(), "{}");
         assert!(Labels::from_canonical("[1]").is_err());
+    }
+
+    #[test]
+    fn labels_behave_as_a_sorted_map() {
+        let mut l = Labels::new().with("b", "2").with("a", "1").with("c", "3");
+        l.insert("b", "two");
+        assert_eq!(
+            l.iter().collect::<Vec<_>>(),
+            [("a", "1"), ("b", "two"), ("c", "3")]
+        );
+        assert_eq!((l.get("b"), l.get("z"), l.len()), (Some("two"), None, 3));
+        // A later duplicate wins, as in a map.
+        let from: Labels = [("k", "first"), ("k", "second")].into_iter().collect();
+        assert_eq!(from.get("k"), Some("second"));
+        assert_eq!(from.len(), 1);
+        // Ordering and equality are those of the map of pairs.
+        let m = |pairs: &[(&str, &str)]| pairs.iter().copied().collect::<Labels>();
+        let maps = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<BTreeMap<String, String>>()
+        };
+        for (x, y) in [
+            (&[("a", "1")][..], &[("a", "2")][..]),
+            (&[("a", "1"), ("b", "1")][..], &[("a", "1")][..]),
+            (&[][..], &[("a", "")][..]),
+            (&[("b", "0")][..], &[("a", "9"), ("c", "0")][..]),
+        ] {
+            assert_eq!(m(x).cmp(&m(y)), maps(x).cmp(&maps(y)), "{x:?} vs {y:?}");
+        }
+        // JSON: an object, also when nested.
+        let json = serde_json::to_string(&SeriesKey::new("a", "m", m(&[("x", "\"")]))).unwrap();
+        assert_eq!(json, r#"{"agent_id":"a","metric":"m","labels":{"x":"\""}}"#);
+        let back: SeriesKey = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.labels.get("x"), Some("\""));
     }
 
     #[test]
