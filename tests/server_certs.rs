@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use oxmon::core::config::{CertCheckConfig, ServerConfig};
@@ -80,21 +79,18 @@ async fn tls_server(
     addr
 }
 
-/// A server that accepts and never answers, counting the connections it
-/// holds at once (and the most it ever held).
-async fn silent_server(open: Arc<AtomicUsize>, most: Arc<AtomicUsize>) -> SocketAddr {
+/// A server that accepts and never answers, noting when it accepted each
+/// connection.
+async fn silent_server(accepted: Arc<std::sync::Mutex<Vec<std::time::Instant>>>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
-            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
-            most.fetch_max(now, Ordering::SeqCst);
-            let open = open.clone();
+            accepted.lock().unwrap().push(std::time::Instant::now());
             tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
                 // Read the ClientHello and whatever follows until the client gives up.
                 while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
-                open.fetch_sub(1, Ordering::SeqCst);
             });
         }
     });
@@ -128,9 +124,9 @@ async fn checks_run_at_most_max_concurrent_at_once() {
         Arc::new(clock.clone()),
     )
     .unwrap();
-    let (open, most) = (Arc::default(), Arc::default());
+    let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
     for _ in 0..5 {
-        let addr = silent_server(Arc::clone(&open), Arc::clone(&most)).await;
+        let addr = silent_server(accepted.clone()).await;
         store
             .add_domain(
                 &NewCertDomain::new("127.0.0.1").with_port(addr.port()),
@@ -146,10 +142,24 @@ async fn checks_run_at_most_max_concurrent_at_once() {
         let error = r.error.as_deref().unwrap_or_default();
         assert!(error.contains("timed out"), "{error}");
     }
+    // Each check holds its connection for the 1 s handshake timeout, so with
+    // max_concurrent = 2 the connections arrive in waves of two about a
+    // second apart: never three within half a second, and two at least once.
+    let mut at = accepted.lock().unwrap().clone();
+    at.sort();
+    assert_eq!(at.len(), 5);
+    let most = (0..at.len())
+        .map(|i| {
+            at[i..]
+                .iter()
+                .take_while(|t| t.duration_since(at[i]) < Duration::from_millis(500))
+                .count()
+        })
+        .max()
+        .unwrap();
     assert_eq!(
-        most.load(Ordering::SeqCst),
-        2,
-        "at most max_concurrent connections at once, and that many used"
+        most, 2,
+        "at most max_concurrent checks at once, and that many used: {at:?}"
     );
     // Every result became an is_valid = 0 sample under cert-checker.
     let series = metrics
