@@ -10,6 +10,7 @@
 //! # knobs: OXMON_LOAD_AGENTS (1000), OXMON_LOAD_INTERVAL_SECS (10),
 //! #        OXMON_LOAD_WARMUP_SECS (30), OXMON_LOAD_MEASURE_SECS (60),
 //! #        OXMON_LOAD_COMMIT_WINDOW_MS (20, the server's default),
+//! #        OXMON_LOAD_RULES (1; 0 runs without alert rules),
 //! #        OXMON_SERVER_BIN (target/release/examples/server)
 //! ```
 //!
@@ -31,6 +32,40 @@ use oxmon::transport::grpc::GrpcTransport;
 mod support;
 
 const PASSWORD: &str = "load-Test-Passw0rd";
+
+/// The alert rules of the run (`OXMON_LOAD_RULES=0` leaves them out, to
+/// tell the engine's share of CPU and memory).
+const RULES: &str = r#"[[alert.rules]]
+name = "high-cpu"
+type = "threshold"
+metric = "cpu.usage"
+agent_pattern = "*"
+operator = "greater_than"
+value = 90.0
+duration_secs = 300
+severity = "critical"
+
+[[alert.rules]]
+name = "memory-spike"
+type = "rate_of_change"
+metric = "memory.used_percent"
+agent_pattern = "*"
+rate_threshold = 20.0
+window_secs = 300
+direction = "up"
+severity = "warning"
+
+[[alert.rules]]
+name = "disk-full-soon"
+type = "trend_prediction"
+metric = "disk.used_percent"
+agent_pattern = "*"
+predict_threshold = 95.0
+horizon_secs = 86400
+min_data_points = 10
+severity = "info"
+
+"#;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -135,41 +170,16 @@ default_password = "{PASSWORD}"
 max_future_secs = 300
 commit_window_ms = {commit_window_ms}
 
-[[alert.rules]]
-name = "high-cpu"
-type = "threshold"
-metric = "cpu.usage"
-agent_pattern = "*"
-operator = "greater_than"
-value = 90.0
-duration_secs = 300
-severity = "critical"
-
-[[alert.rules]]
-name = "memory-spike"
-type = "rate_of_change"
-metric = "memory.used_percent"
-agent_pattern = "*"
-rate_threshold = 20.0
-window_secs = 300
-direction = "up"
-severity = "warning"
-
-[[alert.rules]]
-name = "disk-full-soon"
-type = "trend_prediction"
-metric = "disk.used_percent"
-agent_pattern = "*"
-predict_threshold = 95.0
-horizon_secs = 86400
-min_data_points = 10
-severity = "info"
-
-[cert_check]
+{rules}[cert_check]
 enabled = false
 "#,
             dir.path().join("data").display(),
             commit_window_ms = env_u64("OXMON_LOAD_COMMIT_WINDOW_MS", 20),
+            rules = if env_u64("OXMON_LOAD_RULES", 1) == 1 {
+                RULES
+            } else {
+                ""
+            },
         ),
     )
     .expect("config");
