@@ -84,9 +84,38 @@ pub(crate) enum PartState {
 pub(crate) struct Index {
     /// agent -> metric -> labels -> newest point (nested so a lookup by a
     /// sample's borrowed names allocates nothing).
-    latest: HashMap<String, BTreeMap<String, BTreeMap<Labels, Point>>>,
+    latest: HashMap<String, AgentLatest>,
     /// agent -> (first seen, last seen).
     agents: BTreeMap<String, (i64, i64)>,
+}
+
+/// One agent's newest point per series: metric -> label set -> point, as
+/// vectors sorted by metric and by labels. An agent has a few dozen metrics
+/// with a few label sets each, where map nodes would be mostly empty (they
+/// were most of this index's memory with a thousand agents).
+#[derive(Debug, Default)]
+pub(crate) struct AgentLatest(Vec<(String, Vec<(Labels, Point)>)>);
+
+impl AgentLatest {
+    /// Keeps `p` unless the series has a newer point.
+    fn update(&mut self, metric: &str, labels: &Labels, p: Point) {
+        let m = match self
+            .0
+            .binary_search_by(|(name, _)| name.as_str().cmp(metric))
+        {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (metric.to_owned(), Vec::new()));
+                i
+            }
+        };
+        let sets = &mut self.0[m].1;
+        match sets.binary_search_by(|(l, _)| l.cmp(labels)) {
+            Ok(j) if sets[j].1.timestamp_ms > p.timestamp_ms => {}
+            Ok(j) => sets[j].1 = p,
+            Err(j) => sets.insert(j, (labels.clone(), p)),
+        }
+    }
 }
 
 /// State shared by the writer thread and the readers.
@@ -186,21 +215,14 @@ impl Shared {
             None => latest.entry(batch.agent_id.clone()).or_default(),
         };
         for s in &batch.samples {
-            let p = Point {
-                timestamp_ms: s.timestamp_ms,
-                value: s.value,
-            };
-            let by_labels = match series.get_mut(s.metric.as_str()) {
-                Some(m) => m,
-                None => series.entry(s.metric.clone()).or_default(),
-            };
-            match by_labels.get_mut(&s.labels) {
-                Some(old) if old.timestamp_ms > p.timestamp_ms => {}
-                Some(old) => *old = p,
-                None => {
-                    by_labels.insert(s.labels.clone(), p);
-                }
-            }
+            series.update(
+                &s.metric,
+                &s.labels,
+                Point {
+                    timestamp_ms: s.timestamp_ms,
+                    value: s.value,
+                },
+            );
         }
         let (Some(min), Some(max)) = (
             batch.samples.iter().map(|s| s.timestamp_ms).min(),
@@ -232,15 +254,11 @@ impl Shared {
                     .or_insert((first.timestamp_ms, last.timestamp_ms));
                 e.0 = e.0.min(first.timestamp_ms);
                 e.1 = e.1.max(last.timestamp_ms);
-                let series = index.latest.entry(agent).or_default();
-                let slot = series
-                    .entry(metric)
+                index
+                    .latest
+                    .entry(agent)
                     .or_default()
-                    .entry(labels)
-                    .or_insert(last);
-                if last.timestamp_ms >= slot.timestamp_ms {
-                    *slot = last;
-                }
+                    .update(&metric, &labels, last);
             }
         }
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = index;
@@ -431,6 +449,7 @@ impl MetricStore for SqliteStore {
             .get(agent_id)
             .map(|series| {
                 series
+                    .0
                     .iter()
                     .flat_map(|(metric, by_labels)| {
                         by_labels.iter().map(move |(labels, p)| {
