@@ -14,6 +14,12 @@ use oxmon::ServerConfig;
 use oxmon::core::SystemClock;
 use oxmon::server::{Server, ServerError};
 
+/// mimalloc: with a thousand agents' connections spread over the runtime's
+/// threads, glibc's per-thread arenas kept about a fifth more memory
+/// resident (docs/benchmarks.md, server under load).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
