@@ -9,8 +9,9 @@
 //! cargo bench --bench server_load
 //! # knobs: OXMON_LOAD_AGENTS (1000), OXMON_LOAD_INTERVAL_SECS (10),
 //! #        OXMON_LOAD_WARMUP_SECS (30), OXMON_LOAD_MEASURE_SECS (60),
-//! #        OXMON_LOAD_COMMIT_WINDOW_MS (20, the server's default),
+//! #        OXMON_LOAD_COMMIT_WINDOW_MS (50, the server's default),
 //! #        OXMON_LOAD_RULES (1; 0 runs without alert rules),
+//! #        OXMON_LOAD_SERIES (60; fewer series per agent, at most 60),
 //! #        OXMON_SERVER_BIN (target/release/examples/server)
 //! ```
 //!
@@ -174,7 +175,7 @@ commit_window_ms = {commit_window_ms}
 enabled = false
 "#,
             dir.path().join("data").display(),
-            commit_window_ms = env_u64("OXMON_LOAD_COMMIT_WINDOW_MS", 20),
+            commit_window_ms = env_u64("OXMON_LOAD_COMMIT_WINDOW_MS", 50),
             rules = if env_u64("OXMON_LOAD_RULES", 1) == 1 {
                 RULES
             } else {
@@ -223,7 +224,9 @@ enabled = false
         let jwt = login["token"].as_str().expect("token").to_owned();
 
         // Whitelist every agent through the API and connect it.
-        let series = Arc::new(support::agent_series());
+        let mut series = support::agent_series();
+        series.truncate(usize::try_from(env_u64("OXMON_LOAD_SERIES", 60)).unwrap_or(60));
+        let series = Arc::new(series);
         let mut clients = Vec::new();
         for a in 0..agents {
             let id = format!("load-{a:04}");

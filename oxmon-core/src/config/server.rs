@@ -74,7 +74,7 @@ pub struct IngestConfig {
     pub max_message_bytes: usize,
     /// Group commit window, ms: batches arriving within it are written in one
     /// transaction (one WAL write and fsync), each acknowledged when it
-    /// commits. Default 20; 0 commits each at once. Larger saves CPU and disk
+    /// commits. Default 50; 0 commits each at once. Larger saves CPU and disk
     /// writes with many agents, and slows a single agent re-sending its
     /// buffer one batch at a time.
     pub commit_window_ms: u64,
@@ -90,7 +90,7 @@ impl Default for IngestConfig {
             max_label_value_len: 1024,
             max_future_secs: 600,
             max_message_bytes: 16 * 1024 * 1024,
-            commit_window_ms: 20,
+            commit_window_ms: 50,
         }
     }
 }

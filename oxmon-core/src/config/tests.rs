@@ -1010,7 +1010,7 @@ fn commit_window_is_bounded() {
     assert!(e.to_string().contains("ingest.commit_window_ms"), "{e}");
     let c = ServerConfig::from_toml("[ingest]\ncommit_window_ms = 0\n", "server.toml").unwrap();
     assert_eq!(c.ingest.commit_window_ms, 0);
-    assert_eq!(ServerConfig::default().ingest.commit_window_ms, 20);
+    assert_eq!(ServerConfig::default().ingest.commit_window_ms, 50);
 }
 
 #[test]
