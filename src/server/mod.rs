@@ -195,9 +195,10 @@ impl Server {
                 .with_observer(observer.clone()),
         );
 
-        // Certificate checks: their samples take the ingest path under
-        // `cert_check.agent_id`, in process and without a token.
-        let cert_ingest = Arc::new(
+        // The server's own sources (certificate checks under
+        // `cert_check.agent_id`, the local agent) take the ingest path in
+        // process and without a token.
+        let trusted_ingest = Arc::new(
             Ingest::new(store.clone(), None, clock.clone())
                 .with_limits(limits)
                 .with_observer(observer.clone()),
@@ -205,7 +206,7 @@ impl Server {
         let checker = CertChecker::new(
             &config.cert_check,
             manage.clone(),
-            cert_ingest.clone(),
+            trusted_ingest.clone(),
             clock.clone(),
         )?;
         if config.cert_check.enabled {
@@ -278,7 +279,7 @@ impl Server {
             })?;
         let server_status = Arc::new(status::Status {
             store: store.clone(),
-            ingests: std::sync::Mutex::new(vec![ingest.clone(), cert_ingest]),
+            ingests: vec![ingest.clone(), trusted_ingest.clone()],
             alerts: alert_counters,
             notifications: counting,
             data_dir: config.data_dir.clone(),
@@ -310,12 +311,6 @@ impl Server {
         }));
 
         if config.local_agent.enabled {
-            // In-process: the server's own agent needs no token.
-            let local_ingest = Arc::new(
-                Ingest::new(store.clone(), None, clock.clone())
-                    .with_limits(limits)
-                    .with_observer(observer),
-            );
             let mut agent_config = AgentConfig::default();
             agent_config
                 .agent_id
@@ -323,12 +318,7 @@ impl Server {
             agent_config.collection_interval_secs = config.local_agent.collection_interval_secs;
             let collectors =
                 oxmon_collector::default_collectors(&oxmon_collector::CollectorOptions::default());
-            server_status
-                .ingests
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(local_ingest.clone());
-            let transport = Arc::new(InProcessTransport::new(local_ingest, None));
+            let transport = Arc::new(InProcessTransport::new(trusted_ingest, None));
             let agent = crate::agent::Agent::new(&agent_config, collectors, transport, clock);
             tracing::info!(agent = agent.agent_id(), "local agent started");
             let mut rx = stopped.clone();

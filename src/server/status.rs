@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
@@ -56,7 +56,7 @@ impl NotificationHistory for CountingHistory {
 #[derive(Debug)]
 pub(crate) struct Status {
     pub(crate) store: Arc<SqliteStore>,
-    pub(crate) ingests: Mutex<Vec<Arc<Ingest>>>,
+    pub(crate) ingests: Vec<Arc<Ingest>>,
     pub(crate) alerts: Arc<AlertCounters>,
     pub(crate) notifications: Arc<CountingHistory>,
     pub(crate) data_dir: PathBuf,
@@ -84,12 +84,7 @@ impl oxmon_http::ServerStatus for Status {
     }
 
     async fn prometheus(&self) -> String {
-        let ingests: Vec<Arc<Ingest>> = self
-            .ingests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let stats: Vec<_> = ingests.iter().map(|i| i.stats()).collect();
+        let stats: Vec<_> = self.ingests.iter().map(|i| i.stats()).collect();
         let sum =
             |f: &dyn Fn(&oxmon_transport::IngestStats) -> u64| stats.iter().map(f).sum::<u64>();
         let now = self.clock.now_ms();
