@@ -256,16 +256,16 @@ pub trait CertStore: Send + Sync + std::fmt::Debug {
         now_ms: i64,
     ) -> Result<Page<CertificateDetails>>;
 
-    /// Every enabled domain, ordered by (domain, port, id): what the
-    /// scheduler may check. Provided: reads [`CertStore::list_domains`] page
+    /// Every domain (only enabled or disabled ones with `Some`), ordered by
+    /// (domain, port, id). Provided: reads [`CertStore::list_domains`] page
     /// by page.
-    async fn enabled_domains(&self) -> Result<Vec<CertDomain>> {
+    async fn all_domains(&self, enabled: Option<bool>) -> Result<Vec<CertDomain>> {
         const PAGE: usize = 1000;
         let mut all = Vec::new();
         loop {
             let page = self
                 .list_domains(&DomainFilter {
-                    enabled: Some(true),
+                    enabled,
                     search: None,
                     limit: PAGE,
                     offset: all.len(),

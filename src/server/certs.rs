@@ -93,7 +93,7 @@ impl CertChecker {
             .map(|r| (r.domain_id, r.checked_at_ms))
             .collect();
         Ok(store
-            .enabled_domains()
+            .all_domains(Some(true))
             .await?
             .into_iter()
             .filter(|d| {

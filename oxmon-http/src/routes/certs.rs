@@ -570,21 +570,6 @@ pub(super) async fn add_domain(
     Ok((StatusCode::CREATED, Json(domain.into())))
 }
 
-/// Whether (domain, port) is monitored already.
-async fn exists(store: &dyn CertStore, d: &NewCertDomain) -> Result<bool, ApiError> {
-    let page = store
-        .list_domains(&DomainFilter {
-            search: Some(d.domain.clone()),
-            limit: MAX_DOMAIN_BATCH,
-            ..DomainFilter::default()
-        })
-        .await?;
-    Ok(page
-        .items
-        .iter()
-        .any(|e| e.domain == d.domain && e.port == d.port))
-}
-
 fn batch_refused(status: StatusCode, items: Vec<BatchItemError>, total: usize) -> Response {
     let summary = items
         .iter()
@@ -662,12 +647,19 @@ pub(super) async fn add_domains(
             total,
         ));
     }
+    let monitored: HashSet<(String, u16)> = store
+        .all_domains(None)
+        .await?
+        .into_iter()
+        .map(|d| (d.domain, d.port))
+        .collect();
     let mut seen = HashSet::new();
     let mut conflicts = Vec::new();
     for (index, sent, d) in &valid {
-        let message = if !seen.insert((d.domain.clone(), d.port)) {
+        let key = (d.domain.clone(), d.port);
+        let message = if !seen.insert(key.clone()) {
             format!("repeats an earlier item ({}:{})", d.domain, d.port)
-        } else if exists(store.as_ref(), d).await? {
+        } else if monitored.contains(&key) {
             format!("{}:{} is already monitored", d.domain, d.port)
         } else {
             continue;
@@ -905,7 +897,7 @@ pub(super) async fn check_all(
     _who: AuthUser,
 ) -> Result<Json<Vec<CertStatusView>>, ApiError> {
     let checks = state.cert_checks()?.clone();
-    let domains = state.certs()?.enabled_domains().await?;
+    let domains = state.certs()?.all_domains(Some(true)).await?;
     let results = checks.check_now(domains).await;
     Ok(Json(results.into_iter().map(Into::into).collect()))
 }
