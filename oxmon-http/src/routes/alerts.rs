@@ -8,7 +8,7 @@ use oxmon_core::{AlertQuery, Labels, Severity};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::params::{check_order, optional_time, optional_uint};
+use super::params::{check_order, optional_text, optional_time, page};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
@@ -164,19 +164,18 @@ pub(super) async fn history(
         ),
         _ => None,
     };
-    let agent_id = params
-        .agent
-        .map(|a| a.trim().to_owned())
-        .filter(|a| !a.is_empty());
+    let agent_id = optional_text(params.agent);
     let from_ms = optional_time("from", params.from.as_deref())?;
     let to_ms = optional_time("to", params.to.as_deref())?;
     if let (Some(f), Some(t)) = (from_ms, to_ms) {
         check_order(f, t)?;
     }
-    let limit = optional_uint("limit", params.limit.as_deref(), 1, MAX_HISTORY_LIMIT)?
-        .unwrap_or(DEFAULT_HISTORY_LIMIT);
-    let offset =
-        optional_uint("offset", params.offset.as_deref(), 0, u64::from(u32::MAX))?.unwrap_or(0);
+    let (limit, offset) = page(
+        params.limit.as_deref(),
+        params.offset.as_deref(),
+        DEFAULT_HISTORY_LIMIT,
+        MAX_HISTORY_LIMIT,
+    )?;
     let page = state
         .metrics()?
         .query_alert_events(&AlertQuery {

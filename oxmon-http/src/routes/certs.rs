@@ -16,7 +16,7 @@ use oxmon_core::manage::{
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::params::optional_uint;
+use super::params::{check_len, optional_text, optional_uint, page};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -365,17 +365,6 @@ pub(super) struct DomainParams {
     offset: Option<String>,
 }
 
-fn page_params(limit: Option<&str>, offset: Option<&str>) -> Result<(u64, u64), ApiError> {
-    let limit =
-        optional_uint("limit", limit, 1, MAX_CERT_PAGE_LIMIT)?.unwrap_or(DEFAULT_CERT_PAGE_LIMIT);
-    let offset = optional_uint("offset", offset, 0, u64::from(u32::MAX))?.unwrap_or(0);
-    Ok((limit, offset))
-}
-
-fn text_param(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
 fn to_usize(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
@@ -395,13 +384,7 @@ impl AppState {
 }
 
 fn check_note(note: Option<&str>) -> Result<(), ApiError> {
-    match note {
-        Some(n) if n.len() > MAX_NOTE_LEN => Err(ApiError::unprocessable(
-            "invalid_input",
-            format!("note must be at most {MAX_NOTE_LEN} bytes"),
-        )),
-        _ => Ok(()),
-    }
+    check_len("note", note, MAX_NOTE_LEN)
 }
 
 /// Certificate details of every checked domain, filtered and paged.
@@ -436,15 +419,20 @@ pub(super) async fn list_certificates(
         36_500,
     )?
     .map(|d| u32::try_from(d).unwrap_or(u32::MAX));
-    let (limit, offset) = page_params(params.limit.as_deref(), params.offset.as_deref())?;
+    let (limit, offset) = page(
+        params.limit.as_deref(),
+        params.offset.as_deref(),
+        DEFAULT_CERT_PAGE_LIMIT,
+        MAX_CERT_PAGE_LIMIT,
+    )?;
     let now = state.clock.now_ms();
     let page = state
         .certs()?
         .list_details(
             &DetailsFilter {
                 expiring_within_days: days,
-                ip_address: text_param(params.ip_address),
-                issuer: text_param(params.issuer),
+                ip_address: optional_text(params.ip_address),
+                issuer: optional_text(params.issuer),
                 limit: to_usize(limit),
                 offset: to_usize(offset),
             },
@@ -715,12 +703,17 @@ pub(super) async fn list_domains(
             )));
         }
     };
-    let (limit, offset) = page_params(params.limit.as_deref(), params.offset.as_deref())?;
+    let (limit, offset) = page(
+        params.limit.as_deref(),
+        params.offset.as_deref(),
+        DEFAULT_CERT_PAGE_LIMIT,
+        MAX_CERT_PAGE_LIMIT,
+    )?;
     let page = state
         .certs()?
         .list_domains(&DomainFilter {
             enabled,
-            search: text_param(params.search),
+            search: optional_text(params.search),
             limit: to_usize(limit),
             offset: to_usize(offset),
         })

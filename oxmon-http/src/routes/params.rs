@@ -71,6 +71,35 @@ pub(crate) fn optional_uint(
     }
 }
 
+/// An optional text parameter, trimmed; empty counts as absent.
+pub(crate) fn optional_text(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// `limit` (1 to `max`, default `default`) and `offset` (default 0) of a
+/// paged list.
+pub(crate) fn page(
+    limit: Option<&str>,
+    offset: Option<&str>,
+    default: u64,
+    max: u64,
+) -> Result<(u64, u64), ApiError> {
+    let limit = optional_uint("limit", limit, 1, max)?.unwrap_or(default);
+    let offset = optional_uint("offset", offset, 0, u64::from(u32::MAX))?.unwrap_or(0);
+    Ok((limit, offset))
+}
+
+/// Refuses a free-text field longer than `max` bytes (422).
+pub(crate) fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.len() > max => Err(ApiError::unprocessable(
+            "invalid_input",
+            format!("{field} must be at most {max} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses `from` after `to`.
 pub(crate) fn check_order(from_ms: i64, to_ms: i64) -> Result<(), ApiError> {
     if from_ms > to_ms {

@@ -138,13 +138,7 @@ fn item(state: &AppState, seen: &BTreeMap<String, i64>, entry: WhitelistEntry) -
 }
 
 fn check_description(description: Option<&str>) -> Result<(), ApiError> {
-    match description {
-        Some(d) if d.len() > MAX_DESCRIPTION_LEN => Err(ApiError::unprocessable(
-            "invalid_input",
-            format!("description must be at most {MAX_DESCRIPTION_LEN} bytes"),
-        )),
-        _ => Ok(()),
-    }
+    super::params::check_len("description", description, MAX_DESCRIPTION_LEN)
 }
 
 /// Whitelists an agent and returns its token, shown only in this response.
