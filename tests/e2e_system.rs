@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod support;
-use support::{example, free_port, next, receiver, spawn, terminate};
+use support::{example, free_port, json_call as call, next, receiver, spawn, terminate};
 
 const PASSWORD: &str = "e2e-Admin-Passw0rd";
 
@@ -53,29 +53,6 @@ impl LoopbackTraffic {
 impl Drop for LoopbackTraffic {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    jwt: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = http.request(method, url);
-    if let Some(jwt) = jwt {
-        request = request.bearer_auth(jwt);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    match request.send().await {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            (status, r.json().await.unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
     }
 }
 

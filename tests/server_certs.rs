@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
+mod support;
+use support::json_call;
+
 const DAY: i64 = 86_400_000;
 
 fn validity(params: &mut CertificateParams, not_before_ms: i64, not_after_ms: i64) {
@@ -231,25 +234,6 @@ async fn only_due_enabled_domains_are_checked() {
     assert_eq!(checker.tick().await.len(), 3, "the default interval passed");
     assert_eq!(store.check_history(&ids[0], 10).await.unwrap().len(), 3);
     assert_eq!(store.check_history(&ids[1], 10).await.unwrap().len(), 2);
-}
-
-async fn json_call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    jwt: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = http.request(method, url);
-    if let Some(jwt) = jwt {
-        request = request.bearer_auth(jwt);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Waits for the alert task to process what ingest stored: polls the

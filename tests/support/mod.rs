@@ -124,3 +124,29 @@ pub async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> serde_json::Value
         .expect("receiver open");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("webhook body is JSON ({e}): {body}"))
 }
+
+/// Sends a request with an optional bearer token and JSON body; returns the
+/// status and the JSON answer (`Null` when there is none; status 0 when
+/// nothing answered, as while a server starts).
+pub async fn json_call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: impl reqwest::IntoUrl,
+    jwt: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = http.request(method, url);
+    if let Some(jwt) = jwt {
+        request = request.bearer_auth(jwt);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    match request.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        }
+        Err(_) => (0, serde_json::Value::Null),
+    }
+}
