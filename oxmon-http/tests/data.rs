@@ -5,8 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use oxmon_core::config::ServerConfig;
 use oxmon_core::manage::{UserStore, WhitelistStore};
 use oxmon_core::{
@@ -14,12 +13,13 @@ use oxmon_core::{
     SeriesKey, Severity,
 };
 use oxmon_http::auth::Argon2Hasher;
-use oxmon_http::{ActiveAlertView, ActiveAlerts, AppState, router};
+use oxmon_http::{ActiveAlertView, ActiveAlerts, AppState};
 use oxmon_storage::{MemoryManagementStore, MemoryStore};
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
-const PASSWORD: &str = "Initial-Passw0rd";
+mod common;
+use common::{PASSWORD, assert_error, call};
+
 /// 2026-02-08T10:00:00Z
 const NOW: i64 = 1_770_544_800_000;
 
@@ -155,36 +155,11 @@ async fn send(
     token: Option<&str>,
     body: Option<String>,
 ) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(Body::from(body.unwrap_or_default()))
-        .expect("request");
-    let resp = router(state.clone())
-        .oneshot(req)
-        .await
-        .expect("infallible");
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, value)
+    call(state, method, uri, token, body.as_deref()).await
 }
 
 async fn get(f: &Fixture, uri: &str) -> (StatusCode, Value) {
     send(&f.state, "GET", uri, Some(&f.token), None).await
-}
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
-    assert_eq!(status, expected, "{body}");
-    assert!(body["error"]["code"].is_string(), "{body}");
-    assert!(body["error"]["message"].is_string(), "{body}");
 }
 
 #[tokio::test]
