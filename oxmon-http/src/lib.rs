@@ -25,14 +25,14 @@ pub use routes::{
 };
 #[cfg(feature = "http")]
 pub use routes::{
-    AddDomainRequest, AddDomainsRequest, BatchErrorBody, BatchItemError, CertChecks,
-    CertDomainView, CertStatusView, CertificateChainView, CertificateView, ChainCertificateView,
+    AddDomainRequest, AddDomainsRequest, BatchErrorBody, BatchItemError, CertDomainView,
+    CertStatusView, CertificateChainView, CertificateView, ChainCertificateView,
     DEFAULT_CERT_PAGE_LIMIT, MAX_CERT_PAGE_LIMIT, MAX_DOMAIN_BATCH, Page, UpdateDomainRequest,
 };
 #[cfg(feature = "http")]
 pub use sources::{
-    ActiveAlertView, ActiveAlerts, DEFAULT_ACTIVITY_INTERVAL_SECS, DEFAULT_ACTIVITY_MULTIPLE,
-    DEFAULT_MAX_QUERY_SPAN_SECS, ServerStatus,
+    ActiveAlertView, ActiveAlerts, CertChecks, DEFAULT_ACTIVITY_INTERVAL_SECS,
+    DEFAULT_ACTIVITY_MULTIPLE, DEFAULT_MAX_QUERY_SPAN_SECS, ServerStatus,
 };
 #[cfg(feature = "http")]
 pub use state::{AppState, DEFAULT_BODY_LIMIT};

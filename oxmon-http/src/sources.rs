@@ -83,3 +83,15 @@ pub trait ServerStatus: Send + Sync + std::fmt::Debug {
     /// The server's own metrics in the Prometheus text format (0.0.4).
     async fn prometheus(&self) -> String;
 }
+
+/// Runs certificate checks on demand: implemented by the server's
+/// certificate scheduler (wired in with [`crate::AppState::with_certs`]).
+#[async_trait::async_trait]
+pub trait CertChecks: Send + Sync + std::fmt::Debug {
+    /// Checks these domains now (sharing the scheduler's concurrency limit),
+    /// records the results and returns them in the order given.
+    async fn check_now(
+        &self,
+        domains: Vec<oxmon_core::manage::CertDomain>,
+    ) -> Vec<oxmon_core::manage::CertCheckResult>;
+}

@@ -21,6 +21,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::rfc3339;
+use crate::sources::CertChecks;
 use crate::state::{AppState, unavailable};
 
 /// Default page size of the certificate and domain lists.
@@ -336,15 +337,6 @@ pub struct BatchErrorBody {
     /// bad shape, empty or too large).
     #[schema(required = false)]
     pub items: Vec<BatchItemError>,
-}
-
-/// Runs certificate checks on demand: implemented by the server's
-/// certificate scheduler (wired in with [`AppState::with_certs`]).
-#[async_trait::async_trait]
-pub trait CertChecks: Send + Sync + std::fmt::Debug {
-    /// Checks these domains now (sharing the scheduler's concurrency limit),
-    /// records the results and returns them in the order given.
-    async fn check_now(&self, domains: Vec<CertDomain>) -> Vec<CertCheckResult>;
 }
 
 /// The raw list query strings, parsed by hand (each bad value is 400).

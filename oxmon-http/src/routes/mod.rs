@@ -32,8 +32,8 @@ pub use metrics::{PointView, SeriesView};
 
 pub use auth::{ChangePasswordRequest, LoginRequest, LoginResponse};
 pub use certs::{
-    AddDomainRequest, AddDomainsRequest, BatchErrorBody, BatchItemError, CertChecks,
-    CertDomainView, CertStatusView, CertificateChainView, CertificateView, ChainCertificateView,
+    AddDomainRequest, AddDomainsRequest, BatchErrorBody, BatchItemError, CertDomainView,
+    CertStatusView, CertificateChainView, CertificateView, ChainCertificateView,
     DEFAULT_CERT_PAGE_LIMIT, MAX_CERT_PAGE_LIMIT, MAX_DOMAIN_BATCH, Page, UpdateDomainRequest,
 };
 pub use health::HealthResponse;
