@@ -69,9 +69,7 @@ impl CertChecker {
                 prober,
                 sink,
                 agent_id: config.agent_id.clone(),
-                default_interval_ms: i64::try_from(config.default_interval_secs)
-                    .unwrap_or(i64::MAX / 1000)
-                    .saturating_mul(1000),
+                default_interval_ms: secs_to_ms(config.default_interval_secs),
                 permits: Semaphore::new(config.max_concurrent.max(1)),
                 in_flight: Mutex::new(HashSet::new()),
                 clock,
@@ -99,11 +97,7 @@ impl CertChecker {
             .filter(|d| {
                 let interval = d
                     .check_interval_secs
-                    .map_or(self.inner.default_interval_ms, |s| {
-                        i64::try_from(s)
-                            .unwrap_or(i64::MAX / 1000)
-                            .saturating_mul(1000)
-                    });
+                    .map_or(self.inner.default_interval_ms, secs_to_ms);
                 last.get(&d.id)
                     .is_none_or(|&at| now_ms.saturating_sub(at) >= interval)
             })
@@ -249,6 +243,11 @@ impl oxmon_http::CertChecks for CertChecker {
     async fn check_now(&self, domains: Vec<CertDomain>) -> Vec<CertCheckResult> {
         self.check(domains).await
     }
+}
+
+/// Seconds as ms, saturating.
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// Marks a domain as being checked for as long as it lives.
