@@ -12,6 +12,7 @@ pub mod notify_history;
 mod rule;
 mod secret;
 mod store;
+pub mod text;
 pub mod token;
 mod transport;
 mod types;
