@@ -6,8 +6,10 @@ use super::{ConfigError, Ctx};
 use crate::types::Severity;
 
 /// One `[[notification.channels]]` entry: the keys every channel has, plus the
-/// free table handed to the plugin that `kind` selects.
-#[derive(Debug, Clone, PartialEq)]
+/// free table handed to the plugin that `kind` selects. Its `Debug` shows
+/// the setting names only: values may be passwords, API keys or URLs with
+/// tokens in them.
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChannelConfig {
     /// Unique name (`name` key; default `<type>-<position>`, such as `email-1`).
@@ -25,6 +27,20 @@ pub struct ChannelConfig {
     pub index: usize,
     /// The file it came from, for error messages.
     pub origin: String,
+}
+
+impl std::fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("min_severity", &self.min_severity)
+            .field("send_resolved", &self.send_resolved)
+            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .field("index", &self.index)
+            .field("origin", &self.origin)
+            .finish()
+    }
 }
 
 impl ChannelConfig {
