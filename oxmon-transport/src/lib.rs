@@ -5,7 +5,8 @@ mod error;
 pub mod grpc;
 mod in_process;
 mod ingest;
+pub mod net;
 
 pub use error::{Error, Result};
 pub use in_process::InProcessTransport;
-pub use ingest::{Ingest, IngestLimits, IngestObserver, IngestStats, REFUSAL_KINDS};
+pub use ingest::{Ingest, IngestLimits, IngestObserver, IngestStats, ObserverSlot, REFUSAL_KINDS};
