@@ -31,6 +31,11 @@ pub enum Error {
     /// writer stopped). Nothing was stored; the same request may succeed later.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A limit of the backend would be exceeded (series per agent, series in
+    /// all); nothing was stored. Retrying the same input fails again until
+    /// the limit is raised or old data expires.
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
     /// The backend failed in a way that retrying will not fix (corrupt file,
     /// schema from a newer version, ...).
     #[error("storage error: {0}")]

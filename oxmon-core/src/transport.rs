@@ -112,6 +112,20 @@ pub struct Credentials {
 /// [`TransportError`] with the kind the agent should see.
 #[async_trait]
 pub trait BatchHandler: Send + Sync + std::fmt::Debug {
+    /// Checks the credentials alone, before the transport reads or decodes
+    /// the batch, so that a refused client costs nothing. `handle` must
+    /// still authenticate (a transport may skip this step). The default
+    /// accepts everything.
+    ///
+    /// # Errors
+    /// `Unauthenticated` or `PermissionDenied` for credentials that
+    /// [`BatchHandler::handle`] would refuse; `Unavailable` when they cannot
+    /// be checked now.
+    async fn authenticate(&self, credentials: &Credentials) -> Result<(), TransportError> {
+        let _ = credentials;
+        Ok(())
+    }
+
     /// Handles one batch.
     async fn handle(
         &self,

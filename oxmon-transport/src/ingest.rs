@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use oxmon_core::config::validate_agent_id;
 use oxmon_core::manage::WhitelistStore;
+use oxmon_core::text::untrusted;
 use oxmon_core::token::verify_agent_token;
 use oxmon_core::{
     Ack, AppendOutcome, BatchHandler, Clock, Credentials, DAY_MS, Error, MetricBatch, MetricStore,
@@ -21,7 +22,7 @@ use oxmon_core::{
 /// buffered backlog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IngestLimits {
-    /// Most samples in one batch (more: `RESOURCE_EXHAUSTED`). Default 100,000.
+    /// Most samples in one batch (more: `RESOURCE_EXHAUSTED`). Default 10,000.
     pub max_samples: usize,
     /// Longest metric name, bytes. Default 256.
     pub max_metric_len: usize,
@@ -41,7 +42,7 @@ pub struct IngestLimits {
 impl Default for IngestLimits {
     fn default() -> Self {
         Self {
-            max_samples: 100_000,
+            max_samples: 10_000,
             max_metric_len: 256,
             max_labels: 32,
             max_label_name_len: 128,
@@ -53,12 +54,39 @@ impl Default for IngestLimits {
 }
 
 /// Told about every batch once it is stored (the alert engine's feed).
-/// Must not block: ingest calls it on the request path.
+///
+/// Bounded: ingest takes a place with [`IngestObserver::reserve`] before it
+/// stores a batch, and refuses the batch with `Unavailable` when there is
+/// none (the agent keeps it and retries), so a slow observer slows ingest
+/// down instead of growing a queue.
 pub trait IngestObserver: Send + Sync + std::fmt::Debug {
-    /// A batch was stored (duplicates and refused samples are not passed
-    /// on). The observer gets the batch itself: ingest is done with it, so
-    /// nothing is copied on the way to the alert engine.
-    fn stored(&self, batch: MetricBatch);
+    /// A place for one stored batch, or `None` when the observer is behind.
+    /// Must not block: ingest calls it on the request path. A place that is
+    /// dropped unused (the batch was a duplicate or the store refused it)
+    /// is given back.
+    fn reserve(&self) -> Option<ObserverSlot>;
+}
+
+/// A place reserved in an [`IngestObserver`]'s queue: ingest hands the
+/// stored batch to it. Nothing is copied on the way to the alert engine.
+pub struct ObserverSlot(Box<dyn FnOnce(MetricBatch) + Send>);
+
+impl ObserverSlot {
+    /// A place that delivers the batch with `deliver`.
+    pub fn new(deliver: impl FnOnce(MetricBatch) + Send + 'static) -> Self {
+        Self(Box::new(deliver))
+    }
+
+    /// Hands over the stored batch.
+    pub fn deliver(self, batch: MetricBatch) {
+        (self.0)(batch);
+    }
+}
+
+impl std::fmt::Debug for ObserverSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ObserverSlot")
+    }
 }
 
 /// The ingest path. See the module docs.
@@ -175,30 +203,19 @@ impl Ingest {
             .clone()
     }
 
-    async fn authenticate(
-        &self,
-        credentials: &Credentials,
-        batch: &MetricBatch,
-    ) -> Result<(), TransportError> {
-        let claimed = credentials.agent_id.as_deref();
-        if let Some(claimed) = claimed
-            && claimed != batch.agent_id
-        {
-            return Err(denied(
-                TransportErrorKind::PermissionDenied,
-                format!(
-                    "agent-id `{claimed}` may not report for agent `{}`",
-                    batch.agent_id
-                ),
-            ));
-        }
+    /// The whitelist check of the credentials alone (see
+    /// [`BatchHandler::authenticate`]).
+    async fn check_credentials(&self, credentials: &Credentials) -> Result<(), TransportError> {
         let Some(whitelist) = &self.whitelist else {
             return Ok(());
         };
         let unauthenticated = |m: &str| denied(TransportErrorKind::Unauthenticated, m.to_owned());
-        let Some(claimed) = claimed else {
+        let Some(claimed) = credentials.agent_id.as_deref() else {
             return Err(unauthenticated("missing agent-id metadata"));
         };
+        if validate_agent_id(claimed).is_err() {
+            return Err(unauthenticated("unknown agent or wrong token"));
+        }
         let Some(token) = &credentials.token else {
             return Err(unauthenticated("missing bearer token"));
         };
@@ -219,13 +236,27 @@ impl Ingest {
         Ok(())
     }
 
+    /// The claimed agent must be the batch's agent, then the whitelist check.
+    async fn authenticate_batch(
+        &self,
+        credentials: &Credentials,
+        batch: &MetricBatch,
+    ) -> Result<(), TransportError> {
+        if let Some(claimed) = credentials.agent_id.as_deref()
+            && claimed != batch.agent_id
+        {
+            return Err(denied(
+                TransportErrorKind::PermissionDenied,
+                "the agent-id metadata differs from the batch's agent id".to_owned(),
+            ));
+        }
+        self.check_credentials(credentials).await
+    }
+
     /// Structural checks; returns the batch with out-of-range samples removed
     /// and how many were removed.
     fn validate(&self, mut batch: MetricBatch) -> Result<(MetricBatch, u64), TransportError> {
         let invalid = |m: String| TransportError::new(TransportErrorKind::InvalidArgument, m);
-        if let Err(problem) = validate_agent_id(&batch.agent_id) {
-            return Err(invalid(format!("agent id: {problem}")));
-        }
         if batch.samples.is_empty() {
             return Err(invalid("empty batch".into()));
         }
@@ -287,12 +318,26 @@ impl Ingest {
     }
 }
 
+/// Logs a refused batch with the claimed agent id escaped and cut short.
+fn log_refusal(agent: &str, e: &TransportError) {
+    tracing::warn!(agent = %untrusted(agent), kind = ?e.kind, "batch refused: {}", e.message);
+}
+
 fn denied(kind: TransportErrorKind, message: String) -> TransportError {
     TransportError::new(kind, message)
 }
 
 #[async_trait]
 impl BatchHandler for Ingest {
+    async fn authenticate(&self, credentials: &Credentials) -> Result<(), TransportError> {
+        let result = self.check_credentials(credentials).await;
+        if let Err(e) = &result {
+            self.counters.refused[refusal_index(e.kind)].fetch_add(1, Ordering::Relaxed);
+            log_refusal(credentials.agent_id.as_deref().unwrap_or(""), e);
+        }
+        result
+    }
+
     async fn handle(
         &self,
         credentials: Credentials,
@@ -335,10 +380,27 @@ impl Ingest {
         credentials: Credentials,
         batch: MetricBatch,
     ) -> Result<Ack, TransportError> {
-        self.authenticate(&credentials, &batch).await.inspect_err(|e| {
-            tracing::warn!(agent = %batch.agent_id, kind = ?e.kind, "batch refused: {}", e.message);
-        })?;
+        // The agent id first: nothing a client sent is logged before it
+        // is known to be a valid id (and even then it is escaped).
+        if let Err(problem) = validate_agent_id(&batch.agent_id) {
+            return Err(TransportError::new(
+                TransportErrorKind::InvalidArgument,
+                format!("agent id: {problem}"),
+            ));
+        }
+        self.authenticate_batch(&credentials, &batch)
+            .await
+            .inspect_err(|e| log_refusal(&batch.agent_id, e))?;
         let (batch, rejected) = self.validate(batch)?;
+        let slot = match &self.observer {
+            Some(o) => Some(o.reserve().ok_or_else(|| {
+                TransportError::new(
+                    TransportErrorKind::Unavailable,
+                    "the alert engine is behind; retry later",
+                )
+            })?),
+            None => None,
+        };
         self.last_seen
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -352,6 +414,9 @@ impl Ingest {
         }
         let outcome = self.store.append(&batch).await.map_err(|e| match e {
             Error::InvalidInput(m) => TransportError::new(TransportErrorKind::InvalidArgument, m),
+            Error::ResourceExhausted(m) => {
+                TransportError::new(TransportErrorKind::ResourceExhausted, m)
+            }
             e if e.is_retryable() => {
                 TransportError::new(TransportErrorKind::Unavailable, format!("storage: {e}"))
             }
@@ -378,8 +443,8 @@ impl Ingest {
                 } else {
                     format!("stored {samples} samples")
                 };
-                if let Some(o) = &self.observer {
-                    o.stored(batch);
+                if let Some(slot) = slot {
+                    slot.deliver(batch);
                 }
                 Ok(Ack {
                     duplicate: false,
