@@ -7,7 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let fds = protox::compile(["proto/oxmon.proto"], ["proto"])?;
         tonic_prost_build::configure()
             .build_client(true)
-            .build_server(true)
+            .build_server(false)
             .compile_fds(fds)?;
     }
     Ok(())

@@ -64,7 +64,8 @@ impl GrpcTransport {
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(10));
-        if config.tls || uri.starts_with("https://") {
+        let tls = config.tls || uri.starts_with("https://");
+        if tls {
             let mut tls = ClientTlsConfig::new().with_native_roots();
             if let Some(ca) = &config.tls_ca_file {
                 let pem = std::fs::read(ca)
@@ -84,6 +85,12 @@ impl GrpcTransport {
             Some(agent_id.parse().map_err(|_| {
                 Error::Config(format!("agent id `{agent_id}` is not valid metadata"))
             })?);
+        if config.auth_token.is_some() && !tls && !is_loopback_uri(&uri) {
+            tracing::warn!(
+                endpoint = %uri,
+                "auth_token is sent without TLS: anyone on the path can read it and report as this agent; set tls = true (docs/operations.md, \"TLS for gRPC\")"
+            );
+        }
         let auth = match &config.auth_token {
             Some(t) => Some(format!("Bearer {}", t.expose()).parse().map_err(|_| {
                 Error::Config("auth_token contains characters not allowed in metadata".into())
@@ -105,6 +112,22 @@ impl GrpcTransport {
         self.timeout = timeout;
         self
     }
+}
+
+/// Whether the URI's host is a loopback name or address (a token sent there
+/// never leaves the machine).
+fn is_loopback_uri(uri: &str) -> bool {
+    let Ok(parsed) = uri.parse::<tonic::codegen::http::Uri>() else {
+        return false;
+    };
+    let Some(host) = parsed.host() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[async_trait]
@@ -141,6 +164,27 @@ impl Transport for GrpcTransport {
                 kind_of(status.code()),
                 status.message().to_owned(),
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_hosts() {
+        for uri in [
+            "http://127.0.0.1:9090",
+            "http://localhost:9090",
+            "http://[::1]:9090",
+        ] {
+            assert!(super::is_loopback_uri(uri), "{uri}");
+        }
+        for uri in [
+            "http://10.0.0.1:9090",
+            "http://oxmon.example.com:9090",
+            "nonsense",
+        ] {
+            assert!(!super::is_loopback_uri(uri), "{uri}");
         }
     }
 }

@@ -4,9 +4,10 @@
 
 mod client;
 mod server;
+mod wire;
 
 pub use client::{COMPRESS_FROM_SAMPLES, GrpcTransport};
-pub use server::{GrpcServerOptions, serve};
+pub use server::{GrpcServer, GrpcServerOptions, serve};
 
 /// Generated protobuf types and service stubs (`proto/oxmon.proto`).
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -15,7 +16,7 @@ pub mod proto {
 }
 
 use oxmon_core::{Labels, MetricBatch, Sample, TransportErrorKind};
-use tonic::Code;
+use tonic::{Code, Status};
 
 /// Metadata key of the agent id.
 pub const AGENT_ID_METADATA: &str = "agent-id";
@@ -43,28 +44,33 @@ pub(crate) fn batch_to_proto(batch: &MetricBatch) -> proto::MetricBatchProto {
     }
 }
 
-/// Every point is filed under the batch's agent id, never its own.
-pub(crate) fn batch_from_proto(p: proto::MetricBatchProto) -> MetricBatch {
-    let agent = p.agent_id;
-    let samples = p
-        .data_points
-        .into_iter()
-        .map(|d| {
-            Sample::new(
-                agent.clone(),
-                d.metric_name,
-                d.labels.into_iter().collect::<Labels>(),
-                d.timestamp_ms,
-                d.value.unwrap_or(0.0),
-            )
-        })
-        .collect();
-    MetricBatch {
-        agent_id: agent,
+/// Every point is filed under the batch's agent id, never its own: the
+/// samples leave theirs empty (ingest fills it in after validation), so a
+/// batch costs no copy of the id per point.
+///
+/// # Errors
+/// `INVALID_ARGUMENT` for a point without a value (proto3 would otherwise
+/// read it as 0, a value the agent never measured).
+pub(crate) fn batch_from_proto(p: proto::MetricBatchProto) -> Result<MetricBatch, Status> {
+    let mut samples = Vec::with_capacity(p.data_points.len());
+    for (i, d) in p.data_points.into_iter().enumerate() {
+        let Some(value) = d.value else {
+            return Err(Status::invalid_argument(format!("point {i}: no value")));
+        };
+        samples.push(Sample::new(
+            String::new(),
+            d.metric_name,
+            d.labels.into_iter().collect::<Labels>(),
+            d.timestamp_ms,
+            value,
+        ));
+    }
+    Ok(MetricBatch {
+        agent_id: p.agent_id,
         batch_id: (!p.batch_id.is_empty()).then_some(p.batch_id),
         timestamp_ms: p.timestamp_ms,
         samples,
-    }
+    })
 }
 
 pub(crate) fn code_of(kind: TransportErrorKind) -> Code {
