@@ -8,6 +8,8 @@ mod extract;
 #[cfg(feature = "http")]
 mod routes;
 #[cfg(feature = "http")]
+mod serve;
+#[cfg(feature = "http")]
 mod sources;
 #[cfg(feature = "http")]
 mod state;
@@ -29,6 +31,8 @@ pub use routes::{
     CertStatusView, CertificateChainView, CertificateView, ChainCertificateView,
     DEFAULT_CERT_PAGE_LIMIT, MAX_CERT_PAGE_LIMIT, MAX_DOMAIN_BATCH, Page, UpdateDomainRequest,
 };
+#[cfg(feature = "http")]
+pub use serve::{ServeOptions, serve};
 #[cfg(feature = "http")]
 pub use sources::{
     ActiveAlertView, ActiveAlerts, CertChecks, DEFAULT_ACTIVITY_INTERVAL_SECS,
