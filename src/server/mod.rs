@@ -23,8 +23,9 @@ use oxmon_core::notify_history::NotificationHistory;
 use oxmon_core::{AlertStatus, Clock, DAY_MS, MetricBatch, MetricStore, Severity};
 use oxmon_notify::{ChannelRegistry, Notifier};
 use oxmon_storage::{SqliteManagementStore, SqliteOptions, SqliteStore};
-use oxmon_transport::grpc::{GrpcServerOptions, serve};
-use oxmon_transport::{InProcessTransport, Ingest, IngestLimits, IngestObserver};
+use oxmon_transport::grpc::{GrpcServer, GrpcServerOptions};
+use oxmon_transport::net::{ConnectionLimits, LimitedListener, LimitedStream};
+use oxmon_transport::{InProcessTransport, Ingest, IngestLimits, IngestObserver, ObserverSlot};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -99,13 +100,35 @@ impl oxmon_http::ActiveAlerts for EngineAlerts {
     }
 }
 
-/// Feeds stored batches to the alert task without blocking ingest.
+/// Feeds stored batches to the alert task without blocking ingest. The
+/// queue is bounded: when the engine is behind, ingest refuses batches with
+/// UNAVAILABLE (agents keep them) instead of queueing without end.
 #[derive(Debug)]
-struct AlertFeed(mpsc::UnboundedSender<MetricBatch>);
+struct AlertFeed(mpsc::Sender<MetricBatch>);
 
 impl IngestObserver for AlertFeed {
-    fn stored(&self, batch: MetricBatch) {
-        let _ = self.0.send(batch);
+    fn reserve(&self) -> Option<ObserverSlot> {
+        let permit = self.0.clone().try_reserve_owned().ok()?;
+        Some(ObserverSlot::new(move |batch| {
+            permit.send(batch);
+        }))
+    }
+}
+
+/// The REST API's listener: the same connection limits as gRPC's.
+#[derive(Debug)]
+struct RestListener(LimitedListener);
+
+impl axum::serve::Listener for RestListener {
+    type Io = LimitedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        self.0.accept().await
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
     }
 }
 
@@ -164,7 +187,7 @@ impl Server {
         )?;
         let alert_counters = Arc::new(status::AlertCounters::default());
         tracing::info!(channels = ?notifier.channels(), "notification channels ready");
-        let (feed, batches) = mpsc::unbounded_channel();
+        let (feed, batches) = mpsc::channel(config.ingest.max_queued_batches.max(1));
         let engine = Arc::new(std::sync::Mutex::new(AlertEngine::from_config(
             &config.alert.rules,
             EngineOptions::default(),
@@ -229,20 +252,32 @@ impl Server {
         let grpc_addr = listener
             .local_addr()
             .map_err(|source| ServerError::Bind { addr, source })?;
+        let lim = &config.limits;
+        let secs = std::time::Duration::from_secs;
         let grpc_options = GrpcServerOptions {
             max_message_bytes: config.ingest.max_message_bytes,
             tls: config
                 .grpc_tls
                 .as_ref()
                 .map(|t| (t.cert_file.clone(), t.key_file.clone())),
+            batch_limits: limits,
+            connections: ConnectionLimits {
+                max_connections: lim.grpc_max_connections,
+                max_per_address: lim.grpc_max_connections_per_address,
+                idle_timeout: Some(secs(lim.grpc_idle_timeout_secs)),
+            },
+            max_concurrent_streams: lim.grpc_max_concurrent_streams,
+            max_concurrent_requests: lim.grpc_max_concurrent_requests,
+            request_timeout: secs(lim.grpc_request_timeout_secs),
         };
+        let grpc_server = GrpcServer::new(listener, ingest.clone(), grpc_options);
+        let grpc_connections = grpc_server.connection_stats();
         let mut rx = stopped.clone();
-        let grpc_ingest = ingest.clone();
         tasks.push(tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            if let Err(e) = serve(listener, grpc_ingest, grpc_options, shutdown).await {
+            if let Err(e) = grpc_server.run(shutdown).await {
                 tracing::error!(error = %e, "gRPC server stopped");
             }
         }));
@@ -277,9 +312,19 @@ impl Server {
                 addr: http_bind,
                 source,
             })?;
+        let http_listener = LimitedListener::new(
+            http_listener,
+            ConnectionLimits {
+                max_connections: lim.http_max_connections,
+                max_per_address: lim.http_max_connections_per_address,
+                idle_timeout: Some(secs(lim.http_idle_timeout_secs)),
+            },
+        );
+        let http_connections = http_listener.stats();
         let server_status = Arc::new(status::Status {
             store: store.clone(),
             ingests: vec![ingest.clone(), trusted_ingest.clone()],
+            connections: vec![("grpc", grpc_connections), ("http", http_connections)],
             alerts: alert_counters,
             notifications: counting,
             data_dir: config.data_dir.clone(),
@@ -296,18 +341,17 @@ impl Server {
             .with_certs(manage.clone(), Some(Arc::new(checker)))
             .with_activity(config.local_agent.collection_interval_secs.max(10), 3);
         let app = oxmon_http::router(state);
+        let serve_limits = config.limits.clone();
         let mut rx = stopped.clone();
         tasks.push(tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(http_listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "REST API stopped");
-            }
+            let options = oxmon_http::ServeOptions {
+                header_read_timeout: secs(serve_limits.http_header_timeout_secs),
+                request_timeout: secs(serve_limits.http_request_timeout_secs),
+            };
+            oxmon_http::serve(RestListener(http_listener), app, options, shutdown).await;
         }));
 
         if config.local_agent.enabled {
@@ -380,7 +424,7 @@ impl Server {
 async fn alert_task(
     counters: Arc<status::AlertCounters>,
     engine: Arc<std::sync::Mutex<AlertEngine>>,
-    mut batches: mpsc::UnboundedReceiver<MetricBatch>,
+    mut batches: mpsc::Receiver<MetricBatch>,
     store: Arc<SqliteStore>,
     notifier: Notifier,
 ) {

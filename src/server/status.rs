@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
 use oxmon_core::{Clock, MetricStore};
 use oxmon_storage::SqliteStore;
+use oxmon_transport::net::{ListenerStats, ListenerStatsHandle};
 use oxmon_transport::{Ingest, REFUSAL_KINDS};
 
 /// Counts alert events as the alert task emits them.
@@ -57,6 +58,8 @@ impl NotificationHistory for CountingHistory {
 pub(crate) struct Status {
     pub(crate) store: Arc<SqliteStore>,
     pub(crate) ingests: Vec<Arc<Ingest>>,
+    /// Each listener's connection counters, by name (`grpc`, `http`).
+    pub(crate) connections: Vec<(&'static str, ListenerStatsHandle)>,
     pub(crate) alerts: Arc<AlertCounters>,
     pub(crate) notifications: Arc<CountingHistory>,
     pub(crate) data_dir: PathBuf,
@@ -148,6 +151,38 @@ impl oxmon_http::ServerStatus for Status {
             "counter",
             "Batches refused, by reason.",
             &refused,
+        );
+        let listeners: Vec<_> = self
+            .connections
+            .iter()
+            .map(|(name, h)| (*name, h.get()))
+            .collect();
+        let per = |f: &dyn Fn(&ListenerStats) -> u64| -> Vec<(String, u64)> {
+            listeners
+                .iter()
+                .map(|(name, s)| (format!("{{listener=\"{name}\"}}"), f(s)))
+                .collect()
+        };
+        metric(
+            &mut out,
+            "oxmon_connections_open",
+            "gauge",
+            "Connections open now, by listener.",
+            &per(&|s| s.open as u64),
+        );
+        metric(
+            &mut out,
+            "oxmon_connections_refused_total",
+            "counter",
+            "Connections closed at once because a connection limit was reached.",
+            &per(&|s| s.refused),
+        );
+        metric(
+            &mut out,
+            "oxmon_connections_idle_closed_total",
+            "counter",
+            "Connections closed after the idle timeout.",
+            &per(&|s| s.timed_out),
         );
         metric(
             &mut out,

@@ -27,7 +27,8 @@ pub use notification::{
 };
 pub use rules::{Operator, RateDirection, RuleConfig, RuleKind};
 pub use server::{
-    AlertConfig, AuthConfig, CertCheckConfig, LocalAgentConfig, ServerConfig, TlsFiles,
+    AlertConfig, AuthConfig, CertCheckConfig, IngestConfig, LimitsConfig, LocalAgentConfig,
+    ServerConfig, TlsFiles,
 };
 
 /// A configuration problem: which file, which field, what is wrong.

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub local_agent: LocalAgentConfig,
     /// `[ingest]`: limits on what agents may send.
     pub ingest: IngestConfig,
+    /// `[limits]`: connections and timeouts of the two listeners.
+    pub limits: LimitsConfig,
     /// Origins allowed to call the REST API from a browser (CORS), such as
     /// `https://ops.example.com`, or `*`. Default: none (CORS off).
     pub cors_allowed_origins: Vec<String>,
@@ -58,7 +60,8 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct IngestConfig {
-    /// Most samples in one batch. Default 100,000.
+    /// Most samples in one batch. Default 10,000 (an agent's collection is
+    /// 60 to a few hundred). Counted on the wire before anything is decoded.
     pub max_samples_per_batch: usize,
     /// Longest metric name, bytes. Default 256.
     pub max_metric_name_len: usize,
@@ -70,8 +73,19 @@ pub struct IngestConfig {
     pub max_label_value_len: usize,
     /// Samples further in the future are refused, seconds. Default 600.
     pub max_future_secs: u64,
-    /// Largest gRPC message, bytes. Default 16 MiB.
+    /// Largest gRPC message, bytes, after decompression: a small compressed
+    /// body cannot inflate past it. Default 4 MiB.
     pub max_message_bytes: usize,
+    /// Most series one agent may have; a batch that would create more is
+    /// refused with RESOURCE_EXHAUSTED, existing series keep flowing.
+    /// Default 10,000.
+    pub max_series_per_agent: usize,
+    /// Most series in the whole store, same behaviour. Default 1,000,000.
+    pub max_series: usize,
+    /// Batches waiting for the storage writer, and stored batches waiting for
+    /// the alert engine, at most (each queue). When either is full, ingest
+    /// answers UNAVAILABLE and agents keep their batches. Default 1,024.
+    pub max_queued_batches: usize,
     /// Group commit window, ms: batches arriving within it are written in one
     /// transaction (one WAL write and fsync), each acknowledged when it
     /// commits. Default 50; 0 commits each at once. Larger saves CPU and disk
@@ -83,14 +97,70 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
-            max_samples_per_batch: 100_000,
+            max_samples_per_batch: 10_000,
             max_metric_name_len: 256,
             max_labels: 32,
             max_label_name_len: 128,
             max_label_value_len: 1024,
             max_future_secs: 600,
-            max_message_bytes: 16 * 1024 * 1024,
+            max_message_bytes: 4 * 1024 * 1024,
+            max_series_per_agent: 10_000,
+            max_series: 1_000_000,
+            max_queued_batches: 1_024,
             commit_window_ms: 50,
+        }
+    }
+}
+
+/// `[limits]`: what the REST and gRPC listeners accept. A connection over
+/// a limit is closed at once; a connection that moves no bytes for the idle
+/// timeout is closed. `0` turns a count limit off. `docs/security.md`
+/// explains each.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct LimitsConfig {
+    /// REST connections open at once. Default 512.
+    pub http_max_connections: usize,
+    /// REST connections open at once from one address. Default 64.
+    pub http_max_connections_per_address: usize,
+    /// Seconds a client has to send a request's headers. Default 10.
+    pub http_header_timeout_secs: u64,
+    /// Seconds a REST connection may move no bytes before it is closed. Default 60.
+    pub http_idle_timeout_secs: u64,
+    /// Seconds a REST request may take before it is answered 503. Default 60.
+    pub http_request_timeout_secs: u64,
+    /// gRPC connections open at once (one per agent). Default 4,096.
+    pub grpc_max_connections: usize,
+    /// gRPC connections open at once from one address. Default 0 (no limit:
+    /// agents behind one NAT share an address).
+    pub grpc_max_connections_per_address: usize,
+    /// Seconds a gRPC connection may move no bytes before it is closed
+    /// (agents report every few seconds and reconnect). Default 300.
+    pub grpc_idle_timeout_secs: u64,
+    /// Concurrent requests on one gRPC connection (HTTP/2 streams). Default 8.
+    pub grpc_max_concurrent_streams: u32,
+    /// Batches handled at once over all gRPC connections; more are answered
+    /// UNAVAILABLE at once (agents retry). Default 64.
+    pub grpc_max_concurrent_requests: usize,
+    /// Seconds a gRPC request may take, body included. Default 30.
+    pub grpc_request_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            http_max_connections: 512,
+            http_max_connections_per_address: 64,
+            http_header_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_request_timeout_secs: 60,
+            grpc_max_connections: 4_096,
+            grpc_max_connections_per_address: 0,
+            grpc_idle_timeout_secs: 300,
+            grpc_max_concurrent_streams: 8,
+            grpc_max_concurrent_requests: 64,
+            grpc_request_timeout_secs: 30,
         }
     }
 }
@@ -138,6 +208,7 @@ impl Default for ServerConfig {
             cert_check: CertCheckConfig::default(),
             local_agent: LocalAgentConfig::default(),
             ingest: IngestConfig::default(),
+            limits: LimitsConfig::default(),
             cors_allowed_origins: Vec::new(),
             log: LogConfig::default(),
         }
@@ -277,6 +348,8 @@ struct RawServer {
     #[serde(default)]
     ingest: IngestConfig,
     #[serde(default)]
+    limits: LimitsConfig,
+    #[serde(default)]
     cors_allowed_origins: Vec<String>,
     #[serde(default)]
     log: LogConfig,
@@ -357,6 +430,7 @@ impl ServerConfig {
             cert_check: raw.cert_check,
             local_agent: raw.local_agent,
             ingest: raw.ingest,
+            limits: raw.limits,
             cors_allowed_origins: raw.cors_allowed_origins,
             log: raw.log,
         };
@@ -438,6 +512,37 @@ impl ServerConfig {
         ctx.at_least("ingest.max_metric_name_len", i.max_metric_name_len, 1)?;
         ctx.at_least("ingest.max_label_name_len", i.max_label_name_len, 1)?;
         ctx.at_least("ingest.max_message_bytes", i.max_message_bytes, 1024)?;
+        ctx.at_least("ingest.max_series_per_agent", i.max_series_per_agent, 1)?;
+        ctx.at_least("ingest.max_series", i.max_series, 1)?;
+        ctx.at_least("ingest.max_queued_batches", i.max_queued_batches, 1)?;
+        let l = &self.limits;
+        ctx.at_least(
+            "limits.http_header_timeout_secs",
+            l.http_header_timeout_secs,
+            1,
+        )?;
+        ctx.at_least("limits.http_idle_timeout_secs", l.http_idle_timeout_secs, 1)?;
+        ctx.at_least(
+            "limits.http_request_timeout_secs",
+            l.http_request_timeout_secs,
+            1,
+        )?;
+        ctx.at_least("limits.grpc_idle_timeout_secs", l.grpc_idle_timeout_secs, 1)?;
+        ctx.at_least(
+            "limits.grpc_max_concurrent_streams",
+            l.grpc_max_concurrent_streams,
+            1,
+        )?;
+        ctx.at_least(
+            "limits.grpc_max_concurrent_requests",
+            l.grpc_max_concurrent_requests,
+            1,
+        )?;
+        ctx.at_least(
+            "limits.grpc_request_timeout_secs",
+            l.grpc_request_timeout_secs,
+            1,
+        )?;
         if i.commit_window_ms > 1000 {
             return Err(ctx.err(
                 "ingest.commit_window_ms",
