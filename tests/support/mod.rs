@@ -3,6 +3,8 @@
 //! webhook receiver on 127.0.0.1.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod attack;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -192,8 +192,10 @@ pub fn validate_agent_id(id: &str) -> Result<(), String> {
         ));
     }
     if let Some(c) = id.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        // The id may come from a client: shown escaped and cut short.
         return Err(format!(
-            "`{id}` contains the character {c:?}; use letters, digits, `-`, `_`, `.`"
+            "`{}` contains the character {c:?}; use letters, digits, `-`, `_`, `.`",
+            crate::text::untrusted(id)
         ));
     }
     Ok(())
