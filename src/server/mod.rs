@@ -264,7 +264,12 @@ impl Server {
             connections: ConnectionLimits {
                 max_connections: lim.grpc_max_connections,
                 max_per_address: lim.grpc_max_connections_per_address,
-                idle_timeout: Some(secs(lim.grpc_idle_timeout_secs)),
+                // A request being handled moves no bytes: never cut it
+                // shorter than its own timeout.
+                idle_timeout: Some(secs(
+                    lim.grpc_idle_timeout_secs
+                        .max(lim.grpc_request_timeout_secs),
+                )),
             },
             max_concurrent_streams: lim.grpc_max_concurrent_streams,
             max_concurrent_requests: lim.grpc_max_concurrent_requests,
@@ -317,7 +322,10 @@ impl Server {
             ConnectionLimits {
                 max_connections: lim.http_max_connections,
                 max_per_address: lim.http_max_connections_per_address,
-                idle_timeout: Some(secs(lim.http_idle_timeout_secs)),
+                idle_timeout: Some(secs(
+                    lim.http_idle_timeout_secs
+                        .max(lim.http_request_timeout_secs),
+                )),
             },
         );
         let http_connections = http_listener.stats();

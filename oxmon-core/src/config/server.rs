@@ -126,7 +126,10 @@ pub struct LimitsConfig {
     pub http_max_connections_per_address: usize,
     /// Seconds a client has to send a request's headers. Default 10.
     pub http_header_timeout_secs: u64,
-    /// Seconds a REST connection may move no bytes before it is closed. Default 60.
+    /// Seconds a REST connection may move no bytes before it is closed;
+    /// never less than `http_request_timeout_secs` (a request being handled
+    /// moves no bytes). Idle HTTP/1 connections also close after
+    /// `http_header_timeout_secs` waiting for their next request. Default 60.
     pub http_idle_timeout_secs: u64,
     /// Seconds a REST request may take before it is answered 503. Default 60.
     pub http_request_timeout_secs: u64,
@@ -136,7 +139,8 @@ pub struct LimitsConfig {
     /// agents behind one NAT share an address).
     pub grpc_max_connections_per_address: usize,
     /// Seconds a gRPC connection may move no bytes before it is closed
-    /// (agents report every few seconds and reconnect). Default 300.
+    /// (agents report every few seconds and reconnect); never less than
+    /// `grpc_request_timeout_secs`. Default 300.
     pub grpc_idle_timeout_secs: u64,
     /// Concurrent requests on one gRPC connection (HTTP/2 streams). Default 8.
     pub grpc_max_concurrent_streams: u32,
