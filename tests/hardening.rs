@@ -367,7 +367,7 @@ async fn slow_idle_and_excess_connections_are_closed() {
 #[test]
 fn data_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
-    let server = Server::start("");
+    let server = Server::start("[local_agent]\nenabled = true\ncollection_interval_secs = 1\n");
     let data = server.dir.path().join("data");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700, "data dir");

@@ -305,7 +305,7 @@ impl SqliteStore {
                 options.chunk_span_ms
             )));
         }
-        std::fs::create_dir_all(&dir)
+        crate::private::private_dir(&dir)
             .map_err(|e| Error::Unavailable(format!("{}: cannot create: {e}", dir.display())))?;
         let mut partitions = BTreeMap::new();
         let entries = std::fs::read_dir(&dir)
