@@ -21,6 +21,7 @@ use oxmon_core::config::{AgentConfig, ServerConfig};
 use oxmon_core::manage::WhitelistStore;
 use oxmon_core::notify_history::NotificationHistory;
 use oxmon_core::{AlertStatus, Clock, DAY_MS, MetricBatch, MetricStore, Severity};
+use oxmon_http::auth::{LoginLimiter, LoginLimits, PasswordPool};
 use oxmon_notify::{ChannelRegistry, Notifier};
 use oxmon_storage::{SqliteManagementStore, SqliteOptions, SqliteStore};
 use oxmon_transport::grpc::{GrpcServerOptions, serve};
@@ -256,7 +257,17 @@ impl Server {
             &secret,
             std::time::Duration::from_secs(config.auth.token_expire_secs),
         )
-        .map_err(|e| ServerError::Auth(e.to_string()))?;
+        .map_err(|e| ServerError::Auth(e.to_string()))?
+        .with_login_limiter(LoginLimiter::with_limits(LoginLimits {
+            max_failures: config.auth.login_max_failures,
+            max_address_failures: config.auth.login_max_failures_per_address,
+            window: std::time::Duration::from_secs(config.auth.login_window_secs),
+            user_failures_per_minute: config.auth.login_user_failures_per_minute,
+        }))
+        .with_password_pool(PasswordPool::new(
+            config.auth.max_concurrent_password_checks,
+            config.auth.password_check_queue,
+        ));
         let initial_admin_password = admin::ensure_admin(
             manage.as_ref(),
             &config,
