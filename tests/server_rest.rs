@@ -9,9 +9,11 @@ use oxmon::core::{
     Clock, Labels, MetricBatch, MetricStoreExt, Sample, Secret, SeriesKey, SystemClock, Transport,
     TransportErrorKind,
 };
-use oxmon::server::Server;
+use oxmon::server::{AdminPasswordSource, Server, ServerError};
 use oxmon::transport::grpc::GrpcTransport;
 use serde_json::{Value, json};
+
+mod support;
 
 fn config(dir: &std::path::Path, extra: &str) -> ServerConfig {
     let toml = format!(
@@ -241,4 +243,76 @@ async fn first_start_generates_an_admin_password_and_a_persistent_secret() {
         "a token from before the restart still works"
     );
     again.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_weak_first_admin_password_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let err = Server::start(
+        config(&data, "[auth]\ndefault_password = \"a\"\n"),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect_err("a weak password must refuse to start");
+    assert!(
+        matches!(
+            err,
+            ServerError::WeakAdminPassword {
+                from: AdminPasswordSource::ConfigFile,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let why = err.to_string();
+    assert!(why.contains("auth.default_password"), "{why}");
+    assert!(why.contains("at least 10 characters"), "{why}");
+    assert!(!data.exists(), "refused before anything was created");
+}
+
+/// The server program names the source of a weak first password and exits
+/// 2, like any configuration error: the file and field, or the variable.
+#[test]
+fn the_server_program_names_the_weak_password_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.toml");
+    let run = |extra: &str, env: Option<&str>| {
+        std::fs::write(
+            &file,
+            format!(
+                "grpc_port = 0\nhttp_port = 0\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\ndata_dir = \"{}\"\n{extra}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut cmd = std::process::Command::new(support::example("server"));
+        cmd.arg(&file).env_remove("OXMON_ADMIN_PASSWORD");
+        if let Some(p) = env {
+            cmd.env("OXMON_ADMIN_PASSWORD", p);
+        }
+        let out = cmd
+            .output()
+            .expect("the server example (cargo build --example server)");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run("", Some("a"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "environment variable OXMON_ADMIN_PASSWORD: too weak for the first administrator"
+        ),
+        "{stderr}"
+    );
+    let (code, stderr) = run("[auth]\ndefault_password = \"admin\"\n", None);
+    assert_eq!(code, Some(2), "{stderr}");
+    let expected = format!(
+        "{}: field `auth.default_password`: too weak",
+        file.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!dir.path().join("data").exists());
 }

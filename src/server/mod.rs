@@ -7,6 +7,7 @@ mod admin;
 mod certs;
 mod status;
 
+pub use admin::AdminPasswordSource;
 pub use certs::{
     CertChecker, CertCheckerError, DAYS_METRIC, VALID_METRIC, check_result, details, prober,
     series_labels,
@@ -56,6 +57,16 @@ pub enum ServerError {
     /// The API's signing secret or first administrator could not be set up.
     #[error("auth: {0}")]
     Auth(String),
+    /// The first administrator's password, from the configuration file or
+    /// `OXMON_ADMIN_PASSWORD`, fails the password rules of a password
+    /// change. Nothing was started.
+    #[error("{from}: too weak for the first administrator: {reason}")]
+    WeakAdminPassword {
+        /// Where the password came from.
+        from: AdminPasswordSource,
+        /// The rule it fails.
+        reason: String,
+    },
 }
 
 /// Checks what parsing alone cannot: every channel against its plugin and
@@ -70,6 +81,7 @@ pub fn check(config: &ServerConfig) -> Result<(), ServerError> {
     }
     AlertEngine::from_config(&config.alert.rules, EngineOptions::default())?;
     certs::prober(&config.cert_check)?;
+    admin::check_first_password(config)?;
     Ok(())
 }
 
@@ -126,9 +138,11 @@ impl Server {
     /// task and, when `[local_agent] enabled`, the in-process agent.
     ///
     /// # Errors
-    /// [`ServerError`] when storage cannot be opened, a port cannot be bound
-    /// or the rules do not compile.
+    /// [`ServerError`] when storage cannot be opened, a port cannot be bound,
+    /// the rules do not compile or the first administrator's password is
+    /// weak (checked before anything starts).
     pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Self, ServerError> {
+        admin::check_first_password(&config)?;
         let dir = config.data_dir.clone();
         let store_options = SqliteOptions {
             retention_days: Some(config.retention_days),
