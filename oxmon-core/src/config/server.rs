@@ -278,6 +278,14 @@ pub struct CertCheckConfig {
     pub agent_id: String,
     /// Extra CA certificates (PEM) trusted besides the bundled web roots.
     pub ca_file: Option<PathBuf>,
+    /// Check domains that resolve to loopback, private (RFC 1918, fc00::/7),
+    /// link-local or other non-global addresses. Default `true`, so
+    /// internal certificates can be monitored. Whoever may add domains can
+    /// then make the server connect to internal hosts and ports: set it to
+    /// `false` on an internet-facing server. With `false`, such an IP
+    /// address is refused when added, and a name resolving to one is
+    /// refused at each check, before any connection.
+    pub allow_private_targets: bool,
 }
 
 impl Default for CertCheckConfig {
@@ -290,6 +298,7 @@ impl Default for CertCheckConfig {
             max_concurrent: 10,
             agent_id: "cert-checker".to_owned(),
             ca_file: None,
+            allow_private_targets: true,
         }
     }
 }

@@ -214,6 +214,7 @@ fn empty_server_file_gives_the_spec_defaults() {
     assert_eq!(c.notification.aggregation_window_secs, 60);
     let cc = &c.cert_check;
     assert!(cc.enabled);
+    assert!(cc.allow_private_targets);
     assert_eq!(
         (
             cc.default_interval_secs,

@@ -379,6 +379,22 @@ fn check_note(note: Option<&str>) -> Result<(), ApiError> {
     check_len("note", note, MAX_NOTE_LEN)
 }
 
+/// Why the checker would never check `domain`, if it would not.
+fn target_refusal(state: &AppState, domain: &str) -> Option<String> {
+    state
+        .cert_checks
+        .as_ref()
+        .and_then(|c| c.refuse_target(domain))
+}
+
+/// The checker's refusal of a target it would never check (422).
+fn check_target(state: &AppState, domain: &str) -> Result<(), ApiError> {
+    match target_refusal(state, domain) {
+        Some(why) => Err(ApiError::unprocessable("invalid_input", why)),
+        None => Ok(()),
+    }
+}
+
 /// Certificate details of every checked domain, filtered and paged.
 #[utoipa::path(
     get,
@@ -533,7 +549,7 @@ pub(super) async fn get_chain(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 409, description = "The domain is already monitored on this port", body = ErrorBody),
-        (status = 422, description = "Invalid domain, port, interval or note", body = ErrorBody),
+        (status = 422, description = "Invalid domain, port, interval or note, or an address this server does not check (`[cert_check] allow_private_targets = false`)", body = ErrorBody),
         (status = 503, description = "Certificate monitoring is not available", body = ErrorBody),
     )
 )]
@@ -543,10 +559,10 @@ pub(super) async fn add_domain(
     ApiJson(req): ApiJson<AddDomainRequest>,
 ) -> Result<(StatusCode, Json<CertDomainView>), ApiError> {
     check_note(req.note.as_deref())?;
-    let domain = state
-        .certs()?
-        .add_domain(&req.into_new(), state.clock.now_ms())
-        .await?;
+    let store = state.certs()?;
+    let new = req.into_new().normalized()?;
+    check_target(&state, &new.domain)?;
+    let domain = store.add_domain(&new, state.clock.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(domain.into())))
 }
 
@@ -609,7 +625,8 @@ pub(super) async fn add_domains(
         let sent = item.domain.clone();
         let checked = check_note(item.note.as_deref())
             .map_err(|e| e.to_string())
-            .and_then(|()| item.into_new().normalized().map_err(|e| e.to_string()));
+            .and_then(|()| item.into_new().normalized().map_err(|e| e.to_string()))
+            .and_then(|d| target_refusal(&state, &d.domain).map_or(Ok(d), Err));
         match checked {
             Ok(d) => valid.push((index, sent, d)),
             Err(message) => invalid.push(BatchItemError {
