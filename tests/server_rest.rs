@@ -316,3 +316,39 @@ fn the_server_program_names_the_weak_password_source() {
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(!dir.path().join("data").exists());
 }
+
+/// `[auth]` login limits reach the REST API: with `login_max_failures = 2`
+/// the third attempt from one address is refused before its password is
+/// checked, with `Retry-After`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_configured_login_limits_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        config(
+            dir.path(),
+            "[auth]\ndefault_password = \"correct horse battery 9\"\nlogin_max_failures = 2\nlogin_window_secs = 600\n",
+        ),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}/v1/auth/login", server.http_addr());
+    let http = reqwest::Client::new();
+    let attempt = |password: &'static str| {
+        http.post(&url)
+            .json(&json!({"username": "admin", "password": password}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(attempt("wrong-Passw0rd").await.unwrap().status(), 401);
+    }
+    let refused = attempt("correct horse battery 9").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry), "{retry}");
+    server.shutdown().await;
+}
