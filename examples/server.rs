@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use oxmon::ServerConfig;
 use oxmon::core::SystemClock;
-use oxmon::server::{Server, ServerError};
+use oxmon::server::{AdminPasswordSource, Server, ServerError};
 
 /// mimalloc: with a thousand agents' connections spread over the runtime's
 /// threads, glibc's per-thread arenas kept about a fifth more memory
@@ -46,9 +46,20 @@ async fn main() -> ExitCode {
         eprintln!("oxmon server: {e}");
         return ExitCode::from(2);
     }
+    // A weak first password from the file is named with the file.
+    let explain = |e: &ServerError| match (e, path) {
+        (
+            ServerError::WeakAdminPassword {
+                from: AdminPasswordSource::ConfigFile,
+                ..
+            },
+            Some(p),
+        ) => format!("{p}: {e}"),
+        _ => e.to_string(),
+    };
     if check_only {
         if let Err(e) = oxmon::server::check(&config) {
-            eprintln!("{e}");
+            eprintln!("{}", explain(&e));
             return ExitCode::from(2);
         }
         println!(
@@ -61,8 +72,13 @@ async fn main() -> ExitCode {
         Ok(s) => s,
         // Start-up builds every channel and rule, so it reports the same
         // configuration errors as --check-config (exit 2).
-        Err(e @ (ServerError::Config(_) | ServerError::Rules(_) | ServerError::CertCheck(_))) => {
-            eprintln!("{e}");
+        Err(
+            e @ (ServerError::Config(_)
+            | ServerError::Rules(_)
+            | ServerError::CertCheck(_)
+            | ServerError::WeakAdminPassword { .. }),
+        ) => {
+            eprintln!("{}", explain(&e));
             return ExitCode::from(2);
         }
         Err(e) => {

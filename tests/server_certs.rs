@@ -474,3 +474,137 @@ async fn the_running_scheduler_checks_a_new_domain_at_its_next_tick() {
     assert!((status["days_until_expiry"].as_f64().unwrap() - 90.0).abs() < 0.1);
     server.shutdown().await;
 }
+
+/// A TLS server like [`tls_server`] that also counts accepted connections.
+async fn counting_tls_server(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    now: i64,
+) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let inner = tls_server(ca, "localhost", now, 90).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    // Count, then relay to the TLS server.
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect(inner).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+async fn server_with_cert_check(dir: &std::path::Path, cert_check: &str) -> (Server, String) {
+    let toml = format!(
+        "grpc_port = 0\nhttp_port = 0\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\ndata_dir = \"{}\"\n[auth]\ndefault_password = \"correct horse battery 9\"\n[cert_check]\nenabled = false\n{cert_check}",
+        dir.display()
+    );
+    let config = ServerConfig::from_toml(&toml, "server.toml").unwrap();
+    let server = Server::start(config, Arc::new(SystemClock)).await.unwrap();
+    let base = format!("http://{}", server.http_addr());
+    (server, base)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_targets_are_refused_when_not_allowed() {
+    let now = SystemClock.now_ms();
+    let ca = test_ca(now);
+    let (addr, accepted) = counting_tls_server(&ca, now).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base) = server_with_cert_check(dir.path(), "allow_private_targets = false").await;
+    let http = reqwest::Client::new();
+    let jwt = login(&http, &base).await;
+    let post = |path: &str, body: Value| {
+        json_call(
+            &http,
+            reqwest::Method::POST,
+            format!("{base}{path}"),
+            Some(&jwt),
+            Some(body),
+        )
+    };
+
+    // An address literal is refused when added, alone or in a batch.
+    let (s, v) = post(
+        "/v1/certs/domains",
+        json!({"domain": "127.0.0.1", "port": addr.port()}),
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("127.0.0.1 is a loopback address")
+            && message.contains("allow_private_targets = false"),
+        "{message}"
+    );
+    let (s, v) = post(
+        "/v1/certs/domains/batch",
+        json!({"domains": [{"domain": "example.com"}, {"domain": "fe80::1"}, {"domain": "10.1.2.3"}]}),
+    )
+    .await;
+    assert_eq!(s, 422, "{v}");
+    let refused: Vec<u64> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(refused, [1, 2], "{v}");
+
+    // A name is accepted, and refused at the check once resolved: the
+    // result says why and no connection is made.
+    let (s, added) = post(
+        "/v1/certs/domains",
+        json!({"domain": "localhost", "port": addr.port()}),
+    )
+    .await;
+    assert_eq!(s, 201, "{added}");
+    let id = added["id"].as_str().unwrap();
+    let (s, result) = post(&format!("/v1/certs/domains/{id}/check"), json!({})).await;
+    assert_eq!(s, 200, "{result}");
+    assert_eq!(result["is_valid"], false);
+    let error = result["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("refused: localhost resolves to ") && error.contains("loopback"),
+        "{error}"
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    server.shutdown().await;
+
+    // Allowed (the default): the same target is checked.
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base) = server_with_cert_check(dir.path(), "").await;
+    let jwt = login(&http, &base).await;
+    let (s, added) = json_call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/v1/certs/domains"),
+        Some(&jwt),
+        Some(json!({"domain": "127.0.0.1", "port": addr.port()})),
+    )
+    .await;
+    assert_eq!(s, 201, "{added}");
+    let id = added["id"].as_str().unwrap();
+    let (s, result) = json_call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/v1/certs/domains/{id}/check"),
+        Some(&jwt),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{result}");
+    // The test CA is not trusted and the leaf names `localhost`, but the
+    // certificate was read over a real connection.
+    assert!(
+        (result["days_until_expiry"].as_f64().unwrap() - 90.0).abs() < 0.1,
+        "{result}"
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    server.shutdown().await;
+}

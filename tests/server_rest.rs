@@ -9,9 +9,11 @@ use oxmon::core::{
     Clock, Labels, MetricBatch, MetricStoreExt, Sample, Secret, SeriesKey, SystemClock, Transport,
     TransportErrorKind,
 };
-use oxmon::server::Server;
+use oxmon::server::{AdminPasswordSource, Server, ServerError};
 use oxmon::transport::grpc::GrpcTransport;
 use serde_json::{Value, json};
+
+mod support;
 
 fn config(dir: &std::path::Path, extra: &str) -> ServerConfig {
     let toml = format!(
@@ -241,4 +243,112 @@ async fn first_start_generates_an_admin_password_and_a_persistent_secret() {
         "a token from before the restart still works"
     );
     again.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_weak_first_admin_password_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let err = Server::start(
+        config(&data, "[auth]\ndefault_password = \"a\"\n"),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect_err("a weak password must refuse to start");
+    assert!(
+        matches!(
+            err,
+            ServerError::WeakAdminPassword {
+                from: AdminPasswordSource::ConfigFile,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let why = err.to_string();
+    assert!(why.contains("auth.default_password"), "{why}");
+    assert!(why.contains("at least 10 characters"), "{why}");
+    assert!(!data.exists(), "refused before anything was created");
+}
+
+/// The server program names the source of a weak first password and exits
+/// 2, like any configuration error: the file and field, or the variable.
+#[test]
+fn the_server_program_names_the_weak_password_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.toml");
+    let run = |extra: &str, env: Option<&str>| {
+        std::fs::write(
+            &file,
+            format!(
+                "grpc_port = 0\nhttp_port = 0\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\ndata_dir = \"{}\"\n{extra}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut cmd = std::process::Command::new(support::example("server"));
+        cmd.arg(&file).env_remove("OXMON_ADMIN_PASSWORD");
+        if let Some(p) = env {
+            cmd.env("OXMON_ADMIN_PASSWORD", p);
+        }
+        let out = cmd
+            .output()
+            .expect("the server example (cargo build --example server)");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run("", Some("a"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "environment variable OXMON_ADMIN_PASSWORD: too weak for the first administrator"
+        ),
+        "{stderr}"
+    );
+    let (code, stderr) = run("[auth]\ndefault_password = \"admin\"\n", None);
+    assert_eq!(code, Some(2), "{stderr}");
+    let expected = format!(
+        "{}: field `auth.default_password`: too weak",
+        file.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!dir.path().join("data").exists());
+}
+
+/// `[auth]` login limits reach the REST API: with `login_max_failures = 2`
+/// the third attempt from one address is refused before its password is
+/// checked, with `Retry-After`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_configured_login_limits_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        config(
+            dir.path(),
+            "[auth]\ndefault_password = \"correct horse battery 9\"\nlogin_max_failures = 2\nlogin_window_secs = 600\n",
+        ),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}/v1/auth/login", server.http_addr());
+    let http = reqwest::Client::new();
+    let attempt = |password: &'static str| {
+        http.post(&url)
+            .json(&json!({"username": "admin", "password": password}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(attempt("wrong-Passw0rd").await.unwrap().status(), 401);
+    }
+    let refused = attempt("correct horse battery 9").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry), "{retry}");
+    server.shutdown().await;
 }

@@ -12,7 +12,9 @@ mod procfs;
 pub mod rate;
 
 #[cfg(feature = "cert")]
-pub use cert::{CertProber, PresentedCertificate, ProbeError, ProbeOptions, ProbeReport};
+pub use cert::{
+    CertProber, PresentedCertificate, ProbeError, ProbeOptions, ProbeReport, non_global_kind,
+};
 pub use cpu::{CpuCollector, CpuTimes, parse_proc_stat};
 pub use disk::{DiskCollector, MountEntry, Space, parse_mountinfo};
 pub use load::{LoadCollector, parse_loadavg, parse_uptime};

@@ -616,7 +616,7 @@ async fn a_silent_server_times_the_handshake_out() {
 
     let prober = CertProber::new(ProbeOptions {
         connect_timeout: Duration::from_millis(300),
-        extra_ca_pem: None,
+        ..ProbeOptions::default()
     })
     .unwrap();
     let started = Instant::now();
@@ -697,4 +697,72 @@ fn a_bad_extra_ca_pem_is_refused_at_construction() {
         e.to_string().starts_with("extra CA PEM: certificate #0"),
         "{e}"
     );
+}
+
+/// A TLS server on 127.0.0.1 that counts the connections it accepts.
+async fn serve_counting(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let config = server_config(chain, key, rustls::DEFAULT_VERSIONS);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    let mut buf = [0u8; 64];
+                    while matches!(tls.read(&mut buf).await, Ok(n) if n > 0) {}
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_before_connecting_unless_allowed() {
+    let now = SystemClock.now_ms();
+    let ca = root_ca(now);
+    let leaf = leaf(&ca, &["localhost", "127.0.0.1"], now - DAY, now + 30 * DAY);
+    let (addr, accepted) = serve_counting(vec![leaf.der.clone()], leaf.key_der()).await;
+    let options = |allow_private_targets| ProbeOptions {
+        extra_ca_pem: Some(ca.pem().into_bytes()),
+        allow_private_targets,
+        ..ProbeOptions::default()
+    };
+
+    let strict = CertProber::new(options(false)).unwrap();
+    let r = strict.probe("127.0.0.1", addr.port(), now).await;
+    assert_eq!(
+        r.error.as_deref(),
+        Some(
+            "refused: 127.0.0.1 is a loopback address, and checks of private targets are not allowed on this server"
+        )
+    );
+    assert!(!r.is_valid() && r.chain.is_empty() && r.connected_address.is_none());
+    let r = strict.probe("localhost", addr.port(), now).await;
+    let error = r.error.as_deref().unwrap_or_default();
+    assert!(
+        error.starts_with("refused: localhost resolves to ") && error.contains("loopback"),
+        "{error}"
+    );
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no connection was made"
+    );
+
+    let r = CertProber::new(options(true))
+        .unwrap()
+        .probe("127.0.0.1", addr.port(), now)
+        .await;
+    assert!(r.is_valid(), "{r:?}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(ProbeOptions::default().allow_private_targets);
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::{AuthError, RetryAfter};
+use crate::auth::{AuthError, PoolBusy, RetryAfter};
 
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -82,6 +82,18 @@ impl ApiError {
             ),
         );
         e.retry_after = Some(retry.0);
+        e
+    }
+
+    /// 503 with `Retry-After: 1`: every password-check slot is taken and
+    /// the queue for them is full.
+    pub fn busy(_: PoolBusy) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many password checks in progress; retry in a second",
+        );
+        e.retry_after = Some(1);
         e
     }
 

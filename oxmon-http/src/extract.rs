@@ -6,13 +6,19 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A JSON body; syntax errors are 400, wrong shapes 422, oversize 413.
+/// A JSON object body (`Content-Type: application/json`): syntax errors
+/// are 400, wrong shapes 422 (an array or a scalar where the object is
+/// expected included), oversize 413, another content type 415.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
@@ -24,8 +30,28 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        let axum::Json(Object(value)) = axum::Json::<Object<T>>::from_request(req, state).await?;
         Ok(Self(value))
+    }
+}
+
+/// `T` read from a JSON object only: serde's derived structs would also
+/// take an array of their fields in order (`[]`, `[null, null]`).
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Fields<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Fields(PhantomData)).map(Object)
     }
 }
 

@@ -94,4 +94,13 @@ pub trait CertChecks: Send + Sync + std::fmt::Debug {
         &self,
         domains: Vec<oxmon_core::manage::CertDomain>,
     ) -> Vec<oxmon_core::manage::CertCheckResult>;
+
+    /// Why this checker would never check `domain` whatever it resolves to
+    /// (an IP address in a range the server refuses), or `None`. Asked
+    /// when a domain is added, which is then refused with 422 and this
+    /// reason. Default: `None`, every domain is accepted.
+    fn refuse_target(&self, domain: &str) -> Option<String> {
+        let _ = domain;
+        None
+    }
 }

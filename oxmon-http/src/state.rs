@@ -7,7 +7,7 @@ use oxmon_core::config::RuleConfig;
 use oxmon_core::manage::{CertStore, UserStore, WhitelistStore};
 use oxmon_core::{Clock, MetricStore, Secret};
 
-use crate::auth::{Argon2Hasher, AuthError, AuthUser, JwtKeys, LoginLimiter};
+use crate::auth::{Argon2Hasher, AuthError, AuthUser, JwtKeys, LoginLimiter, PasswordPool};
 use crate::error::ApiError;
 use crate::sources::{ActiveAlerts, Activity, DEFAULT_MAX_QUERY_SPAN_SECS};
 
@@ -15,7 +15,7 @@ use crate::sources::{ActiveAlerts, Activity, DEFAULT_MAX_QUERY_SPAN_SECS};
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// The shared state of the router: stores, clock, token keys, password
-/// hasher and login limiter. Cheap to clone.
+/// hasher, the pool it runs on and the login limiter. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub(crate) users: Arc<dyn UserStore>,
@@ -23,6 +23,7 @@ pub struct AppState {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) jwt: Arc<JwtKeys>,
     pub(crate) hasher: Argon2Hasher,
+    pub(crate) passwords: PasswordPool,
     pub(crate) limiter: Arc<LoginLimiter>,
     pub(crate) started_at_ms: i64,
     pub(crate) body_limit: usize,
@@ -43,8 +44,8 @@ impl AppState {
     /// State over these stores and clock, signing tokens with `jwt_secret`
     /// (at least [`crate::auth::MIN_JWT_SECRET_LEN`] bytes) valid for
     /// `token_lifetime`. Defaults: argon2id with the recommended costs,
-    /// [`LoginLimiter::default`], [`DEFAULT_BODY_LIMIT`]. Uptime counts from
-    /// now on `clock`.
+    /// [`PasswordPool::default`], [`LoginLimiter::default`],
+    /// [`DEFAULT_BODY_LIMIT`]. Uptime counts from now on `clock`.
     ///
     /// # Errors
     /// [`AuthError::Secret`] for a short secret or a zero lifetime.
@@ -63,6 +64,7 @@ impl AppState {
             clock,
             jwt: Arc::new(jwt),
             hasher: Argon2Hasher::new(),
+            passwords: PasswordPool::default(),
             limiter: Arc::new(LoginLimiter::default()),
             body_limit: DEFAULT_BODY_LIMIT,
             cors_origins: Vec::new(),
@@ -80,6 +82,14 @@ impl AppState {
     /// Replaces the password hasher (for example cheaper costs in tests).
     pub fn with_password_hasher(mut self, hasher: Argon2Hasher) -> Self {
         self.hasher = hasher;
+        self
+    }
+
+    /// Replaces the pool password checks and hashing run on (how many at
+    /// once, how many may wait).
+    #[must_use]
+    pub fn with_password_pool(mut self, pool: PasswordPool) -> Self {
+        self.passwords = pool;
         self
     }
 
@@ -182,20 +192,32 @@ impl AppState {
             .await?)
     }
 
-    /// Runs argon2 verification off the async threads.
-    pub(crate) async fn verify_password(&self, password: String, stored: Option<String>) -> bool {
+    /// Runs argon2 verification in the password pool.
+    ///
+    /// # Errors
+    /// 503 with `Retry-After` when the pool and its queue are full.
+    pub(crate) async fn verify_password(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, ApiError> {
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || hasher.verify(&password, stored.as_deref()))
+        self.passwords
+            .run(move || hasher.verify(&password, stored.as_deref()))
             .await
-            .unwrap_or(false)
+            .map_err(ApiError::busy)
     }
 
-    /// Runs argon2 hashing off the async threads.
+    /// Runs argon2 hashing in the password pool.
+    ///
+    /// # Errors
+    /// 503 when the pool and its queue are full, 500 when hashing fails.
     pub(crate) async fn hash_password(&self, password: String) -> Result<String, ApiError> {
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || hasher.hash(&password))
+        self.passwords
+            .run(move || hasher.hash(&password))
             .await
-            .map_err(ApiError::internal)?
+            .map_err(ApiError::busy)?
             .map_err(ApiError::internal)
     }
 }

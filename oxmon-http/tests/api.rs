@@ -429,6 +429,77 @@ async fn openapi_lists_exactly_the_served_routes() {
 }
 
 #[tokio::test]
+async fn the_document_declares_what_the_handlers_answer() {
+    let f = fixture().await;
+    let t = token(&f.state).await;
+    let (_, doc) = call(&f.state, "GET", "/v1/openapi.json", None, None).await;
+    let mut with_body = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            if op["requestBody"].is_object() {
+                with_body += 1;
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path} does not declare {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(with_body >= 7, "{with_body}");
+    // Paging bounds are in the document.
+    let history = &doc["paths"]["/v1/alerts/history"]["get"]["parameters"];
+    let param = |name: &str| {
+        history
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .map(|p| p["schema"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(param("limit")["minimum"], 1);
+    assert_eq!(param("limit")["maximum"], 1000);
+    assert_eq!(param("offset")["minimum"], 0);
+    // And the handlers answer what it declares.
+    let req = Request::post("/v1/auth/login")
+        .body(Body::from(r#"{"username": "admin", "password": "x"}"#))
+        .expect("request");
+    let resp = router(f.state.clone()).oneshot(req).await.expect("ok");
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (s, b) = call(
+        &f.state,
+        "PUT",
+        "/v1/agents/whitelist/x",
+        Some(&t),
+        Some("[]"),
+    )
+    .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY);
+    for (uri, name) in [
+        ("/v1/alerts/history?offset=", "offset"),
+        ("/v1/alerts/history?limit=", "limit"),
+        ("/v1/alerts/history?from=", "from"),
+    ] {
+        let (s, b) = call(&f.state, "GET", uri, Some(&t), None).await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST);
+        let message = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("`{name}` is empty")),
+            "{uri}: {message}"
+        );
+    }
+    let (s, b) = call(
+        &f.state,
+        "GET",
+        "/v1/alerts/history?severity=WARN",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn cors_is_off_unless_origins_are_configured() {
     use tower::ServiceExt;
     let f = fixture().await;

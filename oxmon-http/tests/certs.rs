@@ -475,3 +475,65 @@ async fn without_a_store_or_checker_the_routes_say_503() {
     let (s, e) = call(&state, "POST", "/v1/certs/check", Some(&t), None).await;
     assert_error(s, &e, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn bodies_and_queries_follow_the_document() {
+    let c = certs().await;
+    // A whole number written with a fraction is an integer, as in JSON
+    // Schema; a real fraction is not.
+    let a = c
+        .add(json!({"domain": "a.example.com", "port": 8443.0, "check_interval_secs": 6e1}))
+        .await;
+    assert_eq!(
+        (a["port"].as_u64(), a["check_interval_secs"].as_u64()),
+        (Some(8443), Some(60))
+    );
+    let (s, b) = c
+        .req(
+            "POST",
+            "/v1/certs/domains",
+            Some(json!({"domain": "b.example.com", "port": 443.5})),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY);
+    // An array is not the object the document describes.
+    let id = a["id"].as_str().expect("id");
+    for body in [json!([]), json!([null, null]), json!(7)] {
+        let (s, b) = c
+            .req("PUT", &format!("/v1/certs/domains/{id}"), Some(body))
+            .await;
+        assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // A typed query parameter that is present needs a value.
+    for (uri, name) in [
+        ("/v1/certs/domains?offset=", "offset"),
+        ("/v1/certs/domains?limit=&offset=0", "limit"),
+        ("/v1/certs/domains?enabled=", "enabled"),
+        (
+            "/v1/certificates?expiring_within_days=",
+            "expiring_within_days",
+        ),
+    ] {
+        let (s, b) = c.req("GET", uri, None).await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST);
+        let message = b["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("`{name}` is empty")),
+            "{uri}: {message}"
+        );
+    }
+    // Free-text filters may be empty: no filter.
+    let (s, b) = c.req("GET", "/v1/certs/domains?search=", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Notes are limited in characters, as `maxLength` counts.
+    c.add(json!({"domain": "c.example.com", "note": "é".repeat(1024)}))
+        .await;
+    let (s, b) = c
+        .req(
+            "POST",
+            "/v1/certs/domains",
+            Some(json!({"domain": "d.example.com", "note": "é".repeat(1025)})),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -5,10 +5,11 @@
 //! `cert_expiration` rules fire per domain like any other rule.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use oxmon_collector::{CertProber, ProbeOptions, ProbeReport};
+use oxmon_collector::{CertProber, ProbeOptions, ProbeReport, non_global_kind};
 use oxmon_core::config::CertCheckConfig;
 use oxmon_core::manage::{
     CertCheckResult, CertDomain, CertStore, CertificateDetails, ChainCertificate,
@@ -44,6 +45,7 @@ struct Inner {
     sink: Arc<dyn BatchHandler>,
     agent_id: String,
     default_interval_ms: i64,
+    allow_private_targets: bool,
     permits: Semaphore,
     in_flight: Mutex<HashSet<String>>,
     clock: Arc<dyn Clock>,
@@ -70,6 +72,7 @@ impl CertChecker {
                 sink,
                 agent_id: config.agent_id.clone(),
                 default_interval_ms: secs_to_ms(config.default_interval_secs),
+                allow_private_targets: config.allow_private_targets,
                 permits: Semaphore::new(config.max_concurrent.max(1)),
                 in_flight: Mutex::new(HashSet::new()),
                 clock,
@@ -243,6 +246,20 @@ impl oxmon_http::CertChecks for CertChecker {
     async fn check_now(&self, domains: Vec<CertDomain>) -> Vec<CertCheckResult> {
         self.check(domains).await
     }
+
+    /// With `allow_private_targets = false`: an IP address outside the
+    /// global unicast ranges. Names are judged at each check, after
+    /// resolution.
+    fn refuse_target(&self, domain: &str) -> Option<String> {
+        if self.inner.allow_private_targets {
+            return None;
+        }
+        let ip: IpAddr = domain.parse().ok()?;
+        let kind = non_global_kind(ip)?;
+        Some(format!(
+            "{ip} is a {kind} address, and this server does not check private targets ([cert_check] allow_private_targets = false)"
+        ))
+    }
 }
 
 /// Seconds as ms, saturating.
@@ -297,6 +314,7 @@ pub fn prober(config: &CertCheckConfig) -> Result<CertProber, CertCheckerError> 
     CertProber::new(ProbeOptions {
         connect_timeout: Duration::from_secs(config.connect_timeout_secs),
         extra_ca_pem,
+        allow_private_targets: config.allow_private_targets,
     })
     .map_err(|e| error(e.to_string()))
 }

@@ -7,6 +7,7 @@ mod admin;
 mod certs;
 mod status;
 
+pub use admin::AdminPasswordSource;
 pub use certs::{
     CertChecker, CertCheckerError, DAYS_METRIC, VALID_METRIC, check_result, details, prober,
     series_labels,
@@ -21,6 +22,7 @@ use oxmon_core::config::{AgentConfig, ServerConfig};
 use oxmon_core::manage::WhitelistStore;
 use oxmon_core::notify_history::NotificationHistory;
 use oxmon_core::{AlertStatus, Clock, DAY_MS, MetricBatch, MetricStore, Severity};
+use oxmon_http::auth::{LoginLimiter, LoginLimits, PasswordPool};
 use oxmon_notify::{ChannelRegistry, Notifier};
 use oxmon_storage::{SqliteManagementStore, SqliteOptions, SqliteStore};
 use oxmon_transport::grpc::{GrpcServer, GrpcServerOptions};
@@ -56,6 +58,16 @@ pub enum ServerError {
     /// The API's signing secret or first administrator could not be set up.
     #[error("auth: {0}")]
     Auth(String),
+    /// The first administrator's password, from the configuration file or
+    /// `OXMON_ADMIN_PASSWORD`, fails the password rules of a password
+    /// change. Nothing was started.
+    #[error("{from}: too weak for the first administrator: {reason}")]
+    WeakAdminPassword {
+        /// Where the password came from.
+        from: AdminPasswordSource,
+        /// The rule it fails.
+        reason: String,
+    },
 }
 
 /// Checks what parsing alone cannot: every channel against its plugin and
@@ -70,6 +82,7 @@ pub fn check(config: &ServerConfig) -> Result<(), ServerError> {
     }
     AlertEngine::from_config(&config.alert.rules, EngineOptions::default())?;
     certs::prober(&config.cert_check)?;
+    admin::check_first_password(config)?;
     Ok(())
 }
 
@@ -148,9 +161,11 @@ impl Server {
     /// task and, when `[local_agent] enabled`, the in-process agent.
     ///
     /// # Errors
-    /// [`ServerError`] when storage cannot be opened, a port cannot be bound
-    /// or the rules do not compile.
+    /// [`ServerError`] when storage cannot be opened, a port cannot be bound,
+    /// the rules do not compile or the first administrator's password is
+    /// weak (checked before anything starts).
     pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Self, ServerError> {
+        admin::check_first_password(&config)?;
         let dir = config.data_dir.clone();
         let store_options = SqliteOptions {
             retention_days: Some(config.retention_days),
@@ -296,7 +311,17 @@ impl Server {
             &secret,
             std::time::Duration::from_secs(config.auth.token_expire_secs),
         )
-        .map_err(|e| ServerError::Auth(e.to_string()))?;
+        .map_err(|e| ServerError::Auth(e.to_string()))?
+        .with_login_limiter(LoginLimiter::with_limits(LoginLimits {
+            max_failures: config.auth.login_max_failures,
+            max_address_failures: config.auth.login_max_failures_per_address,
+            window: std::time::Duration::from_secs(config.auth.login_window_secs),
+            user_failures_per_minute: config.auth.login_user_failures_per_minute,
+        }))
+        .with_password_pool(PasswordPool::new(
+            config.auth.max_concurrent_password_checks,
+            config.auth.password_check_queue,
+        ));
         let initial_admin_password = admin::ensure_admin(
             manage.as_ref(),
             &config,

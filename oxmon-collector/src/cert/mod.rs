@@ -32,6 +32,7 @@
 
 mod parse;
 mod report;
+mod target;
 mod verify;
 
 use std::fmt::Write as _;
@@ -51,6 +52,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
 pub use report::{PresentedCertificate, ProbeReport};
+pub use target::non_global_kind;
 
 use verify::{CapturingVerifier, chain_failure_reason};
 
@@ -63,6 +65,13 @@ pub struct ProbeOptions {
     /// PEM bytes of extra CA certificates to trust, besides the bundled
     /// webpki roots (for servers with certificates from a private CA).
     pub extra_ca_pem: Option<Vec<u8>>,
+    /// Probe domains that resolve to loopback, private, link-local or other
+    /// non-global addresses ([`non_global_kind`]). Default `true`, so
+    /// internal certificates can be monitored. With `false` a domain with
+    /// any such address is refused after resolution, before any
+    /// connection, and the report says why: whoever may add domains cannot
+    /// use the probe to reach internal hosts and ports.
+    pub allow_private_targets: bool,
 }
 
 impl Default for ProbeOptions {
@@ -70,6 +79,7 @@ impl Default for ProbeOptions {
         Self {
             connect_timeout: Duration::from_secs(10),
             extra_ca_pem: None,
+            allow_private_targets: true,
         }
     }
 }
@@ -117,6 +127,7 @@ struct Inner {
     /// Validates presented chains against the roots and extra CAs.
     validator: Arc<WebPkiServerVerifier>,
     connect_timeout: Duration,
+    allow_private_targets: bool,
 }
 
 impl CertProber {
@@ -153,6 +164,7 @@ impl CertProber {
                 algorithms,
                 validator,
                 connect_timeout: options.connect_timeout,
+                allow_private_targets: options.allow_private_targets,
             }),
         })
     }
@@ -163,7 +175,9 @@ impl CertProber {
     ///
     /// # Behavior
     /// - Resolves the domain and records every address; connects to them in
-    ///   order until one accepts, all within `connect_timeout`.
+    ///   order until one accepts, all within `connect_timeout`. Without
+    ///   [`ProbeOptions::allow_private_targets`], a domain with any
+    ///   non-global address is refused here and nothing is connected to.
     /// - Runs the TLS handshake (SNI = the domain for a DNS name, no ALPN, no
     ///   session resumption) within a fresh `connect_timeout`, accepting any
     ///   chain but checking the handshake signatures; then sends
@@ -211,6 +225,9 @@ impl CertProber {
         report.ip_addresses = addrs.iter().map(|a| a.ip().to_string()).collect();
         if addrs.is_empty() {
             return Err("DNS lookup failed: no addresses".to_owned());
+        }
+        if !self.inner.allow_private_targets {
+            refuse_non_global(domain, &addrs)?;
         }
 
         let (tcp, ip) = connect_any(&addrs, deadline, timeout).await?;
@@ -307,6 +324,25 @@ impl CertProber {
         report.chain_valid = reasons.is_empty();
         report.chain_error = (!reasons.is_empty()).then(|| reasons.join("; "));
     }
+}
+
+/// Refuses a target with any non-global address (checked on the addresses
+/// that would be connected to, so a DNS answer cannot change in between).
+fn refuse_non_global(domain: &str, addrs: &[SocketAddr]) -> Result<(), String> {
+    for addr in addrs {
+        if let Some(kind) = non_global_kind(addr.ip()) {
+            let ip = addr.ip();
+            let resolves = if domain.parse::<IpAddr>().is_ok() {
+                format!("{ip} is")
+            } else {
+                format!("{domain} resolves to {ip},")
+            };
+            return Err(format!(
+                "refused: {resolves} a {kind} address, and checks of private targets are not allowed on this server"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Connects to the first address that accepts, within `deadline`.

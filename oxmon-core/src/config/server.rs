@@ -228,7 +228,9 @@ pub struct TlsFiles {
     pub key_file: PathBuf,
 }
 
-/// `[auth]`.
+/// `[auth]`: REST API login, the first administrator, and the limits on
+/// password guessing (oxmon-http's `LoginLimiter` and `PasswordPool` say
+/// exactly how they combine).
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
@@ -241,8 +243,29 @@ pub struct AuthConfig {
     /// The first administrator's user name. Default `admin`.
     pub default_username: String,
     /// The first administrator's password. When absent: env `OXMON_ADMIN_PASSWORD`,
-    /// else a random password printed once at first start.
+    /// else a random password printed once at first start. Either must meet
+    /// the password rules of a password change; the server refuses to start
+    /// otherwise.
     pub default_password: Option<Secret>,
+    /// Wrong passwords for one user from one address within
+    /// `login_window_secs` before that address is refused for that user
+    /// (429). Default 5.
+    pub login_max_failures: usize,
+    /// The window of `login_max_failures` and
+    /// `login_max_failures_per_address`, seconds. Default 300.
+    pub login_window_secs: u64,
+    /// Wrong passwords from one address, whatever the user, within
+    /// `login_window_secs` before the address is refused. Default 20.
+    pub login_max_failures_per_address: usize,
+    /// Password checks per minute for one user from addresses that already
+    /// failed for it (addresses without a failure are never refused by this
+    /// limit). Default 10.
+    pub login_user_failures_per_minute: usize,
+    /// Password checks (argon2) running at once. Default 0: one per core.
+    pub max_concurrent_password_checks: usize,
+    /// Requests that may wait for a password check slot; more are answered
+    /// 503 with `Retry-After`. Default 32.
+    pub password_check_queue: usize,
 }
 
 impl Default for AuthConfig {
@@ -252,6 +275,12 @@ impl Default for AuthConfig {
             token_expire_secs: 86_400,
             default_username: "admin".to_owned(),
             default_password: None,
+            login_max_failures: 5,
+            login_window_secs: 300,
+            login_max_failures_per_address: 20,
+            login_user_failures_per_minute: 10,
+            max_concurrent_password_checks: 0,
+            password_check_queue: 32,
         }
     }
 }
@@ -266,6 +295,21 @@ impl std::fmt::Debug for AuthConfig {
                 "default_password",
                 &self.default_password.as_ref().map(|_| "***"),
             )
+            .field("login_max_failures", &self.login_max_failures)
+            .field("login_window_secs", &self.login_window_secs)
+            .field(
+                "login_max_failures_per_address",
+                &self.login_max_failures_per_address,
+            )
+            .field(
+                "login_user_failures_per_minute",
+                &self.login_user_failures_per_minute,
+            )
+            .field(
+                "max_concurrent_password_checks",
+                &self.max_concurrent_password_checks,
+            )
+            .field("password_check_queue", &self.password_check_queue)
             .finish()
     }
 }
@@ -309,6 +353,14 @@ pub struct CertCheckConfig {
     pub agent_id: String,
     /// Extra CA certificates (PEM) trusted besides the bundled web roots.
     pub ca_file: Option<PathBuf>,
+    /// Check domains that resolve to loopback, private (RFC 1918, fc00::/7),
+    /// link-local or other non-global addresses. Default `true`, so
+    /// internal certificates can be monitored. Whoever may add domains can
+    /// then make the server connect to internal hosts and ports: set it to
+    /// `false` on an internet-facing server. With `false`, such an IP
+    /// address is refused when added, and a name resolving to one is
+    /// refused at each check, before any connection.
+    pub allow_private_targets: bool,
 }
 
 impl Default for CertCheckConfig {
@@ -321,6 +373,7 @@ impl Default for CertCheckConfig {
             max_concurrent: 10,
             agent_id: "cert-checker".to_owned(),
             ca_file: None,
+            allow_private_targets: true,
         }
     }
 }
@@ -480,11 +533,21 @@ impl ServerConfig {
         if self.auth.default_username.trim().is_empty() {
             return Err(ctx.err("auth.default_username", "must not be empty"));
         }
-        if let Some(p) = &self.auth.default_password
-            && p.expose().chars().count() < 8
-        {
-            return Err(ctx.err("auth.default_password", "must be at least 8 characters"));
-        }
+        // `default_password` is checked against the password rules where
+        // they live (the REST API's), when the server starts.
+        let a = &self.auth;
+        ctx.at_least("auth.login_max_failures", a.login_max_failures, 1)?;
+        ctx.at_least("auth.login_window_secs", a.login_window_secs, 1)?;
+        ctx.at_least(
+            "auth.login_max_failures_per_address",
+            a.login_max_failures_per_address,
+            a.login_max_failures,
+        )?;
+        ctx.at_least(
+            "auth.login_user_failures_per_minute",
+            a.login_user_failures_per_minute,
+            1,
+        )?;
         let c = &self.cert_check;
         ctx.at_least(
             "cert_check.default_interval_secs",

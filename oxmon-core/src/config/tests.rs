@@ -205,9 +205,16 @@ fn empty_server_file_gives_the_spec_defaults() {
     assert_eq!(c.auth.token_expire_secs, 86_400);
     assert_eq!(c.auth.default_username, "admin");
     assert!(c.auth.jwt_secret.is_none() && c.auth.default_password.is_none());
+    assert_eq!(c.auth.login_max_failures, 5);
+    assert_eq!(c.auth.login_window_secs, 300);
+    assert_eq!(c.auth.login_max_failures_per_address, 20);
+    assert_eq!(c.auth.login_user_failures_per_minute, 10);
+    assert_eq!(c.auth.max_concurrent_password_checks, 0);
+    assert_eq!(c.auth.password_check_queue, 32);
     assert_eq!(c.notification.aggregation_window_secs, 60);
     let cc = &c.cert_check;
     assert!(cc.enabled);
+    assert!(cc.allow_private_targets);
     assert_eq!(
         (
             cc.default_interval_secs,
@@ -528,10 +535,22 @@ fn auth_section() {
         &["60"],
     );
     assert_names(
-        &server_err("[auth]\ndefault_password = \"123\""),
+        &server_err("[auth]\nlogin_max_failures = 0"),
         "server.toml",
-        "auth.default_password",
-        &["8"],
+        "auth.login_max_failures",
+        &["at least 1"],
+    );
+    assert_names(
+        &server_err("[auth]\nlogin_max_failures = 10\nlogin_max_failures_per_address = 5"),
+        "server.toml",
+        "auth.login_max_failures_per_address",
+        &["at least 10"],
+    );
+    assert_names(
+        &server_err("[auth]\nlogin_user_failures_per_minute = 0"),
+        "server.toml",
+        "auth.login_user_failures_per_minute",
+        &["at least 1"],
     );
     assert_names(
         &server_err("[auth]\ndefault_username = \"\""),

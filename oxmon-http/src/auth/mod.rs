@@ -1,16 +1,19 @@
 //! Authentication building blocks, independent of the HTTP framework:
-//! argon2id password hashing and strength rules, HS256 JWTs revocable through
-//! the user's token version, random agent tokens and the login limiter.
+//! argon2id password hashing and strength rules, the bounded pool that runs
+//! the hashing, HS256 JWTs revocable through the user's token version,
+//! random agent tokens and the login limiter.
 
 mod jwt;
 mod limiter;
 mod password;
+mod pool;
 
 pub use jwt::{AuthUser, Claims, IssuedToken, JwtKeys, MIN_JWT_SECRET_LEN};
-pub use limiter::{LoginLimiter, RetryAfter};
+pub use limiter::{LoginAttempt, LoginLimiter, LoginLimits, MAX_TRACKED_KEYS, RetryAfter};
 pub use password::{
     Argon2Hasher, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, WeakPassword, check_password_strength,
 };
+pub use pool::{DEFAULT_PASSWORD_QUEUE, PasswordPool, PoolBusy, available_cores};
 
 use base64::Engine as _;
 use rand::RngExt as _;

@@ -1,6 +1,7 @@
 //! Password hashing with argon2id, and the rules a new password must pass.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use argon2::{Argon2, Params, PasswordHasher as _, PasswordVerifier as _};
@@ -43,14 +44,15 @@ const COMMON_PASSWORDS: &[&str] = &[
 
 /// Hashes and verifies passwords with argon2id.
 ///
-/// Cheap to clone (the parameters and the lazily computed dummy hash are
-/// shared). [`Argon2Hasher::verify`] against a missing user runs the same
-/// work against a dummy hash, so a login takes about the same time whether
-/// or not the user exists.
+/// Cheap to clone (the parameters, the lazily computed dummy hash and the
+/// verification counter are shared). [`Argon2Hasher::verify`] against a
+/// missing user runs the same work against a dummy hash, so a login takes
+/// about the same time whether or not the user exists.
 #[derive(Clone)]
 pub struct Argon2Hasher {
     params: Params,
     dummy: Arc<OnceLock<String>>,
+    verifications: Arc<AtomicU64>,
 }
 
 impl Default for Argon2Hasher {
@@ -65,6 +67,7 @@ impl fmt::Debug for Argon2Hasher {
             .field("m_cost_kib", &self.params.m_cost())
             .field("t_cost", &self.params.t_cost())
             .field("p_cost", &self.params.p_cost())
+            .field("verifications", &self.verifications())
             .finish()
     }
 }
@@ -75,6 +78,7 @@ impl Argon2Hasher {
         Self {
             params: Params::DEFAULT,
             dummy: Arc::default(),
+            verifications: Arc::default(),
         }
     }
 
@@ -89,6 +93,7 @@ impl Argon2Hasher {
         Ok(Self {
             params,
             dummy: Arc::default(),
+            verifications: Arc::default(),
         })
     }
 
@@ -112,8 +117,10 @@ impl Argon2Hasher {
     /// Whether `password` matches `stored` (a PHC string). With `stored`
     /// `None` (no such user) it verifies against a dummy hash and returns
     /// `false`, taking about as long as a real check. An unparsable stored
-    /// hash never matches.
+    /// hash never matches. Each call counts in
+    /// [`Argon2Hasher::verifications`].
     pub fn verify(&self, password: &str, stored: Option<&str>) -> bool {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let dummy = self.dummy.get_or_init(|| {
             let random = super::generate_agent_token();
             self.hash(&random).unwrap_or_default()
@@ -124,6 +131,14 @@ impl Argon2Hasher {
             .verify_password(password.as_bytes(), target)
             .is_ok();
         ok && stored.is_some()
+    }
+}
+
+impl Argon2Hasher {
+    /// How many times [`Argon2Hasher::verify`] ran, over this hasher and
+    /// its clones (for `/metrics` and for tests counting password checks).
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 }
 
@@ -194,6 +209,7 @@ mod tests {
         assert!(!h.verify("correct horse 2", Some(&a)));
         assert!(!h.verify("correct horse 1", None));
         assert!(!h.verify("x", Some("not a phc string")));
+        assert_eq!(h.clone().verifications(), 4);
         assert!(!format!("{h:?}").contains("argon2id$"));
     }
 

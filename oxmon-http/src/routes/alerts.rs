@@ -97,6 +97,16 @@ pub struct AlertHistoryPage {
     pub events: Vec<AlertEventView>,
 }
 
+/// A severity, as the history filter names it.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // only its schema is used
+pub(super) enum SeverityName {
+    Info,
+    Warning,
+    Critical,
+}
+
 /// The raw history query string, parsed by hand (each bad value is 400).
 #[derive(Debug, Deserialize)]
 pub(super) struct HistoryParams {
@@ -137,12 +147,12 @@ pub(super) async fn rules(
     path = "/v1/alerts/history",
     tag = "alerts",
     params(
-        ("severity" = Option<String>, Query, description = "Only this severity: info, warning or critical"),
-        ("agent" = Option<String>, Query, description = "Only this agent"),
-        ("from" = Option<String>, Query, description = "Only events at or after this time, ISO 8601"),
-        ("to" = Option<String>, Query, description = "Only events at or before this time, ISO 8601"),
-        ("limit" = Option<u64>, Query, description = "Page size, 1 to 1000 (default 100)"),
-        ("offset" = Option<u64>, Query, description = "Events to skip (default 0)"),
+        ("severity" = inline(Option<SeverityName>), Query, description = "Only this severity"),
+        ("agent" = Option<String>, Query, description = "Only this agent (empty: every agent)"),
+        ("from" = Option<String>, Query, min_length = 1, description = "Only events at or after this time, ISO 8601 (`2026-02-06T00:00:00Z`), 1970 to 9999"),
+        ("to" = Option<String>, Query, min_length = 1, description = "Only events at or before this time, ISO 8601, not before `from`"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("offset" = Option<u64>, Query, minimum = 0, maximum = 4294967295_u64, description = "Events to skip (default 0)"),
     ),
     security(("bearer" = [])),
     responses(
@@ -157,12 +167,16 @@ pub(super) async fn history(
     _who: AuthUser,
     ApiQuery(params): ApiQuery<HistoryParams>,
 ) -> Result<Json<AlertHistoryPage>, ApiError> {
-    let severity = match params.severity.as_deref().map(str::trim) {
-        Some(s) if !s.is_empty() => Some(
-            s.parse::<Severity>()
-                .map_err(|why| ApiError::bad_request(format!("`severity`: {why}")))?,
-        ),
-        _ => None,
+    let severity = match params.severity.as_deref() {
+        None => None,
+        Some("info") => Some(Severity::Info),
+        Some("warning") => Some(Severity::Warning),
+        Some("critical") => Some(Severity::Critical),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`severity`: `{other}` is not info, warning or critical"
+            )));
+        }
     };
     let agent_id = optional_text(params.agent);
     let from_ms = optional_time("from", params.from.as_deref())?;

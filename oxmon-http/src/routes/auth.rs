@@ -1,5 +1,7 @@
 //! `POST /v1/auth/login` and `POST /v1/auth/password`.
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,9 +9,10 @@ use oxmon_core::Secret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{AuthUser, check_password_strength};
+use crate::auth::{AuthUser, LoginAttempt, check_password_strength};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ClientAddr};
+use crate::logtext::escape_for_log;
 use crate::state::AppState;
 
 /// Login credentials.
@@ -53,8 +56,36 @@ pub struct ChangePasswordRequest {
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
-/// Exchanges a username and password for a JWT. Failures are rate limited
-/// per username and client address (429 with `Retry-After`).
+/// Releases the limiter's reservation when `result` is an error: the
+/// password was never checked.
+fn released<T>(
+    state: &AppState,
+    attempt: LoginAttempt,
+    result: Result<T, ApiError>,
+) -> Result<(T, LoginAttempt), ApiError> {
+    match result {
+        Ok(value) => Ok((value, attempt)),
+        Err(e) => {
+            state.limiter.release(attempt);
+            Err(e)
+        }
+    }
+}
+
+/// Logs a wrong password: the user name escaped and cut, and the address.
+fn log_failure(what: &str, username: &str, addr: Option<IpAddr>) {
+    let addr = addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    tracing::warn!(user = %escape_for_log(username), %addr, "{what}: wrong password");
+}
+
+/// Exchanges a username and password for a JWT.
+///
+/// Attempts are counted before the password is checked: five failures of
+/// one user from one address in five minutes, twenty from one address, or
+/// ten a minute for one user from addresses that already failed answer 429
+/// with `Retry-After` (the limits are set in `[auth]`). When every password
+/// check slot and its queue are taken the answer is 503 with
+/// `Retry-After: 1`.
 #[utoipa::path(
     post,
     path = "/v1/auth/login",
@@ -66,7 +97,10 @@ const BAD_CREDENTIALS: &str = "invalid username or password";
         (status = 401, description = "Wrong username or password", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Wrong body shape", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts; see `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Too many password checks in progress; see `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub(super) async fn login(
@@ -74,19 +108,24 @@ pub(super) async fn login(
     ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    let now = state.clock.now_ms();
-    state
+    let attempt = state
         .limiter
-        .check(&req.username, addr, now)
+        .reserve(&req.username, addr, state.clock.now_ms())
         .map_err(ApiError::too_many_requests)?;
-    let user = state.users.user_by_username(&req.username).await?;
+    let found = state
+        .users
+        .user_by_username(&req.username)
+        .await
+        .map_err(ApiError::from);
+    let (user, attempt) = released(&state, attempt, found)?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = state
+    let checked = state
         .verify_password(req.password.expose().to_owned(), stored)
         .await;
+    let (ok, attempt) = released(&state, attempt, checked)?;
     match user {
         Some(user) if ok => {
-            state.limiter.record_success(&req.username);
+            state.limiter.succeeded(attempt);
             let issued = state.jwt.issue(&user, state.clock.now_ms())?;
             Ok(Json(LoginResponse {
                 token: issued.token.expose().to_owned(),
@@ -94,14 +133,17 @@ pub(super) async fn login(
             }))
         }
         _ => {
-            state.limiter.record_failure(&req.username, addr, now);
+            // The attempt stays counted as a failure.
+            drop(attempt);
+            log_failure("login", &req.username, addr);
             Err(ApiError::unauthorized(BAD_CREDENTIALS))
         }
     }
 }
 
 /// Changes the caller's password. Every token issued before stops working
-/// at once; log in again with the new password.
+/// at once; log in again with the new password. Wrong current passwords
+/// count against the same limits as logins.
 #[utoipa::path(
     post,
     path = "/v1/auth/password",
@@ -112,8 +154,12 @@ pub(super) async fn login(
         (status = 204, description = "Password changed; older tokens are revoked"),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated, or wrong current password", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Weak new password (the message says why) or wrong body shape", body = ErrorBody),
-        (status = 429, description = "Too many failed attempts", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts; see `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Too many password checks in progress; see `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub(super) async fn change_password(
@@ -122,26 +168,30 @@ pub(super) async fn change_password(
     ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let now = state.clock.now_ms();
-    state
+    let attempt = state
         .limiter
-        .check(&who.username, addr, now)
+        .reserve(&who.username, addr, state.clock.now_ms())
         .map_err(ApiError::too_many_requests)?;
-    let user = state
+    let found = state
         .users
         .user_by_id(who.id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("token revoked"))?;
-    let ok = state
+        .await
+        .map_err(ApiError::from)
+        .and_then(|u| u.ok_or_else(|| ApiError::unauthorized("token revoked")));
+    let (user, attempt) = released(&state, attempt, found)?;
+    let checked = state
         .verify_password(
             req.current_password.expose().to_owned(),
             Some(user.password_hash.clone()),
         )
         .await;
+    let (ok, attempt) = released(&state, attempt, checked)?;
     if !ok {
-        state.limiter.record_failure(&who.username, addr, now);
+        drop(attempt);
+        log_failure("password change", &who.username, addr);
         return Err(ApiError::unauthorized("current password is wrong"));
     }
+    state.limiter.succeeded(attempt);
     let new = req.new_password.expose();
     check_password_strength(&user.username, new)
         .map_err(|weak| ApiError::unprocessable("weak_password", weak.to_string()))?;
@@ -156,6 +206,5 @@ pub(super) async fn change_password(
         .users
         .set_password_hash(user.id, &hash, state.clock.now_ms())
         .await?;
-    state.limiter.record_success(&who.username);
     Ok(StatusCode::NO_CONTENT)
 }

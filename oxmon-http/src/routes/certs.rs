@@ -16,7 +16,8 @@ use oxmon_core::manage::{
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::params::{check_len, optional_text, optional_uint, page};
+use super::json_int;
+use super::params::{check_len, optional_bool, optional_text, optional_uint, page};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -30,7 +31,7 @@ pub const DEFAULT_CERT_PAGE_LIMIT: u64 = 100;
 pub const MAX_CERT_PAGE_LIMIT: u64 = 1000;
 /// Most domains in one batch.
 pub const MAX_DOMAIN_BATCH: usize = 1000;
-/// Longest accepted note, in bytes.
+/// Longest accepted note, in characters.
 const MAX_NOTE_LEN: usize = 1024;
 
 /// What a check of one certificate found, at `checked_at`.
@@ -248,19 +249,28 @@ pub struct Page<T> {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDomainRequest {
-    /// Host name or IP address (no scheme, port or path).
+    /// Host name or IP address (no scheme, port or path; an IPv6 address
+    /// without brackets), at most 253 bytes.
+    #[schema(
+        min_length = 1,
+        max_length = 253,
+        pattern = r"^([^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000/@:]+|[0-9A-Fa-f:.]+)$"
+    )]
     pub domain: String,
-    /// TLS port, 1 to 65535 (default 443).
-    #[serde(default)]
+    /// TLS port (default 443).
+    #[serde(default, deserialize_with = "json_int::option")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
     /// Whether to check it (default true).
     #[serde(default)]
     pub enabled: Option<bool>,
     /// Its own check interval in seconds (default: the server's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_int::option")]
+    #[schema(minimum = 1, maximum = 9223372036854775807_u64)]
     pub check_interval_secs: Option<u64>,
     /// Free text for operators.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub note: Option<String>,
 }
 
@@ -281,7 +291,8 @@ impl AddDomainRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDomainsRequest {
-    /// The domains, at most 1000.
+    /// The domains.
+    #[schema(min_items = 1, max_items = 1000)]
     pub domains: Vec<AddDomainRequest>,
 }
 
@@ -290,18 +301,19 @@ pub struct AddDomainsRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateDomainRequest {
     /// New TLS port.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "json_int::option")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
     /// Check it or not.
     #[serde(default)]
     pub enabled: Option<bool>,
     /// New interval in seconds; `null` returns to the server's default.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u64>)]
+    #[serde(default, deserialize_with = "json_int::present_option")]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 9223372036854775807_u64)]
     pub check_interval_secs: Option<Option<u64>>,
     /// New note; `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1024)]
     pub note: Option<Option<String>>,
 }
 
@@ -379,17 +391,33 @@ fn check_note(note: Option<&str>) -> Result<(), ApiError> {
     check_len("note", note, MAX_NOTE_LEN)
 }
 
+/// Why the checker would never check `domain`, if it would not.
+fn target_refusal(state: &AppState, domain: &str) -> Option<String> {
+    state
+        .cert_checks
+        .as_ref()
+        .and_then(|c| c.refuse_target(domain))
+}
+
+/// The checker's refusal of a target it would never check (422).
+fn check_target(state: &AppState, domain: &str) -> Result<(), ApiError> {
+    match target_refusal(state, domain) {
+        Some(why) => Err(ApiError::unprocessable("invalid_input", why)),
+        None => Ok(()),
+    }
+}
+
 /// Certificate details of every checked domain, filtered and paged.
 #[utoipa::path(
     get,
     path = "/v1/certificates",
     tag = "certificates",
     params(
-        ("expiring_within_days" = Option<u32>, Query, description = "Only certificates expiring within this many days (expired ones included)"),
-        ("ip_address" = Option<String>, Query, description = "Only domains that resolved to exactly this address"),
-        ("issuer" = Option<String>, Query, description = "Only issuers whose CN or O contains this text (case-insensitive)"),
-        ("limit" = Option<u64>, Query, description = "Page size, 1 to 1000 (default 100)"),
-        ("offset" = Option<u64>, Query, description = "Items to skip (default 0)"),
+        ("expiring_within_days" = Option<u32>, Query, minimum = 0, maximum = 36500, description = "Only certificates expiring within this many days (expired ones included)"),
+        ("ip_address" = Option<String>, Query, description = "Only domains that resolved to exactly this address (empty: any)"),
+        ("issuer" = Option<String>, Query, description = "Only issuers whose CN or O contains this text, case-insensitive (empty: any)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("offset" = Option<u64>, Query, minimum = 0, maximum = 4294967295_u64, description = "Items to skip (default 0)"),
     ),
     security(("bearer" = [])),
     responses(
@@ -533,7 +561,7 @@ pub(super) async fn get_chain(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 409, description = "The domain is already monitored on this port", body = ErrorBody),
-        (status = 422, description = "Invalid domain, port, interval or note", body = ErrorBody),
+        (status = 422, description = "Invalid domain, port, interval or note, or an address this server does not check (`[cert_check] allow_private_targets = false`)", body = ErrorBody),
         (status = 503, description = "Certificate monitoring is not available", body = ErrorBody),
     )
 )]
@@ -543,10 +571,10 @@ pub(super) async fn add_domain(
     ApiJson(req): ApiJson<AddDomainRequest>,
 ) -> Result<(StatusCode, Json<CertDomainView>), ApiError> {
     check_note(req.note.as_deref())?;
-    let domain = state
-        .certs()?
-        .add_domain(&req.into_new(), state.clock.now_ms())
-        .await?;
+    let store = state.certs()?;
+    let new = req.into_new().normalized()?;
+    check_target(&state, &new.domain)?;
+    let domain = store.add_domain(&new, state.clock.now_ms()).await?;
     Ok((StatusCode::CREATED, Json(domain.into())))
 }
 
@@ -609,7 +637,8 @@ pub(super) async fn add_domains(
         let sent = item.domain.clone();
         let checked = check_note(item.note.as_deref())
             .map_err(|e| e.to_string())
-            .and_then(|()| item.into_new().normalized().map_err(|e| e.to_string()));
+            .and_then(|()| item.into_new().normalized().map_err(|e| e.to_string()))
+            .and_then(|d| target_refusal(&state, &d.domain).map_or(Ok(d), Err));
         match checked {
             Ok(d) => valid.push((index, sent, d)),
             Err(message) => invalid.push(BatchItemError {
@@ -668,9 +697,9 @@ pub(super) async fn add_domains(
     tag = "certificates",
     params(
         ("enabled" = Option<bool>, Query, description = "Only enabled (true) or disabled (false) domains"),
-        ("search" = Option<String>, Query, description = "Only domains containing this text (case-insensitive)"),
-        ("limit" = Option<u64>, Query, description = "Page size, 1 to 1000 (default 100)"),
-        ("offset" = Option<u64>, Query, description = "Items to skip (default 0)"),
+        ("search" = Option<String>, Query, description = "Only domains containing this text, case-insensitive (empty: any)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("offset" = Option<u64>, Query, minimum = 0, maximum = 4294967295_u64, description = "Items to skip (default 0)"),
     ),
     security(("bearer" = [])),
     responses(
@@ -685,16 +714,7 @@ pub(super) async fn list_domains(
     _who: AuthUser,
     ApiQuery(params): ApiQuery<DomainParams>,
 ) -> Result<Json<Page<CertDomainView>>, ApiError> {
-    let enabled = match params.enabled.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "`enabled`: `{other}` is not true or false"
-            )));
-        }
-    };
+    let enabled = optional_bool("enabled", params.enabled.as_deref())?;
     let (limit, offset) = page(
         params.limit.as_deref(),
         params.offset.as_deref(),

@@ -90,11 +90,11 @@ pub(crate) fn downsample(points: &[Point], from_ms: i64, step_ms: i64) -> Vec<Po
     path = "/v1/metrics",
     tag = "metrics",
     params(
-        ("agent" = String, Query, description = "Agent id"),
-        ("metric" = String, Query, description = "Metric name, such as `cpu.usage`"),
-        ("from" = String, Query, description = "Start, ISO 8601 (`2026-02-06T00:00:00Z`), inclusive"),
-        ("to" = String, Query, description = "End, ISO 8601, inclusive; at most the maximum span (31 days by default) after `from`"),
-        ("step" = Option<u64>, Query, description = "Average the points per this many seconds"),
+        ("agent" = String, Query, min_length = 1, description = "Agent id"),
+        ("metric" = String, Query, min_length = 1, description = "Metric name, such as `cpu.usage`"),
+        ("from" = String, Query, min_length = 1, description = "Start, ISO 8601 (`2026-02-06T00:00:00Z`), inclusive, 1970 to 9999"),
+        ("to" = String, Query, min_length = 1, description = "End, ISO 8601, inclusive; not before `from` and at most the maximum span (31 days by default) after it"),
+        ("step" = Option<u64>, Query, minimum = 1, maximum = 31536000, description = "Average the points per this many seconds"),
     ),
     security(("bearer" = [])),
     responses(

@@ -20,6 +20,7 @@ mod alerts;
 mod auth;
 mod certs;
 mod health;
+mod json_int;
 mod metrics;
 mod params;
 mod whitelist;
@@ -116,8 +117,44 @@ pub fn openapi() -> &'static OpenApi {
     DOC.get_or_init(|| {
         let mut doc = api_routes().into_openapi();
         doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        declare_body_errors(&mut doc);
         doc
     })
+}
+
+/// Every operation with a JSON body may answer 413 (over the body limit)
+/// and 415 (not `Content-Type: application/json`): declared here once for
+/// all of them, where the extractor that answers them is shared.
+fn declare_body_errors(doc: &mut OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.post, &mut item.put, &mut item.patch];
+        for op in operations.into_iter().flatten() {
+            if op.request_body.is_none() {
+                continue;
+            }
+            for (status, description) in [
+                ("413", "Body larger than the limit (64 KiB by default)"),
+                ("415", "Body not sent as `Content-Type: application/json`"),
+            ] {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description).into());
+            }
+        }
+    }
 }
 
 /// The REST API over `state`: every route, JSON errors for unknown routes

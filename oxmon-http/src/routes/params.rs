@@ -45,22 +45,44 @@ pub(crate) fn required<'a>(name: &str, value: Option<&'a str>) -> Result<&'a str
     }
 }
 
-/// An optional time parameter (an empty value counts as absent).
-pub(crate) fn optional_time(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+/// A typed parameter that is present must have a value: `offset=` is a
+/// 400 naming it, not the default.
+fn non_empty<'a>(name: &str, value: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
     match value.map(str::trim) {
-        Some(v) if !v.is_empty() => parse_time(name, v).map(Some),
-        _ => Ok(None),
+        Some("") => Err(ApiError::bad_request(format!(
+            "`{name}` is empty; give a value or leave the parameter out"
+        ))),
+        other => Ok(other),
     }
 }
 
-/// An optional unsigned integer within `min..=max`.
+/// An optional time parameter; present, it must be a time.
+pub(crate) fn optional_time(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    non_empty(name, value)?
+        .map(|v| parse_time(name, v))
+        .transpose()
+}
+
+/// An optional `true` or `false`.
+pub(crate) fn optional_bool(name: &str, value: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match non_empty(name, value)? {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "`{name}`: `{other}` is not true or false"
+        ))),
+    }
+}
+
+/// An optional unsigned integer within `min..=max`; present, it must be one.
 pub(crate) fn optional_uint(
     name: &str,
     value: Option<&str>,
     min: u64,
     max: u64,
 ) -> Result<Option<u64>, ApiError> {
-    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+    let Some(v) = non_empty(name, value)? else {
         return Ok(None);
     };
     match v.parse::<u64>() {
@@ -89,12 +111,14 @@ pub(crate) fn page(
     Ok((limit, offset))
 }
 
-/// Refuses a free-text field longer than `max` bytes (422).
+/// Refuses a free-text field longer than `max` characters (422): what the
+/// OpenAPI document's `maxLength` says.
 pub(crate) fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
     match value {
-        Some(v) if v.len() > max => Err(ApiError::unprocessable(
+        // More bytes than `max` is needed for more characters; count only then.
+        Some(v) if v.len() > max && v.chars().count() > max => Err(ApiError::unprocessable(
             "invalid_input",
-            format!("{field} must be at most {max} bytes"),
+            format!("{field} must be at most {max} characters"),
         )),
         _ => Ok(()),
     }
@@ -138,5 +162,29 @@ mod tests {
         for bad in ["0", "11", "-1", "x", "1.5", "99999999999999999999999"] {
             assert!(optional_uint("limit", Some(bad), 1, 10).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn present_typed_parameters_need_a_value() {
+        for empty in ["", "  "] {
+            let e = optional_uint("offset", Some(empty), 0, 10).unwrap_err();
+            assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST);
+            assert!(e.to_string().contains("`offset` is empty"), "{e}");
+            assert!(optional_time("from", Some(empty)).is_err());
+            assert!(optional_bool("enabled", Some(empty)).is_err());
+        }
+        assert_eq!(
+            optional_bool("enabled", Some("false")).unwrap(),
+            Some(false)
+        );
+        assert!(optional_bool("enabled", Some("yes")).is_err());
+        assert_eq!(optional_time("from", None).unwrap(), None);
+    }
+
+    #[test]
+    fn lengths_count_characters() {
+        assert!(check_len("note", Some(&"é".repeat(10)), 10).is_ok());
+        assert!(check_len("note", Some(&"é".repeat(11)), 10).is_err());
+        assert!(check_len("note", Some(&"x".repeat(11)), 10).is_err());
     }
 }

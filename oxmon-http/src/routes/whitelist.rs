@@ -16,16 +16,23 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::rfc3339;
 use crate::state::AppState;
 
-/// Longest accepted description, in bytes.
+/// Longest accepted description, in characters.
 const MAX_DESCRIPTION_LEN: usize = 1024;
 
 /// A new whitelist entry.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddAgentRequest {
-    /// Unique agent id (no whitespace or control characters).
+    /// Unique agent id: no whitespace or control characters, at most 128
+    /// bytes.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub agent_id: String,
     /// Free text for operators.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
 }
 
@@ -69,6 +76,7 @@ debug_without_token!(RegenerateTokenResponse, "RegenerateTokenResponse", agent_i
 pub struct UpdateAgentRequest {
     /// The new description; `null` or absent clears it.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
 }
 
