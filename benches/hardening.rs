@@ -222,10 +222,7 @@ async fn main() {
         let mut refused = 0;
         let mut config = AgentConfig::default();
         config.server_endpoint = format!("127.0.0.1:{grpc}");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
+        let now = oxmon::core::Clock::now_ms(&oxmon::core::SystemClock);
         for b in 0..10 {
             // Unauthenticated agents are refused: use the whitelisted one
             // for one batch, then expect the per-agent cap for the rest.
@@ -303,6 +300,8 @@ async fn main() {
         let open = held
             .iter_mut()
             .filter(|s| {
+                let s: &TcpStream = s;
+                let mut s = s;
                 s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
                 let mut b = [0_u8; 1];
                 matches!(s.read(&mut b), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
