@@ -5,6 +5,7 @@ mod codec;
 mod index;
 mod management;
 mod partition;
+mod private;
 mod read;
 mod writer;
 
@@ -280,8 +281,9 @@ impl SqliteStore {
                 "max_queued_batches must be at least 1".into(),
             ));
         }
-        std::fs::create_dir_all(&dir)
+        private::create_dir(&dir)
             .map_err(|e| Error::Unavailable(format!("{}: cannot create: {e}", dir.display())))?;
+        private::tighten_dir(&dir);
         let mut partitions = BTreeMap::new();
         let entries = std::fs::read_dir(&dir)
             .map_err(|e| Error::Unavailable(format!("{}: cannot read: {e}", dir.display())))?;
@@ -291,7 +293,13 @@ impl SqliteStore {
                 continue;
             };
             let state = match partition::check(&entry.path()) {
-                Ok(()) => PartState::Ok,
+                Ok(()) => {
+                    // Files of older versions may be open to group or others.
+                    if let Err(e) = private::prepare_file(&entry.path()) {
+                        tracing::warn!(error = %e, "cannot restrict a partition's mode");
+                    }
+                    PartState::Ok
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "partition skipped");
                     PartState::Broken(e.to_string())

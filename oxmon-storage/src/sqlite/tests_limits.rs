@@ -1,5 +1,6 @@
 //! The SQLite store's limits and series index, on real files: series caps,
-//! the bounded writer queue, large agents, and the index rebuilt at start.
+//! the bounded writer queue, large agents, the index rebuilt at start, and
+//! owner-only file modes.
 
 use std::sync::Arc;
 
@@ -404,4 +405,43 @@ async fn the_index_rebuilt_at_start_equals_the_one_built_by_appends() {
     assert_eq!(rebuilt, expected_latest, "rebuilt at start");
     assert_eq!(reopened.agents().await.unwrap(), expected_agents);
     assert_eq!(snapshot(&reopened), counts);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_data_directory_and_partitions_are_owner_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let set = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    // The test process's umask is typically 022: without explicit modes
+    // the directory would be 0755 and the files 0644.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let store = SqliteStore::open(&dir, options()).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    store
+        .append(&batch("a", series("a", 0..3, T0)))
+        .await
+        .unwrap();
+    let db = dir.join("2026-01-01.db");
+    let files: Vec<std::path::PathBuf> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|s| dir.join(format!("2026-01-01.db{s}")))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(files.len() >= 2, "the database and its WAL: {files:?}");
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    store.close();
+
+    // Files and a directory left open by an older version are tightened at open.
+    set(&dir, 0o755);
+    set(&db, 0o644);
+    let store = SqliteStore::open(&dir, options()).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(store.latest("a").await.unwrap().len(), 3);
 }
