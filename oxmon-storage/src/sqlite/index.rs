@@ -37,8 +37,10 @@ const READ_SLICE: usize = 4096;
 pub(crate) enum SortedMap<K, V> {
     /// At most [`SMALL`] entries, sorted by key.
     Small(Vec<(K, V)>),
-    /// More than [`SMALL`] entries.
-    Large(BTreeMap<K, V>),
+    /// More than [`SMALL`] entries (boxed: the enum stays the size of a
+    /// vector, as the vector's capacity leaves room for the tag).
+    #[allow(clippy::box_collection)] // on purpose: 24 bytes per entry, not 32
+    Large(Box<BTreeMap<K, V>>),
 }
 
 impl<K, V> Default for SortedMap<K, V> {
@@ -85,7 +87,7 @@ impl<K: Ord, V> SortedMap<K, V> {
             && v.len() >= SMALL
             && v.binary_search_by(|(k, _)| k.borrow().cmp(key)).is_err()
         {
-            *self = SortedMap::Large(std::mem::take(v).into_iter().collect());
+            *self = SortedMap::Large(Box::new(std::mem::take(v).into_iter().collect()));
         }
         match self {
             SortedMap::Small(v) => match v.binary_search_by(|(k, _)| k.borrow().cmp(key)) {
@@ -484,6 +486,19 @@ mod tests {
             .collect();
         assert_eq!(from_c, ["d"]);
         assert_eq!(small.skip(5).count(), 0);
+    }
+
+    #[test]
+    fn a_sorted_map_costs_no_more_than_the_vector_it_replaces() {
+        use std::mem::size_of;
+        assert_eq!(
+            size_of::<SortedMap<Labels, Point>>(),
+            size_of::<Vec<(Labels, Point)>>()
+        );
+        assert_eq!(
+            size_of::<SortedMap<String, SortedMap<Labels, Point>>>(),
+            size_of::<Vec<(String, Vec<(Labels, Point)>)>>()
+        );
     }
 
     #[test]
