@@ -207,9 +207,13 @@ pub(crate) fn index_partition(
         while let Some(r) = rows.next().map_err(|e| map_err("series", &e))? {
             let get = |e| map_err("series", &e);
             let id: i64 = r.get(0).map_err(get)?;
-            let agent: String = r.get(1).map_err(get)?;
-            let metric: String = r.get(2).map_err(get)?;
-            let labels: String = r.get(3).map_err(get)?;
+            // Borrowed: nothing is allocated for a series the index knows.
+            let text = |i: usize| -> Result<&str> {
+                r.get_ref(i)
+                    .and_then(|v| v.as_str().map_err(Into::into))
+                    .map_err(|e| map_err("series", &e))
+            };
+            let (agent, metric, labels) = (text(1)?, text(2)?, text(3)?);
             let first_chunk: Option<(i64, i64, i64)> = match (
                 r.get(4).map_err(get)?,
                 r.get(5).map_err(get)?,
@@ -224,10 +228,13 @@ pub(crate) fn index_partition(
                     _ => None,
                 };
             let raw = raw.get(&id).copied();
-            if first_of.contains(&agent) {
-                let entry = firsts
-                    .entry(agent.clone())
-                    .or_insert_with(|| (i64::MAX, Vec::new()));
+            if first_of.contains(agent) {
+                let entry = match firsts.get_mut(agent) {
+                    Some(e) => e,
+                    None => firsts
+                        .entry(agent.to_owned())
+                        .or_insert_with(|| (i64::MAX, Vec::new())),
+                };
                 if let Some((first, _)) = raw {
                     entry.0 = entry.0.min(first);
                 }
@@ -237,8 +244,8 @@ pub(crate) fn index_partition(
                     None => {}
                 }
             }
-            let labels = Labels::from_canonical(&labels)?;
-            if index.contains(&agent, &metric, &labels) {
+            let labels = Labels::from_canonical(labels)?;
+            if index.contains(agent, metric, &labels) {
                 continue;
             }
             let newest = match (raw, last_chunk) {
@@ -253,7 +260,7 @@ pub(crate) fn index_partition(
                 (None, None) => None,
             };
             if let Some(p) = newest {
-                index.note_last(&agent, &metric, &labels, p);
+                index.note_last(agent, metric, &labels, p);
             }
         }
         drop(rows);
