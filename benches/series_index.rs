@@ -37,6 +37,9 @@ fn options() -> SqliteOptions {
         synchronous_full: false,
         // No background maintenance while timing.
         maintenance_interval: Duration::from_secs(86_400),
+        // The index itself is measured, not the caps.
+        max_series_per_agent: None,
+        max_series: None,
         ..SqliteOptions::default()
     }
 }
