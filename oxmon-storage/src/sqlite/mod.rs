@@ -254,6 +254,12 @@ impl Shared {
 /// - A batch spanning several days is written one partition at a time, oldest
 ///   first, with its batch id in the newest: if a later partition fails the
 ///   batch is refused, and its re-send rewrites the same values (no duplicates).
+/// - Bounded: series per agent and in total ([`SqliteOptions::max_series_per_agent`],
+///   [`SqliteOptions::max_series`]) and appends waiting for the writer
+///   ([`SqliteOptions::max_queued_batches`]); see those options.
+/// - Unix file modes: the directory is created 0700 and the partitions 0600
+///   whatever the umask; older files (and the directory, when it belongs to
+///   this user and is not shared) lose their group and other access at open.
 #[derive(Debug)]
 pub struct SqliteStore {
     shared: Arc<Shared>,
