@@ -31,9 +31,11 @@ pub enum Error {
     /// writer stopped). Nothing was stored; the same request may succeed later.
     #[error("unavailable: {0}")]
     Unavailable(String),
-    /// A limit of the backend would be exceeded (series per agent, series in
-    /// all); nothing was stored. Retrying the same input fails again until
-    /// the limit is raised or old data expires.
+    /// A limit on what the caller may create was reached (series per agent,
+    /// series in the store, ...); the message names the limit and the
+    /// caller. Nothing of the request was done. Retrying the same request
+    /// fails again until something is removed (retention) or the limit is
+    /// raised; requests that create nothing new keep working.
     #[error("resource exhausted: {0}")]
     ResourceExhausted(String),
     /// The backend failed in a way that retrying will not fix (corrupt file,
@@ -49,5 +51,26 @@ impl Error {
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Unavailable(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unavailable_is_retryable() {
+        assert!(Error::Unavailable("behind".into()).is_retryable());
+        for e in [
+            Error::ResourceExhausted("series cap".into()),
+            Error::InvalidInput("x".into()),
+            Error::Storage("x".into()),
+        ] {
+            assert!(!e.is_retryable(), "{e}");
+        }
+        assert_eq!(
+            Error::ResourceExhausted("agent `a`: cap 10".into()).to_string(),
+            "resource exhausted: agent `a`: cap 10"
+        );
     }
 }

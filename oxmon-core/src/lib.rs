@@ -30,8 +30,8 @@ pub use error::{Error, Result};
 pub use rule::{Breach, RuleEvaluator, Verdict};
 pub use secret::Secret;
 pub use store::{
-    AlertPage, AlertQuery, AppendOutcome, MAX_TIMESTAMP_MS, MetricStore, MetricStoreExt,
-    RangeQuery, RetentionReport, SeriesPoints, validate_batch,
+    AlertPage, AlertQuery, AppendOutcome, LatestPage, LatestQuery, MAX_TIMESTAMP_MS, MetricStore,
+    MetricStoreExt, RangeQuery, RetentionReport, SeriesPoints, check_latest_query, validate_batch,
 };
 pub use transport::{
     Ack, BatchHandler, Credentials, Transport, TransportError, TransportErrorKind,

@@ -83,6 +83,51 @@ pub struct AlertPage {
     pub total: u64,
 }
 
+/// Which of an agent's newest values [`MetricStore::latest_page`] returns.
+///
+/// The series are ordered by metric then labels (as [`MetricStore::latest`]);
+/// `offset` and `limit` select a page of that order after filtering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestQuery {
+    /// Only series whose metric name starts with this text (a prefix: `disk.`
+    /// selects every disk metric, `cpu.usage` selects `cpu.usage` and any
+    /// metric whose name extends it). `None` or empty: every series.
+    pub metric: Option<String>,
+    /// At most this many samples; at least 1.
+    pub limit: usize,
+    /// Skip this many matching samples first.
+    pub offset: usize,
+}
+
+impl Default for LatestQuery {
+    /// Every series, the first 1,000.
+    fn default() -> Self {
+        Self {
+            metric: None,
+            limit: 1000,
+            offset: 0,
+        }
+    }
+}
+
+impl LatestQuery {
+    /// Whether a metric name passes the filter.
+    pub fn matches(&self, metric: &str) -> bool {
+        self.metric
+            .as_deref()
+            .is_none_or(|prefix| metric.starts_with(prefix))
+    }
+}
+
+/// One page of an agent's newest values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatestPage {
+    /// The newest sample of each series of the page, ordered by metric then labels.
+    pub samples: Vec<Sample>,
+    /// How many series match the filter in total (ignoring limit and offset).
+    pub total: u64,
+}
+
 /// What a retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -133,6 +178,31 @@ pub trait MetricStore: Send + Sync + std::fmt::Debug {
     /// The newest sample of every series of an agent, ordered by metric then
     /// labels. Empty when the agent is unknown.
     async fn latest(&self, agent_id: &str) -> Result<Vec<Sample>>;
+
+    /// One page of [`MetricStore::latest`], filtered by metric name prefix,
+    /// with the number of matching series.
+    ///
+    /// The default implementation filters and pages the result of
+    /// `latest`; stores with large agents implement it without building the
+    /// whole list.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidInput`] when `limit` is 0; otherwise as `latest`.
+    async fn latest_page(&self, agent_id: &str, query: &LatestQuery) -> Result<LatestPage> {
+        check_latest_query(query)?;
+        let mut total = 0u64;
+        let mut samples = Vec::new();
+        for s in self.latest(agent_id).await? {
+            if !query.matches(&s.metric) {
+                continue;
+            }
+            if total >= query.offset as u64 && samples.len() < query.limit {
+                samples.push(s);
+            }
+            total += 1;
+        }
+        Ok(LatestPage { samples, total })
+    }
 
     /// Every agent with stored samples, ordered by id.
     async fn agents(&self) -> Result<Vec<AgentInfo>>;
@@ -191,6 +261,19 @@ pub trait MetricStoreExt: MetricStore {
 }
 
 impl<T: MetricStore + ?Sized> MetricStoreExt for T {}
+
+/// Checks the parts of a [`LatestQuery`] every store must refuse.
+///
+/// # Errors
+/// [`crate::Error::InvalidInput`] when `limit` is 0.
+pub fn check_latest_query(query: &LatestQuery) -> Result<()> {
+    if query.limit == 0 {
+        return Err(crate::Error::InvalidInput(
+            "limit must be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// The last millisecond of the year 9999: the latest timestamp a store accepts.
 pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;

@@ -212,6 +212,74 @@ async fn latest_values_and_404() {
     assert_error(s, &b, StatusCode::NOT_FOUND);
 }
 
+/// A GET returning the status, the `X-Total-Count` header and the body.
+async fn get_counted(f: &Fixture, uri: &str) -> (StatusCode, Option<String>, Value) {
+    use tower::ServiceExt as _;
+    let req = axum::http::Request::builder()
+        .uri(uri)
+        .header("authorization", format!("Bearer {}", f.token))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let resp = oxmon_http::router(f.state.clone())
+        .oneshot(req)
+        .await
+        .expect("infallible");
+    let total = resp
+        .headers()
+        .get("x-total-count")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (status, total, serde_json::from_slice(&bytes).expect("json"))
+}
+
+#[tokio::test]
+async fn latest_values_are_paged_and_filtered() {
+    let f = fixture().await;
+    let names = |b: &Value| -> Vec<String> {
+        b.as_array()
+            .expect("array")
+            .iter()
+            .map(|v| format!("{}{}", v["metric"].as_str().unwrap_or(""), v["labels"]))
+            .collect()
+    };
+    let (s, total, b) = get_counted(&f, "/v1/agents/web-1/latest").await;
+    assert_eq!((s, total.as_deref()), (StatusCode::OK, Some("3")), "{b}");
+    assert_eq!(b.as_array().map(Vec::len), Some(3));
+    let (s, total, b) = get_counted(&f, "/v1/agents/web-1/latest?limit=1&offset=1").await;
+    assert_eq!((s, total.as_deref()), (StatusCode::OK, Some("3")), "{b}");
+    assert_eq!(names(&b), [r#"disk.used{"mount":"/"}"#]);
+    let (s, total, b) = get_counted(&f, "/v1/agents/web-1/latest?metric=disk.&offset=1").await;
+    assert_eq!((s, total.as_deref()), (StatusCode::OK, Some("2")), "{b}");
+    assert_eq!(names(&b), [r#"disk.used{"mount":"/data"}"#]);
+    let (s, total, b) = get_counted(&f, "/v1/agents/web-1/latest?offset=10").await;
+    assert_eq!(
+        (s, total.as_deref(), b),
+        (StatusCode::OK, Some("3"), json!([]))
+    );
+    // A filter matching nothing on a known agent is an empty page, not 404.
+    let (s, total, b) = get_counted(&f, "/v1/agents/web-1/latest?metric=nothing").await;
+    assert_eq!(
+        (s, total.as_deref(), b),
+        (StatusCode::OK, Some("0"), json!([]))
+    );
+    let (s, b) = get(&f, "/v1/agents/nobody/latest?metric=cpu").await;
+    assert_error(s, &b, StatusCode::NOT_FOUND);
+    for bad in ["limit=0", "limit=10001", "limit=x", "offset=-1"] {
+        let (s, b) = get(&f, &format!("/v1/agents/web-1/latest?{bad}")).await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST);
+        let name = bad.split('=').next().unwrap_or_default();
+        assert!(b.to_string().contains(name), "{bad}: {b}");
+    }
+    let long = "m".repeat(1025);
+    let (s, b) = get(&f, &format!("/v1/agents/web-1/latest?metric={long}")).await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b.to_string().contains("metric"), "{b}");
+}
+
 #[tokio::test]
 async fn metrics_series_in_time_order_and_step_average() {
     let f = fixture().await;

@@ -4,8 +4,6 @@ mod error;
 mod manage_memory;
 mod memory;
 #[cfg(feature = "sqlite")]
-mod private;
-#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use error::{Error, Result};

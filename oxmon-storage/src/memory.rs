@@ -5,9 +5,9 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use oxmon_core::{
-    AgentInfo, AlertEvent, AlertPage, AlertQuery, AppendOutcome, Error, Labels, MetricBatch,
-    MetricStore, Point, RangeQuery, Result, RetentionReport, Sample, SeriesKey, SeriesPoints,
-    validate_batch,
+    AgentInfo, AlertEvent, AlertPage, AlertQuery, AppendOutcome, Error, Labels, LatestPage,
+    LatestQuery, MetricBatch, MetricStore, Point, RangeQuery, Result, RetentionReport, Sample,
+    SeriesKey, SeriesPoints, check_latest_query, validate_batch,
 };
 
 /// A [`MetricStore`] that keeps everything in memory.
@@ -159,6 +159,35 @@ impl MetricStore for MemoryStore {
                 })
             })
             .collect())
+    }
+
+    async fn latest_page(&self, agent_id: &str, query: &LatestQuery) -> Result<LatestPage> {
+        check_latest_query(query)?;
+        let inner = self.read();
+        let prefix = query.metric.as_deref().unwrap_or("");
+        let start = SeriesKey::new(agent_id, prefix, Labels::new());
+        let mut total = 0u64;
+        let mut samples = Vec::new();
+        let matching = inner
+            .series
+            .range(start..)
+            .take_while(|(k, _)| k.agent_id == agent_id && k.metric.starts_with(prefix));
+        for (k, points) in matching {
+            let Some((&ts, &v)) = points.last_key_value() else {
+                continue;
+            };
+            if total >= query.offset as u64 && samples.len() < query.limit {
+                samples.push(Sample::new(
+                    k.agent_id.clone(),
+                    k.metric.clone(),
+                    k.labels.clone(),
+                    ts,
+                    v,
+                ));
+            }
+            total += 1;
+        }
+        Ok(LatestPage { samples, total })
     }
 
     async fn agents(&self) -> Result<Vec<AgentInfo>> {

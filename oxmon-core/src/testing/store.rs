@@ -6,7 +6,9 @@
 
 use crate::alert::AlertEvent;
 use crate::error::Error;
-use crate::store::{AlertQuery, AppendOutcome, MetricStore, MetricStoreExt, RangeQuery};
+use crate::store::{
+    AlertQuery, AppendOutcome, LatestQuery, MetricStore, MetricStoreExt, RangeQuery,
+};
 use crate::testing::{T0, sample_event};
 use crate::types::{Labels, MetricBatch, Point, Sample, SeriesKey, Severity};
 use crate::{DAY_MS, validate_batch};
@@ -62,6 +64,7 @@ pub async fn run_all(store: &dyn MetricStore) {
     invalid_batches_store_nothing(store).await;
     queries_span_midnight(store).await;
     latest_returns_newest_per_series(store).await;
+    latest_pages_filter_and_count(store).await;
     agents_report_first_and_last_seen(store).await;
     alert_history_filters_and_pages(store).await;
     retention_keeps_recent_and_removes_old(store).await;
@@ -538,6 +541,89 @@ pub async fn latest_returns_newest_per_series(store: &dyn MetricStore) {
             .is_empty(),
         "unknown agent gives nothing"
     );
+}
+
+/// `latest_page` filters by metric name prefix, pages in `latest`'s order
+/// and counts every matching series.
+pub async fn latest_pages_filter_and_count(store: &dyn MetricStore) {
+    let a = "conf-latest-page";
+    let mount = |m: &str| Labels::new().with("mount", m);
+    let series: Vec<(&str, Labels)> = vec![
+        ("memory.used", Labels::new()),
+        ("disk.used_percent", mount("/data")),
+        ("disk.used", mount("/var")),
+        ("cpu.usage", Labels::new()),
+        ("disk.used", mount("/")),
+        ("disk.used_percent", mount("/")),
+        ("disk.used", mount("/data")),
+    ];
+    let samples = series
+        .iter()
+        .enumerate()
+        .map(|(i, (m, l))| s(a, m, l, T0 + i as i64, i as f64))
+        .collect();
+    store
+        .append(&batch(a, None, samples))
+        .await
+        .expect("append");
+    let all = store.latest(a).await.expect("latest");
+    assert_eq!(all.len(), 7);
+    let page = |metric: Option<&str>, limit: usize, offset: usize| {
+        let q = LatestQuery {
+            metric: metric.map(str::to_owned),
+            limit,
+            offset,
+        };
+        async move { store.latest_page(a, &q).await.expect("latest_page") }
+    };
+    let names = |p: &crate::store::LatestPage| -> Vec<(String, Option<String>)> {
+        p.samples
+            .iter()
+            .map(|x| (x.metric.clone(), x.labels.get("mount").map(str::to_owned)))
+            .collect()
+    };
+    let everything = page(None, 1000, 0).await;
+    assert_eq!(
+        (everything.samples.clone(), everything.total),
+        (all.clone(), 7)
+    );
+    assert_eq!(page(Some(""), 1000, 0).await.samples, all, "empty filter");
+    let first = page(None, 2, 0).await;
+    assert_eq!((first.samples.as_slice(), first.total), (&all[..2], 7));
+    let middle = page(None, 3, 3).await;
+    assert_eq!((middle.samples.as_slice(), middle.total), (&all[3..6], 7));
+    let past = page(None, 3, 10).await;
+    assert!(past.samples.is_empty());
+    assert_eq!(past.total, 7, "the total ignores the offset");
+    let disks = page(Some("disk."), 3, 1).await;
+    assert_eq!(disks.total, 5);
+    let some = |m: &str| Some(m.to_owned());
+    assert_eq!(
+        names(&disks),
+        vec![
+            ("disk.used".to_owned(), some("/data")),
+            ("disk.used".to_owned(), some("/var")),
+            ("disk.used_percent".to_owned(), some("/")),
+        ]
+    );
+    let percent = page(Some("disk.used_percent"), 10, 0).await;
+    assert_eq!(percent.total, 2);
+    assert_eq!(percent.samples[1].value, 1.0, "the /data series");
+    let none = page(Some("nothing"), 10, 0).await;
+    assert_eq!((none.samples.len(), none.total), (0, 0));
+    let unknown = store
+        .latest_page("conf-nobody", &LatestQuery::default())
+        .await
+        .expect("unknown agent");
+    assert_eq!((unknown.samples.len(), unknown.total), (0, 0));
+    let zero = LatestQuery {
+        limit: 0,
+        ..LatestQuery::default()
+    };
+    assert!(matches!(
+        store.latest_page(a, &zero).await,
+        Err(Error::InvalidInput(_))
+    ));
 }
 
 /// `agents` lists every agent with stored samples, ordered by id, with the

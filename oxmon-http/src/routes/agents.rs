@@ -4,13 +4,15 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use oxmon_core::Labels;
-use serde::Serialize;
+use axum::http::{HeaderName, HeaderValue};
+use oxmon_core::{Labels, LatestQuery};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::params::{check_len, optional_text, page};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiPath;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::rfc3339;
 use crate::state::AppState;
 
@@ -90,17 +92,41 @@ pub(super) async fn list(
     ))
 }
 
-/// The newest value of every series of an agent, by metric then labels.
+/// Default page size of `/v1/agents/{id}/latest`.
+const DEFAULT_LATEST_LIMIT: u64 = 1000;
+/// Largest page size of `/v1/agents/{id}/latest`.
+const MAX_LATEST_LIMIT: u64 = 10_000;
+/// Longest accepted `metric` filter, bytes.
+const MAX_METRIC_FILTER: usize = 1024;
+
+/// The raw `/latest` query string, parsed by hand (each bad value is 400).
+#[derive(Debug, Deserialize)]
+pub(super) struct LatestParams {
+    metric: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+/// One page of the newest value of every series of an agent, by metric then
+/// labels; the number of matching series is in `X-Total-Count`.
 #[utoipa::path(
     get,
     path = "/v1/agents/{id}/latest",
     tag = "agents",
-    params(("id" = String, Path, description = "The agent id")),
+    params(
+        ("id" = String, Path, description = "The agent id"),
+        ("metric" = Option<String>, Query, max_length = 1024, description = "Only metrics whose name starts with this text (`disk.` selects every disk metric)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 10000, description = "Page size, 1 to 10000 (default 1000)"),
+        ("offset" = Option<u64>, Query, minimum = 0, description = "Series to skip (default 0)"),
+    ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Newest values (empty for a whitelisted agent without data)", body = Vec<LatestValue>),
+        (status = 200, description = "One page of newest values (empty for a whitelisted agent without data)", body = Vec<LatestValue>,
+            headers(("X-Total-Count" = u64, description = "How many series match `metric`, ignoring limit and offset"))),
+        (status = 400, description = "Bad limit or offset", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "No data and not whitelisted", body = ErrorBody),
+        (status = 422, description = "`metric` longer than 1024 bytes", body = ErrorBody),
         (status = 503, description = "No metric store on this server", body = ErrorBody),
     )
 )]
@@ -108,22 +134,52 @@ pub(super) async fn latest(
     State(state): State<AppState>,
     _who: AuthUser,
     ApiPath(agent_id): ApiPath<String>,
-) -> Result<Json<Vec<LatestValue>>, ApiError> {
-    let samples = state.metrics()?.latest(&agent_id).await?;
-    if samples.is_empty() && state.whitelist.get_agent(&agent_id).await?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "no agent `{agent_id}`: it has no data and is not whitelisted"
-        )));
+    ApiQuery(params): ApiQuery<LatestParams>,
+) -> Result<([(HeaderName, HeaderValue); 1], Json<Vec<LatestValue>>), ApiError> {
+    check_len("`metric`", params.metric.as_deref(), MAX_METRIC_FILTER)?;
+    let (limit, offset) = page(
+        params.limit.as_deref(),
+        params.offset.as_deref(),
+        DEFAULT_LATEST_LIMIT,
+        MAX_LATEST_LIMIT,
+    )?;
+    let query = LatestQuery {
+        metric: optional_text(params.metric),
+        limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        offset: usize::try_from(offset).unwrap_or(usize::MAX),
+    };
+    let store = state.metrics()?;
+    let page = store.latest_page(&agent_id, &query).await?;
+    if page.total == 0 {
+        // Unknown only when it has no data at all (not merely none matching).
+        let any = LatestQuery {
+            limit: 1,
+            ..LatestQuery::default()
+        };
+        let has_data =
+            query.metric.is_some() && store.latest_page(&agent_id, &any).await?.total > 0;
+        if !has_data && state.whitelist.get_agent(&agent_id).await?.is_none() {
+            return Err(ApiError::not_found(format!(
+                "no agent `{agent_id}`: it has no data and is not whitelisted"
+            )));
+        }
     }
-    Ok(Json(
-        samples
-            .into_iter()
-            .map(|s| LatestValue {
-                timestamp: rfc3339(s.timestamp_ms),
-                metric: s.metric,
-                labels: s.labels,
-                value: s.value,
-            })
-            .collect(),
+    let total = [(
+        HeaderName::from_static("x-total-count"),
+        HeaderValue::from(page.total),
+    )];
+    Ok((
+        total,
+        Json(
+            page.samples
+                .into_iter()
+                .map(|s| LatestValue {
+                    timestamp: rfc3339(s.timestamp_ms),
+                    metric: s.metric,
+                    labels: s.labels,
+                    value: s.value,
+                })
+                .collect(),
+        ),
     ))
 }

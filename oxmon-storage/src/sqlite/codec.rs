@@ -31,9 +31,8 @@ pub(crate) fn encode(points: &[Point]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes a chunk written by [`encode`].
-pub(crate) fn decode(data: &[u8]) -> Result<Vec<Point>> {
-    let corrupt = |what: &str| Error::Storage(format!("corrupt chunk: {what}"));
+/// The header of a chunk: (count, timestamp column, value column).
+fn columns(data: &[u8]) -> Result<(usize, &[u8], &[u8])> {
     if data.len() < 9 || data[0] != VERSION {
         return Err(corrupt("unknown version or truncated header"));
     }
@@ -44,10 +43,20 @@ pub(crate) fn decode(data: &[u8]) -> Result<Vec<Point>> {
     if ts_len > rest.len() {
         return Err(corrupt("timestamp column truncated"));
     }
+    Ok((count, &rest[..ts_len], &rest[ts_len..]))
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Storage(format!("corrupt chunk: {what}"))
+}
+
+/// Decodes a chunk written by [`encode`].
+pub(crate) fn decode(data: &[u8]) -> Result<Vec<Point>> {
+    let (count, ts, vs) = columns(data)?;
     let ts: Vec<i64> =
-        pco::standalone::simple_decompress(&rest[..ts_len]).map_err(|e| corrupt(&e.to_string()))?;
+        pco::standalone::simple_decompress(ts).map_err(|e| corrupt(&e.to_string()))?;
     let vs: Vec<f64> =
-        pco::standalone::simple_decompress(&rest[ts_len..]).map_err(|e| corrupt(&e.to_string()))?;
+        pco::standalone::simple_decompress(vs).map_err(|e| corrupt(&e.to_string()))?;
     if ts.len() != count || vs.len() != count {
         return Err(corrupt("column lengths disagree"));
     }
@@ -59,6 +68,17 @@ pub(crate) fn decode(data: &[u8]) -> Result<Vec<Point>> {
             value,
         })
         .collect())
+}
+
+/// The timestamps of a chunk written by [`encode`], without decoding its values.
+pub(crate) fn decode_timestamps(data: &[u8]) -> Result<Vec<i64>> {
+    let (count, ts, _) = columns(data)?;
+    let ts: Vec<i64> =
+        pco::standalone::simple_decompress(ts).map_err(|e| corrupt(&e.to_string()))?;
+    if ts.len() != count {
+        return Err(corrupt("column lengths disagree"));
+    }
+    Ok(ts)
 }
 
 /// Merges two time-sorted point lists; on equal timestamps `newer` wins.
@@ -111,6 +131,8 @@ mod tests {
             })
             .collect();
         let back = decode(&encode(&points).unwrap()).unwrap();
+        let ts = decode_timestamps(&encode(&points).unwrap()).unwrap();
+        assert!(ts.iter().zip(&points).all(|(t, p)| *t == p.timestamp_ms));
         assert_eq!(back.len(), points.len());
         for (a, b) in back.iter().zip(&points) {
             assert_eq!(a.timestamp_ms, b.timestamp_ms);
@@ -144,10 +166,12 @@ mod tests {
             &[1, 0, 0, 0, 0, 1, 0, 0, 0, 7][..],
         ] {
             assert!(decode(bad).is_err());
+            assert!(decode_timestamps(bad).is_err());
         }
         let mut ok = encode(&pts(&[(1, 1.0), (2, 2.0)])).unwrap();
         ok[1] = 9;
         assert!(decode(&ok).is_err(), "count mismatch");
+        assert!(decode_timestamps(&ok).is_err(), "count mismatch");
     }
 
     #[test]

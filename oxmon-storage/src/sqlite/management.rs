@@ -126,15 +126,7 @@ impl SqliteManagementStore {
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let opened = path.clone();
-        let conn = tokio::task::spawn_blocking(move || {
-            // Password and token hashes: private before SQLite writes any.
-            if opened.parent().is_some_and(Path::exists) {
-                crate::private::private_file(&opened).map_err(|e| {
-                    Error::Unavailable(format!("{}: cannot create: {e}", opened.display()))
-                })?;
-            }
-            schema::open(&opened)
-        })
+        let conn = tokio::task::spawn_blocking(move || schema::open(&opened))
         .await
         .map_err(join_error)??;
         Ok(Self {

@@ -2,13 +2,16 @@
 //! compressed series chunks, and the management store (`cert.db`).
 
 mod codec;
+mod index;
 mod management;
 mod partition;
+mod private;
 mod read;
 mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -16,9 +19,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use oxmon_core::{
-    AgentInfo, AlertEvent, AlertPage, AlertQuery, AppendOutcome, Clock, Error, Labels, MetricBatch,
-    MetricStore, Point, RangeQuery, Result, RetentionReport, Sample, SeriesPoints, SystemClock,
-    validate_batch,
+    AgentInfo, AlertEvent, AlertPage, AlertQuery, AppendOutcome, Clock, Error, LatestPage,
+    LatestQuery, MetricBatch, MetricStore, RangeQuery, Result, RetentionReport, Sample,
+    SeriesPoints, SystemClock, check_latest_query, validate_batch,
 };
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -26,7 +29,8 @@ use tokio::sync::oneshot;
 pub use management::SqliteManagementStore;
 pub use writer::CompactReport;
 
-use writer::{Command, Writer};
+use index::{Index, IndexData};
+use writer::{Command, QueueSlot, Writer};
 
 /// Tuning of [`SqliteStore`]. Build it with struct update syntax:
 /// `SqliteOptions { retention_days: Some(7), ..SqliteOptions::default() }`.
@@ -55,6 +59,21 @@ pub struct SqliteOptions {
     /// acknowledging each up to this much later. Default 0 (commit at once;
     /// batches that queue up while a commit runs are still grouped).
     pub commit_window: Duration,
+    /// Most series one agent may have in the store (series with samples in
+    /// the kept partitions). A batch that would create new series past it
+    /// is refused as a whole with `Error::ResourceExhausted`, before any of
+    /// it is written; batches on existing series keep being stored. `None`:
+    /// no limit. Default 10,000.
+    pub max_series_per_agent: Option<usize>,
+    /// Most series in the whole store, enforced the same way. `None`: no
+    /// limit. Default 1,000,000.
+    pub max_series: Option<usize>,
+    /// Most appends waiting for the writer (queued or being written). When
+    /// that many are, `append` fails at once with `Error::Unavailable`
+    /// ("storage is behind") instead of holding more batches in memory;
+    /// agents keep their batches and re-send them. Other commands (alert
+    /// events, compaction, retention) are not limited. At least 1; default 1,024.
+    pub max_queued_batches: usize,
     /// The time source of compaction and retention.
     pub clock: Arc<dyn Clock>,
 }
@@ -69,6 +88,9 @@ impl Default for SqliteOptions {
             synchronous_full: true,
             max_page_count: None,
             commit_window: Duration::ZERO,
+            max_series_per_agent: Some(10_000),
+            max_series: Some(1_000_000),
+            max_queued_batches: 1_024,
             clock: Arc::new(SystemClock),
         }
     }
@@ -80,51 +102,19 @@ pub(crate) enum PartState {
     Broken(String),
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct Index {
-    /// agent -> metric -> labels -> newest point (nested so a lookup by a
-    /// sample's borrowed names allocates nothing).
-    latest: HashMap<String, AgentLatest>,
-    /// agent -> (first seen, last seen).
-    agents: BTreeMap<String, (i64, i64)>,
-}
-
-/// One agent's newest point per series: metric -> label set -> point, as
-/// vectors sorted by metric and by labels. An agent has a few dozen metrics
-/// with a few label sets each, where map nodes would be mostly empty (they
-/// were most of this index's memory with a thousand agents).
-#[derive(Debug, Default)]
-pub(crate) struct AgentLatest(Vec<(String, Vec<(Labels, Point)>)>);
-
-impl AgentLatest {
-    /// Keeps `p` unless the series has a newer point.
-    fn update(&mut self, metric: &str, labels: &Labels, p: Point) {
-        let m = match self
-            .0
-            .binary_search_by(|(name, _)| name.as_str().cmp(metric))
-        {
-            Ok(i) => i,
-            Err(i) => {
-                self.0.insert(i, (metric.to_owned(), Vec::new()));
-                i
-            }
-        };
-        let sets = &mut self.0[m].1;
-        match sets.binary_search_by(|(l, _)| l.cmp(labels)) {
-            Ok(j) if sets[j].1.timestamp_ms > p.timestamp_ms => {}
-            Ok(j) => sets[j].1 = p,
-            Err(j) => sets.insert(j, (labels.clone(), p)),
-        }
-    }
-}
-
 /// State shared by the writer thread and the readers.
 pub(crate) struct Shared {
     pub(crate) dir: PathBuf,
     pub(crate) options: SqliteOptions,
     pub(crate) partitions: RwLock<BTreeMap<i64, PartState>>,
     readers: Mutex<HashMap<i64, Vec<Connection>>>,
-    index: RwLock<Index>,
+    pub(crate) index: Index,
+    /// Appends sent to the writer and not yet answered.
+    pub(crate) queued: Arc<AtomicUsize>,
+    /// Appends refused because the queue was full.
+    queue_refusals: AtomicU64,
+    /// Batches refused by a series cap.
+    pub(crate) series_refusals: AtomicU64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -153,6 +143,7 @@ pub(crate) fn copy_err(e: &Error) -> Error {
     match e {
         Error::Unavailable(m) => Error::Unavailable(m.clone()),
         Error::InvalidInput(m) => Error::InvalidInput(m.clone()),
+        Error::ResourceExhausted(m) => Error::ResourceExhausted(m.clone()),
         other => Error::Storage(other.to_string()),
     }
 }
@@ -207,61 +198,41 @@ impl Shared {
             .remove(&day);
     }
 
-    pub(crate) fn note_appended(&self, batch: &MetricBatch) {
-        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        let Index { latest, agents } = &mut *index;
-        let series = match latest.get_mut(batch.agent_id.as_str()) {
-            Some(s) => s,
-            None => latest.entry(batch.agent_id.clone()).or_default(),
-        };
-        for s in &batch.samples {
-            series.update(
-                &s.metric,
-                &s.labels,
-                Point {
-                    timestamp_ms: s.timestamp_ms,
-                    value: s.value,
-                },
-            );
-        }
-        let (Some(min), Some(max)) = (
-            batch.samples.iter().map(|s| s.timestamp_ms).min(),
-            batch.samples.iter().map(|s| s.timestamp_ms).max(),
-        ) else {
-            return;
-        };
-        let e = agents.entry(batch.agent_id.clone()).or_insert((min, max));
-        e.0 = e.0.min(min);
-        e.1 = e.1.max(max);
-    }
-
-    /// Recomputes latest values and first/last seen from the partitions.
+    /// Rebuilds the index of newest points, first and last seen and series
+    /// counts from the partitions: a scan of each partition's agents (oldest
+    /// first, to know where each agent's first sample is), then the
+    /// partitions newest first, each series' newest point read from the
+    /// newest partition holding it. Linear in the data's series and raw
+    /// rows; chunks are decoded only where a newest or first point needs it.
     pub(crate) fn rebuild_index(&self) -> Result<()> {
-        let mut index = Index::default();
         let days: Vec<i64> = self.days(i64::MIN, i64::MAX);
-        for day in days {
-            let stats = match self.with_reader(day, read::series_extremes) {
-                Ok(s) => s,
+        let mut oldest: HashMap<String, i64> = HashMap::new();
+        for &day in &days {
+            match self.with_reader(day, read::partition_agents) {
+                Ok(agents) => {
+                    for a in agents {
+                        oldest.entry(a).or_insert(day);
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(partition = %partition::file_name(day), error = %e, "skipping unreadable partition");
-                    continue;
                 }
-            };
-            for (agent, metric, labels, first, last) in stats {
-                let e = index
-                    .agents
-                    .entry(agent.clone())
-                    .or_insert((first.timestamp_ms, last.timestamp_ms));
-                e.0 = e.0.min(first.timestamp_ms);
-                e.1 = e.1.max(last.timestamp_ms);
-                index
-                    .latest
-                    .entry(agent)
-                    .or_default()
-                    .update(&metric, &labels, last);
             }
         }
-        *self.index.write().unwrap_or_else(|e| e.into_inner()) = index;
+        let mut first_of: HashMap<i64, HashSet<String>> = HashMap::new();
+        for (agent, day) in oldest {
+            first_of.entry(day).or_default().insert(agent);
+        }
+        let mut data = IndexData::default();
+        for &day in days.iter().rev() {
+            let want = first_of.remove(&day).unwrap_or_default();
+            if let Err(e) =
+                self.with_reader(day, |conn| read::index_partition(conn, &mut data, &want))
+            {
+                tracing::warn!(partition = %partition::file_name(day), error = %e, "skipping unreadable partition");
+            }
+        }
+        self.index.install(data);
         Ok(())
     }
 }
@@ -283,6 +254,12 @@ impl Shared {
 /// - A batch spanning several days is written one partition at a time, oldest
 ///   first, with its batch id in the newest: if a later partition fails the
 ///   batch is refused, and its re-send rewrites the same values (no duplicates).
+/// - Bounded: series per agent and in total ([`SqliteOptions::max_series_per_agent`],
+///   [`SqliteOptions::max_series`]) and appends waiting for the writer
+///   ([`SqliteOptions::max_queued_batches`]); see those options.
+/// - Unix file modes: the directory is created 0700 and the partitions 0600
+///   whatever the umask; older files (and the directory, when it belongs to
+///   this user and is not shared) lose their group and other access at open.
 #[derive(Debug)]
 pub struct SqliteStore {
     shared: Arc<Shared>,
@@ -305,8 +282,14 @@ impl SqliteStore {
                 options.chunk_span_ms
             )));
         }
-        crate::private::private_dir(&dir)
+        if options.max_queued_batches == 0 {
+            return Err(Error::InvalidInput(
+                "max_queued_batches must be at least 1".into(),
+            ));
+        }
+        private::create_dir(&dir)
             .map_err(|e| Error::Unavailable(format!("{}: cannot create: {e}", dir.display())))?;
+        private::tighten_dir(&dir);
         let mut partitions = BTreeMap::new();
         let entries = std::fs::read_dir(&dir)
             .map_err(|e| Error::Unavailable(format!("{}: cannot read: {e}", dir.display())))?;
@@ -316,7 +299,13 @@ impl SqliteStore {
                 continue;
             };
             let state = match partition::check(&entry.path()) {
-                Ok(()) => PartState::Ok,
+                Ok(()) => {
+                    // Files of older versions may be open to group or others.
+                    if let Err(e) = private::prepare_file(&entry.path()) {
+                        tracing::warn!(error = %e, "cannot restrict a partition's mode");
+                    }
+                    PartState::Ok
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "partition skipped");
                     PartState::Broken(e.to_string())
@@ -329,7 +318,10 @@ impl SqliteStore {
             options,
             partitions: RwLock::new(partitions),
             readers: Mutex::new(HashMap::new()),
-            index: RwLock::new(Index::default()),
+            index: Index::default(),
+            queued: Arc::new(AtomicUsize::new(0)),
+            queue_refusals: AtomicU64::new(0),
+            series_refusals: AtomicU64::new(0),
         });
         shared.rebuild_index()?;
         let mut writer = Writer::new(shared.clone());
@@ -366,6 +358,35 @@ impl SqliteStore {
                 }
             })
             .collect()
+    }
+
+    /// Number of series in the store (with samples in the kept partitions):
+    /// what [`SqliteOptions::max_series`] is checked against.
+    pub fn series_count(&self) -> usize {
+        self.shared.index.series()
+    }
+
+    /// Number of series of one agent: what
+    /// [`SqliteOptions::max_series_per_agent`] is checked against.
+    pub fn agent_series_count(&self, agent_id: &str) -> usize {
+        self.shared.index.agent_series(agent_id)
+    }
+
+    /// Batches refused since the store opened because they would have
+    /// created series past a cap (`Error::ResourceExhausted`).
+    pub fn series_refusals(&self) -> u64 {
+        self.shared.series_refusals.load(Ordering::Relaxed)
+    }
+
+    /// Appends waiting for the writer now (queued or being written).
+    pub fn queued_batches(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
+    /// Appends refused since the store opened because
+    /// [`SqliteOptions::max_queued_batches`] were waiting (`Error::Unavailable`).
+    pub fn queue_refusals(&self) -> u64 {
+        self.shared.queue_refusals.load(Ordering::Relaxed)
     }
 
     /// The data directory.
@@ -423,9 +444,17 @@ impl Drop for SqliteStore {
 impl MetricStore for SqliteStore {
     async fn append(&self, batch: &MetricBatch) -> Result<AppendOutcome> {
         validate_batch(batch)?;
+        let max = self.shared.options.max_queued_batches;
+        let slot = QueueSlot::reserve(&self.shared.queued, max).map_err(|queued| {
+            self.shared.queue_refusals.fetch_add(1, Ordering::Relaxed);
+            Error::Unavailable(format!(
+                "storage is behind: {queued} batches queued (max_queued_batches {max}); retry later"
+            ))
+        })?;
         self.command(|reply| Command::Append {
             batch: batch.clone(),
             reply,
+            slot,
         })
         .await
     }
@@ -443,39 +472,27 @@ impl MetricStore for SqliteStore {
     }
 
     async fn latest(&self, agent_id: &str) -> Result<Vec<Sample>> {
-        let index = self.shared.index.read().unwrap_or_else(|e| e.into_inner());
-        Ok(index
-            .latest
-            .get(agent_id)
-            .map(|series| {
-                series
-                    .0
-                    .iter()
-                    .flat_map(|(metric, by_labels)| {
-                        by_labels.iter().map(move |(labels, p)| {
-                            Sample::new(
-                                agent_id,
-                                metric.clone(),
-                                labels.clone(),
-                                p.timestamp_ms,
-                                p.value,
-                            )
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.shared.index.latest(agent_id))
+    }
+
+    async fn latest_page(&self, agent_id: &str, query: &LatestQuery) -> Result<LatestPage> {
+        check_latest_query(query)?;
+        Ok(self
+            .shared
+            .index
+            .with_agent(agent_id, |agent| agent.page(agent_id, query)))
     }
 
     async fn agents(&self) -> Result<Vec<AgentInfo>> {
-        let index = self.shared.index.read().unwrap_or_else(|e| e.into_inner());
-        Ok(index
-            .agents
-            .iter()
-            .map(|(id, &(first, last))| AgentInfo {
-                agent_id: id.clone(),
-                first_seen_ms: first,
-                last_seen_ms: last,
+        Ok(self
+            .shared
+            .index
+            .agents()
+            .into_iter()
+            .map(|(agent_id, first_seen_ms, last_seen_ms)| AgentInfo {
+                agent_id,
+                first_seen_ms,
+                last_seen_ms,
             })
             .collect())
     }
@@ -506,3 +523,5 @@ impl MetricStore for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;

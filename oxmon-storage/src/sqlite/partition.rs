@@ -149,7 +149,8 @@ pub(crate) fn open_for_write(
         check(path)?;
     }
     let name = path.display();
-    crate::private::private_file(path)
+    // Owner-only before SQLite creates it (its -wal and -shm inherit the mode).
+    crate::sqlite::private::prepare_file(path)
         .map_err(|e| Error::Unavailable(format!("{name}: cannot create: {e}")))?;
     let conn =
         Connection::open(path).map_err(|e| crate::sqlite::map_err(&format!("{name}: open"), &e))?;

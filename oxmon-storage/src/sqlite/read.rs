@@ -2,14 +2,16 @@
 //! (a WAL snapshot), so a compaction moving samples from raw rows into a
 //! chunk is seen entirely or not at all: no sample is missed or doubled.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use oxmon_core::{
     AlertEvent, AlertPage, AlertQuery, AlertStatus, DAY_MS, Error, Labels, Point, Prediction,
     RangeQuery, Result, SeriesKey, SeriesPoints, Severity,
 };
 use rusqlite::{Connection, params};
+use rustc_hash::FxHashMap;
 
+use super::index::IndexData;
 use super::partition::{day_of, minute_of};
 use super::{Shared, codec, map_err};
 
@@ -129,93 +131,160 @@ fn read_partition(
     Ok(out)
 }
 
-/// (agent, metric, labels, first point, last point) of a series in a partition.
-pub(crate) type SeriesExtremes = (String, String, Labels, Point, Point);
+/// The agents with series in a partition (a scan of the series index, no samples read).
+pub(crate) fn partition_agents(conn: &Connection) -> Result<Vec<String>> {
+    let mut st = conn
+        .prepare("SELECT DISTINCT agent_id FROM series")
+        .map_err(|e| map_err("prepare", &e))?;
+    let rows = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(|e| map_err("agents", &e))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(|e| map_err("agents", &e))
+}
 
-/// Per series of a partition: its first and last point.
-pub(crate) fn series_extremes(conn: &Connection) -> Result<Vec<SeriesExtremes>> {
+/// Adds a partition to an index being rebuilt, partitions newest first.
+///
+/// - The newest point of every series the index does not know yet (a
+///   series it knows was seen in a newer partition, whose points are all
+///   newer): from the raw rows, or from the last chunk when it ends later
+///   (decoded only then).
+/// - The first sample time of the agents in `first_of` (those whose oldest
+///   partition this is): from the raw rows and the first chunks, decoding
+///   only chunks that may hold an earlier point than already found (a
+///   chunk of one point needs no decoding: its end is its start).
+///
+/// One scan of the raw rows and one pass over the series (two primary-key
+/// seeks each): linear in the partition's size.
+pub(crate) fn index_partition(
+    conn: &Connection,
+    index: &mut IndexData,
+    first_of: &HashSet<String>,
+) -> Result<()> {
     let tx = conn
         .unchecked_transaction()
         .map_err(|e| map_err("begin read", &e))?;
-    let mut out = Vec::new();
     {
-        let mut series = tx
-            .prepare("SELECT id, agent_id, metric, labels FROM series")
+        // series id -> (first raw timestamp, newest raw point).
+        let mut raw: FxHashMap<i64, (i64, Point)> = FxHashMap::default();
+        let mut st = tx
+            .prepare("SELECT series_id, ts, value FROM samples_raw")
             .map_err(|e| map_err("prepare", &e))?;
-        // Raw extremes of every series in one pass (start-up and retention only).
-        let mut raw_extremes: std::collections::HashMap<i64, (i64, i64)> =
-            std::collections::HashMap::new();
-        {
-            let mut st = tx
-                .prepare("SELECT series_id, min(ts), max(ts) FROM samples_raw GROUP BY series_id")
-                .map_err(|e| map_err("prepare", &e))?;
-            let rows = st
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
+        let mut rows = st.query([]).map_err(|e| map_err("raw", &e))?;
+        while let Some(r) = rows.next().map_err(|e| map_err("raw", &e))? {
+            let id: i64 = r.get(0).map_err(|e| map_err("raw", &e))?;
+            let p = Point {
+                timestamp_ms: r.get(1).map_err(|e| map_err("raw", &e))?,
+                value: r.get(2).map_err(|e| map_err("raw", &e))?,
+            };
+            raw.entry(id)
+                .and_modify(|(first, last)| {
+                    *first = (*first).min(p.timestamp_ms);
+                    if p.timestamp_ms >= last.timestamp_ms {
+                        *last = p;
+                    }
                 })
-                .map_err(|e| map_err("raw", &e))?;
-            for row in rows {
-                let (id, lo, hi) = row.map_err(|e| map_err("raw", &e))?;
-                raw_extremes.insert(id, (lo, hi));
-            }
+                .or_insert((p.timestamp_ms, p));
         }
-        let mut raw_value = tx
+        drop(rows);
+        drop(st);
+        let mut chunk_data = tx
+            .prepare("SELECT data FROM chunks WHERE series_id = ?1 AND start_ts = ?2")
+            .map_err(|e| map_err("prepare", &e))?;
+        let mut series = tx
             .prepare(
-                "SELECT value FROM samples_raw WHERE minute = ?1 AND series_id = ?2 AND ts = ?3",
+                "SELECT s.id, s.agent_id, s.metric, s.labels, f.start_ts, f.end_ts, f.count, l.start_ts, l.end_ts
+                 FROM series s
+                 LEFT JOIN chunks f ON f.series_id = s.id
+                     AND f.start_ts = (SELECT min(start_ts) FROM chunks WHERE series_id = s.id)
+                 LEFT JOIN chunks l ON l.series_id = s.id
+                     AND l.start_ts = (SELECT max(start_ts) FROM chunks WHERE series_id = s.id)",
             )
             .map_err(|e| map_err("prepare", &e))?;
-        let mut first_chunk = tx
-            .prepare("SELECT data FROM chunks WHERE series_id = ?1 ORDER BY start_ts ASC LIMIT 1")
-            .map_err(|e| map_err("prepare", &e))?;
-        let mut last_chunk = tx
-            .prepare("SELECT data FROM chunks WHERE series_id = ?1 ORDER BY start_ts DESC LIMIT 1")
-            .map_err(|e| map_err("prepare", &e))?;
-        let rows: Vec<(i64, String, String, String)> = series
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .map_err(|e| map_err("series", &e))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(|e| map_err("series", &e))?;
-        for (id, agent, metric, labels) in rows {
-            let mut first: Option<Point> = None;
-            let mut last: Option<Point> = None;
-            let mut consider = |p: Point| {
-                if first.is_none_or(|f| p.timestamp_ms < f.timestamp_ms) {
-                    first = Some(p);
-                }
-                if last.is_none_or(|l| p.timestamp_ms >= l.timestamp_ms) {
-                    last = Some(p);
-                }
+        // agent -> (earliest time known, first chunks that may hold an earlier one).
+        let mut firsts: HashMap<String, (i64, Vec<(i64, i64)>)> = HashMap::new();
+        let mut rows = series.query([]).map_err(|e| map_err("series", &e))?;
+        while let Some(r) = rows.next().map_err(|e| map_err("series", &e))? {
+            let get = |e| map_err("series", &e);
+            let id: i64 = r.get(0).map_err(get)?;
+            // Borrowed: nothing is allocated for a series the index knows.
+            let text = |i: usize| -> Result<&str> {
+                r.get_ref(i)
+                    .and_then(|v| v.as_str().map_err(Into::into))
+                    .map_err(|e| map_err("series", &e))
             };
-            for st in [&mut first_chunk, &mut last_chunk] {
-                let data: Option<Vec<u8>> = st.query_row(params![id], |r| r.get(0)).ok();
-                if let Some(points) = data.map(|d| codec::decode(&d)).transpose()? {
-                    points.first().copied().map(&mut consider);
-                    points.last().copied().map(&mut consider);
+            let (agent, metric, labels) = (text(1)?, text(2)?, text(3)?);
+            let first_chunk: Option<(i64, i64, i64)> = match (
+                r.get(4).map_err(get)?,
+                r.get(5).map_err(get)?,
+                r.get(6).map_err(get)?,
+            ) {
+                (Some(start), Some(end), Some(count)) => Some((start, end, count)),
+                _ => None,
+            };
+            let last_chunk: Option<(i64, i64)> =
+                match (r.get(7).map_err(get)?, r.get(8).map_err(get)?) {
+                    (Some(start), Some(end)) => Some((start, end)),
+                    _ => None,
+                };
+            let raw = raw.get(&id).copied();
+            if first_of.contains(agent) {
+                let entry = match firsts.get_mut(agent) {
+                    Some(e) => e,
+                    None => firsts
+                        .entry(agent.to_owned())
+                        .or_insert_with(|| (i64::MAX, Vec::new())),
+                };
+                if let Some((first, _)) = raw {
+                    entry.0 = entry.0.min(first);
+                }
+                match first_chunk {
+                    Some((_, end, 1)) => entry.0 = entry.0.min(end),
+                    Some((start, _, _)) => entry.1.push((start, id)),
+                    None => {}
                 }
             }
-            let (min, max) = raw_extremes
-                .get(&id)
-                .map_or((None, None), |&(lo, hi)| (Some(lo), Some(hi)));
-            for ts in [min, max].into_iter().flatten() {
-                let value: f64 = raw_value
-                    .query_row(params![minute_of(ts), id, ts], |r| r.get(0))
-                    .map_err(|e| map_err("raw", &e))?;
-                consider(Point {
-                    timestamp_ms: ts,
-                    value,
-                });
+            let labels = Labels::from_canonical(labels)?;
+            if index.contains(agent, metric, &labels) {
+                continue;
             }
-            if let (Some(f), Some(l)) = (first, last) {
-                out.push((agent, metric, Labels::from_canonical(&labels)?, f, l));
+            let newest = match (raw, last_chunk) {
+                (Some((_, p)), Some((_, end))) if p.timestamp_ms >= end => Some(p),
+                (_, Some((start, _))) => {
+                    let data: Vec<u8> = chunk_data
+                        .query_row(params![id, start], |r| r.get(0))
+                        .map_err(|e| map_err("chunk", &e))?;
+                    codec::decode(&data)?.last().copied()
+                }
+                (Some((_, p)), None) => Some(p),
+                (None, None) => None,
+            };
+            if let Some(p) = newest {
+                index.note_last(agent, metric, &labels, p);
+            }
+        }
+        drop(rows);
+        for (agent, (mut first, mut chunks)) in firsts {
+            // Every point of a chunk is at or after its window's start.
+            chunks.sort_unstable();
+            for (start, id) in chunks {
+                if start >= first {
+                    break;
+                }
+                let data: Vec<u8> = chunk_data
+                    .query_row(params![id, start], |r| r.get(0))
+                    .map_err(|e| map_err("chunk", &e))?;
+                if let Some(&ts) = codec::decode_timestamps(&data)?.first() {
+                    first = first.min(ts);
+                }
+            }
+            if first != i64::MAX {
+                index.note_seen(&agent, first, first);
             }
         }
     }
     tx.commit().map_err(|e| map_err("end read", &e))?;
-    Ok(out)
+    Ok(())
 }
 
 fn filters(q: &AlertQuery) -> (String, Vec<rusqlite::types::Value>) {

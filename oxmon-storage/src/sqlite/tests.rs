@@ -121,6 +121,13 @@ impl MetricStore for CompactingStore {
     async fn latest(&self, a: &str) -> oxmon_core::Result<Vec<Sample>> {
         self.0.latest(a).await
     }
+    async fn latest_page(
+        &self,
+        a: &str,
+        q: &oxmon_core::LatestQuery,
+    ) -> oxmon_core::Result<oxmon_core::LatestPage> {
+        self.0.latest_page(a, q).await
+    }
     async fn agents(&self) -> oxmon_core::Result<Vec<oxmon_core::AgentInfo>> {
         self.0.agents().await
     }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
 use oxmon_core::{
@@ -21,6 +22,8 @@ pub(crate) enum Command {
     Append {
         batch: MetricBatch,
         reply: oneshot::Sender<Result<AppendOutcome>>,
+        /// Given back once the append is answered (or dropped unanswered).
+        slot: QueueSlot,
     },
     Events {
         events: Vec<AlertEvent>,
@@ -35,6 +38,34 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<RetentionReport>>,
     },
     Shutdown,
+}
+
+/// A place among the appends waiting for the writer; given back when
+/// dropped, which the writer does once it has answered the append.
+#[derive(Debug)]
+pub(crate) struct QueueSlot(Arc<AtomicUsize>);
+
+impl QueueSlot {
+    /// Takes a place if fewer than `max` are taken.
+    ///
+    /// # Errors
+    /// The number taken, when the queue is full.
+    pub(crate) fn reserve(
+        taken: &Arc<AtomicUsize>,
+        max: usize,
+    ) -> std::result::Result<Self, usize> {
+        taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map(|_| Self(taken.clone()))
+    }
+}
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What a compaction pass did.
@@ -98,29 +129,32 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => return,
             };
             let mut appends = Vec::new();
+            let mut slots = Vec::new();
             let mut shutdown = false;
             // Returns whether the command asks the writer to stop.
-            let handle = |c: Command, appends: &mut Vec<_>, w: &mut Self| match c {
-                Command::Append { batch, reply } => {
-                    appends.push((batch, reply));
-                    false
-                }
-                Command::Events { events, reply } => {
-                    let _ = reply.send(w.insert_events(&events));
-                    false
-                }
-                Command::Compact { now_ms, reply } => {
-                    let _ = reply.send(w.compact(now_ms));
-                    false
-                }
-                Command::Retention { cutoff_ms, reply } => {
-                    let _ = reply.send(w.retention(cutoff_ms));
-                    false
-                }
-                Command::Shutdown => true,
-            };
+            let handle =
+                |c: Command, appends: &mut Vec<_>, slots: &mut Vec<_>, w: &mut Self| match c {
+                    Command::Append { batch, reply, slot } => {
+                        appends.push((batch, reply));
+                        slots.push(slot);
+                        false
+                    }
+                    Command::Events { events, reply } => {
+                        let _ = reply.send(w.insert_events(&events));
+                        false
+                    }
+                    Command::Compact { now_ms, reply } => {
+                        let _ = reply.send(w.compact(now_ms));
+                        false
+                    }
+                    Command::Retention { cutoff_ms, reply } => {
+                        let _ = reply.send(w.retention(cutoff_ms));
+                        false
+                    }
+                    Command::Shutdown => true,
+                };
             if let Some(c) = first {
-                shutdown |= handle(c, &mut appends, &mut self);
+                shutdown |= handle(c, &mut appends, &mut slots, &mut self);
                 // Group commit: what is queued now, and what arrives within
                 // the commit window (wall time is fine here: it only paces
                 // commits, it never stamps data).
@@ -139,14 +173,14 @@ impl Writer {
                         }
                     };
                     match next {
-                        Ok(c) => shutdown |= handle(c, &mut appends, &mut self),
+                        Ok(c) => shutdown |= handle(c, &mut appends, &mut slots, &mut self),
                         Err(RecvTimeoutError::Timeout) => break,
                         Err(RecvTimeoutError::Disconnected) => shutdown = true,
                     }
                 }
             }
             if !appends.is_empty() {
-                self.append_group(appends);
+                self.append_group(appends, slots);
             }
             if shutdown {
                 return;
@@ -207,7 +241,11 @@ impl Writer {
             .ok_or_else(|| Error::Storage("partition vanished".into()))
     }
 
-    fn append_group(&mut self, group: Vec<(MetricBatch, oneshot::Sender<Result<AppendOutcome>>)>) {
+    fn append_group(
+        &mut self,
+        group: Vec<(MetricBatch, oneshot::Sender<Result<AppendOutcome>>)>,
+        slots: Vec<QueueSlot>,
+    ) {
         // Which batches are duplicates (of stored ones, or of an earlier one in this group)?
         let mut seen: HashSet<(String, String)> = HashSet::new();
         let mut results: Vec<Option<Result<AppendOutcome>>> = Vec::with_capacity(group.len());
@@ -239,6 +277,7 @@ impl Writer {
                 Err(e) => Some(Err(e)),
             });
         }
+        self.check_caps(&group, &mut results);
         // Samples per day, oldest day first; the batch id goes with the newest day,
         // written only if every older part of the batch was stored.
         let mut days: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
@@ -273,14 +312,75 @@ impl Writer {
                 }
             }
         }
+        let mut slots = slots.into_iter();
         for (i, (batch, reply)) in group.into_iter().enumerate() {
             let result = results[i].take().unwrap_or(Ok(AppendOutcome::Stored {
                 samples: batch.samples.len(),
             }));
             if let Ok(AppendOutcome::Stored { .. }) = result {
-                self.shared.note_appended(&batch);
+                self.shared.index.note_appended(&batch);
             }
+            // The place in the queue is free before the caller hears back.
+            drop(slots.next());
             let _ = reply.send(result);
+        }
+    }
+
+    /// Refuses, before anything is written, each batch that would create
+    /// series past a cap. New series of the batches accepted earlier in the
+    /// group count as existing; the writer is the only one adding series,
+    /// so nothing can slip in between this check and the write.
+    fn check_caps(
+        &self,
+        group: &[(MetricBatch, oneshot::Sender<Result<AppendOutcome>>)],
+        results: &mut [Option<Result<AppendOutcome>>],
+    ) {
+        let options = &self.shared.options;
+        if options.max_series_per_agent.is_none() && options.max_series.is_none() {
+            return;
+        }
+        let index = &self.shared.index;
+        let mut reserved_total = 0usize;
+        let mut reserved: HashMap<&str, HashSet<(&str, &Labels)>> = HashMap::new();
+        for (i, (batch, _)) in group.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            let agent = batch.agent_id.as_str();
+            let pending = reserved.entry(agent).or_default();
+            let (stored, new) = index.with_agent(agent, |a| {
+                let mut new: HashSet<(&str, &Labels)> = HashSet::new();
+                for s in &batch.samples {
+                    let key = (s.metric.as_str(), &s.labels);
+                    if !pending.contains(&key) && !a.contains(key.0, key.1) {
+                        new.insert(key);
+                    }
+                }
+                (a.len(), new)
+            });
+            if new.is_empty() {
+                continue;
+            }
+            let existing = stored + pending.len();
+            let total = index.series() + reserved_total;
+            let refusal = match (options.max_series_per_agent, options.max_series) {
+                (Some(cap), _) if existing + new.len() > cap => Some(format!(
+                    "agent {agent:?}: the batch would create {} new series, past the limit of {cap} series per agent ({existing} exist); batches on existing series are still accepted",
+                    new.len()
+                )),
+                (_, Some(cap)) if total + new.len() > cap => Some(format!(
+                    "agent {agent:?}: the batch would create {} new series, past the store's limit of {cap} series ({total} exist); batches on existing series are still accepted",
+                    new.len()
+                )),
+                _ => None,
+            };
+            if let Some(message) = refusal {
+                self.shared.series_refusals.fetch_add(1, Ordering::Relaxed);
+                results[i] = Some(Err(Error::ResourceExhausted(message)));
+                continue;
+            }
+            reserved_total += new.len();
+            pending.extend(new);
         }
     }
 

@@ -198,7 +198,7 @@ fn inspect(path: &Path) -> Result<()> {
 pub(super) fn open(path: &Path) -> Result<Connection> {
     let shown = path.display();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        crate::sqlite::private::create_dir(dir).map_err(|e| {
             Error::Unavailable(format!(
                 "cannot create the directory of {shown}: {e} (check the data_dir setting and \
                  its permissions)"
@@ -214,6 +214,13 @@ pub(super) fn open(path: &Path) -> Result<Connection> {
         Ok(meta) if meta.len() > 0 => inspect(path)?,
         _ => {}
     }
+    // Owner-only before SQLite creates it (its -wal and -shm inherit the
+    // mode): it holds password and token hashes.
+    crate::sqlite::private::prepare_file(path).map_err(|e| {
+        Error::Unavailable(format!(
+            "cannot create {shown}: {e} (is its directory writable?)"
+        ))
+    })?;
     let conn = Connection::open(path).map_err(|e| {
         db_err(
             &format!("cannot open {shown} for writing (is its directory writable?)"),

@@ -266,6 +266,30 @@ async fn unwritable_locations_give_a_clear_error() {
     let _ = std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755));
 }
 
+/// `cert.db` holds password and token hashes: owner-only whatever the umask,
+/// with the directory created for it, and tightened when an older version
+/// left it readable.
+#[cfg(unix)]
+#[tokio::test]
+async fn cert_db_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data").join("cert.db");
+    let store = SqliteManagementStore::open(&path).await.expect("open");
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    let wal = dir.path().join("data").join("cert.db-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600);
+    }
+    drop(store);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let _store = SqliteManagementStore::open(&path).await.expect("reopen");
+    assert_eq!(mode(&path), 0o600);
+}
+
 /// The spec's "SQLite 常用命令" work on the file, including a hand-made row
 /// stamped in seconds and a `DELETE` in a shell where foreign keys are off.
 #[tokio::test]
