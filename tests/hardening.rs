@@ -59,7 +59,11 @@ impl Server {
     /// `/v1/health` over a fresh connection: the status line's code, or
     /// `None` when nothing answered.
     fn health(&self) -> Option<u16> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.http)).ok()?;
+        Self::health_at(self.http)
+    }
+
+    fn health_at(port: u16) -> Option<u16> {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
         s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .ok()?;
@@ -381,5 +385,109 @@ fn data_files_are_private() {
         let m = mode(&e.path());
         assert_eq!(m & 0o077, 0, "{} is {m:o}", e.path().display());
     }
+    server.stop();
+}
+
+/// A batch of `n` new series for `agent`, labels in descending order.
+fn series_batch(agent: &str, first: usize, n: usize, ts: i64) -> oxmon::core::MetricBatch {
+    let samples = (first..first + n)
+        .rev()
+        .map(|i| {
+            oxmon::core::Sample::new(
+                agent,
+                "card.series",
+                oxmon::core::Labels::new().with("id", format!("{i:07}")),
+                ts,
+                1.0,
+            )
+        })
+        .collect();
+    oxmon::core::MetricBatch {
+        agent_id: agent.to_owned(),
+        batch_id: None,
+        timestamp_ms: ts,
+        samples,
+    }
+}
+
+fn transport(server: &Server, agent: &str) -> oxmon::transport::grpc::GrpcTransport {
+    let mut config = oxmon::core::config::AgentConfig::default();
+    config.server_endpoint = format!("127.0.0.1:{}", server.grpc);
+    oxmon::transport::grpc::GrpcTransport::connect(&config, agent).unwrap()
+}
+
+/// Series past the per-agent cap are refused with RESOURCE_EXHAUSTED while
+/// existing series keep flowing; below the cap, 100,000 new series in
+/// descending order go in while `/v1/health` keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_cardinality_is_capped_and_does_not_stall_the_api() {
+    use oxmon::core::{Clock, SystemClock, Transport, TransportErrorKind};
+    let server = Server::start("[ingest]\nmax_series_per_agent = 100000\nmax_series = 150000\n");
+    let now = SystemClock.now_ms();
+    let flood = transport(&server, "flood");
+
+    // Health polled from another thread while 10 batches of 10,000 new
+    // series arrive.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (stop, port) = (stop.clone(), server.http);
+        std::thread::spawn(move || {
+            let probe = Server::health_at;
+            let mut latencies = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                assert_eq!(probe(port), Some(200), "health failed during the insert");
+                latencies.push(t.elapsed());
+            }
+            latencies
+        })
+    };
+    for b in 0..10 {
+        flood
+            .send(&series_batch("flood", b * 10_000, 10_000, now))
+            .await
+            .unwrap_or_else(|e| panic!("batch {b}: {e:?}"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut latencies = poller.join().unwrap();
+    latencies.sort();
+    let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
+    println!(
+        "/v1/health during 100,000 new series: {} polls, p99 {p99:?}",
+        latencies.len()
+    );
+    assert!(p99 < Duration::from_secs(2), "health p99 {p99:?}");
+
+    // The agent is at its cap: one more new series is refused...
+    let e = flood
+        .send(&series_batch("flood", 100_000, 1, now + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, TransportErrorKind::ResourceExhausted, "{e:?}");
+    // ...existing series keep flowing...
+    flood
+        .send(&series_batch("flood", 0, 1_000, now + 2))
+        .await
+        .unwrap();
+    // ...and the global cap holds for another agent.
+    let other = transport(&server, "other");
+    other
+        .send(&series_batch("other", 0, 10_000, now))
+        .await
+        .unwrap();
+    let mut refused = None;
+    for b in 1..10 {
+        if let Err(e) = other
+            .send(&series_batch("other", b * 10_000, 10_000, now))
+            .await
+        {
+            refused = Some((b, e));
+            break;
+        }
+    }
+    let (at, e) = refused.expect("the global cap refuses a batch");
+    assert_eq!(e.kind, TransportErrorKind::ResourceExhausted, "{e:?}");
+    assert_eq!(at, 5, "150,000 series in all: 100,000 + 5 x 10,000");
+    assert_eq!(server.health(), Some(200));
     server.stop();
 }

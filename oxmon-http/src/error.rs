@@ -139,6 +139,11 @@ impl From<oxmon_core::Error> for ApiError {
             E::InvalidInput(m) => Self::unprocessable("invalid_input", m),
             E::NotFound(m) => Self::not_found(m),
             E::Conflict(m) => Self::conflict(m),
+            // A limit of the store: the request is refused as a whole and
+            // will be again until something is removed (not a server fault).
+            E::ResourceExhausted(m) => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, "resource_exhausted", m)
+            }
             E::Unavailable(m) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

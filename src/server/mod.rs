@@ -170,6 +170,9 @@ impl Server {
         let store_options = SqliteOptions {
             retention_days: Some(config.retention_days),
             commit_window: std::time::Duration::from_millis(config.ingest.commit_window_ms),
+            max_series_per_agent: Some(config.ingest.max_series_per_agent),
+            max_series: Some(config.ingest.max_series),
+            max_queued_batches: config.ingest.max_queued_batches,
             clock: clock.clone(),
             ..SqliteOptions::default()
         };

@@ -186,6 +186,34 @@ impl oxmon_http::ServerStatus for Status {
         );
         metric(
             &mut out,
+            "oxmon_series",
+            "gauge",
+            "Series in the kept partitions.",
+            &one(self.store.series_count() as u64),
+        );
+        metric(
+            &mut out,
+            "oxmon_series_refused_batches_total",
+            "counter",
+            "Batches refused because they would create series past a cap.",
+            &one(self.store.series_refusals()),
+        );
+        metric(
+            &mut out,
+            "oxmon_storage_queued_batches",
+            "gauge",
+            "Batches waiting for the storage writer.",
+            &one(self.store.queued_batches() as u64),
+        );
+        metric(
+            &mut out,
+            "oxmon_storage_queue_refusals_total",
+            "counter",
+            "Batches refused because the storage writer queue was full.",
+            &one(self.store.queue_refusals()),
+        );
+        metric(
+            &mut out,
             "oxmon_agents",
             "gauge",
             "Agents with stored samples.",

@@ -193,7 +193,9 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods(Any)
-            .allow_headers(Any),
+            .allow_headers(Any)
+            // `/v1/agents/{id}/latest` pages with the total in a header.
+            .expose_headers([axum::http::HeaderName::from_static("x-total-count")]),
     )
 }
 

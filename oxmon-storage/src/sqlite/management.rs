@@ -127,8 +127,8 @@ impl SqliteManagementStore {
         let path = path.as_ref().to_path_buf();
         let opened = path.clone();
         let conn = tokio::task::spawn_blocking(move || schema::open(&opened))
-        .await
-        .map_err(join_error)??;
+            .await
+            .map_err(join_error)??;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
