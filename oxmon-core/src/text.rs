@@ -46,7 +46,7 @@ impl fmt::Debug for Untrusted<'_> {
 /// Invisible characters that reorder or hide text (bidirectional overrides,
 /// zero-width characters).
 fn is_format(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 #[cfg(test)]

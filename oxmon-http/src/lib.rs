@@ -6,8 +6,6 @@ mod error;
 #[cfg(feature = "http")]
 mod extract;
 #[cfg(feature = "http")]
-mod logtext;
-#[cfg(feature = "http")]
 mod routes;
 #[cfg(feature = "http")]
 mod serve;

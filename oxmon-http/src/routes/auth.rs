@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 use crate::auth::{AuthUser, LoginAttempt, check_password_strength};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ClientAddr};
-use crate::logtext::escape_for_log;
 use crate::state::AppState;
+use oxmon_core::text::untrusted;
 
 /// Login credentials.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -75,7 +75,7 @@ fn released<T>(
 /// Logs a wrong password: the user name escaped and cut, and the address.
 fn log_failure(what: &str, username: &str, addr: Option<IpAddr>) {
     let addr = addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-    tracing::warn!(user = %escape_for_log(username), %addr, "{what}: wrong password");
+    tracing::warn!(user = %untrusted(username), %addr, "{what}: wrong password");
 }
 
 /// Exchanges a username and password for a JWT.
