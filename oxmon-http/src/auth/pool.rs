@@ -136,10 +136,13 @@ mod tests {
         assert_eq!(pool.run(|| 2 + 2).await, Ok(4));
     }
 
-    #[tokio::test]
-    async fn a_full_pool_and_queue_refuse_at_once() {
-        let pool = PasswordPool::new(1, 1);
-        // Hold the only slot until told to finish.
+    /// Occupies the pool's one slot until `release` is sent to.
+    async fn hold_the_only_slot(
+        pool: &PasswordPool,
+    ) -> (
+        mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), PoolBusy>>,
+    ) {
         let (release, hold) = mpsc::channel::<()>();
         let (started_tx, started) = tokio::sync::oneshot::channel();
         let running = {
@@ -153,6 +156,13 @@ mod tests {
             })
         };
         started.await.expect("started");
+        (release, running)
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_and_queue_refuse_at_once() {
+        let pool = PasswordPool::new(1, 1);
+        let (release, running) = hold_the_only_slot(&pool).await;
         // One caller may wait...
         let waiting = {
             let pool = pool.clone();
@@ -172,19 +182,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_waiter_gives_its_place_back() {
         let pool = PasswordPool::new(1, 1);
-        let (release, hold) = mpsc::channel::<()>();
-        let (started_tx, started) = tokio::sync::oneshot::channel();
-        let running = {
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                pool.run(move || {
-                    let _ = started_tx.send(());
-                    let _ = hold.recv();
-                })
-                .await
-            })
-        };
-        started.await.expect("started");
+        let (release, running) = hold_the_only_slot(&pool).await;
         let waiter = {
             let pool = pool.clone();
             tokio::spawn(async move { pool.run(|| 1).await })
