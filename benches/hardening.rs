@@ -141,15 +141,13 @@ async fn main() {
     );
     let dir = tempfile::tempdir().unwrap();
     let (grpc, http_port) = (free_port(), free_port());
-    let toml = dir.path().join("server.toml");
-    std::fs::write(
-        &toml,
-        format!(
-            "grpc_port = {grpc}\nhttp_port = {http_port}\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\ndata_dir = \"{}\"\nrequire_agent_auth = true\n[ingest]\nmax_series_per_agent = 100000\n[auth]\ndefault_password = \"{PASSWORD}\"\n[cert_check]\nenabled = false\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    let toml = attack::server_toml(
+        dir.path(),
+        grpc,
+        http_port,
+        PASSWORD,
+        "require_agent_auth = true\n[ingest]\nmax_series_per_agent = 100000\n",
+    );
     let mut child: Child = Command::new(&bin)
         .arg(&toml)
         .env("RUST_LOG", "warn")

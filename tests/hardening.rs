@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 
 mod support;
-use support::attack::{bomb, send_raw, varint};
+use support::attack::{bomb, send_raw, server_toml, varint};
 use support::{example, free_port, spawn, terminate, wait_until};
 
 const PASSWORD: &str = "Hardening-Test-Pass-42";
@@ -34,15 +34,7 @@ impl Server {
         assert!(bin.exists(), "example binary missing: {}", bin.display());
         let dir = tempfile::tempdir().unwrap();
         let (grpc, http) = (free_port(), free_port());
-        let toml = dir.path().join("server.toml");
-        std::fs::write(
-            &toml,
-            format!(
-                "grpc_port = {grpc}\nhttp_port = {http}\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\ndata_dir = \"{}\"\n{extra}\n[auth]\ndefault_password = \"{PASSWORD}\"\n\n[cert_check]\nenabled = false\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let toml = server_toml(dir.path(), grpc, http, PASSWORD, extra);
         let child = spawn(&bin, &toml, &dir.path().join("server.log"));
         let server = Self {
             child,

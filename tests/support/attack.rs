@@ -111,3 +111,25 @@ pub fn bomb(id_len: usize, points: usize) -> Vec<u8> {
     }
     out
 }
+
+/// A `server.toml` on loopback with the given ports, data in `dir/data`,
+/// the first password `password`, certificate checks off, and `extra`
+/// (top-level keys, then any tables) in between.
+pub fn server_toml(
+    dir: &std::path::Path,
+    grpc: u16,
+    http: u16,
+    password: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let toml = dir.join("server.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "grpc_port = {grpc}\nhttp_port = {http}\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\ndata_dir = \"{}\"\n{extra}\n[auth]\ndefault_password = \"{password}\"\n\n[cert_check]\nenabled = false\n",
+            dir.join("data").display()
+        ),
+    )
+    .expect("server.toml");
+    toml
+}
