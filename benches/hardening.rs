@@ -171,28 +171,7 @@ async fn main() {
     .unwrap();
     let base = format!("http://127.0.0.1:{http_port}");
     let http = reqwest::Client::new();
-    let token: serde_json::Value = {
-        let login: serde_json::Value = http
-            .post(format!("{base}/v1/auth/login"))
-            .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let jwt = login["token"].as_str().unwrap().to_owned();
-        http.post(format!("{base}/v1/agents/whitelist"))
-            .bearer_auth(&jwt)
-            .json(&serde_json::json!({"agent_id": "bomber"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    };
-    let token = token["token"].as_str().unwrap().to_owned();
+    let token = attack::whitelist(&base, PASSWORD, "bomber").await;
     let url = format!("http://127.0.0.1:{grpc}");
     println!("idle server: {} MiB RSS", rss_kib(pid) / 1024);
     println!("| attack | outcome | peak RSS | health p99 | health max | health failed |");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 
 mod support;
-use support::attack::{bomb, send_raw, server_toml, varint};
+use support::attack::{bomb, login, send_raw, server_toml, varint, whitelist};
 use support::{example, free_port, spawn, terminate, wait_until};
 
 const PASSWORD: &str = "Hardening-Test-Pass-42";
@@ -73,6 +73,10 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+
     fn grpc_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.grpc)
     }
@@ -91,39 +95,12 @@ fn proc_status(pid: u32, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"))
 }
 
-/// Logs in and whitelists `agent`; returns its token.
-async fn whitelist(server: &Server, agent: &str) -> String {
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{}", server.http);
-    let login: serde_json::Value = http
-        .post(format!("{base}/v1/auth/login"))
-        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwt = login["token"].as_str().expect("login token").to_owned();
-    let added: serde_json::Value = http
-        .post(format!("{base}/v1/agents/whitelist"))
-        .bearer_auth(&jwt)
-        .json(&serde_json::json!({"agent_id": agent}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    added["token"].as_str().expect("agent token").to_owned()
-}
-
 /// The 16 KB gzip bomb (an 8 MiB agent id and millions of empty points)
 /// with and without credentials: refused, memory bounded, health answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_bombs_are_refused_within_a_memory_bound() {
     let server = Server::start("require_agent_auth = true\n");
-    let token = whitelist(&server, "bomber").await;
+    let token = whitelist(&server.base(), PASSWORD, "bomber").await;
     let url = server.grpc_url();
     let before = server.peak_rss_kib();
 
@@ -262,24 +239,10 @@ async fn connect_from(source: [u8; 4], port: u16) -> TcpStream {
     }
 }
 
-/// Logs in; returns a JWT.
-async fn login(server: &Server) -> String {
-    let login: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/v1/auth/login", server.http))
-        .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    login["token"].as_str().expect("login token").to_owned()
-}
-
 /// A counter of `/metrics` with the given labels.
 async fn counter(server: &Server, jwt: &str, name_and_labels: &str) -> u64 {
     let text = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{}/metrics", server.http))
+        .get(format!("{}/metrics", server.base()))
         .bearer_auth(jwt)
         .send()
         .await
@@ -300,7 +263,7 @@ async fn slow_idle_and_excess_connections_are_closed() {
     let server = Server::start(
         "[limits]\nhttp_max_connections = 40\nhttp_max_connections_per_address = 30\nhttp_header_timeout_secs = 2\nhttp_idle_timeout_secs = 8\nhttp_request_timeout_secs = 8\ngrpc_max_connections = 20\ngrpc_idle_timeout_secs = 3\ngrpc_request_timeout_secs = 3\n",
     );
-    let jwt = login(&server).await;
+    let jwt = login(&server.base(), PASSWORD).await;
     // A half-sent request: closed after the header timeout.
     let mut slow = TcpStream::connect(("127.0.0.1", server.http)).unwrap();
     slow.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")

@@ -3,14 +3,16 @@
 //! 127.0.0.2 are two addresses to the server.
 #![cfg(feature = "http")]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use oxmon_core::manage::UserStore;
 use oxmon_core::{ManualClock, Secret};
+use oxmon_http::AppState;
 use oxmon_http::auth::{Argon2Hasher, LoginLimiter, PasswordPool};
-use oxmon_http::{AppState, router};
 use oxmon_storage::MemoryManagementStore;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -43,16 +45,9 @@ async fn serve(pool: PasswordPool) -> Server {
     .with_password_hasher(hasher.clone())
     .with_password_pool(pool)
     .with_login_limiter(LoginLimiter::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let base = common::serve_on_loopback(state).await;
     Server {
-        base: format!("http://{addr}"),
+        base,
         hasher,
         clock,
     }

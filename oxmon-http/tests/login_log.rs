@@ -4,15 +4,17 @@
 //! a test without a subscriber running beside it could disable the line.
 #![cfg(feature = "http")]
 
+mod common;
+
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oxmon_core::manage::UserStore;
 use oxmon_core::{ManualClock, Secret};
+use oxmon_http::AppState;
 use oxmon_http::auth::Argon2Hasher;
-use oxmon_http::{AppState, router};
 use oxmon_storage::MemoryManagementStore;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -32,15 +34,7 @@ async fn serve() -> String {
     )
     .expect("state")
     .with_password_hasher(hasher);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    common::serve_on_loopback(state).await
 }
 
 /// A log sink for the failed-login test.

@@ -133,3 +133,33 @@ pub fn server_toml(
     .expect("server.toml");
     toml
 }
+
+/// Logs in as `admin` at `base` (`http://host:port`); the JWT.
+pub async fn login(base: &str, password: &str) -> String {
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/v1/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .expect("login request")
+        .json()
+        .await
+        .expect("login answer");
+    login["token"].as_str().expect("login token").to_owned()
+}
+
+/// Logs in and whitelists `agent`; its token.
+pub async fn whitelist(base: &str, password: &str, agent: &str) -> String {
+    let jwt = login(base, password).await;
+    let added: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/v1/agents/whitelist"))
+        .bearer_auth(&jwt)
+        .json(&serde_json::json!({"agent_id": agent}))
+        .send()
+        .await
+        .expect("whitelist request")
+        .json()
+        .await
+        .expect("whitelist answer");
+    added["token"].as_str().expect("agent token").to_owned()
+}

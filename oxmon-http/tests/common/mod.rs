@@ -49,6 +49,20 @@ pub async fn fixture() -> Fixture {
     }
 }
 
+/// Serves `state`'s router on 127.0.0.1 with client addresses (the login
+/// limiter reads them); its base URL.
+pub async fn serve_on_loopback(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = oxmon_http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
 pub async fn call(
     state: &AppState,
     method: &str,
