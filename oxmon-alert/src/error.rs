@@ -18,4 +18,11 @@ pub enum Error {
     /// Two rules share a name.
     #[error("rule `{0}` is defined twice; rule names must be unique")]
     DuplicateRule(String),
+    /// A rule's configuration is refused: an unknown `type`, or a custom
+    /// rule its plugin refuses. Names the file and the field.
+    #[error(transparent)]
+    Config(#[from] oxmon_core::config::ConfigError),
+    /// A [`RulePlugin`](oxmon_core::RulePlugin) claims a built-in `type`.
+    #[error("rule type `{0}` is built in; a plugin cannot replace it")]
+    BuiltinType(String),
 }

@@ -3,6 +3,7 @@
 mod engine;
 mod error;
 mod history;
+mod registry;
 pub mod regression;
 mod rule;
 mod series;
@@ -13,6 +14,7 @@ pub use engine::{
     ActiveAlert, AlertEngine, EngineOptions, EngineStats, SeriesHandle, compile, replay,
 };
 pub use error::{Error, Result};
+pub use registry::RuleRegistry;
 pub use rule::{CERT_VALID_METRIC, Rule};
 
 #[cfg(test)]

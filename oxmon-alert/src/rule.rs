@@ -56,13 +56,8 @@ impl Rule {
     /// # Errors
     /// [`Error::InvalidRule`] when the agent pattern is not a valid glob.
     pub fn from_config(config: &RuleConfig) -> Result<Self> {
-        let pattern =
-            glob::Pattern::new(&config.agent_pattern).map_err(|e| Error::InvalidRule {
-                rule: config.name.clone(),
-                problem: format!("agent_pattern `{}`: {e}", config.agent_pattern),
-            })?;
-        let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let logic = match config.kind {
+        let mut rule = Self::from_common(config)?;
+        rule.logic = match config.kind {
             RuleKind::Threshold {
                 operator,
                 value,
@@ -105,21 +100,47 @@ impl Rule {
                 return Err(Error::InvalidRule {
                     rule: config.name.clone(),
                     problem: format!(
-                        "rule type `{}` is not supported by this engine",
+                        "rule type `{}` is not built in: compile it with a RuleRegistry \
+                         that has its plugin",
                         config.kind.type_name()
                     ),
                 });
             }
         };
+        Ok(rule)
+    }
+
+    /// The common keys; the logic is filled in by the caller.
+    fn from_common(config: &RuleConfig) -> Result<Self> {
+        let pattern =
+            glob::Pattern::new(&config.agent_pattern).map_err(|e| Error::InvalidRule {
+                rule: config.name.clone(),
+                problem: format!("agent_pattern `{}`: {e}", config.agent_pattern),
+            })?;
         Ok(Self {
             name: config.name.clone(),
             metric: config.metric.clone(),
             pattern,
             severity: config.severity,
             silence_ms: secs(config.silence_secs),
-            logic,
+            logic: Logic::Threshold {
+                op: Operator::GreaterThan,
+                value: f64::INFINITY,
+                duration_ms: 0,
+            },
             config: Some(config.clone()),
         })
+    }
+
+    /// A rule of a registered custom `type`: the common keys from `config`,
+    /// the condition from `evaluator`.
+    pub(crate) fn from_plugin(
+        config: &RuleConfig,
+        evaluator: Arc<dyn RuleEvaluator>,
+    ) -> Result<Self> {
+        let mut rule = Self::from_common(config)?;
+        rule.logic = Logic::Custom(evaluator);
+        Ok(rule)
     }
 
     /// A rule around a custom [`RuleEvaluator`]; the engine keeps the
@@ -135,7 +156,7 @@ impl Rule {
             metric: evaluator.metric().to_owned(),
             pattern: glob::Pattern::new("*").unwrap_or_default(),
             severity,
-            silence_ms: i64::try_from(silence_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            silence_ms: secs(silence_secs),
             logic: Logic::Custom(evaluator),
             config: None,
         }
@@ -166,7 +187,7 @@ impl Rule {
 
     pub(crate) fn applies_to(&self, series: &SeriesKey) -> bool {
         match &self.logic {
-            Logic::Custom(e) => e.applies_to(series),
+            Logic::Custom(e) => self.pattern.matches(&series.agent_id) && e.applies_to(series),
             _ => self.pattern.matches(&series.agent_id),
         }
     }
@@ -174,7 +195,9 @@ impl Rule {
     /// Same rule, same behaviour: state can be carried across a reload.
     pub(crate) fn same_as(&self, other: &Rule) -> bool {
         match (&self.logic, &other.logic) {
-            (Logic::Custom(a), Logic::Custom(b)) => {
+            // Built in code: the same evaluator. From a configuration: the
+            // same configuration.
+            (Logic::Custom(a), Logic::Custom(b)) if self.config.is_none() => {
                 Arc::ptr_eq(a, b) && self.silence_ms == other.silence_ms
             }
             _ => self.config.is_some() && self.config == other.config,
@@ -190,6 +213,11 @@ impl Rule {
             Logic::Custom(_) => None,
         }
     }
+}
+
+/// Seconds to milliseconds, saturating.
+fn secs(s: u64) -> i64 {
+    i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 impl fmt::Debug for Rule {

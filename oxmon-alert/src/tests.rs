@@ -1085,3 +1085,165 @@ fn custom_evaluators_get_their_window_and_the_engine_semantics() {
         "window holds lookback_ms of points"
     );
 }
+
+/// `type = "above_mean"`: [`AboveMean`] with a configurable factor.
+#[derive(Debug)]
+struct AboveMeanPlugin;
+
+impl oxmon_core::RulePlugin for AboveMeanPlugin {
+    fn type_name(&self) -> &str {
+        "above_mean"
+    }
+    fn build(
+        &self,
+        _rule: &RuleConfig,
+        custom: &oxmon_core::config::CustomRule,
+    ) -> Result<Arc<dyn RuleEvaluator>, oxmon_core::config::ConfigError> {
+        custom.deny_unknown(&["factor"])?;
+        let factor = custom.required_f64("factor")?;
+        if factor != 2.0 {
+            return Err(custom.error("factor", format!("only 2 is supported, got {factor}")));
+        }
+        Ok(Arc::new(AboveMean))
+    }
+}
+
+fn registry() -> crate::RuleRegistry {
+    let mut r = crate::RuleRegistry::new();
+    assert!(r.register(Arc::new(AboveMeanPlugin)).unwrap().is_none());
+    r
+}
+
+const CUSTOM: &str = r#"
+[[alert.rules]]
+name = "spike"
+type = "above_mean"
+metric = "load.load_1"
+agent_pattern = "db-*"
+severity = "critical"
+silence_secs = 0
+factor = 2.0
+"#;
+
+#[test]
+fn a_registered_rule_type_runs_with_the_common_keys_of_its_entry() {
+    let mut e = registry()
+        .engine(&rules(CUSTOM), EngineOptions::default())
+        .unwrap();
+    let l = Labels::new();
+    // The evaluator's own filter (`db*`) and the entry's agent_pattern
+    // (`db-*`) both apply.
+    for agent in ["web-1", "dbx"] {
+        let ev = feed(
+            &mut e,
+            agent,
+            "load.load_1",
+            &l,
+            T0,
+            10 * S,
+            &[1.0, 1.0, 1.0, 50.0],
+        );
+        assert!(ev.is_empty(), "{agent}: {ev:?}");
+    }
+    let ev = feed(
+        &mut e,
+        "db-1",
+        "load.load_1",
+        &l,
+        T0,
+        10 * S,
+        &[1.0, 1.0, 1.0, 1.0, 50.0, 1.0],
+    );
+    assert_eq!(
+        statuses(&ev),
+        [
+            (AlertStatus::Firing, T0 + 40 * S),
+            (AlertStatus::Resolved, T0 + 50 * S)
+        ]
+    );
+    assert_eq!(ev[0].rule, "spike", "the entry's name, not the evaluator's");
+    assert_eq!(
+        ev[0].severity,
+        Severity::Warning,
+        "the breach's severity, as for every custom evaluator"
+    );
+}
+
+#[test]
+fn the_registry_refuses_what_it_cannot_run_naming_the_file_and_field() {
+    let err = |r: &crate::RuleRegistry, text: &str| -> String {
+        r.compile(&rules(text)).unwrap_err().to_string()
+    };
+    let bogus = "[[alert.rules]]\nname = \"r\"\nmetric = \"m\"\ntype = \"bogus\"";
+    assert_eq!(
+        err(&crate::RuleRegistry::new(), bogus),
+        "test.toml: field `alert.rules[0].type`: unknown rule type `bogus`, expected one of: \
+         threshold, rate_of_change, trend_prediction, cert_expiration"
+    );
+    assert!(
+        err(&registry(), bogus).ends_with("cert_expiration, above_mean"),
+        "registered types are listed"
+    );
+    let bad = CUSTOM.replace("factor = 2.0", "factor = 3");
+    assert_eq!(
+        err(&registry(), &bad),
+        "test.toml: field `alert.rules[0].factor`: only 2 is supported, got 3"
+    );
+    let typo = CUSTOM.replace("factor = 2.0", "factor = 2.0\nfactr = 1");
+    assert!(
+        err(&registry(), &typo).starts_with(
+            "test.toml: field `alert.rules[0].factr`: unknown key for a above_mean rule"
+        ),
+    );
+    // A disabled rule is still checked, and left out of the engine.
+    let disabled = bad.replace("factor = 3", "factor = 3\nenabled = false");
+    assert!(err(&registry(), &disabled).contains("only 2 is supported"));
+    let off = CUSTOM.replace("factor = 2.0", "factor = 2.0\nenabled = false");
+    assert!(registry().compile(&rules(&off)).unwrap().is_empty());
+    // Without a registry, a custom type cannot compile.
+    assert!(AlertEngine::from_config(&rules(CUSTOM), EngineOptions::default()).is_err());
+    // A plugin cannot take a built-in type.
+    #[derive(Debug)]
+    struct Impostor;
+    impl oxmon_core::RulePlugin for Impostor {
+        fn type_name(&self) -> &str {
+            "threshold"
+        }
+        fn build(
+            &self,
+            _: &RuleConfig,
+            _: &oxmon_core::config::CustomRule,
+        ) -> Result<Arc<dyn RuleEvaluator>, oxmon_core::config::ConfigError> {
+            Ok(Arc::new(AboveMean))
+        }
+    }
+    assert_eq!(
+        crate::RuleRegistry::new()
+            .register(Arc::new(Impostor))
+            .unwrap_err(),
+        crate::Error::BuiltinType("threshold".into())
+    );
+}
+
+#[test]
+fn reloading_an_unchanged_custom_rule_keeps_its_state() {
+    let r = registry();
+    let mut e = r.engine(&rules(CUSTOM), EngineOptions::default()).unwrap();
+    let l = Labels::new();
+    let ev = feed(
+        &mut e,
+        "db-1",
+        "load.load_1",
+        &l,
+        T0,
+        10 * S,
+        &[1.0, 1.0, 1.0, 1.0, 50.0],
+    );
+    assert_eq!(statuses(&ev), [(AlertStatus::Firing, T0 + 40 * S)]);
+    e.set_rules(r.compile(&rules(CUSTOM)).unwrap()).unwrap();
+    assert_eq!(e.active().len(), 1, "the open alert survives the reload");
+    // A changed entry starts over: its open alert resolves.
+    let changed = CUSTOM.replace("severity = \"critical\"", "severity = \"warning\"");
+    e.set_rules(r.compile(&rules(&changed)).unwrap()).unwrap();
+    assert!(e.active().is_empty());
+}

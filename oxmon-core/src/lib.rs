@@ -27,7 +27,7 @@ pub use channel::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use collector::{CollectContext, Collector};
 pub use error::{Error, Result};
-pub use rule::{Breach, RuleEvaluator, Verdict};
+pub use rule::{Breach, RuleEvaluator, RulePlugin, Verdict};
 pub use secret::Secret;
 pub use store::{
     AlertPage, AlertQuery, AppendOutcome, LatestPage, LatestQuery, MAX_TIMESTAMP_MS, MetricStore,

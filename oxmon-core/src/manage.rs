@@ -280,6 +280,20 @@ pub trait CertStore: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Everything the server keeps besides metrics: users, the agent
+/// whitelist, certificate domains and results, and the notification
+/// history. Implemented for every type that implements the four traits
+/// (`oxmon_storage`'s SQLite and memory stores do).
+pub trait ManagementStore:
+    UserStore + WhitelistStore + CertStore + crate::notify_history::NotificationHistory
+{
+}
+
+impl<T> ManagementStore for T where
+    T: UserStore + WhitelistStore + CertStore + crate::notify_history::NotificationHistory
+{
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! The rule evaluator contract.
 
 use crate::alert::Prediction;
+use crate::config::{ConfigError, CustomRule, RuleConfig};
 use crate::types::{Point, SeriesKey, Severity};
 
 /// Why a rule's condition holds for a series right now.
@@ -58,4 +59,38 @@ pub trait RuleEvaluator: Send + Sync + std::fmt::Debug {
 
     /// Evaluates the window; see the trait docs.
     fn evaluate(&self, window: &[Point]) -> Verdict;
+}
+
+/// A factory for one custom rule `type`: what a downstream crate registers
+/// with the alert engine's registry so that `type = "<name>"` in
+/// `[[alert.rules]]` (or a rule created over the API) reaches its evaluator.
+///
+/// # Behavior
+/// - `type_name` is the `type` value that selects this plugin; it must not
+///   be one of the built-in types.
+/// - `build` checks the rule's own fields ([`CustomRule::settings`]) and
+///   returns the evaluator; it does no I/O. The engine takes the rule's
+///   name, metric, `agent_pattern`, `severity` and `silence_secs` from the
+///   common keys; the evaluator's [`RuleEvaluator::applies_to`] can narrow
+///   the series further (labels), and its `name` and `metric` are not used.
+///
+/// # Errors
+/// [`ConfigError`] naming the file and the field, built with
+/// [`CustomRule::error`] or its typed getters
+/// ([`CustomRule::required_f64`], [`CustomRule::deny_unknown`], ...).
+///
+/// [`CustomRule::settings`]: crate::config::CustomRule::settings
+/// [`CustomRule::error`]: crate::config::CustomRule::error
+/// [`CustomRule::required_f64`]: crate::config::CustomRule::required_f64
+/// [`CustomRule::deny_unknown`]: crate::config::CustomRule::deny_unknown
+pub trait RulePlugin: Send + Sync + std::fmt::Debug {
+    /// The `type` this plugin handles.
+    fn type_name(&self) -> &str;
+
+    /// Builds the evaluator of one rule of this type.
+    fn build(
+        &self,
+        rule: &RuleConfig,
+        custom: &CustomRule,
+    ) -> Result<std::sync::Arc<dyn RuleEvaluator>, ConfigError>;
 }

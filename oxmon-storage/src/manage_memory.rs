@@ -9,6 +9,7 @@ use oxmon_core::manage::{
     DomainFilter, NewCertDomain, Page, User, UserStore, WhitelistEntry, WhitelistStore,
     validate_hash, validate_limit, validate_username,
 };
+use oxmon_core::notify_history::{DeliveryRecord, MemoryHistory, NotificationHistory};
 use oxmon_core::{Error, Result};
 
 /// Users, agent whitelist and certificate data kept in memory.
@@ -16,12 +17,14 @@ use oxmon_core::{Error, Result};
 /// Public API for tests, examples and programs that need no persistence. It
 /// honours the whole contract of [`UserStore`], [`WhitelistStore`] and
 /// [`CertStore`] (it runs `oxmon_core::testing::manage`) except durability
-/// across restarts. Domain ids look like `mem-1`, `mem-2`, ...
+/// across restarts, and keeps the newest 10,000 notification attempts
+/// ([`NotificationHistory`]). Domain ids look like `mem-1`, `mem-2`, ...
 #[derive(Debug, Default)]
 pub struct MemoryManagementStore {
     users: RwLock<Users>,
     whitelist: RwLock<BTreeMap<String, WhitelistEntry>>,
     certs: RwLock<Certs>,
+    history: MemoryHistory,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +68,17 @@ impl MemoryManagementStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+#[async_trait]
+impl NotificationHistory for MemoryManagementStore {
+    async fn record(&self, record: DeliveryRecord) -> Result<()> {
+        self.history.record(record).await
+    }
+
+    async fn recent(&self, limit: usize) -> Result<Vec<DeliveryRecord>> {
+        self.history.recent(limit).await
     }
 }
 

@@ -14,6 +14,7 @@ mod log;
 mod notification;
 mod rules;
 mod server;
+mod settings;
 
 use std::fmt;
 use std::path::Path;
@@ -25,7 +26,7 @@ pub use log::{LogConfig, LogFormat, validate_log_filter};
 pub use notification::{
     ChannelConfig, NotificationConfig, Recurrence, SilenceWindow, TimeOfDay, Weekday,
 };
-pub use rules::{Operator, RateDirection, RuleConfig, RuleKind};
+pub use rules::{BUILTIN_RULE_TYPES, CustomRule, Operator, RateDirection, RuleConfig, RuleKind};
 pub use server::{
     AlertConfig, AuthConfig, CertCheckConfig, IngestConfig, LimitsConfig, LocalAgentConfig,
     ServerConfig, TlsFiles,
@@ -120,7 +121,18 @@ pub(crate) fn parse_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<
         field: None,
         problem: format!("invalid TOML: {}", e.to_string().trim_end()),
     })?;
-    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+    deserialize_at(toml::Value::Table(table), file, "")
+}
+
+/// Deserializes one TOML value into `T`; errors carry the path of the
+/// offending field, after `prefix` (the value's own path, `""` for the whole
+/// file).
+pub(crate) fn deserialize_at<T: DeserializeOwned>(
+    value: toml::Value,
+    file: &str,
+    prefix: &str,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         // toml appends "in `parent`" on a new line; the path already says where.
@@ -140,14 +152,15 @@ pub(crate) fn parse_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<
             },
             None => inner,
         };
-        if path == "." {
-            ConfigError {
+        match (prefix, path.as_str()) {
+            ("", ".") => ConfigError {
                 file: file.to_owned(),
                 field: None,
                 problem,
-            }
-        } else {
-            ConfigError::field(file, path, problem)
+            },
+            ("", path) => ConfigError::field(file, path, problem),
+            (prefix, ".") => ConfigError::field(file, prefix, problem),
+            (prefix, path) => ConfigError::field(file, format!("{prefix}.{path}"), problem),
         }
     })
 }

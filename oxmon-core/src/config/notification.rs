@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::settings::Settings;
 use super::{ConfigError, Ctx};
 use crate::types::Severity;
 
@@ -57,24 +58,20 @@ impl ChannelConfig {
         }
     }
 
+    fn settings(&self) -> Settings<'_, impl Fn(&str, String) -> ConfigError + '_> {
+        Settings {
+            table: &self.settings,
+            error: |field: &str, problem: String| ConfigError::channel(self, field, problem),
+        }
+    }
+
     /// A required string setting.
     ///
     /// # Errors
     /// [`ConfigError`] naming the channel and the field when it is missing,
     /// not a string, or empty.
     pub fn required_str(&self, field: &str) -> Result<&str, ConfigError> {
-        match self.settings.get(field) {
-            None => Err(ConfigError::channel(self, field, "is required")),
-            Some(toml::Value::String(s)) if s.trim().is_empty() => {
-                Err(ConfigError::channel(self, field, "must not be empty"))
-            }
-            Some(toml::Value::String(s)) => Ok(s),
-            Some(other) => Err(ConfigError::channel(
-                self,
-                field,
-                format!("must be a string, got {}", other.type_str()),
-            )),
-        }
+        self.settings().required_str(field)
     }
 
     /// An optional string setting.
@@ -82,15 +79,7 @@ impl ChannelConfig {
     /// # Errors
     /// [`ConfigError`] when present but not a string.
     pub fn optional_str(&self, field: &str) -> Result<Option<&str>, ConfigError> {
-        match self.settings.get(field) {
-            None => Ok(None),
-            Some(toml::Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(ConfigError::channel(
-                self,
-                field,
-                format!("must be a string, got {}", other.type_str()),
-            )),
-        }
+        self.settings().optional_str(field)
     }
 
     /// A required, non-empty list of non-empty strings.
@@ -98,36 +87,7 @@ impl ChannelConfig {
     /// # Errors
     /// [`ConfigError`] when missing, empty, or holding anything but non-empty strings.
     pub fn required_str_list(&self, field: &str) -> Result<Vec<String>, ConfigError> {
-        let Some(value) = self.settings.get(field) else {
-            return Err(ConfigError::channel(self, field, "is required"));
-        };
-        let toml::Value::Array(items) = value else {
-            return Err(ConfigError::channel(
-                self,
-                field,
-                format!("must be a list of strings, got {}", value.type_str()),
-            ));
-        };
-        if items.is_empty() {
-            return Err(ConfigError::channel(self, field, "must not be empty"));
-        }
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                toml::Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
-                toml::Value::String(_) => Err(ConfigError::channel(
-                    self,
-                    &format!("{field}[{i}]"),
-                    "must not be empty",
-                )),
-                other => Err(ConfigError::channel(
-                    self,
-                    &format!("{field}[{i}]"),
-                    format!("must be a string, got {}", other.type_str()),
-                )),
-            })
-            .collect()
+        self.settings().required_str_list(field)
     }
 
     /// An optional integer setting.
@@ -135,15 +95,7 @@ impl ChannelConfig {
     /// # Errors
     /// [`ConfigError`] when present but not an integer.
     pub fn optional_int(&self, field: &str) -> Result<Option<i64>, ConfigError> {
-        match self.settings.get(field) {
-            None => Ok(None),
-            Some(toml::Value::Integer(i)) => Ok(Some(*i)),
-            Some(other) => Err(ConfigError::channel(
-                self,
-                field,
-                format!("must be an integer, got {}", other.type_str()),
-            )),
-        }
+        self.settings().optional_int(field)
     }
 
     /// Refuses settings outside `known`, so a misspelt key is reported
@@ -152,18 +104,8 @@ impl ChannelConfig {
     /// # Errors
     /// [`ConfigError`] naming the first unknown key.
     pub fn deny_unknown(&self, known: &[&str]) -> Result<(), ConfigError> {
-        match self.settings.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(key) => Err(ConfigError::channel(
-                self,
-                key,
-                format!(
-                    "unknown key for a {} channel (is it misspelt?), expected one of: {}",
-                    self.kind,
-                    known.join(", ")
-                ),
-            )),
-            None => Ok(()),
-        }
+        self.settings()
+            .deny_unknown(known, &format!("a {} channel", self.kind))
     }
 }
 

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, Ctx};
+use super::settings::Settings;
+use super::{ConfigError, Ctx, deserialize_at};
 use crate::types::Severity;
 
 /// Comparison of a threshold rule.
@@ -116,17 +117,157 @@ pub enum RuleKind {
         /// Critical at or below this many days (default 7).
         critical_days: f64,
     },
+    /// Any other `type`: a rule type a downstream crate registers (a
+    /// `RulePlugin` in the alert engine's registry), with its own fields.
+    /// Parsing keeps them; the registry checks them.
+    #[serde(untagged)]
+    Custom(CustomRule),
 }
 
 impl RuleKind {
     /// The `type` string.
-    pub fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> &str {
         match self {
             RuleKind::Threshold { .. } => "threshold",
             RuleKind::RateOfChange { .. } => "rate_of_change",
             RuleKind::TrendPrediction { .. } => "trend_prediction",
             RuleKind::CertExpiration { .. } => "cert_expiration",
+            RuleKind::Custom(c) => &c.type_name,
         }
+    }
+}
+
+/// The rule types the engine has built in.
+pub const BUILTIN_RULE_TYPES: [&str; 4] = [
+    "threshold",
+    "rate_of_change",
+    "trend_prediction",
+    "cert_expiration",
+];
+
+/// A rule of a type that is not built in: its `type`, the fields that are
+/// not common to every rule, and where it was written, so the plugin that
+/// builds it reports errors naming the file and the field.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct CustomRule {
+    /// The `type`.
+    pub type_name: String,
+    /// Every key of the entry except the common ones (`name`, `type`,
+    /// `metric`, `agent_pattern`, `severity`, `silence_secs`, `enabled`).
+    pub settings: toml::Table,
+    /// Position in `[[alert.rules]]`, for error messages.
+    pub index: usize,
+    /// The file (or other origin) it came from, for error messages.
+    pub origin: String,
+}
+
+impl PartialEq for CustomRule {
+    /// Same type and settings: where it was written does not matter.
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name == other.type_name && self.settings == other.settings
+    }
+}
+
+impl std::fmt::Debug for CustomRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomRule")
+            .field("type_name", &self.type_name)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for CustomRule {
+    /// `type` and the settings, as the entry reads in the file.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.settings.len() + 1))?;
+        map.serialize_entry("type", &self.type_name)?;
+        for (k, v) in &self.settings {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl CustomRule {
+    /// A custom rule built in code (tests, embedding programs).
+    pub fn new(type_name: impl Into<String>, settings: toml::Table) -> Self {
+        Self {
+            type_name: type_name.into(),
+            settings,
+            index: 0,
+            origin: "<code>".to_owned(),
+        }
+    }
+
+    /// An error about one of this rule's fields, naming the file and
+    /// `alert.rules[i].field`.
+    pub fn error(&self, field: &str, problem: impl Into<String>) -> ConfigError {
+        ConfigError::field(
+            self.origin.clone(),
+            format!("alert.rules[{}].{field}", self.index),
+            problem,
+        )
+    }
+
+    fn settings(&self) -> Settings<'_, impl Fn(&str, String) -> ConfigError + '_> {
+        Settings {
+            table: &self.settings,
+            error: |field: &str, problem: String| self.error(field, problem),
+        }
+    }
+
+    /// A required string setting.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the field when it is missing, empty or not a string.
+    pub fn required_str(&self, field: &str) -> Result<&str, ConfigError> {
+        self.settings().required_str(field)
+    }
+
+    /// An optional string setting.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when present but not a string.
+    pub fn optional_str(&self, field: &str) -> Result<Option<&str>, ConfigError> {
+        self.settings().optional_str(field)
+    }
+
+    /// An optional integer setting.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when present but not an integer.
+    pub fn optional_int(&self, field: &str) -> Result<Option<i64>, ConfigError> {
+        self.settings().optional_int(field)
+    }
+
+    /// An optional finite number (an integer is accepted).
+    ///
+    /// # Errors
+    /// [`ConfigError`] when present but not a finite number.
+    pub fn optional_f64(&self, field: &str) -> Result<Option<f64>, ConfigError> {
+        self.settings().optional_f64(field)
+    }
+
+    /// A required finite number (an integer is accepted).
+    ///
+    /// # Errors
+    /// [`ConfigError`] when missing or not a finite number.
+    pub fn required_f64(&self, field: &str) -> Result<f64, ConfigError> {
+        self.optional_f64(field)?
+            .ok_or_else(|| self.error(field, format!("is required for a {} rule", self.type_name)))
+    }
+
+    /// Refuses settings outside `known`, so a misspelt key is reported
+    /// instead of silently ignored.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first unknown key.
+    pub fn deny_unknown(&self, known: &[&str]) -> Result<(), ConfigError> {
+        self.settings()
+            .deny_unknown(known, &format!("a {} rule", self.type_name))
     }
 }
 
@@ -155,9 +296,10 @@ pub struct RuleConfig {
 /// The rule as written in the file, before validation.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawRule {
+struct RawRule {
     name: Option<String>,
     #[serde(rename = "type")]
+    #[expect(dead_code, reason = "read before; listed so that it is a known key")]
     kind: Option<String>,
     metric: Option<String>,
     agent_pattern: Option<String>,
@@ -182,20 +324,25 @@ pub(crate) struct RawRule {
     critical_days: Option<f64>,
 }
 
-const TYPES: &str = "threshold, rate_of_change, trend_prediction, cert_expiration";
-
 impl RawRule {
-    pub(crate) fn validate(self, ctx: Ctx<'_>, index: usize) -> Result<RuleConfig, ConfigError> {
+    fn validate(
+        mut self,
+        ctx: Ctx<'_>,
+        index: usize,
+        ty: String,
+    ) -> Result<RuleConfig, ConfigError> {
         let at = |f: &str| format!("alert.rules[{index}].{f}");
         let required = |f: &str, ty: &str| ctx.err(at(f), format!("is required for a {ty} rule"));
-        let ty = self
-            .kind
-            .clone()
-            .ok_or_else(|| ctx.err(at("type"), format!("is required, one of: {TYPES}")))?;
-        let name = self.name.clone().unwrap_or_default();
-        if name.trim().is_empty() {
-            return Err(ctx.err(at("name"), "is required and must not be empty"));
-        }
+        let common = Common {
+            name: self.name.take(),
+            kind: None,
+            metric: self.metric.take(),
+            agent_pattern: self.agent_pattern.take(),
+            severity: self.severity,
+            silence_secs: self.silence_secs,
+            enabled: self.enabled,
+        };
+        common.check_name(ctx, index)?;
         // Fields that belong to other types are refused: a threshold rule with
         // `rate_threshold` is almost certainly a mistake.
         let present: [(&str, bool); 12] = [
@@ -222,13 +369,7 @@ impl RawRule {
                 "window_secs",
                 "min_r_squared",
             ],
-            "cert_expiration" => &["warning_days", "critical_days"],
-            other => {
-                return Err(ctx.err(
-                    at("type"),
-                    format!("unknown rule type `{other}`, expected one of: {TYPES}"),
-                ));
-            }
+            _ => &["warning_days", "critical_days"],
         };
         if let Some((field, _)) = present.iter().find(|(f, set)| *set && !allowed.contains(f)) {
             return Err(ctx.err(at(field), format!("does not apply to a {ty} rule")));
@@ -332,6 +473,39 @@ impl RawRule {
                 }
             }
         };
+        common.finish(ctx, index, kind)
+    }
+}
+
+/// The keys every rule has, whatever its type.
+#[derive(Debug, Clone, Deserialize)]
+struct Common {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    #[expect(dead_code, reason = "read before; listed so that it is not a setting")]
+    kind: Option<String>,
+    metric: Option<String>,
+    agent_pattern: Option<String>,
+    severity: Option<Severity>,
+    silence_secs: Option<u64>,
+    enabled: Option<bool>,
+}
+
+impl Common {
+    fn check_name(&self, ctx: Ctx<'_>, index: usize) -> Result<(), ConfigError> {
+        match &self.name {
+            Some(name) if !name.trim().is_empty() => Ok(()),
+            _ => Err(ctx.err(
+                format!("alert.rules[{index}].name"),
+                "is required and must not be empty",
+            )),
+        }
+    }
+
+    fn finish(self, ctx: Ctx<'_>, index: usize, kind: RuleKind) -> Result<RuleConfig, ConfigError> {
+        let at = |f: &str| format!("alert.rules[{index}].{f}");
+        self.check_name(ctx, index)?;
+        let name = self.name.unwrap_or_default();
         let metric = match (self.metric, &kind) {
             (Some(m), _) if !m.trim().is_empty() => m,
             (None, RuleKind::CertExpiration { .. }) => "certificate.days_until_expiry".to_owned(),
@@ -353,6 +527,60 @@ impl RawRule {
             kind,
         })
     }
+}
+
+/// The keys of [`Common`].
+const COMMON_KEYS: [&str; 7] = [
+    "name",
+    "type",
+    "metric",
+    "agent_pattern",
+    "severity",
+    "silence_secs",
+    "enabled",
+];
+
+/// Validates one `[[alert.rules]]` entry. A built-in `type` is checked here
+/// in full; any other type keeps its own fields for the registry of the
+/// engine that will run it, which refuses a type it does not know.
+pub(crate) fn validate_rule(
+    table: toml::Table,
+    ctx: Ctx<'_>,
+    index: usize,
+) -> Result<RuleConfig, ConfigError> {
+    let at = |f: &str| format!("alert.rules[{index}].{f}");
+    let ty = match table.get("type") {
+        None => {
+            return Err(ctx.err(
+                at("type"),
+                format!("is required, one of: {}", BUILTIN_RULE_TYPES.join(", ")),
+            ));
+        }
+        Some(toml::Value::String(t)) if !t.trim().is_empty() => t.clone(),
+        Some(other) => {
+            return Err(ctx.err(
+                at("type"),
+                format!("must be a non-empty string, got {other}"),
+            ));
+        }
+    };
+    let prefix = format!("alert.rules[{index}]");
+    if BUILTIN_RULE_TYPES.contains(&ty.as_str()) {
+        let raw: RawRule = deserialize_at(toml::Value::Table(table), ctx.file, &prefix)?;
+        return raw.validate(ctx, index, ty);
+    }
+    let (common, settings): (toml::Table, toml::Table) = table
+        .into_iter()
+        .partition(|(k, _)| COMMON_KEYS.contains(&k.as_str()));
+    let common: Common = deserialize_at(toml::Value::Table(common), ctx.file, &prefix)?;
+    common.check_name(ctx, index)?;
+    let kind = RuleKind::Custom(CustomRule {
+        type_name: ty,
+        settings,
+        index,
+        origin: ctx.file.to_owned(),
+    });
+    common.finish(ctx, index, kind)
 }
 
 /// Checks glob syntax: non-empty, balanced `[...]` classes.

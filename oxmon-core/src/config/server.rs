@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::notification::RawNotification;
-use super::rules::RawRule;
+use super::rules::validate_rule;
 use super::{ConfigError, Ctx, LogConfig, NotificationConfig, RuleConfig, parse_toml, read_file};
 use crate::secret::Secret;
 
@@ -416,7 +416,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawAlert {
     #[serde(default)]
-    rules: Vec<RawRule>,
+    rules: Vec<toml::Table>,
 }
 
 impl ServerConfig {
@@ -458,7 +458,7 @@ impl ServerConfig {
         };
         let mut rules: Vec<RuleConfig> = Vec::with_capacity(raw.alert.rules.len());
         for (i, r) in raw.alert.rules.into_iter().enumerate() {
-            let rule = r.validate(ctx, i)?;
+            let rule = validate_rule(r, ctx, i)?;
             if rules.iter().any(|other| other.name == rule.name) {
                 return Err(ctx.err(
                     format!("alert.rules[{i}].name"),
