@@ -16,12 +16,15 @@ pub use certs::{
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use oxmon_alert::{AlertEngine, EngineOptions};
+use oxmon_alert::{AlertEngine, EngineOptions, RuleRegistry};
 use oxmon_core::config::ConfigError;
 use oxmon_core::config::{AgentConfig, ServerConfig};
-use oxmon_core::manage::WhitelistStore;
+use oxmon_core::manage::{ManagementStore, WhitelistStore};
 use oxmon_core::notify_history::NotificationHistory;
-use oxmon_core::{AlertStatus, Clock, DAY_MS, MetricBatch, MetricStore, Severity};
+use oxmon_core::{
+    AlertStatus, ChannelPlugin, Clock, Collector, DAY_MS, MetricBatch, MetricStore, RulePlugin,
+    Severity, SystemClock,
+};
 use oxmon_http::auth::{LoginLimiter, LoginLimits, PasswordPool};
 use oxmon_notify::{ChannelRegistry, Notifier};
 use oxmon_storage::{SqliteManagementStore, SqliteOptions, SqliteStore};
@@ -46,8 +49,9 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The alert rules could not be compiled.
-    #[error("alert rules: {0}")]
+    /// The alert rules could not be compiled (an unknown `type`, a custom
+    /// rule its plugin refuses: naming the file and the field).
+    #[error(transparent)]
     Rules(#[from] oxmon_alert::Error),
     /// A notification channel is misconfigured (names the channel and field).
     #[error(transparent)]
@@ -70,20 +74,14 @@ pub enum ServerError {
     },
 }
 
-/// Checks what parsing alone cannot: every channel against its plugin and
-/// every rule against the engine. `--check-config` runs it.
+/// Checks what parsing alone cannot, with the built-in channels and rule
+/// types only. A program with its own plugins checks with
+/// [`ServerBuilder::check`] instead.
 ///
 /// # Errors
 /// The first problem, naming the file and the field.
 pub fn check(config: &ServerConfig) -> Result<(), ServerError> {
-    let registry = ChannelRegistry::with_builtin();
-    for channel in &config.notification.channels {
-        registry.validate(channel)?;
-    }
-    AlertEngine::from_config(&config.alert.rules, EngineOptions::default())?;
-    certs::prober(&config.cert_check)?;
-    admin::check_first_password(config)?;
-    Ok(())
+    Server::builder(config.clone()).check()
 }
 
 /// What is firing now, for `GET /v1/alerts/active`.
@@ -153,38 +151,214 @@ pub struct Server {
     initial_admin_password: Option<oxmon_core::Secret>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn MetricStore>,
+    /// Set when the server opened its own SQLite store: closed at shutdown.
+    sqlite: Option<Arc<SqliteStore>>,
 }
 
 impl Server {
-    /// Opens the stores in `config.data_dir`, binds gRPC, starts the alert
-    /// task and, when `[local_agent] enabled`, the in-process agent.
+    /// A builder for a server as `config` says, to which a program adds
+    /// its own channel plugins, rule types, local-agent collectors, stores
+    /// and clock before [`ServerBuilder::start`].
+    pub fn builder(config: ServerConfig) -> ServerBuilder {
+        ServerBuilder::new(config)
+    }
+
+    /// Starts a server with the built-in parts only: the same as
+    /// `Server::builder(config).clock(clock).start()`.
     ///
     /// # Errors
-    /// [`ServerError`] when storage cannot be opened, a port cannot be bound,
-    /// the rules do not compile or the first administrator's password is
-    /// weak (checked before anything starts).
+    /// As [`ServerBuilder::start`].
     pub async fn start(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Self, ServerError> {
-        admin::check_first_password(&config)?;
-        let dir = config.data_dir.clone();
-        let store_options = SqliteOptions {
-            retention_days: Some(config.retention_days),
-            commit_window: std::time::Duration::from_millis(config.ingest.commit_window_ms),
-            max_series_per_agent: Some(config.ingest.max_series_per_agent),
-            max_series: Some(config.ingest.max_series),
-            max_queued_batches: config.ingest.max_queued_batches,
-            clock: clock.clone(),
-            ..SqliteOptions::default()
-        };
-        let store = Arc::new(
-            tokio::task::spawn_blocking(move || SqliteStore::open(dir, store_options))
-                .await
-                .map_err(|e| oxmon_core::Error::Unavailable(e.to_string()))??,
-        );
-        for broken in store.broken_partitions() {
-            tracing::error!("{broken}");
+        Self::builder(config).clock(clock).start().await
+    }
+
+    /// The address gRPC listens on.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The address the REST API listens on.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The first administrator's password when it was generated at this
+    /// start (no user existed and none was configured): show it once.
+    pub fn initial_admin_password(&self) -> Option<&oxmon_core::Secret> {
+        self.initial_admin_password.as_ref()
+    }
+
+    /// The metric store.
+    pub fn store(&self) -> Arc<dyn MetricStore> {
+        self.store.clone()
+    }
+
+    /// Stops accepting, lets in-flight batches finish, flushes the store.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            // The alert task ends when every ingest (and its feed) is gone.
+            if !t.is_finished() {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
+            }
         }
-        let manage = Arc::new(SqliteManagementStore::open(config.data_dir.join("cert.db")).await?);
+        if let Some(sqlite) = self.sqlite {
+            let _ = tokio::task::spawn_blocking(move || sqlite.close()).await;
+        }
+        tracing::info!("oxmon server stopped");
+    }
+}
+
+/// Assembles a [`Server`]: the configuration, plus what a program brings of
+/// its own. Everything not given is the built-in default: the SQLite stores
+/// in `data_dir`, every built-in channel and rule type, the system clock.
+///
+/// ```no_run
+/// # async fn demo(config: oxmon::ServerConfig, pager: std::sync::Arc<dyn oxmon::core::ChannelPlugin>) -> Result<(), oxmon::server::ServerError> {
+/// use oxmon::server::Server;
+///
+/// let server = Server::builder(config).channel_plugin(pager).start().await?;
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ServerBuilder {
+    config: ServerConfig,
+    clock: Arc<dyn Clock>,
+    channel_plugins: Vec<Arc<dyn ChannelPlugin>>,
+    rule_plugins: Vec<Arc<dyn RulePlugin>>,
+    collectors: Vec<Box<dyn Collector>>,
+    store: Option<Arc<dyn MetricStore>>,
+    management: Option<Arc<dyn ManagementStore>>,
+}
+
+/// The registries a server checks and runs its configuration with.
+#[derive(Debug)]
+struct Registries {
+    channels: ChannelRegistry,
+    rules: RuleRegistry,
+}
+
+impl ServerBuilder {
+    fn new(config: ServerConfig) -> Self {
+        Self {
+            config,
+            clock: Arc::new(SystemClock),
+            channel_plugins: Vec::new(),
+            rule_plugins: Vec::new(),
+            collectors: Vec::new(),
+            store: None,
+            management: None,
+        }
+    }
+
+    /// Where time comes from (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Adds a notification channel `type`; it replaces a built-in plugin of
+    /// the same `type`.
+    #[must_use]
+    pub fn channel_plugin(mut self, plugin: Arc<dyn ChannelPlugin>) -> Self {
+        self.channel_plugins.push(plugin);
+        self
+    }
+
+    /// Adds a rule `type`. A plugin that claims a built-in type is refused
+    /// by [`ServerBuilder::check`] and [`ServerBuilder::start`].
+    #[must_use]
+    pub fn rule_plugin(mut self, plugin: Arc<dyn RulePlugin>) -> Self {
+        self.rule_plugins.push(plugin);
+        self
+    }
+
+    /// Adds a collector to the local agent (`[local_agent] enabled`), which
+    /// runs it after the built-in ones at every collection.
+    #[must_use]
+    pub fn collector(mut self, collector: Box<dyn Collector>) -> Self {
+        self.collectors.push(collector);
+        self
+    }
+
+    /// Stores metrics and alert events here instead of the SQLite store in
+    /// `data_dir`. The server applies `retention_days` to it once an hour.
+    #[must_use]
+    pub fn metric_store(mut self, store: Arc<dyn MetricStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Keeps users, the whitelist, certificate data and the notification
+    /// history here instead of `data_dir/cert.db`.
+    #[must_use]
+    pub fn management_store(mut self, store: Arc<dyn ManagementStore>) -> Self {
+        self.management = Some(store);
+        self
+    }
+
+    fn registries(&self) -> Result<Registries, ServerError> {
+        let mut channels = ChannelRegistry::with_builtin();
+        for p in &self.channel_plugins {
+            channels.register(p.clone());
+        }
+        let mut rules = RuleRegistry::new();
+        for p in &self.rule_plugins {
+            rules.register(p.clone())?;
+        }
+        Ok(Registries { channels, rules })
+    }
+
+    /// Checks what parsing alone cannot, with the channels and rule types
+    /// this server will run: every channel against its plugin, every rule
+    /// (enabled or not) against its type, the certificate checker's CA file
+    /// and the first administrator's password. `--check-config` runs it.
+    ///
+    /// # Errors
+    /// The first problem, naming the file and the field.
+    pub fn check(&self) -> Result<(), ServerError> {
+        let parts = self.registries()?;
+        Self::check_with(&self.config, &parts)
+    }
+
+    fn check_with(config: &ServerConfig, parts: &Registries) -> Result<(), ServerError> {
+        for channel in &config.notification.channels {
+            parts.channels.validate(channel)?;
+        }
+        parts.rules.compile(&config.alert.rules)?;
+        certs::prober(&config.cert_check)?;
+        admin::check_first_password(config)?;
+        Ok(())
+    }
+
+    /// Opens the stores (unless given), binds gRPC and the REST API, starts
+    /// the alert task, the certificate checks and, when `[local_agent]
+    /// enabled`, the in-process agent.
+    ///
+    /// # Errors
+    /// [`ServerError`] when the configuration fails [`ServerBuilder::check`]
+    /// (checked before anything starts), storage cannot be opened or a
+    /// port cannot be bound.
+    pub async fn start(mut self) -> Result<Server, ServerError> {
+        let parts = self.registries()?;
+        Self::check_with(&self.config, &parts)?;
+        let config = self.config.clone();
+        let clock = self.clock.clone();
+        let (store, sqlite): (Arc<dyn MetricStore>, Option<Arc<SqliteStore>>) =
+            match self.store.take() {
+                Some(store) => (store, None),
+                None => {
+                    let sqlite = open_sqlite(&config, clock.clone()).await?;
+                    (sqlite.clone(), Some(sqlite))
+                }
+            };
+        let manage: Arc<dyn ManagementStore> = match self.management {
+            Some(m) => m,
+            None => Arc::new(SqliteManagementStore::open(config.data_dir.join("cert.db")).await?),
+        };
         let whitelist: Option<Arc<dyn WhitelistStore>> = config
             .require_agent_auth
             .then(|| manage.clone() as Arc<dyn WhitelistStore>);
@@ -194,11 +368,19 @@ impl Server {
 
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
+        if sqlite.is_none() {
+            tasks.push(tokio::spawn(retention_task(
+                store.clone(),
+                config.retention_days,
+                clock.clone(),
+                stopped.clone(),
+            )));
+        }
 
         let counting = Arc::new(status::CountingHistory::new(manage.clone()));
         let history: Arc<dyn NotificationHistory> = counting.clone();
         let notifier = Notifier::from_config(
-            &ChannelRegistry::with_builtin(),
+            &parts.channels,
             &config.notification,
             clock.clone(),
             history,
@@ -206,10 +388,11 @@ impl Server {
         let alert_counters = Arc::new(status::AlertCounters::default());
         tracing::info!(channels = ?notifier.channels(), "notification channels ready");
         let (feed, batches) = mpsc::channel(config.ingest.max_queued_batches.max(1));
-        let engine = Arc::new(std::sync::Mutex::new(AlertEngine::from_config(
-            &config.alert.rules,
-            EngineOptions::default(),
-        )?));
+        let engine = Arc::new(std::sync::Mutex::new(
+            parts
+                .rules
+                .engine(&config.alert.rules, EngineOptions::default())?,
+        ));
         tasks.push(tokio::spawn(alert_task(
             alert_counters.clone(),
             engine.clone(),
@@ -359,6 +542,7 @@ impl Server {
         let http_connections = http_listener.stats();
         let server_status = Arc::new(status::Status {
             store: store.clone(),
+            sqlite: sqlite.clone(),
             ingests: vec![ingest.clone(), trusted_ingest.clone()],
             connections: vec![("grpc", grpc_connections), ("http", http_connections)],
             alerts: alert_counters,
@@ -396,8 +580,9 @@ impl Server {
                 .agent_id
                 .clone_from(&config.local_agent.agent_id);
             agent_config.collection_interval_secs = config.local_agent.collection_interval_secs;
-            let collectors =
+            let mut collectors =
                 oxmon_collector::default_collectors(&oxmon_collector::CollectorOptions::default());
+            collectors.append(&mut self.collectors);
             let transport = Arc::new(InProcessTransport::new(trusted_ingest, None));
             let agent = crate::agent::Agent::new(&agent_config, collectors, transport, clock);
             tracing::info!(agent = agent.agent_id(), "local agent started");
@@ -411,49 +596,61 @@ impl Server {
             }));
         }
         tracing::info!(%grpc_addr, %http_addr, data_dir = %config.data_dir.display(), "oxmon server started");
-        Ok(Self {
+        Ok(Server {
             grpc_addr,
             http_addr,
             initial_admin_password,
             stop,
             tasks,
             store,
+            sqlite,
         })
     }
+}
 
-    /// The address gRPC listens on.
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_addr
+/// Opens the SQLite metric store in `data_dir` as `config` says.
+async fn open_sqlite(
+    config: &ServerConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<SqliteStore>, ServerError> {
+    let dir = config.data_dir.clone();
+    let store_options = SqliteOptions {
+        retention_days: Some(config.retention_days),
+        commit_window: std::time::Duration::from_millis(config.ingest.commit_window_ms),
+        max_series_per_agent: Some(config.ingest.max_series_per_agent),
+        max_series: Some(config.ingest.max_series),
+        max_queued_batches: config.ingest.max_queued_batches,
+        clock,
+        ..SqliteOptions::default()
+    };
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(dir, store_options))
+        .await
+        .map_err(|e| oxmon_core::Error::Unavailable(e.to_string()))??;
+    for broken in store.broken_partitions() {
+        tracing::error!("{broken}");
     }
+    Ok(Arc::new(store))
+}
 
-    /// The address the REST API listens on.
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
-    }
-
-    /// The first administrator's password when it was generated at this
-    /// start (no user existed and none was configured): show it once.
-    pub fn initial_admin_password(&self) -> Option<&oxmon_core::Secret> {
-        self.initial_admin_password.as_ref()
-    }
-
-    /// The metric store.
-    pub fn store(&self) -> Arc<dyn MetricStore> {
-        self.store.clone()
-    }
-
-    /// Stops accepting, lets in-flight batches finish, flushes the store.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            // The alert task ends when every ingest (and its feed) is gone.
-            if !t.is_finished() {
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
-            }
+/// Applies `retention_days` once an hour to a store the server did not
+/// open (the SQLite store applies it itself).
+async fn retention_task(
+    store: Arc<dyn MetricStore>,
+    retention_days: u32,
+    clock: Arc<dyn Clock>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stopped.wait_for(|s| *s) => return,
         }
-        let store = self.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.close()).await;
-        tracing::info!("oxmon server stopped");
+        let cutoff = clock.now_ms() - i64::from(retention_days) * DAY_MS;
+        match store.apply_retention(cutoff).await {
+            Ok(report) => tracing::debug!(?report, "retention applied"),
+            Err(e) => tracing::warn!(error = %e, "retention failed"),
+        }
     }
 }
 
@@ -461,7 +658,7 @@ async fn alert_task(
     counters: Arc<status::AlertCounters>,
     engine: Arc<std::sync::Mutex<AlertEngine>>,
     mut batches: mpsc::Receiver<MetricBatch>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn MetricStore>,
     notifier: Notifier,
 ) {
     let mut events = Vec::new();

@@ -56,7 +56,9 @@ impl NotificationHistory for CountingHistory {
 /// What `/v1/health` and `GET /metrics` report.
 #[derive(Debug)]
 pub(crate) struct Status {
-    pub(crate) store: Arc<SqliteStore>,
+    pub(crate) store: Arc<dyn MetricStore>,
+    /// The SQLite store's own gauges, when the server runs on it.
+    pub(crate) sqlite: Option<Arc<SqliteStore>>,
     pub(crate) ingests: Vec<Arc<Ingest>>,
     /// Each listener's connection counters, by name (`grpc`, `http`).
     pub(crate) connections: Vec<(&'static str, ListenerStatsHandle)>,
@@ -78,7 +80,11 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
 #[async_trait]
 impl oxmon_http::ServerStatus for Status {
     fn storage_state(&self) -> String {
-        let broken = self.store.broken_partitions();
+        let broken = self
+            .sqlite
+            .as_ref()
+            .map(|s| s.broken_partitions())
+            .unwrap_or_default();
         if broken.is_empty() {
             "ok".to_owned()
         } else {
@@ -184,34 +190,36 @@ impl oxmon_http::ServerStatus for Status {
             "Connections closed after the idle timeout.",
             &per(&|s| s.timed_out),
         );
-        metric(
-            &mut out,
-            "oxmon_series",
-            "gauge",
-            "Series in the kept partitions.",
-            &one(self.store.series_count() as u64),
-        );
-        metric(
-            &mut out,
-            "oxmon_series_refused_batches_total",
-            "counter",
-            "Batches refused because they would create series past a cap.",
-            &one(self.store.series_refusals()),
-        );
-        metric(
-            &mut out,
-            "oxmon_storage_queued_batches",
-            "gauge",
-            "Batches waiting for the storage writer.",
-            &one(self.store.queued_batches() as u64),
-        );
-        metric(
-            &mut out,
-            "oxmon_storage_queue_refusals_total",
-            "counter",
-            "Batches refused because the storage writer queue was full.",
-            &one(self.store.queue_refusals()),
-        );
+        if let Some(sq) = &self.sqlite {
+            metric(
+                &mut out,
+                "oxmon_series",
+                "gauge",
+                "Series in the kept partitions.",
+                &one(sq.series_count() as u64),
+            );
+            metric(
+                &mut out,
+                "oxmon_series_refused_batches_total",
+                "counter",
+                "Batches refused because they would create series past a cap.",
+                &one(sq.series_refusals()),
+            );
+            metric(
+                &mut out,
+                "oxmon_storage_queued_batches",
+                "gauge",
+                "Batches waiting for the storage writer.",
+                &one(sq.queued_batches() as u64),
+            );
+            metric(
+                &mut out,
+                "oxmon_storage_queue_refusals_total",
+                "counter",
+                "Batches refused because the storage writer queue was full.",
+                &one(sq.queue_refusals()),
+            );
+        }
         metric(
             &mut out,
             "oxmon_agents",
@@ -265,13 +273,15 @@ impl oxmon_http::ServerStatus for Status {
             "Size of the data directory's files.",
             &one(storage_bytes),
         );
-        metric(
-            &mut out,
-            "oxmon_storage_broken_partitions",
-            "gauge",
-            "Partitions that could not be used.",
-            &one(self.store.broken_partitions().len() as u64),
-        );
+        if let Some(sq) = &self.sqlite {
+            metric(
+                &mut out,
+                "oxmon_storage_broken_partitions",
+                "gauge",
+                "Partitions that could not be used.",
+                &one(sq.broken_partitions().len() as u64),
+            );
+        }
         out
     }
 }
