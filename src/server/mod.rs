@@ -5,6 +5,7 @@
 
 mod admin;
 mod certs;
+mod program;
 mod status;
 
 pub use admin::AdminPasswordSource;
@@ -12,6 +13,7 @@ pub use certs::{
     CertChecker, CertCheckerError, DAYS_METRIC, VALID_METRIC, check_result, details, prober,
     series_labels,
 };
+pub use program::main_with;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,117 @@
+//! The server program: arguments, configuration, logging, start, and stop
+//! on SIGINT or SIGTERM. `examples/server.rs` is this with the built-in
+//! parts; a downstream program passes its own parts to [`main_with`].
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+
+use oxmon_core::config::ServerConfig;
+
+use super::{AdminPasswordSource, Server, ServerBuilder, ServerError};
+
+/// Runs the server program: `PROGRAM [CONFIG] [--check-config]`.
+///
+/// Without CONFIG: built-in defaults (data in `./data`, gRPC and REST on
+/// 127.0.0.1) plus an agent for this host inside the server, so data shows
+/// up at once. With CONFIG: exactly what the file says. `--check-config`
+/// validates the file with the same parts the server would run (`customize`
+/// included) and exits. Logs go to stderr as `[log]` says; `RUST_LOG`
+/// overrides its level.
+///
+/// Exit codes: 0 done, 1 runtime failure, 2 invalid configuration.
+///
+/// ```no_run
+/// # async fn demo(pager: std::sync::Arc<dyn oxmon::core::ChannelPlugin>) -> std::process::ExitCode {
+/// oxmon::server::main_with(|server| server.channel_plugin(pager)).await
+/// # }
+/// ```
+pub async fn main_with(customize: impl FnOnce(ServerBuilder) -> ServerBuilder) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let check_only = args.iter().any(|a| a == "--check-config");
+    let path = args.iter().find(|a| !a.starts_with("--"));
+    let config = match path {
+        Some(p) => match ServerConfig::load(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => quick_start(),
+    };
+    if let Err(e) = crate::logging::init(&config.log) {
+        eprintln!("oxmon server: {e}");
+        return ExitCode::from(2);
+    }
+    // A weak first password from the file is named with the file.
+    let explain = |e: &ServerError| match (e, path) {
+        (
+            ServerError::WeakAdminPassword {
+                from: AdminPasswordSource::ConfigFile,
+                ..
+            },
+            Some(p),
+        ) => format!("{p}: {e}"),
+        _ => e.to_string(),
+    };
+    let builder = customize(Server::builder(config.clone()));
+    if check_only {
+        if let Err(e) = builder.check() {
+            eprintln!("{}", explain(&e));
+            return ExitCode::from(2);
+        }
+        println!(
+            "{}: configuration is valid",
+            path.map_or("built-in defaults", String::as_str)
+        );
+        return ExitCode::SUCCESS;
+    }
+    let server = match builder.start().await {
+        Ok(s) => s,
+        // Start-up checks first, so it reports the same configuration
+        // errors as --check-config (exit 2).
+        Err(
+            e @ (ServerError::Config(_)
+            | ServerError::Rules(_)
+            | ServerError::CertCheck(_)
+            | ServerError::WeakAdminPassword { .. }),
+        ) => {
+            eprintln!("{}", explain(&e));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("oxmon server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "oxmon server: REST API on http://{} (try /v1/health and /v1/openapi.json), gRPC on {}, data in {}",
+        server.http_addr(),
+        server.grpc_addr(),
+        config.data_dir.display()
+    );
+    match server.initial_admin_password() {
+        Some(p) => eprintln!(
+            "First start: created user `{}` with the password\n    {}\nIt is shown only now. Log in with POST /v1/auth/login, change it with POST /v1/auth/password.",
+            config.auth.default_username,
+            p.expose()
+        ),
+        None => eprintln!(
+            "Log in with POST /v1/auth/login as `{}`.",
+            config.auth.default_username
+        ),
+    }
+    crate::agent::shutdown_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// The configuration without a file: everything local, nothing exposed to
+/// the network, and the local agent on.
+fn quick_start() -> ServerConfig {
+    let mut c = ServerConfig::default();
+    c.grpc_bind = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    c.http_bind = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    c.local_agent.enabled = true;
+    c
+}
