@@ -5,18 +5,66 @@
 //! buffering while the server is unreachable. SIGINT or SIGTERM stops it
 //! after a short flush. `--once` prints one collection as JSON lines.
 //! Exit codes: 0 done, 1 runtime failure, 2 bad arguments or configuration.
+//!
+//! Everything but the command line is `oxmon::agent::Agent::builder`; a
+//! program of your own adds its collectors there.
 
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use oxmon::agent::cli::{self, AgentArgs, USAGE};
-use oxmon::agent::{Agent, shutdown_signal};
-use oxmon::collector::default_collectors;
+use oxmon::AgentConfig;
+use oxmon::agent::{Agent, resolve_agent_id};
+use oxmon::collector::once::{collect_once, write_json_lines};
+use oxmon::collector::{CollectorOptions, default_collectors};
 use oxmon::core::SystemClock;
 
+/// How to call the agent program.
+const USAGE: &str = "usage: agent [CONFIG] [--once]
+
+  CONFIG   agent.toml (default: built-in defaults: agent id = host name,
+           server 127.0.0.1:9090)
+  --once   print one collection as JSON lines on stdout and exit, without
+           contacting a server
+  Logs go to stderr as [log] in agent.toml says (level, format);
+  RUST_LOG overrides the level (default: info)";
+
+/// The agent program's command line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Args {
+    /// The configuration file, if given.
+    config: Option<PathBuf>,
+    /// `--once`: print one collection and exit.
+    once: bool,
+    /// `--help`: print [`USAGE`] and exit.
+    help: bool,
+}
+
+impl Args {
+    /// Parses the arguments (without the program name).
+    fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Self, String> {
+        let mut out = Args::default();
+        for arg in args {
+            match arg.to_str() {
+                Some("--once") => out.once = true,
+                Some("-h" | "--help") => out.help = true,
+                Some(s) if s.starts_with('-') => return Err(format!("unknown option `{s}`")),
+                _ if out.config.is_some() => {
+                    return Err(format!(
+                        "more than one configuration file (`{}`)",
+                        arg.to_string_lossy()
+                    ));
+                }
+                _ => out.config = Some(PathBuf::from(arg)),
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn main() -> ExitCode {
-    let args = match AgentArgs::parse(std::env::args_os().skip(1)) {
+    let args = match Args::parse(std::env::args_os().skip(1)) {
         Ok(a) if a.help => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -27,7 +75,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = match cli::load_config(args.config.as_deref()) {
+    let config = match &args.config {
+        Some(path) => AgentConfig::load(path),
+        None => Ok(AgentConfig::default()),
+    };
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -38,27 +90,16 @@ fn main() -> ExitCode {
         eprintln!("agent: {e}");
         return ExitCode::from(2);
     }
-    let agent_id = match cli::agent_id(&config) {
-        Ok(id) => id,
+    if args.once {
+        return print_once(&config);
+    }
+    let agent = match Agent::builder(config).build() {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("agent: {e}");
             return ExitCode::from(2);
         }
     };
-    if args.once {
-        return match cli::print_once(
-            &agent_id,
-            &cli::collector_options(&config.collectors),
-            Duration::from_secs(1),
-            &mut std::io::stdout().lock(),
-        ) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("agent: writing to stdout: {e}");
-                ExitCode::from(1)
-            }
-        };
-    }
     // One thread is plenty: collections run on the blocking pool.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -71,31 +112,64 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(run(config, agent_id));
+    runtime.block_on(agent.run(oxmon::shutdown_signal()));
     // A collection stuck in a blocking read (a dead network mount) must not
     // keep the process alive.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    code
+    ExitCode::SUCCESS
 }
 
-#[cfg(feature = "grpc")]
-async fn run(config: oxmon::AgentConfig, agent_id: String) -> ExitCode {
-    let transport = match oxmon::transport::grpc::GrpcTransport::connect(&config, &agent_id) {
-        Ok(t) => Arc::new(t),
+/// `--once`: one complete collection (two readings a second apart, for the
+/// rates and CPU usage), printed as JSON lines. Collector failures are
+/// logged; the other collectors' samples are still printed.
+fn print_once(config: &AgentConfig) -> ExitCode {
+    let agent_id = match resolve_agent_id(config) {
+        Ok(id) => id,
         Err(e) => {
             eprintln!("agent: {e}");
             return ExitCode::from(2);
         }
     };
-    let collectors = default_collectors(&cli::collector_options(&config.collectors));
-    Agent::new(&config, collectors, transport, Arc::new(SystemClock))
-        .run(shutdown_signal())
-        .await;
-    ExitCode::SUCCESS
+    let mut collectors = default_collectors(&CollectorOptions::from_config(&config.collectors));
+    let (samples, failures) = collect_once(
+        &mut collectors,
+        &agent_id,
+        &SystemClock,
+        Duration::from_secs(1),
+    );
+    for f in failures {
+        tracing::warn!(collector = %f.collector, error = %f.message, "collector failed");
+    }
+    match write_json_lines(&samples, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agent: writing to stdout: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
-#[cfg(not(feature = "grpc"))]
-async fn run(_config: oxmon::AgentConfig, _agent_id: String) -> ExitCode {
-    eprintln!("agent: gRPC transport not available: built without the `grpc` feature");
-    ExitCode::from(1)
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        Args::parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn arguments() {
+        assert_eq!(parse(&[]).unwrap(), Args::default());
+        let a = parse(&["/etc/oxmon/agent.toml", "--once"]).unwrap();
+        assert_eq!(
+            a.config.as_deref(),
+            Some(Path::new("/etc/oxmon/agent.toml"))
+        );
+        assert!(a.once && !a.help);
+        assert!(parse(&["--help"]).unwrap().help);
+        assert!(parse(&["--oops"]).unwrap_err().contains("--oops"));
+        assert!(parse(&["a.toml", "b.toml"]).unwrap_err().contains("b.toml"));
+    }
 }

@@ -1,8 +1,10 @@
 //! # oxmon
 //!
 //! The facade of the oxmon workspace: re-exports every crate under one name,
-//! so a program can `cargo add oxmon` and reach the whole system, and (as the
-//! runtimes land) assembles the agent and the server from the crates.
+//! so a program can `cargo add oxmon` and reach the whole system, and
+//! assembles the two programs from the crates: [`server::Server::builder`]
+//! and [`agent::Agent::builder`] take a downstream crate's own channels,
+//! rule types, collectors and stores (see `examples/downstream`).
 //!
 //! | module | crate | what it holds |
 //! |---|---|---|
@@ -14,11 +16,25 @@
 //! | [`alert`] | `oxmon-alert` | the rule engine |
 //! | [`http`] | `oxmon-http` | the REST API |
 //!
-//! [`logging`] sets up the log output of both programs from `[log]`.
+//! | module | feature | what it holds |
+//! |---|---|---|
+//! | [`server`] | `server` | the assembled server and its program |
+//! | [`agent`] | `agent` | the assembled agent |
+//! | [`logging`], [`shutdown_signal`] | `agent` or `server` | what both programs share |
+//!
+//! Without the `server` and `agent` features the facade is re-exports only.
 
+#[cfg(feature = "agent")]
 pub mod agent;
+#[cfg(feature = "agent")]
 pub mod logging;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "agent")]
+mod signal;
+
+#[cfg(feature = "agent")]
+pub use signal::shutdown_signal;
 
 pub use oxmon_alert as alert;
 pub use oxmon_collector as collector;

@@ -5,9 +5,9 @@
 //!
 //! cargo test --release --test agent_buffer_memory -- --ignored --nocapture
 
-use oxmon::agent::BatchBuffer;
 use oxmon::collector::{CollectorOptions, default_collectors};
 use oxmon::core::{CollectContext, MetricBatch};
+use oxmon::transport::forward::BatchBuffer;
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

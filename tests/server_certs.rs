@@ -1,5 +1,5 @@
-//! Certificate monitoring through the server: the scheduler's due logic and
-//! concurrency limit, and a `cert_expiration` rule that warns, then
+//! Certificate monitoring through the server (the scheduler's own tests are
+//! in `oxmon-collector/tests/cert_scheduler.rs`): a `cert_expiration` rule that warns, then
 //! escalates, for one domain while another stays quiet. Real TLS servers on
 //! 127.0.0.1 with rcgen certificates; time from a `ManualClock`.
 
@@ -7,12 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use oxmon::core::config::{CertCheckConfig, ServerConfig};
-use oxmon::core::manage::{CertDomainUpdate, CertStore, NewCertDomain};
-use oxmon::core::{Clock, ManualClock, MetricStore, RangeQuery, SystemClock};
-use oxmon::server::{CertChecker, Server};
-use oxmon::storage::{MemoryManagementStore, MemoryStore};
-use oxmon::transport::Ingest;
+use oxmon::core::config::ServerConfig;
+use oxmon::core::{Clock, ManualClock, SystemClock};
+use oxmon::server::Server;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use rustls::pki_types::PrivateKeyDer;
 use serde_json::{Value, json};
@@ -80,160 +77,6 @@ async fn tls_server(
         }
     });
     addr
-}
-
-/// A server that accepts and never answers, noting when it accepted each
-/// connection.
-async fn silent_server(accepted: Arc<std::sync::Mutex<Vec<std::time::Instant>>>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            accepted.lock().unwrap().push(std::time::Instant::now());
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                // Read the ClientHello and whatever follows until the client gives up.
-                while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
-            });
-        }
-    });
-    addr
-}
-
-/// A port nothing listens on.
-async fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn checker_config(max_concurrent: usize) -> CertCheckConfig {
-    let mut c = CertCheckConfig::default();
-    c.max_concurrent = max_concurrent;
-    c.connect_timeout_secs = 1;
-    c.default_interval_secs = 86_400;
-    c
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn checks_run_at_most_max_concurrent_at_once() {
-    let clock = ManualClock::new(SystemClock.now_ms());
-    let store = Arc::new(MemoryManagementStore::new());
-    let metrics = Arc::new(MemoryStore::new());
-    let ingest = Arc::new(Ingest::new(metrics.clone(), None, Arc::new(clock.clone())));
-    let checker = CertChecker::new(
-        &checker_config(2),
-        store.clone(),
-        ingest,
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
-    let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
-    for _ in 0..5 {
-        let addr = silent_server(accepted.clone()).await;
-        store
-            .add_domain(
-                &NewCertDomain::new("127.0.0.1").with_port(addr.port()),
-                clock.now_ms(),
-            )
-            .await
-            .unwrap();
-    }
-    let results = checker.tick().await;
-    assert_eq!(results.len(), 5);
-    for r in &results {
-        assert!(!r.is_valid);
-        let error = r.error.as_deref().unwrap_or_default();
-        assert!(error.contains("timed out"), "{error}");
-    }
-    // Each check holds its connection for the 1 s handshake timeout, so with
-    // max_concurrent = 2 the connections arrive in waves of two about a
-    // second apart: never three within half a second, and two at least once.
-    let mut at = accepted.lock().unwrap().clone();
-    at.sort();
-    assert_eq!(at.len(), 5);
-    let most = (0..at.len())
-        .map(|i| {
-            at[i..]
-                .iter()
-                .take_while(|t| t.duration_since(at[i]) < Duration::from_millis(500))
-                .count()
-        })
-        .max()
-        .unwrap();
-    assert_eq!(
-        most, 2,
-        "at most max_concurrent checks at once, and that many used: {at:?}"
-    );
-    // Every result became an is_valid = 0 sample under cert-checker.
-    let series = metrics
-        .query_range(&RangeQuery {
-            agent_id: "cert-checker".into(),
-            metric: "certificate.is_valid".into(),
-            labels: None,
-            from_ms: 0,
-            to_ms: i64::MAX / 2,
-        })
-        .await
-        .unwrap();
-    assert_eq!(series.len(), 5);
-    assert!(
-        series
-            .iter()
-            .all(|s| s.points.iter().all(|p| p.value == 0.0))
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn only_due_enabled_domains_are_checked() {
-    let clock = ManualClock::new(SystemClock.now_ms());
-    let store = Arc::new(MemoryManagementStore::new());
-    let metrics = Arc::new(MemoryStore::new());
-    let ingest = Arc::new(Ingest::new(metrics, None, Arc::new(clock.clone())));
-    let checker = CertChecker::new(
-        &checker_config(10),
-        store.clone(),
-        ingest,
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
-    let now = clock.now_ms();
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        let d = store
-            .add_domain(
-                &NewCertDomain::new("127.0.0.1").with_port(closed_port().await),
-                now,
-            )
-            .await
-            .unwrap();
-        ids.push(d.id);
-    }
-    let mut off = NewCertDomain::new("127.0.0.1").with_port(closed_port().await);
-    off.enabled = false;
-    store.add_domain(&off, now).await.unwrap();
-    let hourly = CertDomainUpdate {
-        check_interval_secs: Some(Some(3600)),
-        ..CertDomainUpdate::default()
-    };
-    store.update_domain(&ids[0], &hourly, now).await.unwrap();
-
-    let first = checker.tick().await;
-    assert_eq!(first.len(), 3, "never checked: due; disabled: not");
-    assert!(
-        first
-            .iter()
-            .all(|r| r.error.as_deref().is_some_and(|e| e.contains("refused"))),
-        "{first:?}"
-    );
-    assert!(checker.tick().await.is_empty(), "just checked: not due");
-    clock.advance(Duration::from_secs(3600));
-    let hourly_only = checker.tick().await;
-    assert_eq!(hourly_only.len(), 1);
-    assert_eq!(hourly_only[0].domain_id, ids[0]);
-    clock.advance(Duration::from_secs(86_400));
-    assert_eq!(checker.tick().await.len(), 3, "the default interval passed");
-    assert_eq!(store.check_history(&ids[0], 10).await.unwrap().len(), 3);
-    assert_eq!(store.check_history(&ids[1], 10).await.unwrap().len(), 2);
 }
 
 /// Waits for the alert task to process what ingest stored: polls the

@@ -7,13 +7,18 @@ mod disk;
 mod load;
 mod memory;
 mod network;
+pub mod once;
 mod options;
 mod procfs;
 pub mod rate;
+mod run;
+#[cfg(feature = "schedule")]
+pub mod schedule;
 
 #[cfg(feature = "cert")]
 pub use cert::{
-    CertProber, PresentedCertificate, ProbeError, ProbeOptions, ProbeReport, non_global_kind,
+    CertChecker, CertCheckerError, CertProber, PresentedCertificate, ProbeError, ProbeOptions,
+    ProbeReport, non_global_kind,
 };
 pub use cpu::{CpuCollector, CpuTimes, parse_proc_stat};
 pub use disk::{DiskCollector, MountEntry, Space, parse_mountinfo};
@@ -23,6 +28,7 @@ pub use network::{
     CounterSource, InterfaceCounters, NetworkCollector, ProcNetDev, SysinfoNetworks, parse_net_dev,
 };
 pub use options::{Backend, CollectorOptions, PSEUDO_FS_TYPES, REMOTE_FS_TYPES};
+pub use run::{CollectFailure, run_collectors};
 
 use oxmon_core::Collector;
 

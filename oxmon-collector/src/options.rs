@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use glob::{MatchOptions, Pattern};
 use oxmon_core::Error;
+use oxmon_core::config::CollectorsConfig;
 
 /// File system types that hold no user data (kernel interfaces, memory,
 /// container layers, read-only images): never reported by default.
@@ -105,6 +106,31 @@ pub struct CollectorOptions {
     /// Report the loopback interface (`lo`). Default `false`. Applies before
     /// the include list: `interfaces_include = ["lo"]` alone reports nothing.
     pub include_loopback: bool,
+}
+
+impl CollectorOptions {
+    /// The options `agent.toml`'s `[collectors]` section asks for; what it
+    /// leaves out keeps its default.
+    pub fn from_config(config: &CollectorsConfig) -> Self {
+        let defaults = Self::default();
+        Self {
+            backend: match config.backend.as_str() {
+                "procfs" => Backend::Procfs,
+                "sysinfo" => Backend::Sysinfo,
+                _ => Backend::Auto,
+            },
+            proc_root: config.proc_root.clone(),
+            disk_mounts_include: config.disk_mounts_include.clone(),
+            disk_mounts_exclude: config.disk_mounts_exclude.clone(),
+            disk_fs_types_exclude: config
+                .disk_fs_types_exclude
+                .clone()
+                .unwrap_or(defaults.disk_fs_types_exclude),
+            interfaces_include: config.interfaces_include.clone(),
+            interfaces_exclude: config.interfaces_exclude.clone(),
+            include_loopback: config.include_loopback,
+        }
+    }
 }
 
 impl Default for CollectorOptions {
@@ -266,5 +292,25 @@ mod tests {
     fn loopback_names() {
         assert!(is_loopback("lo") && is_loopback("lo0"));
         assert!(!is_loopback("eth0") && !is_loopback("lo-bridge") && !is_loopback("wlo1"));
+    }
+
+    #[test]
+    fn the_collectors_section_reaches_the_collectors() {
+        let config = oxmon_core::config::AgentConfig::from_toml(
+            "[collectors]\nbackend = \"sysinfo\"\ninterfaces_exclude = [\"veth*\"]\ninclude_loopback = true\ndisk_fs_types_exclude = [\"tmpfs\"]",
+            "agent.toml",
+        )
+        .unwrap();
+        let o = CollectorOptions::from_config(&config.collectors);
+        assert_eq!(o.backend, Backend::Sysinfo);
+        assert_eq!(o.interfaces_exclude, ["veth*"]);
+        assert!(o.include_loopback);
+        assert_eq!(o.disk_fs_types_exclude, ["tmpfs"]);
+        let d =
+            CollectorOptions::from_config(&oxmon_core::config::AgentConfig::default().collectors);
+        assert_eq!(
+            d.disk_fs_types_exclude,
+            CollectorOptions::default().disk_fs_types_exclude
+        );
     }
 }

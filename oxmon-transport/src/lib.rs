@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+#[cfg(feature = "forward")]
+pub mod forward;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 mod in_process;

@@ -1,14 +1,13 @@
-//! The agent runtime: collects on a fixed schedule, buffers through server
-//! outages, sends in order.
+//! The agent runtime, assembled from the crates: the collection
+//! [`Schedule`](oxmon_collector::schedule::Schedule) of `oxmon-collector`
+//! feeds the store-and-forward [`ForwardQueue`](oxmon_transport::forward::ForwardQueue)
+//! of `oxmon-transport`, which sends through a [`Transport`].
 //!
 //! ```text
 //! tick every collection_interval_secs (fixed schedule, missed ticks skipped)
-//!   -> collectors on the blocking pool -> one MetricBatch (unique batch id, one timestamp)
-//!   -> BatchBuffer (at most buffer_max_size batches, the oldest dropped and counted)
-//!   -> send task: one batch at a time, oldest first, with a request timeout
-//!        acknowledged          -> removed, never sent again
-//!        rejected permanently  -> dropped and logged (never re-sent forever)
-//!        retryable failure     -> kept first in line; exponential backoff with jitter (capped)
+//!   -> default collectors + extra ones -> one MetricBatch (unique batch id, one timestamp)
+//!   -> ForwardQueue (at most buffer_max_size batches, the oldest dropped and counted)
+//!   -> send task: oldest first, retried with backoff, dropped only when rejected for good
 //! shutdown -> stop collecting, flush for a grace period, return the counters
 //! ```
 //!
@@ -16,44 +15,32 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use oxmon::agent::{Agent, shutdown_signal};
-//! use oxmon::collector::{CollectorOptions, default_collectors};
-//! use oxmon::core::{SystemClock, Transport};
+//! use oxmon::agent::Agent;
+//! use oxmon::core::Transport;
 //!
-//! # async fn demo(transport: Arc<dyn Transport>) {
+//! # async fn demo(transport: Arc<dyn Transport>, my_collector: Box<dyn oxmon::core::Collector>) -> Result<(), oxmon::agent::AgentError> {
 //! let config = oxmon::AgentConfig::default();
-//! let collectors = default_collectors(&CollectorOptions::default());
-//! let agent = Agent::new(&config, collectors, transport, Arc::new(SystemClock));
-//! let stats = agent.run(shutdown_signal()).await;
+//! let agent = Agent::builder(config)
+//!     .collector(my_collector) // beside the built-in ones
+//!     .transport(transport) // default: gRPC to `server_endpoint`
+//!     .build()?;
+//! let stats = agent.run(oxmon::shutdown_signal()).await;
 //! println!("{stats}");
-//! # }
+//! # Ok(()) }
 //! ```
 
-mod buffer;
-pub mod cli;
-mod collect;
-mod once;
-mod pack;
-mod sender;
-mod signal;
 mod stats;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use oxmon_core::config::AgentConfig;
-use oxmon_core::{Clock, Collector, MetricBatch, Transport};
-use tokio::sync::{Notify, watch};
+use oxmon_collector::CollectorOptions;
+use oxmon_collector::schedule::Schedule;
+use oxmon_core::config::{AgentConfig, validate_agent_id};
+use oxmon_core::{Clock, Collector, SystemClock, Transport};
+use oxmon_transport::forward::{ForwardOptions, ForwardQueue};
 
-pub use buffer::BatchBuffer;
-pub use collect::{CollectFailure, run_collectors};
-pub use once::{collect_once, write_json_lines};
-pub use signal::shutdown_signal;
 pub use stats::{AgentStats, StatsHandle};
-
-use collect::{BatchIds, CollectLoop};
-use sender::{SendSettings, send_loop};
-use stats::Counters;
 
 /// Runtime settings that are not part of `agent.toml`. The defaults suit
 /// production.
@@ -75,88 +62,133 @@ pub struct AgentOptions {
 
 impl Default for AgentOptions {
     fn default() -> Self {
+        let f = ForwardOptions::default();
         Self {
-            request_timeout: Duration::from_secs(10),
-            backoff_min: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(60),
+            request_timeout: f.request_timeout,
+            backoff_min: f.backoff_min,
+            backoff_max: f.backoff_max,
             shutdown_grace: Duration::from_secs(5),
             stats_log_every: 60,
         }
     }
 }
 
-/// State shared by the collection loop and the send task.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    buffer: Mutex<BatchBuffer>,
-    /// Woken when a batch is buffered.
-    wake: Notify,
-    counters: Arc<Counters>,
+/// Why an agent could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// No `agent_id` is configured and the host name is not a valid one.
+    #[error("agent id from the host name: {0}; set `agent_id` in agent.toml")]
+    AgentId(String),
+    /// The gRPC client could not be made (a bad endpoint or CA file).
+    #[cfg(feature = "grpc")]
+    #[error(transparent)]
+    Transport(#[from] oxmon_transport::Error),
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, BatchBuffer> {
-        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+/// Assembles an [`Agent`] from `agent.toml`: the built-in collectors its
+/// `[collectors]` section describes, any extra collectors, and a transport
+/// (by default the gRPC client to `server_endpoint`, with its TLS and token
+/// settings).
+#[derive(Debug)]
+#[must_use = "a builder does nothing until build()"]
+pub struct AgentBuilder {
+    config: AgentConfig,
+    collectors: Vec<Box<dyn Collector>>,
+    builtin: bool,
+    transport: Option<Arc<dyn Transport>>,
+    clock: Arc<dyn Clock>,
+    options: AgentOptions,
+}
+
+impl AgentBuilder {
+    /// Adds a collector that runs beside the built-in ones, in every
+    /// collection, its samples in the same batch.
+    pub fn collector(mut self, collector: Box<dyn Collector>) -> Self {
+        self.collectors.push(collector);
+        self
     }
 
-    /// Buffers the newest batch, dropping (and logging) the oldest when full.
-    fn push(&self, batch: MetricBatch) {
-        let (evicted, len, capacity) = {
-            let mut b = self.lock();
-            let evicted = b.push(batch);
-            (evicted, b.len(), b.capacity())
+    /// Leaves out the built-in system collectors: only the added ones run.
+    pub fn without_builtin_collectors(mut self) -> Self {
+        self.builtin = false;
+        self
+    }
+
+    /// Sends through `transport` instead of the gRPC client.
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Stamps batches with `clock`'s time (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the runtime settings.
+    pub fn options(mut self, options: AgentOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The agent.
+    ///
+    /// # Errors
+    /// [`AgentError::AgentId`] when no agent id is configured and the host
+    /// name is not a valid one; [`AgentError::Transport`] when the gRPC
+    /// client cannot be made. Without a transport and without the `grpc`
+    /// feature, [`AgentError::AgentId`] is never returned for the transport:
+    /// build() panics instead, as a program error.
+    pub fn build(self) -> Result<Agent, AgentError> {
+        let agent_id = resolve_agent_id(&self.config)?;
+        let transport = match self.transport {
+            Some(t) => t,
+            None => default_transport(&self.config, &agent_id)?,
         };
-        // `buffered` also counts a batch in flight: one more than the queue
-        // while a send is under way, corrected when it ends.
-        Counters::set(&self.counters.buffered, len as u64);
-        if let Some(old) = evicted {
-            Counters::add(&self.counters.dropped, 1);
-            tracing::warn!(
-                batch_id = old.batch_id.as_deref().unwrap_or("-"),
-                samples = old.samples.len(),
-                buffer_max_size = capacity,
-                dropped_total = self.counters.snapshot().dropped,
-                "buffer full: dropped the oldest batch"
-            );
-        }
-        self.wake.notify_one();
-    }
-
-    /// Takes the oldest batch for sending.
-    fn pop(&self) -> Option<MetricBatch> {
-        let mut b = self.lock();
-        let batch = b.pop()?;
-        Counters::set(&self.counters.buffered, b.len() as u64 + 1);
-        Some(batch)
-    }
-
-    /// A send ended for good (acknowledged or rejected).
-    fn done(&self) {
-        let len = self.lock().len();
-        Counters::set(&self.counters.buffered, len as u64);
-    }
-
-    /// A send failed in a retryable way: the batch goes back first in line,
-    /// unless the buffer filled up meanwhile (then it is the oldest, dropped).
-    fn requeue(&self, batch: MetricBatch) {
-        let (dropped, len) = {
-            let mut b = self.lock();
-            let dropped = b.requeue(batch);
-            (dropped, b.len())
+        let mut collectors = if self.builtin {
+            oxmon_collector::default_collectors(&CollectorOptions::from_config(
+                &self.config.collectors,
+            ))
+        } else {
+            Vec::new()
         };
-        Counters::set(&self.counters.buffered, len as u64);
-        if let Some(old) = dropped {
-            Counters::add(&self.counters.dropped, 1);
-            tracing::warn!(
-                batch_id = old.batch_id.as_deref().unwrap_or("-"),
-                "buffer full: dropped the oldest batch"
-            );
-        }
+        collectors.extend(self.collectors);
+        let mut config = self.config;
+        config.agent_id = Some(agent_id);
+        Ok(Agent::new(&config, collectors, transport, self.clock).with_options(self.options))
     }
+}
 
-    fn buffered(&self) -> usize {
-        self.lock().len()
-    }
+#[cfg(feature = "grpc")]
+fn default_transport(
+    config: &AgentConfig,
+    agent_id: &str,
+) -> Result<Arc<dyn Transport>, AgentError> {
+    Ok(Arc::new(oxmon_transport::grpc::GrpcTransport::connect(
+        config, agent_id,
+    )?))
+}
+
+#[cfg(not(feature = "grpc"))]
+fn default_transport(
+    _config: &AgentConfig,
+    _agent_id: &str,
+) -> Result<Arc<dyn Transport>, AgentError> {
+    panic!("AgentBuilder::build without a transport needs the `grpc` feature")
+}
+
+/// The agent id to report under: the configured one, else the host name
+/// (`localhost` when even that is unknown).
+///
+/// # Errors
+/// [`AgentError::AgentId`] when the host name is not a valid agent id.
+pub fn resolve_agent_id(config: &AgentConfig) -> Result<String, AgentError> {
+    let host = oxmon_collector::host_name().unwrap_or_else(|| "localhost".to_owned());
+    let id = config.agent_id_or(&host);
+    validate_agent_id(&id).map_err(AgentError::AgentId)?;
+    Ok(id)
 }
 
 /// An embeddable agent: the collectors, a transport and a clock, run on a
@@ -167,15 +199,29 @@ pub struct Agent {
     interval: Duration,
     collectors: Vec<Box<dyn Collector>>,
     transport: Arc<dyn Transport>,
-    clock: Arc<dyn Clock>,
     options: AgentOptions,
-    shared: Arc<Shared>,
+    queue: ForwardQueue,
+    schedule: Schedule,
 }
 
 impl Agent {
-    /// An agent as `config` describes it (agent id, or else the host name;
-    /// `collection_interval_secs`; `buffer_max_size`), with default
-    /// [`AgentOptions`]. Timestamps come from `clock`.
+    /// A builder for the agent `config` describes.
+    pub fn builder(config: AgentConfig) -> AgentBuilder {
+        AgentBuilder {
+            config,
+            collectors: Vec::new(),
+            builtin: true,
+            transport: None,
+            clock: Arc::new(SystemClock),
+            options: AgentOptions::default(),
+        }
+    }
+
+    /// An agent with exactly these collectors, as `config` describes it
+    /// (agent id, or else the host name; `collection_interval_secs`;
+    /// `buffer_max_size`), with default [`AgentOptions`]. Timestamps come
+    /// from `clock`. [`Agent::builder`] adds the built-in collectors and the
+    /// gRPC transport.
     pub fn new(
         config: &AgentConfig,
         collectors: Vec<Box<dyn Collector>>,
@@ -183,18 +229,16 @@ impl Agent {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let host = oxmon_collector::host_name().unwrap_or_else(|| "localhost".to_owned());
+        let agent_id = config.agent_id_or(&host);
+        let interval = Duration::from_secs(config.collection_interval_secs.max(1));
         Self {
-            agent_id: config.agent_id_or(&host),
-            interval: Duration::from_secs(config.collection_interval_secs.max(1)),
+            schedule: Schedule::new(agent_id.clone(), interval, clock),
+            agent_id,
+            interval,
             collectors,
             transport,
-            clock,
             options: AgentOptions::default(),
-            shared: Arc::new(Shared {
-                buffer: Mutex::new(BatchBuffer::new(config.buffer_max_size)),
-                wake: Notify::new(),
-                counters: Arc::new(Counters::default()),
-            }),
+            queue: ForwardQueue::new(config.buffer_max_size),
         }
     }
 
@@ -212,12 +256,15 @@ impl Agent {
 
     /// The counters now.
     pub fn stats(&self) -> AgentStats {
-        self.shared.counters.snapshot()
+        self.stats_handle().get()
     }
 
     /// A handle to read the counters while [`Agent::run`] owns the agent.
     pub fn stats_handle(&self) -> StatsHandle {
-        StatsHandle(self.shared.counters.clone())
+        StatsHandle {
+            schedule: self.schedule.counters(),
+            queue: self.queue.clone(),
+        }
     }
 
     /// Runs until `shutdown` completes: collects every interval (the first
@@ -229,14 +276,15 @@ impl Agent {
     ///
     /// Must run inside a Tokio runtime (collections use its blocking pool).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> AgentStats {
+        let stats = self.stats_handle();
         let Agent {
             agent_id,
             interval,
             collectors,
             transport,
-            clock,
             options,
-            shared,
+            queue,
+            schedule,
         } = self;
         tracing::info!(
             agent_id = %agent_id,
@@ -244,40 +292,48 @@ impl Agent {
             collectors = collectors.len(),
             "agent started"
         );
-        let (drain_tx, drain_rx) = watch::channel(false);
-        let settings = SendSettings {
-            request_timeout: options.request_timeout,
-            backoff_min: options.backoff_min,
-            backoff_max: options.backoff_max,
-        };
-        let mut sender = tokio::spawn(send_loop(shared.clone(), transport, settings, drain_rx));
-        let ids = BatchIds::new(&agent_id, clock.now_ms());
-        let collect = CollectLoop {
-            agent_id,
-            interval,
-            clock,
-            shared: shared.clone(),
-            ids,
-            stats_log_every: options.stats_log_every,
-        };
+        let mut forward = ForwardOptions::default();
+        forward.request_timeout = options.request_timeout;
+        forward.backoff_min = options.backoff_min;
+        forward.backoff_max = options.backoff_max;
+        let sending = queue.start(transport, forward);
         let grace = options.shutdown_grace;
-        collect
-            .run(collectors, shutdown, grace.min(Duration::from_secs(1)))
-            .await;
-        let _ = drain_tx.send(true);
-        match tokio::time::timeout(grace, &mut sender).await {
-            Ok(_) => tracing::info!("buffer flushed"),
-            Err(_) => {
-                sender.abort();
-                tracing::warn!(
-                    unsent = shared.counters.snapshot().buffered,
-                    grace = ?grace,
-                    "shutdown grace period over; unsent batches are lost"
-                );
+        let every = options.stats_log_every;
+        let (log_stats, mut batches) = (stats.clone(), 0u64);
+        let sink = move |batch| {
+            queue.push(batch);
+            batches += 1;
+            if every > 0 && batches.is_multiple_of(every) {
+                tracing::info!(stats = %log_stats.get(), "agent counters");
             }
+        };
+        schedule
+            .run(
+                collectors,
+                sink,
+                shutdown,
+                grace.min(Duration::from_secs(1)),
+            )
+            .await;
+        if sending.finish(grace).await {
+            tracing::info!("buffer flushed");
         }
-        let stats = shared.counters.snapshot();
+        let stats = stats.get();
         tracing::info!(stats = %stats, "agent stopped");
         stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_id_defaults_to_the_host_name() {
+        let mut c = AgentConfig::default();
+        let id = resolve_agent_id(&c).unwrap();
+        assert!(!id.is_empty());
+        c.agent_id = Some("web-01".into());
+        assert_eq!(resolve_agent_id(&c).unwrap(), "web-01");
     }
 }

@@ -1,8 +1,9 @@
-//! The agent's own counters.
+//! The agent's counters: the schedule's and the forward queue's together.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use oxmon_collector::schedule::{ScheduleCounters, ScheduleStats};
+use oxmon_transport::forward::{ForwardQueue, ForwardStats};
 
 /// A snapshot of the agent's counters since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,45 +54,20 @@ impl fmt::Display for AgentStats {
     }
 }
 
-/// The live counters, shared by the agent's tasks.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) collected: AtomicU64,
-    pub(crate) samples: AtomicU64,
-    pub(crate) collect_errors: AtomicU64,
-    pub(crate) skipped_ticks: AtomicU64,
-    pub(crate) sent: AtomicU64,
-    pub(crate) duplicates: AtomicU64,
-    pub(crate) buffered: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) rejected: AtomicU64,
-    pub(crate) rejected_samples: AtomicU64,
-    pub(crate) send_failures: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn set(counter: &AtomicU64, n: u64) {
-        counter.store(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn snapshot(&self) -> AgentStats {
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        AgentStats {
-            collected: g(&self.collected),
-            samples: g(&self.samples),
-            collect_errors: g(&self.collect_errors),
-            skipped_ticks: g(&self.skipped_ticks),
-            sent: g(&self.sent),
-            duplicates: g(&self.duplicates),
-            buffered: g(&self.buffered),
-            dropped: g(&self.dropped),
-            rejected: g(&self.rejected),
-            rejected_samples: g(&self.rejected_samples),
-            send_failures: g(&self.send_failures),
+impl AgentStats {
+    fn from_parts(schedule: ScheduleStats, forward: ForwardStats) -> Self {
+        Self {
+            collected: schedule.collected,
+            samples: schedule.samples,
+            collect_errors: schedule.collect_errors,
+            skipped_ticks: schedule.skipped_ticks,
+            sent: forward.sent,
+            duplicates: forward.duplicates,
+            buffered: forward.buffered,
+            dropped: forward.dropped,
+            rejected: forward.rejected,
+            rejected_samples: forward.rejected_samples,
+            send_failures: forward.send_failures,
         }
     }
 }
@@ -99,11 +75,14 @@ impl Counters {
 /// Reads the counters of a running agent from anywhere (a health endpoint,
 /// a test). Clones share the same counters.
 #[derive(Debug, Clone)]
-pub struct StatsHandle(pub(crate) Arc<Counters>);
+pub struct StatsHandle {
+    pub(super) schedule: ScheduleCounters,
+    pub(super) queue: ForwardQueue,
+}
 
 impl StatsHandle {
     /// The counters now.
     pub fn get(&self) -> AgentStats {
-        self.0.snapshot()
+        AgentStats::from_parts(self.schedule.get(), self.queue.stats())
     }
 }

@@ -1,26 +1,23 @@
 //! The server runtime: wires storage, the ingest path, gRPC, the alert
 //! engine, notifications, the REST API and the local agent together.
-//! Wiring only: the logic lives in the crates, except the certificate
-//! scheduler ([`CertChecker`]), which joins the probe, the store and ingest.
+//! Wiring only: configuration in, parts built, tasks started; the logic
+//! lives in the crates.
 
 mod admin;
-mod certs;
 mod program;
 mod status;
 
 pub use admin::AdminPasswordSource;
-pub use certs::{
-    CertChecker, CertCheckerError, DAYS_METRIC, VALID_METRIC, check_result, details, prober,
-    series_labels,
-};
 pub use program::main_with;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use oxmon_alert::{AlertEngine, EngineOptions, RuleRegistry};
+use oxmon_collector::cert::{CertChecker, CertCheckerError};
 use oxmon_core::config::ConfigError;
 use oxmon_core::config::{AgentConfig, ServerConfig};
+use oxmon_core::manage::{CertCheckResult, CertDomain};
 use oxmon_core::manage::{ManagementStore, WhitelistStore};
 use oxmon_core::notify_history::NotificationHistory;
 use oxmon_core::{
@@ -331,7 +328,7 @@ impl ServerBuilder {
             parts.channels.validate(channel)?;
         }
         parts.rules.compile(&config.alert.rules)?;
-        certs::prober(&config.cert_check)?;
+        CertChecker::validate(&config.cert_check)?;
         admin::check_first_password(config)?;
         Ok(())
     }
@@ -560,7 +557,7 @@ impl ServerBuilder {
             .with_metrics(store.clone())
             .with_rules(config.alert.rules.clone())
             .with_active_alerts(Arc::new(EngineAlerts(engine.clone())))
-            .with_certs(manage.clone(), Some(Arc::new(checker)))
+            .with_certs(manage.clone(), Some(Arc::new(HttpCertChecks(checker))))
             .with_activity(config.local_agent.collection_interval_secs.max(10), 3);
         let app = oxmon_http::router(state);
         let serve_limits = config.limits.clone();
@@ -699,4 +696,19 @@ async fn alert_task(
     }
     // Ingest is gone: send what waits for its aggregation window now.
     notifier.flush().await;
+}
+
+/// The certificate scheduler as the REST API's on-demand checker.
+#[derive(Debug)]
+struct HttpCertChecks(CertChecker);
+
+#[async_trait::async_trait]
+impl oxmon_http::CertChecks for HttpCertChecks {
+    async fn check_now(&self, domains: Vec<CertDomain>) -> Vec<CertCheckResult> {
+        self.0.check(domains).await
+    }
+
+    fn refuse_target(&self, domain: &str) -> Option<String> {
+        self.0.refuse_target(domain)
+    }
 }

@@ -101,7 +101,7 @@ pub async fn main_with(customize: impl FnOnce(ServerBuilder) -> ServerBuilder) -
             config.auth.default_username
         ),
     }
-    crate::agent::shutdown_signal().await;
+    crate::shutdown_signal().await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }

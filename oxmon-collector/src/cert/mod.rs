@@ -1,4 +1,11 @@
-//! The TLS certificate probe (feature `cert`).
+//! The TLS certificate probe and its scheduler (feature `cert`).
+//!
+//! [`CertChecker`] runs the probe on a schedule for the domains of a
+//! [`CertStore`](oxmon_core::manage::CertStore): it records each result and
+//! the certificate's details there, and sends `certificate.days_until_expiry`
+//! and `certificate.is_valid` samples to a
+//! [`BatchHandler`](oxmon_core::BatchHandler) (the server's ingest), so
+//! `cert_expiration` rules fire per domain like any other rule.
 //!
 //! [`CertProber::probe`] resolves a domain, connects to it, runs a TLS
 //! handshake that accepts whatever chain the server presents, and then
@@ -32,6 +39,7 @@
 
 mod parse;
 mod report;
+mod scheduler;
 mod target;
 mod verify;
 
@@ -52,6 +60,7 @@ use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
 pub use report::{PresentedCertificate, ProbeReport};
+pub use scheduler::{CertChecker, CertCheckerError, DAYS_METRIC, VALID_METRIC};
 pub use target::non_global_kind;
 
 use verify::{CapturingVerifier, chain_failure_reason};

@@ -17,7 +17,7 @@ use oxmon_core::{Labels, MetricBatch, Sample};
 
 /// A batch whose samples are packed into one byte buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PackedBatch {
+pub(super) struct PackedBatch {
     agent_id: String,
     batch_id: Option<String>,
     timestamp_ms: i64,
@@ -26,7 +26,7 @@ pub(crate) struct PackedBatch {
 }
 
 impl PackedBatch {
-    pub(crate) fn pack(batch: MetricBatch) -> Self {
+    pub(super) fn pack(batch: MetricBatch) -> Self {
         let mut out = Vec::with_capacity(batch.samples.len() * 48);
         for s in &batch.samples {
             let own_id = s.agent_id != batch.agent_id;
@@ -57,7 +57,7 @@ impl PackedBatch {
 
     /// The batch as it was packed. `None` only if the bytes were corrupted,
     /// which nothing outside this module can do.
-    pub(crate) fn unpack(&self) -> Option<MetricBatch> {
+    pub(super) fn unpack(&self) -> Option<MetricBatch> {
         let mut r = Reader(&self.bytes);
         let mut samples = Vec::with_capacity(self.samples);
         for _ in 0..self.samples {
@@ -92,16 +92,16 @@ impl PackedBatch {
         })
     }
 
-    pub(crate) fn batch_id(&self) -> Option<&str> {
+    pub(super) fn batch_id(&self) -> Option<&str> {
         self.batch_id.as_deref()
     }
 
-    pub(crate) fn samples(&self) -> usize {
+    pub(super) fn samples(&self) -> usize {
         self.samples
     }
 
     /// Heap bytes held (approximately: the packed samples and the ids).
-    pub(crate) fn heap_bytes(&self) -> usize {
+    pub(super) fn heap_bytes(&self) -> usize {
         self.bytes.len() + self.agent_id.len() + self.batch_id.as_ref().map_or(0, String::len)
     }
 }

@@ -1,22 +1,26 @@
-//! `agent --once` output: JSON lines, one sample each, with exactly the
-//! sample fields, covering every metric of the spec's table that this
-//! machine has.
+//! What `agent --once` prints (`collect_once` then `write_json_lines`):
+//! JSON lines, one sample each, with exactly the sample fields, covering
+//! every metric of the spec's table that this machine has.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use oxmon::agent::cli::print_once;
+use oxmon_collector::once::{collect_once, write_json_lines};
+use oxmon_collector::{CollectorOptions, default_collectors};
+use oxmon_core::SystemClock;
 
 #[test]
 fn once_prints_one_collection_as_json_lines() {
-    let mut out = Vec::new();
-    print_once(
+    let mut collectors = default_collectors(&CollectorOptions::default());
+    let (samples, failures) = collect_once(
+        &mut collectors,
         "once-test",
-        &oxmon::collector::CollectorOptions::default(),
+        &SystemClock,
         Duration::from_millis(300),
-        &mut out,
-    )
-    .expect("write");
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    let mut out = Vec::new();
+    write_json_lines(&samples, &mut out).expect("write");
     let text = String::from_utf8(out).expect("utf-8");
     assert!(text.ends_with('\n'));
     let mut metrics = BTreeSet::new();

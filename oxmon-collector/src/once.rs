@@ -1,11 +1,12 @@
-//! `agent --once`: one collection printed as JSON lines, no server involved.
+//! One complete collection outside the schedule (`agent --once`), and the
+//! JSON-lines form the agent program prints it in.
 
 use std::io::{self, Write};
 use std::time::Duration;
 
 use oxmon_core::{Clock, CollectContext, Collector, Sample};
 
-use super::collect::{CollectFailure, run_collectors};
+use crate::run::{CollectFailure, run_collectors};
 
 /// One complete collection: collects once to prime the collectors that need
 /// two readings (CPU usage, network rates), waits `gap` (blocking the
@@ -54,7 +55,7 @@ pub fn write_json_lines(samples: &[Sample], out: &mut impl Write) -> io::Result<
 
 #[cfg(test)]
 mod tests {
-    use oxmon_collector::{CollectorOptions, default_collectors};
+    use crate::{CollectorOptions, default_collectors};
     use oxmon_core::{Labels, ManualClock};
 
     use super::*;

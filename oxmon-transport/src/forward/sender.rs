@@ -8,21 +8,20 @@ use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use oxmon_core::{MetricBatch, Transport, TransportError, TransportErrorKind};
 use tokio::sync::watch;
 
-use super::Shared;
-use super::stats::Counters;
+use super::{Counters, ForwardOptions, Shared};
 
 /// Retry delays while the server is down: exponential from `min`, doubling,
 /// with jitter. Each delay lies in `[d, 2d)` for the current step `d`, and
 /// `d` stops growing at `max / 2`, so no delay exceeds `max` and agents that
 /// lost the same server spread their retries.
 #[derive(Debug)]
-pub(crate) struct Backoff {
+pub(super) struct Backoff {
     builder: ExponentialBuilder,
     current: Option<ExponentialBackoff>,
 }
 
 impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
+    pub(super) fn new(min: Duration, max: Duration) -> Self {
         let half = (max / 2).max(min);
         let builder = ExponentialBuilder::default()
             .with_min_delay(min)
@@ -37,37 +36,30 @@ impl Backoff {
     }
 
     /// The delay before the next retry.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub(super) fn next_delay(&mut self) -> Duration {
         let builder = self.builder;
         let it = self.current.get_or_insert_with(|| builder.build());
         it.next().unwrap_or(Duration::from_secs(1))
     }
 
     /// The server answered: the next failure starts from the minimum again.
-    pub(crate) fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.current = None;
     }
 
     /// Whether the last attempt failed.
-    pub(crate) fn failing(&self) -> bool {
+    pub(super) fn failing(&self) -> bool {
         self.current.is_some()
     }
 }
 
 /// What the loop needs to know besides the shared state.
-#[derive(Debug, Clone)]
-pub(crate) struct SendSettings {
-    pub(crate) request_timeout: Duration,
-    pub(crate) backoff_min: Duration,
-    pub(crate) backoff_max: Duration,
-}
-
 /// Sends until `draining` is set and the buffer is empty. Aborting the
 /// task is the way to stop it while batches remain.
-pub(crate) async fn send_loop(
+pub(super) async fn send_loop(
     shared: Arc<Shared>,
     transport: Arc<dyn Transport>,
-    settings: SendSettings,
+    settings: ForwardOptions,
     mut draining: watch::Receiver<bool>,
 ) {
     let c = &shared.counters;

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use oxmon_collector::{CertProber, ProbeOptions, ProbeReport, non_global_kind};
+use super::{CertProber, ProbeOptions, ProbeReport, non_global_kind};
 use oxmon_core::config::CertCheckConfig;
 use oxmon_core::manage::{
     CertCheckResult, CertDomain, CertStore, CertificateDetails, ChainCertificate,
@@ -78,6 +78,15 @@ impl CertChecker {
                 clock,
             }),
         })
+    }
+
+    /// Checks what [`CertChecker::new`] would check of `config` (the extra
+    /// CA file), without building a checker.
+    ///
+    /// # Errors
+    /// The extra CA file cannot be read or holds no certificate.
+    pub fn validate(config: &CertCheckConfig) -> Result<(), CertCheckerError> {
+        prober(config).map(drop)
     }
 
     /// The enabled domains due at `now_ms`: never checked, or last checked
@@ -241,16 +250,12 @@ impl CertChecker {
     }
 }
 
-#[async_trait::async_trait]
-impl oxmon_http::CertChecks for CertChecker {
-    async fn check_now(&self, domains: Vec<CertDomain>) -> Vec<CertCheckResult> {
-        self.check(domains).await
-    }
-
-    /// With `allow_private_targets = false`: an IP address outside the
-    /// global unicast ranges. Names are judged at each check, after
-    /// resolution.
-    fn refuse_target(&self, domain: &str) -> Option<String> {
+impl CertChecker {
+    /// Why this checker would never check `domain` whatever it resolves to,
+    /// or `None`. With `allow_private_targets = false`: an IP address
+    /// outside the global unicast ranges. Names are judged at each check,
+    /// after resolution.
+    pub fn refuse_target(&self, domain: &str) -> Option<String> {
         if self.inner.allow_private_targets {
             return None;
         }
@@ -299,7 +304,7 @@ impl Drop for InFlight<'_> {
 ///
 /// # Errors
 /// The extra CA file cannot be read or holds no certificate.
-pub fn prober(config: &CertCheckConfig) -> Result<CertProber, CertCheckerError> {
+fn prober(config: &CertCheckConfig) -> Result<CertProber, CertCheckerError> {
     let error = |reason: String| CertCheckerError {
         path: config
             .ca_file
@@ -321,7 +326,7 @@ pub fn prober(config: &CertCheckConfig) -> Result<CertProber, CertCheckerError> 
 
 /// The labels of a domain's series: `domain`, plus `port` when it is not 443
 /// (so two ports of one name are two series).
-pub fn series_labels(domain: &CertDomain) -> Labels {
+fn series_labels(domain: &CertDomain) -> Labels {
     let labels = Labels::new().with("domain", domain.domain.as_str());
     if domain.port == oxmon_core::manage::DEFAULT_CERT_PORT {
         labels
@@ -331,7 +336,7 @@ pub fn series_labels(domain: &CertDomain) -> Labels {
 }
 
 /// The stored result of a probe.
-pub fn check_result(domain: &CertDomain, report: &ProbeReport) -> CertCheckResult {
+fn check_result(domain: &CertDomain, report: &ProbeReport) -> CertCheckResult {
     let error = report.error.clone().or_else(|| {
         if report.is_valid() {
             None
@@ -357,7 +362,7 @@ pub fn check_result(domain: &CertDomain, report: &ProbeReport) -> CertCheckResul
 }
 
 /// The certificate details of a probe that read a certificate.
-pub fn details(report: &ProbeReport) -> Option<CertificateDetails> {
+fn details(report: &ProbeReport) -> Option<CertificateDetails> {
     let leaf = report.leaf()?;
     Some(CertificateDetails {
         domain: report.domain.clone(),

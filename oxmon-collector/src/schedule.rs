@@ -1,0 +1,316 @@
+//! The fixed-schedule collection loop of an agent: every interval, the
+//! collectors run once on Tokio's blocking pool and their samples become one
+//! [`MetricBatch`] with a unique batch id, handed to a sink (the agent's
+//! store-and-forward queue, a test's vector).
+
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use oxmon_core::{Clock, CollectContext, Collector, MetricBatch, Sample};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use crate::run::run_collectors;
+
+/// A snapshot of the loop's counters since it was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScheduleStats {
+    /// Collections that produced a batch.
+    pub collected: u64,
+    /// Samples in those batches.
+    pub samples: u64,
+    /// Collector failures (a collector that could not read its source, or panicked).
+    pub collect_errors: u64,
+    /// Ticks skipped because the previous collection was still running.
+    pub skipped_ticks: u64,
+}
+
+impl fmt::Display for ScheduleStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "collected={} samples={} collect_errors={} skipped_ticks={}",
+            self.collected, self.samples, self.collect_errors, self.skipped_ticks,
+        )
+    }
+}
+
+/// Reads the counters of a running [`Schedule`] from anywhere. Clones share
+/// the same counters.
+#[derive(Debug, Clone, Default)]
+pub struct ScheduleCounters(Arc<Counters>);
+
+impl ScheduleCounters {
+    /// The counters now.
+    pub fn get(&self) -> ScheduleStats {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let c = &self.0;
+        ScheduleStats {
+            collected: g(&c.collected),
+            samples: g(&c.samples),
+            collect_errors: g(&c.collect_errors),
+            skipped_ticks: g(&c.skipped_ticks),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    collected: AtomicU64,
+    samples: AtomicU64,
+    collect_errors: AtomicU64,
+    skipped_ticks: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Makes batch ids unique across the agent's restarts: the agent id, a
+/// prefix drawn at start (start time and random bits), and a counter.
+#[derive(Debug)]
+struct BatchIds {
+    prefix: String,
+    next: u64,
+}
+
+impl BatchIds {
+    fn new(agent_id: &str, now_ms: i64) -> Self {
+        let random = RandomState::new().hash_one(now_ms) as u32;
+        Self {
+            prefix: format!("{agent_id}/{now_ms:x}{random:08x}/"),
+            next: 0,
+        }
+    }
+
+    fn next_id(&mut self) -> String {
+        self.next += 1;
+        format!("{}{}", self.prefix, self.next)
+    }
+}
+
+/// The collectors and what the loop remembers about their failures, moved
+/// into the blocking thread for each collection and back.
+#[derive(Debug)]
+struct CollectorSet {
+    collectors: Vec<Box<dyn Collector>>,
+    /// Last failure message per collector, so a failure is logged as a
+    /// warning when it starts or changes, not at every collection.
+    last_failure: Vec<Option<String>>,
+}
+
+impl CollectorSet {
+    fn collect(&mut self, agent_id: &str, timestamp_ms: i64) -> (Vec<Sample>, usize) {
+        let ctx = CollectContext {
+            agent_id,
+            timestamp_ms,
+        };
+        let mut samples = Vec::new();
+        let failures = run_collectors(&mut self.collectors, &ctx, &mut samples);
+        self.last_failure.resize(self.collectors.len(), None);
+        for (i, c) in self.collectors.iter().enumerate() {
+            let now = failures
+                .iter()
+                .find(|f| f.collector == c.name())
+                .map(|f| f.message.clone());
+            match (&self.last_failure[i], &now) {
+                (prev, Some(msg)) if prev.as_ref() != Some(msg) => {
+                    tracing::warn!(collector = c.name(), error = %msg, "collector failed");
+                }
+                (Some(_), None) => tracing::info!(collector = c.name(), "collector recovered"),
+                _ => {}
+            }
+            self.last_failure[i] = now;
+        }
+        (samples, failures.len())
+    }
+}
+
+/// Collects on a fixed schedule: the clock's time stamps each batch, and
+/// ticks keep their grid whatever the sink or the collectors do.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use oxmon_collector::schedule::Schedule;
+/// use oxmon_collector::{CollectorOptions, default_collectors};
+/// use oxmon_core::SystemClock;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let batches = Arc::new(Mutex::new(Vec::new()));
+/// let sink = batches.clone();
+/// let schedule = Schedule::new("web-1", Duration::from_secs(10), Arc::new(SystemClock));
+/// let counters = schedule.counters();
+/// // Stops at once: the first collection runs right away and is finished.
+/// schedule
+///     .run(
+///         default_collectors(&CollectorOptions::default()),
+///         move |batch| sink.lock().unwrap().push(batch),
+///         tokio::time::sleep(Duration::from_millis(200)),
+///         Duration::from_secs(5),
+///     )
+///     .await;
+/// assert_eq!(batches.lock().unwrap().len(), 1);
+/// assert_eq!(counters.get().collected, 1);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Schedule {
+    agent_id: String,
+    interval: Duration,
+    clock: Arc<dyn Clock>,
+    counters: ScheduleCounters,
+}
+
+type InFlight = JoinHandle<(CollectorSet, Vec<Sample>, usize, i64)>;
+
+impl Schedule {
+    /// A loop for `agent_id` collecting every `interval` (at least 1 ms),
+    /// stamping batches with `clock`'s time.
+    pub fn new(agent_id: impl Into<String>, interval: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            agent_id: agent_id.into(),
+            interval: interval.max(Duration::from_millis(1)),
+            clock,
+            counters: ScheduleCounters::default(),
+        }
+    }
+
+    /// A handle to the loop's counters.
+    pub fn counters(&self) -> ScheduleCounters {
+        self.counters.clone()
+    }
+
+    /// Collects on a fixed schedule (the first collection right away) until
+    /// `shutdown` completes, then waits up to `finish_within` for a
+    /// collection still running and hands it over. Each collection that
+    /// produced samples goes to `sink` as one batch; `sink` must not block
+    /// (queue the batch, do not send it).
+    ///
+    /// Ticks are `interval` apart from the start, whatever the sink does.
+    /// A collection runs on the blocking pool (procfs and statvfs reads
+    /// block); if it is still running at the next tick, that tick is skipped
+    /// and counted (`MissedTickBehavior::Skip` keeps the schedule instead of
+    /// bursting to catch up). A collector that fails is logged when its
+    /// failure starts or changes, and when it recovers.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
+    pub async fn run(
+        self,
+        collectors: Vec<Box<dyn Collector>>,
+        mut sink: impl FnMut(MetricBatch) + Send,
+        shutdown: impl Future<Output = ()>,
+        finish_within: Duration,
+    ) {
+        let mut ids = BatchIds::new(&self.agent_id, self.clock.now_ms());
+        let mut set = Some(CollectorSet {
+            collectors,
+            last_failure: Vec::new(),
+        });
+        let mut in_flight: Option<InFlight> = None;
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                done = async {
+                    match in_flight.as_mut() {
+                        Some(h) => h.await,
+                        None => std::future::pending().await,
+                    }
+                }, if in_flight.is_some() => {
+                    in_flight = None;
+                    set = self.finish(done, &mut ids, &mut sink);
+                }
+                scheduled = ticker.tick() => {
+                    match set.take() {
+                        Some(s) => in_flight = Some(self.start(s, scheduled)),
+                        None => {
+                            add(&self.counters.0.skipped_ticks, 1);
+                            tracing::warn!(
+                                interval = ?self.interval,
+                                "the previous collection is still running; skipping this tick"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(h) = in_flight
+            && let Ok(done) = tokio::time::timeout(finish_within, h).await
+        {
+            self.finish(done, &mut ids, &mut sink);
+        }
+    }
+
+    /// Starts a collection for the tick scheduled at `scheduled`. Its
+    /// timestamp is the clock's time of the scheduled tick, so a loop woken
+    /// late still stamps collections on the fixed grid.
+    fn start(&self, mut set: CollectorSet, scheduled: tokio::time::Instant) -> InFlight {
+        let late = tokio::time::Instant::now().saturating_duration_since(scheduled);
+        let late_ms = i64::try_from(late.as_millis()).unwrap_or(i64::MAX);
+        let timestamp_ms = self.clock.now_ms().saturating_sub(late_ms);
+        let agent_id = self.agent_id.clone();
+        tokio::task::spawn_blocking(move || {
+            let (samples, failures) = set.collect(&agent_id, timestamp_ms);
+            (set, samples, failures, timestamp_ms)
+        })
+    }
+
+    /// Hands a finished collection to the sink and returns the collectors
+    /// for the next.
+    fn finish(
+        &self,
+        done: Result<(CollectorSet, Vec<Sample>, usize, i64), tokio::task::JoinError>,
+        ids: &mut BatchIds,
+        sink: &mut impl FnMut(MetricBatch),
+    ) -> Option<CollectorSet> {
+        let c = &self.counters.0;
+        let (set, samples, failures, timestamp_ms) = match done {
+            Ok(done) => done,
+            Err(e) => {
+                // Cannot happen (collector panics are caught); without the
+                // collectors there is nothing left to collect with.
+                tracing::error!(error = %e, "collection task failed; collection stops");
+                return None;
+            }
+        };
+        add(&c.collect_errors, failures as u64);
+        if samples.is_empty() {
+            tracing::debug!("collection produced no samples; nothing to send");
+            return Some(set);
+        }
+        add(&c.collected, 1);
+        add(&c.samples, samples.len() as u64);
+        sink(MetricBatch {
+            agent_id: self.agent_id.clone(),
+            batch_id: Some(ids.next_id()),
+            timestamp_ms,
+            samples,
+        });
+        Some(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_ids_are_unique_per_batch_and_per_start() {
+        let mut a = BatchIds::new("web-1", 1_000);
+        let mut b = BatchIds::new("web-1", 1_000);
+        let (a1, a2, b1) = (a.next_id(), a.next_id(), b.next_id());
+        assert!(a1.starts_with("web-1/") && a1.ends_with("/1"), "{a1}");
+        assert_ne!(a1, a2);
+        assert_ne!(a1, b1, "two starts in the same millisecond still differ");
+    }
+}
