@@ -93,13 +93,6 @@ fn main() -> ExitCode {
     if args.once {
         return print_once(&config);
     }
-    let agent = match Agent::builder(config).build() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("agent: {e}");
-            return ExitCode::from(2);
-        }
-    };
     // One thread is plenty: collections run on the blocking pool.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -112,11 +105,23 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(agent.run(oxmon::shutdown_signal()));
+    let code = runtime.block_on(async {
+        // The gRPC client needs the runtime.
+        match Agent::builder(config).build() {
+            Ok(agent) => {
+                agent.run(oxmon::shutdown_signal()).await;
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("agent: {e}");
+                ExitCode::from(2)
+            }
+        }
+    });
     // A collection stuck in a blocking read (a dead network mount) must not
     // keep the process alive.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    ExitCode::SUCCESS
+    code
 }
 
 /// `--once`: one complete collection (two readings a second apart, for the

@@ -440,3 +440,57 @@ async fn an_overrunning_collection_skips_ticks_instead_of_bursting() {
         "no burst of catch-up collections: {times:?}"
     );
 }
+
+/// Built with `Agent::builder`: the built-in collectors `[collectors]`
+/// describes and a collector of the program's own fill the same batches.
+#[tokio::test(start_paused = true)]
+async fn the_builder_adds_a_collector_beside_the_built_in_ones() {
+    let handler = Arc::new(ScriptedHandler::new());
+    let transport = Arc::new(InProcessTransport::new(handler.clone(), None));
+    let mut config = AgentConfig::default();
+    config.agent_id = Some("built".into());
+    let agent = Agent::builder(config)
+        .collector(Box::new(Seq::default()))
+        .transport(transport)
+        .clock(Arc::new(TokioClock(tokio::time::Instant::now())))
+        .build()
+        .expect("agent");
+    assert_eq!(agent.agent_id(), "built");
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(agent.run(async {
+        let _ = rx.await;
+    }));
+    pass(25).await;
+    stop.send(()).unwrap();
+    let stats = task.await.unwrap();
+    let batches = received(&handler);
+    assert_eq!(batches.len(), 3, "{stats}");
+    for b in &batches {
+        let has = |m: &str| b.samples.iter().any(|s| s.metric == m);
+        assert!(has("test.seq") && has("memory.total"), "{b:?}");
+        assert!(b.samples.iter().all(|s| s.agent_id == "built"));
+    }
+    assert_eq!(seqs(&batches), [0, 1, 2]);
+
+    let only_own = Agent::builder(AgentConfig::default())
+        .without_builtin_collectors()
+        .collector(Box::new(Seq::default()))
+        .transport(Arc::new(InProcessTransport::new(handler.clone(), None)))
+        .build()
+        .expect("agent");
+    assert!(!only_own.agent_id().is_empty(), "the host name by default");
+}
+
+#[tokio::test]
+async fn the_builder_makes_the_grpc_client_and_names_a_bad_ca_file() {
+    let mut config = AgentConfig::default();
+    config.agent_id = Some("ok-id".into());
+    assert!(
+        Agent::builder(config.clone()).build().is_ok(),
+        "a gRPC client to the default endpoint (connects lazily)"
+    );
+    config.tls = true;
+    config.tls_ca_file = Some("/nonexistent/ca.pem".into());
+    let err = Agent::builder(config).build().unwrap_err().to_string();
+    assert!(err.contains("tls_ca_file /nonexistent/ca.pem"), "{err}");
+}

@@ -138,9 +138,11 @@ impl AgentBuilder {
     /// # Errors
     /// [`AgentError::AgentId`] when no agent id is configured and the host
     /// name is not a valid one; [`AgentError::Transport`] when the gRPC
-    /// client cannot be made. Without a transport and without the `grpc`
-    /// feature, [`AgentError::AgentId`] is never returned for the transport:
-    /// build() panics instead, as a program error.
+    /// client cannot be made.
+    ///
+    /// # Panics
+    /// When it makes the gRPC client (no [`AgentBuilder::transport`]):
+    /// outside a Tokio runtime, or without the `grpc` feature.
     pub fn build(self) -> Result<Agent, AgentError> {
         let agent_id = resolve_agent_id(&self.config)?;
         let transport = match self.transport {
