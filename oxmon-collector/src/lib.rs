@@ -30,7 +30,14 @@ pub use network::{
 pub use options::{Backend, CollectorOptions, PSEUDO_FS_TYPES, REMOTE_FS_TYPES};
 pub use run::{CollectFailure, run_collectors};
 
-use oxmon_core::Collector;
+/// `oxmon-core`, the types and traits this crate is built on: the way to
+/// everything of it not re-exported below, without a separate dependency.
+pub use oxmon_core as core;
+/// The `oxmon-core` items a collector takes and returns, so that
+/// `oxmon-collector` alone is enough to run the collectors or to write one
+/// (`Collector::collect` returns `Result`, failing with `Error::Collect`).
+#[doc(no_inline)]
+pub use oxmon_core::{CollectContext, Collector, Error, Labels, Result, Sample};
 
 /// The collectors of every system metric (cpu, memory, disk, network, load),
 /// in that order, configured by `options`.

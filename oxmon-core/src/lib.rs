@@ -38,5 +38,10 @@ pub use transport::{
 };
 pub use types::{AgentInfo, Labels, MetricBatch, Point, Sample, SeriesKey, Severity};
 
+/// The attribute of the async traits here (`MetricStore`, `Channel`,
+/// `Transport`, `BatchHandler`, ...): put `#[async_trait]` on an `impl` of
+/// one of them without a dependency on `async-trait` of your own.
+pub use async_trait::async_trait;
+
 /// Milliseconds in one UTC day, the width of a storage partition.
 pub const DAY_MS: i64 = 86_400_000;

@@ -68,7 +68,7 @@ pub trait RuleEvaluator: Send + Sync + std::fmt::Debug {
 /// # Behavior
 /// - `type_name` is the `type` value that selects this plugin; it must not
 ///   be one of the built-in types.
-/// - `build` checks the rule's own fields ([`CustomRule::settings`]) and
+/// - `build` checks the rule's own fields (the `settings` of [`CustomRule`]) and
 ///   returns the evaluator; it does no I/O. The engine takes the rule's
 ///   name, metric, `agent_pattern`, `severity` and `silence_secs` from the
 ///   common keys; the evaluator's [`RuleEvaluator::applies_to`] can narrow
@@ -79,7 +79,7 @@ pub trait RuleEvaluator: Send + Sync + std::fmt::Debug {
 /// [`CustomRule::error`] or its typed getters
 /// ([`CustomRule::required_f64`], [`CustomRule::deny_unknown`], ...).
 ///
-/// [`CustomRule::settings`]: crate::config::CustomRule::settings
+/// [`CustomRule`]: crate::config::CustomRule
 /// [`CustomRule::error`]: crate::config::CustomRule::error
 /// [`CustomRule::required_f64`]: crate::config::CustomRule::required_f64
 /// [`CustomRule::deny_unknown`]: crate::config::CustomRule::deny_unknown

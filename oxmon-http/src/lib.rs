@@ -41,6 +41,21 @@ pub use sources::{
 #[cfg(feature = "http")]
 pub use state::{AppState, DEFAULT_BODY_LIMIT};
 
+/// `oxmon-core`, the types and traits this crate is built on: the way to
+/// everything of it not re-exported below, without a separate dependency.
+pub use oxmon_core as core;
+/// The `oxmon-core` items the API's state and the `auth` module take and
+/// return, so that `oxmon-http` alone is enough to set them up: the
+/// management store traits `AppState` reads (`UserStore`, `WhitelistStore`,
+/// `CertStore`, in `manage`), the metric store, the clock, the signing
+/// secret and the rules `/v1/alerts/rules` lists.
+#[doc(no_inline)]
+pub use oxmon_core::config::RuleConfig;
+#[doc(no_inline)]
+pub use oxmon_core::manage::{CertStore, User, UserStore, WhitelistStore};
+#[doc(no_inline)]
+pub use oxmon_core::{Clock, ManualClock, MetricStore, Secret, SystemClock, manage};
+
 /// A time in ms since the epoch as RFC 3339 (`2026-02-08T10:00:00Z`).
 pub fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)

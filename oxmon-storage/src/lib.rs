@@ -11,3 +11,20 @@ pub use manage_memory::MemoryManagementStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{CompactReport, SqliteManagementStore, SqliteOptions, SqliteStore};
+
+/// `oxmon-core`, the types and traits this crate is built on: the way to
+/// everything of it not re-exported below, without a separate dependency.
+pub use oxmon_core as core;
+/// The `oxmon-core` items the stores take and return, so that
+/// `oxmon-storage` alone is enough to use them: the `MetricStore` contract
+/// and its queries, the samples, the clock of `SqliteOptions`, and the
+/// management store traits (`manage`) and notification history
+/// (`notify_history`) that `MemoryManagementStore` and
+/// `SqliteManagementStore` implement.
+#[doc(no_inline)]
+pub use oxmon_core::{
+    AgentInfo, AlertEvent, AlertPage, AlertQuery, AppendOutcome, Clock, Labels, LatestPage,
+    LatestQuery, ManualClock, MetricBatch, MetricStore, MetricStoreExt, Point, RangeQuery,
+    RetentionReport, Sample, SeriesKey, SeriesPoints, SystemClock, async_trait, manage,
+    notify_history,
+};

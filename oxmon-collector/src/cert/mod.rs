@@ -25,7 +25,7 @@
 //! use oxmon_collector::cert::{CertProber, ProbeOptions};
 //!
 //! let prober = CertProber::new(ProbeOptions::default())?;
-//! let now_ms = 1_767_225_600_000; // from an oxmon_core::Clock
+//! let now_ms = 1_767_225_600_000; // from a Clock: oxmon_collector::core::Clock
 //! let report = prober.probe("example.com", 443, now_ms).await;
 //! if !report.is_valid() {
 //!     eprintln!(

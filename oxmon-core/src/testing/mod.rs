@@ -4,8 +4,20 @@
 //! contract, in the manner of `object_store`'s integration module. Every
 //! implementation in oxmon runs them, and so can a downstream one:
 //!
-//! ```ignore
-//! #[tokio::test]
+//! ```no_run
+//! # use oxmon_core::MetricStore;
+//! # #[derive(Debug)] struct MyStore;
+//! # #[oxmon_core::async_trait] impl MetricStore for MyStore {
+//! #     async fn append(&self, _: &oxmon_core::MetricBatch) -> oxmon_core::Result<oxmon_core::AppendOutcome> { unimplemented!() }
+//! #     async fn query_range(&self, _: &oxmon_core::RangeQuery) -> oxmon_core::Result<Vec<oxmon_core::SeriesPoints>> { unimplemented!() }
+//! #     async fn latest(&self, _: &str) -> oxmon_core::Result<Vec<oxmon_core::Sample>> { unimplemented!() }
+//! #     async fn agents(&self) -> oxmon_core::Result<Vec<oxmon_core::AgentInfo>> { unimplemented!() }
+//! #     async fn insert_alert_events(&self, _: &[oxmon_core::AlertEvent]) -> oxmon_core::Result<()> { unimplemented!() }
+//! #     async fn query_alert_events(&self, _: &oxmon_core::AlertQuery) -> oxmon_core::Result<oxmon_core::AlertPage> { unimplemented!() }
+//! #     async fn apply_retention(&self, _: i64) -> oxmon_core::Result<oxmon_core::RetentionReport> { unimplemented!() }
+//! # }
+//! # impl MyStore { async fn open_temp() -> Self { MyStore } }
+//! // In the implementing crate's tests, under #[tokio::test]:
 //! async fn my_store_conforms() {
 //!     let store = MyStore::open_temp().await;
 //!     oxmon_core::testing::store::run_all(&store).await;
