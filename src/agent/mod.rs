@@ -1,6 +1,6 @@
 //! The agent runtime, assembled from the crates: the collection
-//! [`Schedule`](oxmon_collector::schedule::Schedule) of `oxmon-collector`
-//! feeds the store-and-forward [`ForwardQueue`](oxmon_transport::forward::ForwardQueue)
+//! [`Schedule`] of `oxmon-collector`
+//! feeds the store-and-forward [`ForwardQueue`]
 //! of `oxmon-transport`, which sends through a [`Transport`].
 //!
 //! ```text
