@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use oxmon::AgentConfig;
 use oxmon::agent::{Agent, AgentOptions, AgentStats, StatsHandle};
+use oxmon::core::sync::LockExt;
 use oxmon::core::testing::transport::ScriptedHandler;
 use oxmon::core::{
     Ack, Clock, CollectContext, Collector, Labels, MetricBatch, Sample, Transport, TransportError,
@@ -390,10 +391,7 @@ impl Collector for Blocking {
     ) -> oxmon::core::Result<()> {
         self.calls += 1;
         if self.calls == 2 {
-            let rx = self
-                .release
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let rx = self.release.locked();
             let _ = rx.recv();
         }
         out.push(Sample::new(

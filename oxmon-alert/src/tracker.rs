@@ -5,7 +5,8 @@
 use std::collections::VecDeque;
 
 use oxmon_core::config::{Operator, RateDirection};
-use oxmon_core::{Point, Prediction, Severity, Verdict, fmt_time, fmt_value};
+use oxmon_core::time::rfc3339_secs;
+use oxmon_core::{Point, Prediction, Severity, Verdict, fmt_value};
 
 use crate::regression::Fit;
 use crate::rule::{Logic, Rule};
@@ -80,7 +81,7 @@ impl Detail {
                 "{what} is {} and predicted to reach {} at {} (in {}), R² {r_squared:.2}",
                 fmt_value(value),
                 fmt_value(*threshold),
-                fmt_time(*breach_at_ms),
+                rfc3339_secs(*breach_at_ms),
                 fmt_duration(*eta_ms)
             ),
             Detail::Cert {

@@ -100,7 +100,7 @@ impl Notification {
             if let Some(t) = e.threshold {
                 let _ = writeln!(out, "Threshold: {}", fmt_value(t));
             }
-            let _ = writeln!(out, "Time: {}", fmt_time(e.timestamp_ms));
+            let _ = writeln!(out, "Time: {}", crate::time::rfc3339_secs(e.timestamp_ms));
             if e.status == AlertStatus::Resolved {
                 let _ = writeln!(out, "Firing for: {}s", e.firing_for_ms() / 1000);
             }
@@ -108,7 +108,7 @@ impl Notification {
                 let _ = writeln!(
                     out,
                     "Predicted breach: {} (R² {:.2})",
-                    fmt_time(p.breach_at_ms),
+                    crate::time::rfc3339_secs(p.breach_at_ms),
                     p.r_squared
                 );
             }
@@ -125,14 +125,6 @@ pub fn fmt_value(v: f64) -> String {
     } else {
         let s = format!("{v:.2}");
         s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    }
-}
-
-/// Formats a timestamp (ms) as RFC 3339 UTC, for example `2026-02-06T10:30:00Z`.
-pub fn fmt_time(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        Err(_) => ms.to_string(),
     }
 }
 
@@ -288,7 +280,7 @@ mod tests {
         assert_eq!(fmt_value(90.0), "90");
         assert_eq!(fmt_value(97.456), "97.46");
         assert_eq!(fmt_value(0.5), "0.5");
-        assert_eq!(fmt_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(crate::time::rfc3339_secs(0), "1970-01-01T00:00:00Z");
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub mod notify_history;
 mod rule;
 mod secret;
 mod store;
+pub mod sync;
 pub mod text;
+pub mod time;
 pub mod token;
 mod transport;
 mod types;
@@ -21,9 +23,7 @@ mod types;
 pub mod testing;
 
 pub use alert::{AlertEvent, AlertStatus, Prediction};
-pub use channel::{
-    Channel, ChannelPlugin, Notification, SendError, SendErrorKind, fmt_time, fmt_value,
-};
+pub use channel::{Channel, ChannelPlugin, Notification, SendError, SendErrorKind, fmt_value};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use collector::{CollectContext, Collector};
 pub use error::{Error, Result};
@@ -43,5 +43,4 @@ pub use types::{AgentInfo, Labels, MetricBatch, Point, Sample, SeriesKey, Severi
 /// one of them without a dependency on `async-trait` of your own.
 pub use async_trait::async_trait;
 
-/// Milliseconds in one UTC day, the width of a storage partition.
-pub const DAY_MS: i64 = 86_400_000;
+pub use time::DAY_MS;

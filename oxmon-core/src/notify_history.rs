@@ -1,8 +1,9 @@
 //! Notification history: every delivery attempt, for operators and the API.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
+use crate::sync::LockExt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -110,7 +111,7 @@ impl MemoryHistory {
 
     /// Every record kept, oldest first.
     pub fn all(&self) -> Vec<DeliveryRecord> {
-        let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let records = self.records.locked();
         records.iter().cloned().collect()
     }
 }
@@ -118,7 +119,7 @@ impl MemoryHistory {
 #[async_trait]
 impl NotificationHistory for MemoryHistory {
     async fn record(&self, record: DeliveryRecord) -> crate::Result<()> {
-        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut records = self.records.locked();
         if records.len() == self.capacity {
             records.pop_front();
         }
@@ -127,7 +128,7 @@ impl NotificationHistory for MemoryHistory {
     }
 
     async fn recent(&self, limit: usize) -> crate::Result<Vec<DeliveryRecord>> {
-        let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let records = self.records.locked();
         let mut out: Vec<(usize, &DeliveryRecord)> = records.iter().enumerate().collect();
         out.sort_by(|a, b| {
             b.1.attempted_at_ms

@@ -56,9 +56,4 @@ pub use oxmon_core::manage::{CertStore, User, UserStore, WhitelistStore};
 #[doc(no_inline)]
 pub use oxmon_core::{Clock, ManualClock, MetricStore, Secret, SystemClock, manage};
 
-/// A time in ms since the epoch as RFC 3339 (`2026-02-08T10:00:00Z`).
-pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-        .to_string()
-}
+pub use oxmon_core::time::rfc3339;

@@ -10,6 +10,7 @@ use oxmon_core::{Clock, MetricStore, Secret};
 use crate::auth::{Argon2Hasher, AuthError, AuthUser, JwtKeys, LoginLimiter, PasswordPool};
 use crate::error::ApiError;
 use crate::sources::{ActiveAlerts, Activity, DEFAULT_MAX_QUERY_SPAN_SECS};
+use oxmon_core::time::secs_to_ms;
 
 /// Largest accepted request body by default, in bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -220,10 +221,6 @@ impl AppState {
             .map_err(ApiError::busy)?
             .map_err(ApiError::internal)
     }
-}
-
-fn secs_to_ms(secs: u64) -> i64 {
-    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// The "source not configured" error: 503.

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use oxmon_core::{AlertEvent, AlertStatus, Notification, fmt_time, fmt_value};
+use oxmon_core::time::rfc3339_secs;
+use oxmon_core::{AlertEvent, AlertStatus, Notification, fmt_value};
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
 pub fn truncate_utf8(s: &str, max: usize) -> &str {
@@ -76,7 +77,7 @@ pub fn markdown(n: &Notification) -> String {
         if let Some(t) = e.threshold {
             let _ = writeln!(out, "- **Threshold**: {}", fmt_value(t));
         }
-        let _ = writeln!(out, "- **Time**: {}", fmt_time(e.timestamp_ms));
+        let _ = writeln!(out, "- **Time**: {}", rfc3339_secs(e.timestamp_ms));
         let _ = writeln!(out, "- **Message**: {}", e.message.replace('\n', " "));
     }
     out
@@ -84,7 +85,12 @@ pub fn markdown(n: &Notification) -> String {
 
 /// A one-line text for SMS: the title and the time, at most `max` characters.
 pub fn short_text(n: &Notification, max_chars: usize) -> String {
-    let time = n.events.iter().map(|e| e.timestamp_ms).max().map(fmt_time);
+    let time = n
+        .events
+        .iter()
+        .map(|e| e.timestamp_ms)
+        .max()
+        .map(rfc3339_secs);
     let text = match time {
         Some(t) => format!("{} at {t}", n.title()),
         None => n.title(),
@@ -115,7 +121,7 @@ pub fn event_json(e: &AlertEvent) -> serde_json::Value {
         "status": e.status.as_str(),
         "value": e.value,
         "threshold": e.threshold,
-        "timestamp": fmt_time(e.timestamp_ms),
+        "timestamp": rfc3339_secs(e.timestamp_ms),
         "timestamp_ms": e.timestamp_ms,
         "fired_at_ms": e.fired_at_ms,
         "prediction": e.prediction,

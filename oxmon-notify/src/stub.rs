@@ -1,10 +1,11 @@
 //! `StubPlugin` and `StubChannel`: channels that record instead of sending.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use oxmon_core::config::{ChannelConfig, ConfigError};
+use oxmon_core::sync::LockExt;
 use oxmon_core::{Channel, ChannelPlugin, Notification, SendError};
 
 /// A channel that records what it was asked to send and can be told to fail.
@@ -35,7 +36,7 @@ impl StubChannel {
     }
 
     fn state(&self) -> MutexGuard<'_, StubState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.locked()
     }
 
     /// The notifications delivered so far (failed attempts are not included).
@@ -97,21 +98,12 @@ impl StubPlugin {
 
     /// The channel built under `name`, if any.
     pub fn channel(&self, name: &str) -> Option<StubChannel> {
-        self.channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .cloned()
+        self.channels.locked().get(name).cloned()
     }
 
     /// Every channel built so far.
     pub fn channels(&self) -> Vec<StubChannel> {
-        self.channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect()
+        self.channels.locked().values().cloned().collect()
     }
 
     fn failure(config: &ChannelConfig) -> Result<Option<SendError>, ConfigError> {
@@ -145,8 +137,7 @@ impl ChannelPlugin for StubPlugin {
         let channel = StubChannel::new(config.name.clone());
         channel.fail_always(failure);
         self.channels
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .locked()
             .insert(config.name.clone(), channel.clone());
         Ok(Arc::new(channel))
     }

@@ -10,6 +10,7 @@ use oxmon_core::manage::{
     validate_hash, validate_limit, validate_username,
 };
 use oxmon_core::notify_history::{DeliveryRecord, MemoryHistory, NotificationHistory};
+use oxmon_core::sync::RwLockExt;
 use oxmon_core::{Error, Result};
 
 /// Users, agent whitelist and certificate data kept in memory.
@@ -43,13 +44,11 @@ struct Certs {
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read_locked()
 }
 
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.write_locked()
 }
 
 fn page<T: Clone>(matching: Vec<&T>, limit: usize, offset: usize) -> Page<T> {

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
+use oxmon_core::sync::RwLockExt;
 use oxmon_core::{
     AgentInfo, AlertEvent, AlertPage, AlertQuery, AppendOutcome, Error, Labels, LatestPage,
     LatestQuery, MetricBatch, MetricStore, Point, RangeQuery, Result, RetentionReport, Sample,
@@ -41,15 +42,11 @@ impl MemoryStore {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.read_locked()
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.write_locked()
     }
 }
 

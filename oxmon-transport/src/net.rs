@@ -20,10 +20,11 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use oxmon_core::sync::LockExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
@@ -159,7 +160,7 @@ impl LimitedListener {
             return None;
         }
         if l.max_per_address != 0 {
-            let mut map = c.per_address.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut map = c.per_address.locked();
             let n = map.entry(ip).or_insert(0);
             if *n >= l.max_per_address {
                 drop(map);
@@ -186,11 +187,7 @@ impl Drop for Permit {
     fn drop(&mut self) {
         self.counters.open.fetch_sub(1, Ordering::AcqRel);
         if let Some(ip) = self.ip {
-            let mut map = self
-                .counters
-                .per_address
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut map = self.counters.per_address.locked();
             if let Some(n) = map.get_mut(&ip) {
                 *n -= 1;
                 if *n == 0 {

@@ -20,6 +20,7 @@ use oxmon_core::config::{AgentConfig, ServerConfig};
 use oxmon_core::manage::{CertCheckResult, CertDomain};
 use oxmon_core::manage::{ManagementStore, WhitelistStore};
 use oxmon_core::notify_history::NotificationHistory;
+use oxmon_core::sync::LockExt;
 use oxmon_core::{
     AlertStatus, ChannelPlugin, Clock, Collector, DAY_MS, MetricBatch, MetricStore, RulePlugin,
     Severity, SystemClock,
@@ -89,10 +90,7 @@ struct EngineAlerts(Arc<std::sync::Mutex<AlertEngine>>);
 
 impl oxmon_http::ActiveAlerts for EngineAlerts {
     fn active(&self) -> Vec<oxmon_http::ActiveAlertView> {
-        let engine = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let engine = self.0.locked();
         engine
             .active()
             .into_iter()
@@ -662,10 +660,7 @@ async fn alert_task(
 ) {
     let mut events = Vec::new();
     while let Some(batch) = batches.recv().await {
-        engine
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .observe_all(&batch.samples, &mut events);
+        engine.locked().observe_all(&batch.samples, &mut events);
         if events.is_empty() {
             continue;
         }

@@ -45,9 +45,10 @@ mod verify;
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
+use oxmon_core::sync::LockExt;
 use rustls::client::danger::ServerCertVerifier as _;
 use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -251,11 +252,7 @@ impl CertProber {
         let deadline = Instant::now() + timeout;
         let handshake = timeout_at(deadline, connector.connect(server_name.clone(), tcp)).await;
 
-        let mut chain = captured
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .unwrap_or_default();
+        let mut chain = captured.locked().take().unwrap_or_default();
         let result = match handshake {
             Err(_) => Err(format!("TLS handshake timed out after {timeout:?}")),
             Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),

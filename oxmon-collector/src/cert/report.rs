@@ -1,5 +1,7 @@
 //! What one probe found.
 
+use oxmon_core::time::days_between;
+
 /// One certificate as the server presented it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PresentedCertificate {
@@ -88,8 +90,6 @@ pub struct ProbeReport {
     pub signature_algorithm: Option<String>,
 }
 
-const MS_PER_DAY: f64 = 86_400_000.0;
-
 impl ProbeReport {
     /// A report of a probe that has not got anywhere yet.
     pub(crate) fn empty(domain: &str, port: u16, checked_at_ms: i64) -> Self {
@@ -137,7 +137,7 @@ impl ProbeReport {
     /// negative once expired. `None` without a leaf.
     pub fn days_until_expiry(&self) -> Option<f64> {
         self.leaf()
-            .map(|leaf| (leaf.not_after_ms - self.checked_at_ms) as f64 / MS_PER_DAY)
+            .map(|leaf| days_between(self.checked_at_ms, leaf.not_after_ms))
     }
 
     /// The earliest `notAfter` over the whole presented chain (an

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{CertProber, ProbeOptions, ProbeReport, non_global_kind};
@@ -14,6 +14,8 @@ use oxmon_core::config::CertCheckConfig;
 use oxmon_core::manage::{
     CertCheckResult, CertDomain, CertStore, CertificateDetails, ChainCertificate,
 };
+use oxmon_core::sync::LockExt;
+use oxmon_core::time::secs_to_ms;
 use oxmon_core::{BatchHandler, Credentials};
 use oxmon_core::{Clock, Labels, MetricBatch, Sample};
 use tokio::sync::Semaphore;
@@ -126,12 +128,7 @@ impl CertChecker {
                 return Vec::new();
             }
         };
-        let busy = self
-            .inner
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let busy = self.inner.in_flight.locked().clone();
         let due: Vec<CertDomain> = due.into_iter().filter(|d| !busy.contains(&d.id)).collect();
         if due.is_empty() {
             return Vec::new();
@@ -267,11 +264,6 @@ impl CertChecker {
     }
 }
 
-/// Seconds as ms, saturating.
-fn secs_to_ms(secs: u64) -> i64 {
-    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
-}
-
 /// Marks a domain as being checked for as long as it lives.
 struct InFlight<'a> {
     set: &'a Mutex<HashSet<String>>,
@@ -280,9 +272,7 @@ struct InFlight<'a> {
 
 impl<'a> InFlight<'a> {
     fn enter(set: &'a Mutex<HashSet<String>>, id: &str) -> Self {
-        set.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.to_owned());
+        set.locked().insert(id.to_owned());
         Self {
             set,
             id: id.to_owned(),
@@ -292,10 +282,7 @@ impl<'a> InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.set
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
+        self.set.locked().remove(&self.id);
     }
 }
 

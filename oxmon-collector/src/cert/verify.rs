@@ -1,8 +1,9 @@
 //! The handshake's verifier, which accepts every chain so the probe can read
 //! it, and the wording of chain validation failures.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
+use oxmon_core::sync::LockExt;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -48,7 +49,7 @@ impl ServerCertVerifier for CapturingVerifier {
             .chain(intermediates)
             .map(|c| c.clone().into_owned())
             .collect();
-        *self.captured.lock().unwrap_or_else(PoisonError::into_inner) = Some(chain);
+        *self.captured.locked() = Some(chain);
         Ok(ServerCertVerified::assertion())
     }
 

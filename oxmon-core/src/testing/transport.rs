@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::sync::LockExt;
 use crate::testing::T0;
 use crate::transport::{
     Ack, BatchHandler, Credentials, Transport, TransportError, TransportErrorKind,
@@ -41,7 +42,7 @@ impl ScriptedHandler {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    m.locked()
 }
 
 #[async_trait]

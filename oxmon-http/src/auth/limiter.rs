@@ -56,10 +56,11 @@
 //! filling it gives an attacker fresh budgets (the hashing pool still
 //! bounds the work) but never locks anyone out.
 
+use oxmon_core::sync::LockExt;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Most keys each table of a [`LoginLimiter`] keeps.
@@ -292,7 +293,7 @@ impl LoginLimiter {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
-        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+        self.tables.locked()
     }
 
     /// Counts an attempt of `username` from `addr` at `now_ms`, before its

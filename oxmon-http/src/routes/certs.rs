@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use oxmon_core::DAY_MS;
 use oxmon_core::manage::{
     CertCheckResult, CertDomain, CertDomainUpdate, CertStore, CertificateDetails, DetailsFilter,
     DomainFilter, NewCertDomain,
@@ -155,7 +154,7 @@ pub struct CertificateView {
 
 fn days_between(from_ms: i64, to_ms: i64) -> f64 {
     #[allow(clippy::cast_precision_loss)] // ms spans of certificates fit f64 exactly enough
-    let days = (to_ms.saturating_sub(from_ms)) as f64 / DAY_MS as f64;
+    let days = oxmon_core::time::days_between(from_ms, to_ms);
     days
 }
 

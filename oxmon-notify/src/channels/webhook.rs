@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use oxmon_core::config::{ChannelConfig, ConfigError};
-use oxmon_core::{
-    AlertEvent, Channel, ChannelPlugin, Notification, SendError, fmt_time, fmt_value,
-};
+use oxmon_core::{AlertEvent, Channel, ChannelPlugin, Notification, SendError, fmt_value};
 use reqwest::Url;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
@@ -188,7 +186,9 @@ fn field(name: &str, n: &Notification) -> String {
         "threshold" => top.threshold.map(fmt_value).unwrap_or_default(),
         "severity" => n.severity().as_str().to_owned(),
         "status" => n.status().as_str().to_owned(),
-        "timestamp" => fmt_time(n.events.iter().map(|e| e.timestamp_ms).max().unwrap_or(0)),
+        "timestamp" => oxmon_core::time::rfc3339_secs(
+            n.events.iter().map(|e| e.timestamp_ms).max().unwrap_or(0),
+        ),
         "message" => match render::summary(n) {
             None => top.message.clone(),
             Some(s) => {

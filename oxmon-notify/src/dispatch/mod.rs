@@ -6,11 +6,12 @@ mod retry;
 mod silence;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use oxmon_core::config::{ChannelConfig, ConfigError, NotificationConfig};
 use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
+use oxmon_core::sync::LockExt;
 use oxmon_core::{AlertEvent, AlertStatus, Channel, Clock, Notification, SendErrorKind, Severity};
 
 pub use limit::RateLimit;
@@ -109,7 +110,7 @@ struct Inner {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+    m.locked()
 }
 
 /// Sends alert events to channels: routes by severity, suppresses inside

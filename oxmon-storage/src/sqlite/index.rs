@@ -20,6 +20,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use oxmon_core::sync::RwLockExt;
 use oxmon_core::{Labels, LatestPage, LatestQuery, MetricBatch, Point, Sample};
 
 /// Entries up to which a [`SortedMap`] stays a vector.
@@ -310,11 +311,11 @@ impl IndexData {
 type AgentSlot = Arc<RwLock<AgentLatest>>;
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    l.read_locked()
 }
 
 fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    l.write_locked()
 }
 
 /// The shared index. Only the writer thread changes it (and `open`), so

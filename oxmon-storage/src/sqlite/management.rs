@@ -39,6 +39,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use oxmon_core::manage::WhitelistEntry;
+use oxmon_core::sync::LockExt;
+use oxmon_core::sync::RwLockExt;
 use oxmon_core::{Error, Result};
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, Row};
@@ -73,10 +75,7 @@ pub(crate) const WHITELIST_CACHE_TTL: std::time::Duration = std::time::Duration:
 
 impl Inner {
     fn cached_agent(&self, agent_id: &str) -> Option<WhitelistEntry> {
-        let agents = self
-            .agents
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let agents = self.agents.read_locked();
         let (entry, at) = agents.get(agent_id)?;
         (at.elapsed() < WHITELIST_CACHE_TTL).then(|| entry.clone())
     }
@@ -84,10 +83,7 @@ impl Inner {
     /// Records what the row now is (`None`: no row). Call with the
     /// connection's lock held.
     fn cache_agent(&self, agent_id: &str, entry: Option<&WhitelistEntry>) {
-        let mut agents = self
-            .agents
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut agents = self.agents.write_locked();
         match entry {
             Some(e) => {
                 agents.insert(agent_id.to_owned(), (e.clone(), std::time::Instant::now()));
@@ -151,10 +147,7 @@ impl SqliteManagementStore {
     {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut conn = inner.conn.locked();
             f(&mut conn)
         })
         .await

@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use oxmon_core::sync::LockExt;
 use oxmon_core::{
     AgentInfo, AlertEvent, AlertPage, AlertQuery, AppendOutcome, Clock, Error, LatestPage,
     LatestQuery, MetricBatch, MetricStore, RangeQuery, Result, RetentionReport, Sample,
@@ -149,7 +150,7 @@ pub(crate) fn copy_err(e: &Error) -> Error {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    m.locked()
 }
 
 impl Shared {

@@ -55,9 +55,10 @@ mod sender;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use oxmon_core::sync::LockExt;
 use oxmon_core::{MetricBatch, Transport};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -168,7 +169,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, BatchBuffer> {
-        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+        self.buffer.locked()
     }
 
     /// Takes the oldest batch for sending.
