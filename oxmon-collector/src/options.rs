@@ -59,23 +59,9 @@ pub const REMOTE_FS_TYPES: &[&str] = &[
     "smbfs",
 ];
 
-/// Where the collectors read the system's figures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Backend {
-    /// `Procfs` when the proc file system is readable at
-    /// [`CollectorOptions::proc_root`] (Linux), `Sysinfo` otherwise.
-    #[default]
-    Auto,
-    /// The kernel's own files (`/proc/stat`, `/proc/meminfo`,
-    /// `/proc/self/mountinfo` with `statvfs`, `/proc/net/dev`,
-    /// `/proc/loadavg`, `/proc/uptime`): exact and the cheapest. Linux only.
-    Procfs,
-    /// The `sysinfo` crate: portable (macOS, Windows, BSDs). Disk "used" is
-    /// then `total - available`, which counts blocks reserved for root as
-    /// used (sysinfo does not expose the free block count).
-    Sysinfo,
-}
+/// Where the collectors read the system's figures: `[collectors] backend`
+/// of `agent.toml`.
+pub use oxmon_core::config::Backend;
 
 /// Options of the built-in collectors. Defaults report every real disk and
 /// every non-loopback interface.
@@ -114,11 +100,7 @@ impl CollectorOptions {
     pub fn from_config(config: &CollectorsConfig) -> Self {
         let defaults = Self::default();
         Self {
-            backend: match config.backend.as_str() {
-                "procfs" => Backend::Procfs,
-                "sysinfo" => Backend::Sysinfo,
-                _ => Backend::Auto,
-            },
+            backend: config.backend,
             proc_root: config.proc_root.clone(),
             disk_mounts_include: config.disk_mounts_include.clone(),
             disk_mounts_exclude: config.disk_mounts_exclude.clone(),

@@ -42,6 +42,16 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
 }
 
+impl ServeOptions {
+    /// The REST half of `[limits]` of `server.toml`.
+    pub fn from_config(limits: &oxmon_core::config::LimitsConfig) -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(limits.http_header_timeout_secs),
+            request_timeout: Duration::from_secs(limits.http_request_timeout_secs),
+        }
+    }
+}
+
 impl Default for ServeOptions {
     fn default() -> Self {
         Self {

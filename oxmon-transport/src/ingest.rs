@@ -39,6 +39,23 @@ pub struct IngestLimits {
     pub max_age_ms: i64,
 }
 
+impl IngestLimits {
+    /// The limits `server.toml` sets: `[ingest]`, and `retention_days` as
+    /// the oldest accepted sample.
+    pub fn from_config(config: &oxmon_core::config::ServerConfig) -> Self {
+        let i = &config.ingest;
+        Self {
+            max_samples: i.max_samples_per_batch,
+            max_metric_len: i.max_metric_name_len,
+            max_labels: i.max_labels,
+            max_label_name_len: i.max_label_name_len,
+            max_label_value_len: i.max_label_value_len,
+            max_future_ms: oxmon_core::time::secs_to_ms(i.max_future_secs),
+            max_age_ms: i64::from(config.retention_days) * DAY_MS,
+        }
+    }
+}
+
 impl Default for IngestLimits {
     fn default() -> Self {
         Self {

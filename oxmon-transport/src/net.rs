@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use oxmon_core::config::LimitsConfig;
 use oxmon_core::sync::LockExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -40,6 +41,36 @@ pub struct ConnectionLimits {
     /// A connection that moves no bytes for this long is closed. `None`
     /// keeps idle connections open.
     pub idle_timeout: Option<Duration>,
+}
+
+impl ConnectionLimits {
+    /// The gRPC listener's limits in `[limits]`. A request being handled
+    /// moves no bytes, so the idle timeout is never shorter than the
+    /// request timeout.
+    pub fn grpc(limits: &LimitsConfig) -> Self {
+        Self {
+            max_connections: limits.grpc_max_connections,
+            max_per_address: limits.grpc_max_connections_per_address,
+            idle_timeout: Some(Duration::from_secs(
+                limits
+                    .grpc_idle_timeout_secs
+                    .max(limits.grpc_request_timeout_secs),
+            )),
+        }
+    }
+
+    /// The REST listener's limits in `[limits]`, on the same terms.
+    pub fn http(limits: &LimitsConfig) -> Self {
+        Self {
+            max_connections: limits.http_max_connections,
+            max_per_address: limits.http_max_connections_per_address,
+            idle_timeout: Some(Duration::from_secs(
+                limits
+                    .http_idle_timeout_secs
+                    .max(limits.http_request_timeout_secs),
+            )),
+        }
+    }
 }
 
 impl Default for ConnectionLimits {
@@ -433,5 +464,20 @@ mod tests {
         assert_eq!(echo.await.unwrap(), Some(io::ErrorKind::TimedOut));
         assert_eq!(stats.get().timed_out, 1);
         assert_eq!(stats.get().open, 0);
+    }
+
+    #[test]
+    fn limits_from_the_config_never_idle_out_a_request_in_progress() {
+        let config = oxmon_core::config::ServerConfig::from_toml(
+            "[limits]\ngrpc_max_connections = 7\ngrpc_idle_timeout_secs = 5\ngrpc_request_timeout_secs = 20\nhttp_max_connections_per_address = 3\nhttp_idle_timeout_secs = 90\nhttp_request_timeout_secs = 60",
+            "server.toml",
+        )
+        .unwrap();
+        let grpc = ConnectionLimits::grpc(&config.limits);
+        assert_eq!(grpc.max_connections, 7);
+        assert_eq!(grpc.idle_timeout, Some(Duration::from_secs(20)));
+        let http = ConnectionLimits::http(&config.limits);
+        assert_eq!(http.max_per_address, 3);
+        assert_eq!(http.idle_timeout, Some(Duration::from_secs(90)));
     }
 }

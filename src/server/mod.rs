@@ -398,17 +398,7 @@ impl ServerBuilder {
             notifier,
         )));
 
-        let i = &config.ingest;
-        let limits = IngestLimits {
-            max_samples: i.max_samples_per_batch,
-            max_metric_len: i.max_metric_name_len,
-            max_labels: i.max_labels,
-            max_label_name_len: i.max_label_name_len,
-            max_label_value_len: i.max_label_value_len,
-            max_future_ms: i64::try_from(i.max_future_secs.saturating_mul(1000))
-                .unwrap_or(i64::MAX),
-            max_age_ms: i64::from(config.retention_days) * DAY_MS,
-        };
+        let limits = IngestLimits::from_config(&config);
         let observer: Arc<dyn IngestObserver> = Arc::new(AlertFeed(feed));
         let ingest = Arc::new(
             Ingest::new(store.clone(), whitelist, clock.clone())
@@ -450,29 +440,7 @@ impl ServerBuilder {
         let grpc_addr = listener
             .local_addr()
             .map_err(|source| ServerError::Bind { addr, source })?;
-        let lim = &config.limits;
-        let secs = std::time::Duration::from_secs;
-        let grpc_options = GrpcServerOptions {
-            max_message_bytes: config.ingest.max_message_bytes,
-            tls: config
-                .grpc_tls
-                .as_ref()
-                .map(|t| (t.cert_file.clone(), t.key_file.clone())),
-            batch_limits: limits,
-            connections: ConnectionLimits {
-                max_connections: lim.grpc_max_connections,
-                max_per_address: lim.grpc_max_connections_per_address,
-                // A request being handled moves no bytes: never cut it
-                // shorter than its own timeout.
-                idle_timeout: Some(secs(
-                    lim.grpc_idle_timeout_secs
-                        .max(lim.grpc_request_timeout_secs),
-                )),
-            },
-            max_concurrent_streams: lim.grpc_max_concurrent_streams,
-            max_concurrent_requests: lim.grpc_max_concurrent_requests,
-            request_timeout: secs(lim.grpc_request_timeout_secs),
-        };
+        let grpc_options = GrpcServerOptions::from_config(&config);
         let grpc_server = GrpcServer::new(listener, ingest.clone(), grpc_options);
         let grpc_connections = grpc_server.connection_stats();
         let mut rx = stopped.clone();
@@ -495,16 +463,10 @@ impl ServerBuilder {
             std::time::Duration::from_secs(config.auth.token_expire_secs),
         )
         .map_err(|e| ServerError::Auth(e.to_string()))?
-        .with_login_limiter(LoginLimiter::with_limits(LoginLimits {
-            max_failures: config.auth.login_max_failures,
-            max_address_failures: config.auth.login_max_failures_per_address,
-            window: std::time::Duration::from_secs(config.auth.login_window_secs),
-            user_failures_per_minute: config.auth.login_user_failures_per_minute,
-        }))
-        .with_password_pool(PasswordPool::new(
-            config.auth.max_concurrent_password_checks,
-            config.auth.password_check_queue,
-        ));
+        .with_login_limiter(LoginLimiter::with_limits(LoginLimits::from_config(
+            &config.auth,
+        )))
+        .with_password_pool(PasswordPool::from_config(&config.auth));
         let initial_admin_password = admin::ensure_admin(
             manage.as_ref(),
             &config,
@@ -525,17 +487,8 @@ impl ServerBuilder {
                 addr: http_bind,
                 source,
             })?;
-        let http_listener = LimitedListener::new(
-            http_listener,
-            ConnectionLimits {
-                max_connections: lim.http_max_connections,
-                max_per_address: lim.http_max_connections_per_address,
-                idle_timeout: Some(secs(
-                    lim.http_idle_timeout_secs
-                        .max(lim.http_request_timeout_secs),
-                )),
-            },
-        );
+        let http_listener =
+            LimitedListener::new(http_listener, ConnectionLimits::http(&config.limits));
         let http_connections = http_listener.stats();
         let server_status = Arc::new(status::Status {
             store: store.clone(),
@@ -558,15 +511,11 @@ impl ServerBuilder {
             .with_certs(manage.clone(), Some(Arc::new(HttpCertChecks(checker))))
             .with_activity(config.local_agent.collection_interval_secs.max(10), 3);
         let app = oxmon_http::router(state);
-        let serve_limits = config.limits.clone();
+        let options = oxmon_http::ServeOptions::from_config(&config.limits);
         let mut rx = stopped.clone();
         tasks.push(tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.wait_for(|s| *s).await;
-            };
-            let options = oxmon_http::ServeOptions {
-                header_read_timeout: secs(serve_limits.http_header_timeout_secs),
-                request_timeout: secs(serve_limits.http_request_timeout_secs),
             };
             oxmon_http::serve(RestListener(http_listener), app, options, shutdown).await;
         }));
@@ -611,15 +560,7 @@ async fn open_sqlite(
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<SqliteStore>, ServerError> {
     let dir = config.data_dir.clone();
-    let store_options = SqliteOptions {
-        retention_days: Some(config.retention_days),
-        commit_window: std::time::Duration::from_millis(config.ingest.commit_window_ms),
-        max_series_per_agent: Some(config.ingest.max_series_per_agent),
-        max_series: Some(config.ingest.max_series),
-        max_queued_batches: config.ingest.max_queued_batches,
-        clock,
-        ..SqliteOptions::default()
-    };
+    let store_options = SqliteOptions::from_config(config, clock);
     let store = tokio::task::spawn_blocking(move || SqliteStore::open(dir, store_options))
         .await
         .map_err(|e| oxmon_core::Error::Unavailable(e.to_string()))??;

@@ -34,6 +34,24 @@ pub struct AgentConfig {
     pub log: LogConfig,
 }
 
+/// Where the collectors read the system's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// `Procfs` when the proc file system is readable at the configured
+    /// `proc_root` (Linux), `Sysinfo` otherwise.
+    #[default]
+    Auto,
+    /// The kernel's own files (`/proc/stat`, `/proc/meminfo`,
+    /// `/proc/self/mountinfo` with `statvfs`, `/proc/net/dev`,
+    /// `/proc/loadavg`, `/proc/uptime`): exact and the cheapest. Linux only.
+    Procfs,
+    /// The `sysinfo` crate: portable (macOS, Windows, BSDs). Disk "used" is
+    /// then `total - available`, which counts blocks reserved for root as
+    /// used (sysinfo does not expose the free block count).
+    Sysinfo,
+}
+
 /// `[collectors]` of `agent.toml`: which disks and interfaces to report.
 /// Patterns are globs (`*`, `?`, `[...]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -41,7 +59,7 @@ pub struct AgentConfig {
 #[non_exhaustive]
 pub struct CollectorsConfig {
     /// `auto` (the kernel's files on Linux, else sysinfo), `procfs` or `sysinfo`.
-    pub backend: String,
+    pub backend: Backend,
     /// The proc file system, e.g. `/host/proc` for an agent in a container. Default `/proc`.
     pub proc_root: PathBuf,
     /// Mount points to report (empty: every mount that passes the other filters).
@@ -62,7 +80,7 @@ pub struct CollectorsConfig {
 impl Default for CollectorsConfig {
     fn default() -> Self {
         Self {
-            backend: "auto".to_owned(),
+            backend: Backend::Auto,
             proc_root: PathBuf::from("/proc"),
             disk_mounts_include: Vec::new(),
             disk_mounts_exclude: Vec::new(),
@@ -141,15 +159,6 @@ impl AgentConfig {
             return Err(ctx.err("auth_token", "must not be empty (remove the key instead)"));
         }
         let c = &self.collectors;
-        if !matches!(c.backend.as_str(), "auto" | "procfs" | "sysinfo") {
-            return Err(ctx.err(
-                "collectors.backend",
-                format!(
-                    "unknown backend `{}`, expected auto, procfs or sysinfo",
-                    c.backend
-                ),
-            ));
-        }
         for (field, list) in [
             ("disk_mounts_include", &c.disk_mounts_include),
             ("disk_mounts_exclude", &c.disk_mounts_exclude),

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-pub use agent::{AgentConfig, CollectorsConfig, MAX_AGENT_ID_LEN, validate_agent_id};
+pub use agent::{AgentConfig, Backend, CollectorsConfig, MAX_AGENT_ID_LEN, validate_agent_id};
 pub use log::{LogConfig, LogFormat, validate_log_filter};
 pub use notification::{
     ChannelConfig, NotificationConfig, Recurrence, SilenceWindow, TimeOfDay, Weekday,

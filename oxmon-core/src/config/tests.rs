@@ -965,14 +965,14 @@ fn collectors_section() {
         "agent.toml",
     )
     .unwrap();
-    assert_eq!(c.collectors.backend, "procfs");
+    assert_eq!(c.collectors.backend, super::Backend::Procfs);
     assert_eq!(c.collectors.disk_mounts_exclude, ["/snap/*"]);
     assert!(c.collectors.include_loopback);
     assert_names(
         &agent_err("[collectors]\nbackend = \"wmi\""),
         "agent.toml",
         "collectors.backend",
-        &["wmi"],
+        &["wmi", "auto", "procfs", "sysinfo"],
     );
     assert_names(
         &agent_err("[collectors]\ninterfaces_exclude = [\"eth[0\"]"),

@@ -96,6 +96,18 @@ pub struct LoginLimits {
     pub user_failures_per_minute: usize,
 }
 
+impl LoginLimits {
+    /// The limits `[auth]` of `server.toml` sets.
+    pub fn from_config(auth: &oxmon_core::config::AuthConfig) -> Self {
+        Self {
+            max_failures: auth.login_max_failures,
+            max_address_failures: auth.login_max_failures_per_address,
+            window: Duration::from_secs(auth.login_window_secs),
+            user_failures_per_minute: auth.login_user_failures_per_minute,
+        }
+    }
+}
+
 impl Default for LoginLimits {
     fn default() -> Self {
         Self {

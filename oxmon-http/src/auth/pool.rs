@@ -42,6 +42,15 @@ pub fn available_cores() -> usize {
 }
 
 impl PasswordPool {
+    /// The pool `[auth]` of `server.toml` sets
+    /// (`max_concurrent_password_checks`, `password_check_queue`).
+    pub fn from_config(auth: &oxmon_core::config::AuthConfig) -> Self {
+        Self::new(
+            auth.max_concurrent_password_checks,
+            auth.password_check_queue,
+        )
+    }
+
     /// At most `max_concurrent` checks at once (0: one per core, see
     /// [`available_cores`]) and `max_waiting` callers waiting (0: none wait,
     /// a caller finding every slot taken is refused).

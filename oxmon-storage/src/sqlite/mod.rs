@@ -79,6 +79,23 @@ pub struct SqliteOptions {
     pub clock: Arc<dyn Clock>,
 }
 
+impl SqliteOptions {
+    /// The options `server.toml` sets (`retention_days` and `[ingest]`),
+    /// the rest at their defaults, time from `clock`.
+    pub fn from_config(config: &oxmon_core::config::ServerConfig, clock: Arc<dyn Clock>) -> Self {
+        let i = &config.ingest;
+        Self {
+            retention_days: Some(config.retention_days),
+            commit_window: Duration::from_millis(i.commit_window_ms),
+            max_series_per_agent: Some(i.max_series_per_agent),
+            max_series: Some(i.max_series),
+            max_queued_batches: i.max_queued_batches,
+            clock,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for SqliteOptions {
     fn default() -> Self {
         Self {

@@ -70,6 +70,26 @@ pub struct GrpcServerOptions {
     pub request_timeout: Duration,
 }
 
+impl GrpcServerOptions {
+    /// The options `server.toml` sets: `grpc_tls`, `[ingest]` and the gRPC
+    /// half of `[limits]`.
+    pub fn from_config(config: &oxmon_core::config::ServerConfig) -> Self {
+        let lim = &config.limits;
+        Self {
+            max_message_bytes: config.ingest.max_message_bytes,
+            tls: config
+                .grpc_tls
+                .as_ref()
+                .map(|t| (t.cert_file.clone(), t.key_file.clone())),
+            batch_limits: IngestLimits::from_config(config),
+            connections: ConnectionLimits::grpc(lim),
+            max_concurrent_streams: lim.grpc_max_concurrent_streams,
+            max_concurrent_requests: lim.grpc_max_concurrent_requests,
+            request_timeout: Duration::from_secs(lim.grpc_request_timeout_secs),
+        }
+    }
+}
+
 impl Default for GrpcServerOptions {
     fn default() -> Self {
         Self {
