@@ -102,9 +102,9 @@ async fn a_server_on_memory_stores_with_its_own_channel_and_collector() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(
-        sent[0].title().contains("queue-backlog on local"),
+        oxmon::notify::render::title(&sent[0]).contains("queue-backlog on local"),
         "{}",
-        sent[0].title()
+        oxmon::notify::render::title(&sent[0])
     );
     // The samples and the first administrator went to the given stores.
     let latest = store.latest("local").await.unwrap();

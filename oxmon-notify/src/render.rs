@@ -1,5 +1,7 @@
-//! Message texts shared by the channels: markdown, short texts, JSON fields,
-//! and cutting to a size limit on a UTF-8 boundary.
+//! Every text a notification becomes, in one place: the title, the plain
+//! text, markdown, the short text of an SMS, the JSON of an event, and
+//! cutting to a size limit on a UTF-8 boundary. The plain text and the
+//! markdown list the same fields of each event, from [`event_fields`].
 
 use std::fmt::Write as _;
 
@@ -20,6 +22,85 @@ pub fn truncate_with_marker(s: &str, max: usize) -> String {
     }
     let mut out = truncate_utf8(s, max.saturating_sub(MARK.len())).to_owned();
     out.push_str(MARK);
+    out
+}
+
+/// A one-line subject: `[CRITICAL] high-cpu on web-1: cpu.usage = 97.5`,
+/// or for several events `[WARNING] disk-full: 3 alerts on 2 agents`.
+pub fn title(n: &Notification) -> String {
+    let sev = n.severity().as_str().to_ascii_uppercase();
+    let prefix = match n.status() {
+        AlertStatus::Resolved => format!("[RESOLVED {sev}]"),
+        AlertStatus::Firing => format!("[{sev}]"),
+    };
+    match n.events.as_slice() {
+        [] => format!("{prefix} (no events)"),
+        [e] => format!(
+            "{prefix} {} on {}: {} = {}",
+            e.rule,
+            e.agent_id(),
+            e.metric(),
+            fmt_value(e.value)
+        ),
+        events => {
+            let mut agents: Vec<&str> = events.iter().map(AlertEvent::agent_id).collect();
+            agents.sort_unstable();
+            agents.dedup();
+            format!(
+                "{prefix} {}: {} alerts on {} agents",
+                events[0].rule,
+                events.len(),
+                agents.len()
+            )
+        }
+    }
+}
+
+/// What is said of one event, in order, as (name, value): status,
+/// severity, rule, agent, metric, labels, value, threshold, time (UTC,
+/// RFC 3339), how long it fired (when resolved), the predicted breach
+/// (trend rules) and the message. Absent fields are left out.
+pub fn event_fields(e: &AlertEvent) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        ("Status", e.status.as_str().to_owned()),
+        ("Severity", e.severity.to_string()),
+        ("Rule", e.rule.clone()),
+        ("Agent", e.agent_id().to_owned()),
+        ("Metric", e.metric().to_owned()),
+    ];
+    if !e.series.labels.is_empty() {
+        out.push(("Labels", e.series.labels.to_string()));
+    }
+    out.push(("Value", fmt_value(e.value)));
+    if let Some(t) = e.threshold {
+        out.push(("Threshold", fmt_value(t)));
+    }
+    out.push(("Time", rfc3339_secs(e.timestamp_ms)));
+    if e.status == AlertStatus::Resolved {
+        out.push(("Firing for", format!("{}s", e.firing_for_ms() / 1000)));
+    }
+    if let Some(p) = &e.prediction {
+        out.push((
+            "Predicted breach",
+            format!("{} (R² {:.2})", rfc3339_secs(p.breach_at_ms), p.r_squared),
+        ));
+    }
+    out.push(("Message", e.message.clone()));
+    out
+}
+
+/// A plain-text body: every event's [`event_fields`] as `Name: value`
+/// lines, events separated by an empty line.
+pub fn text(n: &Notification) -> String {
+    let mut out = String::new();
+    for (i, e) in n.events.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for (name, value) in event_fields(e) {
+            let _ = writeln!(out, "{name}: {value}");
+        }
+    }
     out
 }
 
@@ -46,10 +127,9 @@ pub fn summary(n: &Notification) -> Option<String> {
 }
 
 /// A markdown message (DingTalk, WeCom): a heading with the title, an
-/// optional summary, then severity, status, agent, metric, labels, value,
-/// threshold, time and message for each event.
+/// optional summary, then each event's [`event_fields`] as a list.
 pub fn markdown(n: &Notification) -> String {
-    let mut out = format!("### {}\n\n", n.title());
+    let mut out = format!("### {}\n\n", title(n));
     if let Some(s) = summary(n) {
         let _ = writeln!(out, "{s}\n");
     }
@@ -57,28 +137,9 @@ pub fn markdown(n: &Notification) -> String {
         if i > 0 {
             out.push_str("\n---\n\n");
         }
-        let status = match e.status {
-            AlertStatus::Firing => "FIRING",
-            AlertStatus::Resolved => "RESOLVED",
-        };
-        let _ = writeln!(
-            out,
-            "- **Severity**: {}",
-            e.severity.as_str().to_ascii_uppercase()
-        );
-        let _ = writeln!(out, "- **Status**: {status}");
-        let _ = writeln!(out, "- **Rule**: {}", e.rule);
-        let _ = writeln!(out, "- **Agent**: {}", e.agent_id());
-        let _ = writeln!(out, "- **Metric**: {}", e.metric());
-        if !e.series.labels.is_empty() {
-            let _ = writeln!(out, "- **Labels**: {}", e.series.labels);
+        for (name, value) in event_fields(e) {
+            let _ = writeln!(out, "- **{name}**: {}", value.replace('\n', " "));
         }
-        let _ = writeln!(out, "- **Value**: {}", fmt_value(e.value));
-        if let Some(t) = e.threshold {
-            let _ = writeln!(out, "- **Threshold**: {}", fmt_value(t));
-        }
-        let _ = writeln!(out, "- **Time**: {}", rfc3339_secs(e.timestamp_ms));
-        let _ = writeln!(out, "- **Message**: {}", e.message.replace('\n', " "));
     }
     out
 }
@@ -92,8 +153,8 @@ pub fn short_text(n: &Notification, max_chars: usize) -> String {
         .max()
         .map(rfc3339_secs);
     let text = match time {
-        Some(t) => format!("{} at {t}", n.title()),
-        None => n.title(),
+        Some(t) => format!("{} at {t}", title(n)),
+        None => title(n),
     };
     if text.chars().count() <= max_chars {
         return text;
@@ -189,5 +250,52 @@ mod tests {
         );
         let short = short_text(&n, 60);
         assert_eq!(short.chars().count(), 60);
+    }
+
+    /// The event of a `high-cpu` rule on `agent`: 97.5 against 90, firing
+    /// for 300 s at 2026-02-06T10:30:00Z.
+    fn cpu_event(agent: &str, status: AlertStatus, severity: Severity) -> AlertEvent {
+        let mut e = sample_event("e1", agent, severity, 1_770_373_800_000);
+        e.rule = "high-cpu".into();
+        e.series = oxmon_core::SeriesKey::new(agent, "cpu.usage", oxmon_core::Labels::new());
+        e.status = status;
+        e.value = 97.5;
+        e.message = "cpu.usage 97.5 > 90 for 300s".into();
+        e
+    }
+
+    #[test]
+    fn title_and_body_name_everything() {
+        let n = Notification::single(cpu_event("web-1", AlertStatus::Firing, Severity::Critical));
+        assert_eq!(title(&n), "[CRITICAL] high-cpu on web-1: cpu.usage = 97.5");
+        let body = text(&n);
+        for needle in [
+            "Severity: critical",
+            "Agent: web-1",
+            "Metric: cpu.usage",
+            "Value: 97.5",
+            "Threshold: 90",
+            "Time: 2026-02-06T10:30:00Z",
+        ] {
+            assert!(body.contains(needle), "{needle} missing in {body}");
+        }
+        let many = Notification {
+            events: vec![
+                cpu_event("web-1", AlertStatus::Firing, Severity::Warning),
+                cpu_event("web-2", AlertStatus::Firing, Severity::Critical),
+                cpu_event("web-2", AlertStatus::Resolved, Severity::Info),
+            ],
+        };
+        assert_eq!(many.severity(), Severity::Critical);
+        assert_eq!(title(&many), "[CRITICAL] high-cpu: 3 alerts on 2 agents");
+        let resolved =
+            Notification::single(cpu_event("web-1", AlertStatus::Resolved, Severity::Warning));
+        assert!(title(&resolved).starts_with("[RESOLVED WARNING]"));
+        assert!(text(&resolved).contains("Firing for: 300s"));
+        assert_eq!(
+            markdown(&resolved).matches("- **").count(),
+            event_fields(&resolved.events[0]).len(),
+            "markdown lists the same fields as the text"
+        );
     }
 }

@@ -185,7 +185,7 @@ mod tests {
                 .channels()
                 .iter()
                 .flat_map(StubChannel::sent)
-                .map(|n| format!("{}\n{}", n.title(), n.text_body()))
+                .map(|n| format!("{}\n{}", crate::render::title(&n), crate::render::text(&n)))
                 .collect()
         }
 

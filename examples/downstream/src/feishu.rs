@@ -108,10 +108,6 @@ impl ChannelPlugin for FeishuPlugin {
         "feishu"
     }
 
-    fn validate(&self, config: &ChannelConfig) -> Result<(), ConfigError> {
-        self.parse(config).map(|_| ())
-    }
-
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
         Ok(Arc::new(self.parse(config)?))
     }
@@ -146,7 +142,11 @@ pub fn signature(secret: &str, timestamp_secs: i64) -> String {
 
 /// The request body for a notification, signed when there is a secret.
 pub fn body(n: &Notification, secret: Option<&str>, timestamp_secs: i64) -> serde_json::Value {
-    let mut text = format!("{}\n\n{}", n.title(), n.text_body());
+    let mut text = format!(
+        "{}\n\n{}",
+        oxmon::notify::render::title(n),
+        oxmon::notify::render::text(n)
+    );
     if text.len() > MAX_TEXT_BYTES {
         let mut cut = MAX_TEXT_BYTES;
         while !text.is_char_boundary(cut) {

@@ -86,10 +86,6 @@ impl ChannelPlugin for DingTalkPlugin {
         "dingtalk"
     }
 
-    fn validate(&self, config: &ChannelConfig) -> Result<(), ConfigError> {
-        self.parse(config).map(|_| ())
-    }
-
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
         Ok(Arc::new(self.parse(config)?))
     }
@@ -136,7 +132,7 @@ pub fn signed_url(url: &Url, secret: &str, timestamp_ms: i64) -> Url {
 /// The request body for a notification.
 pub(crate) fn body(n: &Notification) -> serde_json::Value {
     let text = render::truncate_with_marker(&render::markdown(n), MAX_MARKDOWN_BYTES);
-    serde_json::json!({ "msgtype": "markdown", "markdown": { "title": n.title(), "text": text } })
+    serde_json::json!({ "msgtype": "markdown", "markdown": { "title": crate::render::title(n), "text": text } })
 }
 
 #[async_trait]

@@ -216,10 +216,6 @@ impl ChannelPlugin for EmailPlugin {
         "email"
     }
 
-    fn validate(&self, config: &ChannelConfig) -> Result<(), ConfigError> {
-        Self::parse(config).map(|_| ())
-    }
-
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
         Ok(Arc::new(Self::parse(config)?))
     }
@@ -234,15 +230,15 @@ impl EmailChannel {
             text.push_str(&s);
             text.push_str("\n\n");
         }
-        text.push_str(&n.text_body());
+        text.push_str(&render::text(n));
         let html = format!(
             "<html><body><h3>{}</h3><pre>{}</pre></body></html>",
-            render::html_escape(&n.title()),
+            render::html_escape(&render::title(n)),
             render::html_escape(&text)
         );
         let mut builder = Message::builder()
             .from(self.from.clone())
-            .subject(n.title());
+            .subject(render::title(n));
         for r in &self.recipients {
             builder = builder.to(r.clone());
         }

@@ -97,10 +97,6 @@ impl ChannelPlugin for SmsPlugin {
         "sms"
     }
 
-    fn validate(&self, config: &ChannelConfig) -> Result<(), ConfigError> {
-        Self::parse(config).map(|_| ())
-    }
-
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
         Ok(Arc::new(Self::parse(config)?))
     }

@@ -117,10 +117,6 @@ impl ChannelPlugin for WebhookPlugin {
         "webhook"
     }
 
-    fn validate(&self, config: &ChannelConfig) -> Result<(), ConfigError> {
-        Self::parse(config).map(|_| ())
-    }
-
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
         Ok(Arc::new(Self::parse(config)?))
     }
@@ -225,7 +221,7 @@ fn fill(t: &str, n: &Notification) -> String {
 /// with every field of every event (see `render::event_json`).
 fn default_body(n: &Notification) -> serde_json::Value {
     serde_json::json!({
-        "title": n.title(),
+        "title": crate::render::title(n),
         "status": n.status().as_str(),
         "severity": n.severity().as_str(),
         "count": n.events.len(),
