@@ -2,6 +2,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use oxmon_core::validate::{SampleLimits, check_sample, sample_error};
 use oxmon_core::{CollectContext, Collector, Sample};
 
 /// A collector that failed during a collection.
@@ -17,8 +18,9 @@ pub struct CollectFailure {
 ///
 /// A collector that fails, or panics, is reported in the returned list and
 /// the others still run: one unreadable source never costs the others'
-/// samples. Samples the server would refuse (a non-finite value, an empty
-/// metric name) are dropped here and reported as a failure of their
+/// samples. Samples the server would refuse under its default limits (see
+/// [`check_sample`]: an empty or overlong name, too many labels, a
+/// non-finite value) are dropped here and reported as a failure of their
 /// collector, so one bad sample never gets a whole batch rejected.
 pub fn run_collectors(
     collectors: &mut [Box<dyn Collector>],
@@ -31,20 +33,26 @@ pub fn run_collectors(
         let result = catch_unwind(AssertUnwindSafe(|| c.collect(ctx, out)));
         let message = match result {
             Ok(Ok(())) => {
-                let mut i = before;
                 let mut bad = 0;
-                while i < out.len() {
-                    if out[i].value.is_finite() && !out[i].metric.is_empty() {
-                        i += 1;
-                    } else {
-                        out.remove(i);
-                        bad += 1;
+                let mut first = None;
+                let mut i = 0;
+                out.retain(|s| {
+                    i += 1;
+                    if i <= before {
+                        return true;
                     }
+                    let problem = check_sample(s, &SampleLimits::default());
+                    if let Some(p) = problem {
+                        bad += 1;
+                        first.get_or_insert_with(|| sample_error(i - before - 1, s, &p));
+                        return false;
+                    }
+                    true
+                });
+                match first {
+                    None => continue,
+                    Some(first) => format!("{bad} invalid samples dropped (first: {first})"),
                 }
-                if bad == 0 {
-                    continue;
-                }
-                format!("{bad} invalid samples dropped (non-finite value or empty metric name)")
             }
             Ok(Err(e)) => e.to_string(),
             Err(_) => {

@@ -18,6 +18,7 @@ pub mod time;
 pub mod token;
 mod transport;
 mod types;
+pub mod validate;
 
 #[cfg(feature = "testing")]
 pub mod testing;

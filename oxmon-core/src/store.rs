@@ -279,34 +279,11 @@ pub fn check_latest_query(query: &LatestQuery) -> Result<()> {
 pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
 
 /// Checks the parts of a batch every store must refuse, so implementations
-/// share one definition of "invalid".
+/// share one definition of "invalid": [`crate::validate::check_batch`]
+/// without size limits.
 ///
 /// # Errors
 /// [`crate::Error::InvalidInput`] naming the first offending sample.
 pub fn validate_batch(batch: &MetricBatch) -> Result<()> {
-    if batch.agent_id.is_empty() {
-        return Err(crate::Error::InvalidInput(
-            "batch has an empty agent id".into(),
-        ));
-    }
-    for (i, s) in batch.samples.iter().enumerate() {
-        if !(0..=MAX_TIMESTAMP_MS).contains(&s.timestamp_ms) {
-            return Err(crate::Error::InvalidInput(format!(
-                "sample {i} ({}): timestamp {} ms is outside 1970-01-01 to 9999-12-31",
-                s.metric, s.timestamp_ms
-            )));
-        }
-        if s.metric.is_empty() {
-            return Err(crate::Error::InvalidInput(format!(
-                "sample {i}: empty metric name"
-            )));
-        }
-        if !s.value.is_finite() {
-            return Err(crate::Error::InvalidInput(format!(
-                "sample {i} ({}): value {} is not finite",
-                s.metric, s.value
-            )));
-        }
-    }
-    Ok(())
+    crate::validate::check_batch(batch, &crate::validate::SampleLimits::UNLIMITED)
 }

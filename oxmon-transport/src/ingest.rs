@@ -12,6 +12,7 @@ use oxmon_core::config::validate_agent_id;
 use oxmon_core::manage::WhitelistStore;
 use oxmon_core::text::untrusted;
 use oxmon_core::token::verify_agent_token;
+use oxmon_core::validate::{SampleLimits, check_sample, sample_error};
 use oxmon_core::{
     Ack, AppendOutcome, BatchHandler, Clock, Credentials, DAY_MS, Error, MetricBatch, MetricStore,
     TransportError, TransportErrorKind,
@@ -24,14 +25,9 @@ use oxmon_core::{
 pub struct IngestLimits {
     /// Most samples in one batch (more: `RESOURCE_EXHAUSTED`). Default 10,000.
     pub max_samples: usize,
-    /// Longest metric name, bytes. Default 256.
-    pub max_metric_len: usize,
-    /// Most labels on one sample. Default 32.
-    pub max_labels: usize,
-    /// Longest label name, bytes. Default 128.
-    pub max_label_name_len: usize,
-    /// Longest label value, bytes. Default 1024.
-    pub max_label_value_len: usize,
+    /// How large each sample's names may be (a sample over them:
+    /// `INVALID_ARGUMENT` for the batch).
+    pub sample: SampleLimits,
     /// Samples further than this in the future are refused one by one. Default 10 min.
     pub max_future_ms: i64,
     /// Samples older than this are refused one by one (the retention period).
@@ -46,10 +42,12 @@ impl IngestLimits {
         let i = &config.ingest;
         Self {
             max_samples: i.max_samples_per_batch,
-            max_metric_len: i.max_metric_name_len,
-            max_labels: i.max_labels,
-            max_label_name_len: i.max_label_name_len,
-            max_label_value_len: i.max_label_value_len,
+            sample: SampleLimits::new(
+                i.max_metric_name_len,
+                i.max_labels,
+                i.max_label_name_len,
+                i.max_label_value_len,
+            ),
             max_future_ms: oxmon_core::time::secs_to_ms(i.max_future_secs),
             max_age_ms: i64::from(config.retention_days) * DAY_MS,
         }
@@ -60,10 +58,7 @@ impl Default for IngestLimits {
     fn default() -> Self {
         Self {
             max_samples: 10_000,
-            max_metric_len: 256,
-            max_labels: 32,
-            max_label_name_len: 128,
-            max_label_value_len: 1024,
+            sample: SampleLimits::default(),
             max_future_ms: 10 * 60_000,
             max_age_ms: 7 * DAY_MS,
         }
@@ -289,37 +284,8 @@ impl Ingest {
             ));
         }
         for (i, s) in batch.samples.iter().enumerate() {
-            if s.metric.is_empty() || s.metric.len() > l.max_metric_len {
-                return Err(invalid(format!(
-                    "sample {i}: metric name must be 1 to {} bytes",
-                    l.max_metric_len
-                )));
-            }
-            if s.labels.len() > l.max_labels {
-                return Err(invalid(format!(
-                    "sample {i} ({}): {} labels, at most {}",
-                    s.metric,
-                    s.labels.len(),
-                    l.max_labels
-                )));
-            }
-            for (k, v) in s.labels.iter() {
-                if k.is_empty() || k.len() > l.max_label_name_len || v.len() > l.max_label_value_len
-                {
-                    return Err(invalid(format!(
-                        "sample {i} ({}): label `{}`: names must be 1 to {} bytes, values at most {}",
-                        s.metric,
-                        k.chars().take(40).collect::<String>(),
-                        l.max_label_name_len,
-                        l.max_label_value_len
-                    )));
-                }
-            }
-            if !s.value.is_finite() {
-                return Err(invalid(format!(
-                    "sample {i} ({}): value {} is not finite",
-                    s.metric, s.value
-                )));
+            if let Some(problem) = check_sample(s, &l.sample) {
+                return Err(invalid(sample_error(i, s, &problem)));
             }
         }
         let now = self.clock.now_ms();

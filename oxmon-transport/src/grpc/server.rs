@@ -366,8 +366,8 @@ impl GrpcServer {
             handler: self.handler,
             wire: WireLimits {
                 max_points: limits.max_samples,
-                max_metric_len: limits.max_metric_len,
-                max_labels: limits.max_labels,
+                max_metric_len: limits.sample.max_metric_len,
+                max_labels: limits.sample.max_labels,
             },
             max_message_bytes: options.max_message_bytes,
             in_flight: Arc::new(Semaphore::new(options.max_concurrent_requests.max(1))),
