@@ -19,7 +19,7 @@ pub mod token;
 mod transport;
 mod types;
 
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use alert::{AlertEvent, AlertStatus, Prediction};
