@@ -2,14 +2,17 @@
 //! (rule, series), and turns verdicts into firing and resolved events.
 
 use oxmon_core::config::RuleConfig;
-use oxmon_core::{AlertEvent, AlertStatus, Labels, Sample, SeriesKey, Severity, fmt_value};
+use oxmon_core::{AlertEvent, Sample, SeriesKey, Severity};
 use rustc_hash::FxHashMap;
 
+use crate::cert::CertStates;
 use crate::error::{Error, Result};
-use crate::rule::{CERT_VALID_METRIC, Logic, Rule};
-use crate::series::{Lookup, SeriesIndex, heap_block, reserve_quarter, table_bytes};
-use crate::tracker::{CertReadings, Detail, Hit, Obs, Outcome, Tracker};
-use crate::windows::SeriesWindows;
+use crate::memory::{heap_block, reserve_quarter};
+use crate::rule::Rule;
+use crate::series::{Lookup, SeriesIndex};
+use crate::tracker::Tracker;
+use crate::transition::{AlertState, Target};
+use crate::windows::{Obs, SeriesWindows};
 
 /// Tuning of the engine.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,44 +78,6 @@ pub struct EngineStats {
 }
 
 #[derive(Debug, Clone)]
-struct AlertState {
-    /// Boxed: most (rule, series) pairs never fire, so the slot stays small.
-    firing: Option<Box<Firing>>,
-    /// `i64::MIN`: never notified.
-    last_notified_ms: i64,
-}
-
-impl AlertState {
-    fn heap_bytes(&self) -> usize {
-        self.firing.as_ref().map_or(0, |f| {
-            heap_block(size_of::<Firing>())
-                + match &f.detail {
-                    Detail::Custom(m) => heap_block(m.capacity()),
-                    _ => 0,
-                }
-        })
-    }
-}
-
-impl Default for AlertState {
-    fn default() -> Self {
-        Self {
-            firing: None,
-            last_notified_ms: i64::MIN,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Firing {
-    since_ms: i64,
-    severity: Severity,
-    notified: bool,
-    value: f64,
-    detail: Detail,
-}
-
-#[derive(Debug, Clone)]
 struct Slot {
     rule: u32,
     tracker: Tracker,
@@ -139,27 +104,6 @@ impl SeriesState {
                 .map(|s| s.tracker.heap_bytes() + s.alert.heap_bytes())
                 .sum::<usize>()
     }
-}
-
-#[derive(Debug, Clone)]
-struct CertState {
-    rule: u32,
-    key: SeriesKey,
-    readings: CertReadings,
-    alert: AlertState,
-}
-
-/// Heap bytes of a key held as a [`SeriesKey`] (the labels' own storage
-/// estimated as one block of string pairs).
-fn key_bytes(key: &SeriesKey) -> usize {
-    heap_block(key.agent_id.capacity())
-        + heap_block(key.metric.capacity())
-        + heap_block(key.labels.len() * 2 * size_of::<String>())
-        + key
-            .labels
-            .iter()
-            .map(|(k, v)| heap_block(k.len()) + heap_block(v.len()))
-            .sum::<usize>()
 }
 
 /// The alert engine. Feed it samples; it returns events.
@@ -191,8 +135,7 @@ pub struct AlertEngine {
     options: EngineOptions,
     index: SeriesIndex,
     series: Vec<SeriesState>,
-    certs: Vec<CertState>,
-    cert_index: FxHashMap<(u32, String, Labels), u32>,
+    certs: CertStates,
     stats: EngineStats,
 }
 
@@ -212,8 +155,7 @@ impl AlertEngine {
             rules,
             options,
             series: Vec::new(),
-            certs: Vec::new(),
-            cert_index: FxHashMap::default(),
+            certs: CertStates::default(),
             stats: EngineStats::default(),
         })
     }
@@ -264,20 +206,7 @@ impl AlertEngine {
                 .map(SeriesState::heap_bytes)
                 .sum::<usize>();
         let index = self.index.approx_bytes();
-        let certs = heap_block(self.certs.capacity() * size_of::<CertState>())
-            + self
-                .certs
-                .iter()
-                .map(|c| key_bytes(&c.key) + c.alert.heap_bytes())
-                .sum::<usize>()
-            + table_bytes(&self.cert_index)
-            + self
-                .cert_index
-                .keys()
-                .map(|(_, agent, labels)| {
-                    key_bytes(&SeriesKey::new(agent.as_str(), "", labels.clone()))
-                })
-                .sum::<usize>();
+        let certs = self.certs.approx_bytes();
         size_of::<Self>() + series + index + certs
     }
 
@@ -326,15 +255,7 @@ impl AlertEngine {
                 }
             }
         }
-        for c in std::mem::take(&mut self.certs) {
-            let Some(&new_rule) = kept.get(&c.rule) else {
-                continue;
-            };
-            let idx = next.cert_state(new_rule, &c.key);
-            let target = &mut next.certs[idx as usize];
-            target.readings = c.readings;
-            target.alert = c.alert;
-        }
+        next.certs.inherit(std::mem::take(&mut self.certs), &kept);
         next.stats = self.stats;
         *self = next;
         Ok(())
@@ -373,39 +294,17 @@ impl AlertEngine {
             slots,
         });
         // Certificate rules share one state per domain between the days and validity series.
-        let cert_slots: Vec<(usize, u32)> = self.series[idx as usize]
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(s.tracker, Tracker::Cert { .. }))
-            .map(|(i, s)| (i, s.rule))
-            .collect();
-        for (i, rule) in cert_slots {
-            let days_key = SeriesKey::new(
-                key.agent_id.clone(),
-                self.rules[rule as usize].metric.clone(),
-                key.labels.clone(),
-            );
-            let state = self.cert_state(rule, &days_key);
-            self.series[idx as usize].slots[i].tracker = Tracker::Cert { state };
+        for slot in self.series[idx as usize].slots.iter_mut() {
+            if let Tracker::Cert { state } = &mut slot.tracker {
+                let days_key = SeriesKey::new(
+                    key.agent_id.clone(),
+                    self.rules[slot.rule as usize].metric.clone(),
+                    key.labels.clone(),
+                );
+                *state = self.certs.state(slot.rule, &days_key);
+            }
         }
         Some(SeriesHandle(idx))
-    }
-
-    fn cert_state(&mut self, rule: u32, days_key: &SeriesKey) -> u32 {
-        let k = (rule, days_key.agent_id.clone(), days_key.labels.clone());
-        if let Some(&i) = self.cert_index.get(&k) {
-            return i;
-        }
-        let i = self.certs.len() as u32;
-        self.certs.push(CertState {
-            rule,
-            key: days_key.clone(),
-            readings: CertReadings::default(),
-            alert: AlertState::default(),
-        });
-        self.cert_index.insert(k, i);
-        i
     }
 
     /// Feeds one sample; events go to `out`.
@@ -485,42 +384,19 @@ impl AlertEngine {
             max_points: self.options.max_window_points,
         };
         s.windows.update(obs);
+        let before = out.len();
         for slot in &mut s.slots {
             let rule = &self.rules[slot.rule as usize];
             if let Tracker::Cert { state } = slot.tracker {
-                let c = &mut self.certs[state as usize];
-                if rule.metric != CERT_VALID_METRIC && self.index.is_validity(handle.0) {
-                    c.readings.valid = Some(value != 0.0);
-                } else {
-                    c.readings.days = Some(value);
-                }
-                let outcome = c.readings.outcome(rule);
-                let series = Target::Cert(&c.key);
-                transition(
-                    rule,
-                    series,
-                    &mut c.alert,
-                    outcome,
-                    ts,
-                    value,
-                    &mut self.stats,
-                    out,
-                );
+                let validity = self.index.is_validity(handle.0);
+                self.certs.observe(state, rule, validity, ts, value, out);
                 continue;
             }
             let outcome = slot.tracker.observe(rule, &s.windows, obs);
             let series = Target::Series(&self.index, handle.0);
-            transition(
-                rule,
-                series,
-                &mut slot.alert,
-                outcome,
-                ts,
-                value,
-                &mut self.stats,
-                out,
-            );
+            slot.alert.transition(rule, series, outcome, ts, value, out);
         }
+        self.stats.events += (out.len() - before) as u64;
     }
 
     /// Every alert firing now, ordered by rule then series.
@@ -532,18 +408,12 @@ impl AlertEngine {
                 .filter_map(move |slot| {
                     slot.alert
                         .firing
-                        .as_ref()
+                        .as_deref()
                         .map(|f| (slot.rule, Target::Series(&self.index, i as u32), f))
                 })
         });
-        let from_certs = self.certs.iter().filter_map(|c| {
-            c.alert
-                .firing
-                .as_ref()
-                .map(|f| (c.rule, Target::Cert(&c.key), f))
-        });
         let mut active: Vec<ActiveAlert> = from_slots
-            .chain(from_certs)
+            .chain(self.certs.firing())
             .map(|(rule, target, f)| {
                 let key = target.key();
                 ActiveAlert {
@@ -599,173 +469,4 @@ pub fn replay(
     let mut out = Vec::new();
     engine.observe_all(&samples, &mut out);
     Ok(out)
-}
-
-/// The series an outcome concerns.
-#[derive(Debug, Clone, Copy)]
-enum Target<'a> {
-    Series(&'a SeriesIndex, u32),
-    Cert(&'a SeriesKey),
-}
-
-impl Target<'_> {
-    /// The key, built for an event.
-    fn key(&self) -> SeriesKey {
-        match self {
-            Target::Series(index, idx) => index.key(*idx),
-            Target::Cert(key) => (*key).clone(),
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn transition(
-    rule: &Rule,
-    target: Target<'_>,
-    state: &mut AlertState,
-    outcome: Outcome,
-    ts: i64,
-    value: f64,
-    stats: &mut EngineStats,
-    out: &mut Vec<AlertEvent>,
-) {
-    match outcome {
-        Outcome::Insufficient => {}
-        Outcome::Holds(hit) => {
-            let silence_over = state.last_notified_ms == i64::MIN
-                || ts.saturating_sub(state.last_notified_ms) >= rule.silence_ms;
-            let notify = match &state.firing {
-                None => silence_over,
-                // Reminders need a silence period; with `silence_secs = 0` an
-                // alert is notified when it starts, escalates and resolves only.
-                Some(f) => {
-                    hit.severity > f.severity
-                        || (silence_over && (rule.silence_ms > 0 || !f.notified))
-                }
-            };
-            let since_ms = state.firing.as_ref().map_or(ts, |f| f.since_ms);
-            let notified = notify || state.firing.as_ref().is_some_and(|f| f.notified);
-            if notify {
-                state.last_notified_ms = ts;
-                let key = target.key();
-                let message = hit.detail.render(&key.to_string(), hit.value);
-                out.push(event(
-                    rule,
-                    key,
-                    AlertStatus::Firing,
-                    ts,
-                    since_ms,
-                    &hit,
-                    message,
-                ));
-                stats.events += 1;
-            }
-            let Hit {
-                severity,
-                value,
-                detail,
-                ..
-            } = hit;
-            match &mut state.firing {
-                Some(f) => {
-                    (f.severity, f.notified, f.value, f.detail) =
-                        (severity, notified, value, detail);
-                }
-                None => {
-                    state.firing = Some(Box::new(Firing {
-                        since_ms,
-                        severity,
-                        notified,
-                        value,
-                        detail,
-                    }));
-                }
-            }
-        }
-        Outcome::Clear => {
-            let Some(f) = state.firing.take() else { return };
-            if !f.notified {
-                return;
-            }
-            let threshold = rule.threshold();
-            let key = target.key();
-            let what = key.to_string();
-            let message = match (&rule.logic, threshold) {
-                (Logic::Trend { .. }, Some(t)) => format!(
-                    "{what}: no longer predicted to reach {} within the horizon (now {})",
-                    fmt_value(t),
-                    fmt_value(value)
-                ),
-                (_, Some(t)) => format!(
-                    "{what}: back to {} (threshold {})",
-                    fmt_value(value),
-                    fmt_value(t)
-                ),
-                (_, None) => format!("{what}: back to {}", fmt_value(value)),
-            };
-            let hit = Hit {
-                severity: f.severity,
-                value,
-                threshold,
-                prediction: None,
-                detail: f.detail.clone(),
-            };
-            out.push(event(
-                rule,
-                key,
-                AlertStatus::Resolved,
-                ts,
-                f.since_ms,
-                &hit,
-                message,
-            ));
-            stats.events += 1;
-        }
-    }
-}
-
-fn event(
-    rule: &Rule,
-    key: SeriesKey,
-    status: AlertStatus,
-    ts: i64,
-    since: i64,
-    hit: &Hit,
-    message: String,
-) -> AlertEvent {
-    AlertEvent {
-        id: format!(
-            "{}-{:016x}-{ts}-{}",
-            rule.name,
-            fnv1a(&[&key.agent_id, &key.metric, &key.labels.canonical()]),
-            if status == AlertStatus::Firing {
-                'f'
-            } else {
-                'r'
-            }
-        ),
-        rule: rule.name.clone(),
-        series: key,
-        severity: hit.severity,
-        status,
-        value: hit.value,
-        threshold: hit.threshold,
-        timestamp_ms: ts,
-        fired_at_ms: since,
-        prediction: crate::tracker::with_interval(hit, ts),
-        message,
-    }
-}
-
-/// FNV-1a over the parts (with separators): a stable id that does not change
-/// between versions or processes.
-fn fnv1a(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain([0xff]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
 }

@@ -1,13 +1,16 @@
 #![doc = include_str!("../README.md")]
 
+mod cert;
 mod engine;
 mod error;
 mod history;
+mod memory;
 mod registry;
 pub mod regression;
 mod rule;
 mod series;
 mod tracker;
+mod transition;
 mod windows;
 
 pub use engine::{

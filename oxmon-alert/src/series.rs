@@ -12,6 +12,7 @@ use std::sync::Arc;
 use oxmon_core::{Labels, SeriesKey};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
+use crate::memory::{heap_block, reserve_quarter, table_bytes};
 use crate::rule::{CERT_VALID_METRIC, Rule};
 
 /// Labels as one block: for each pair, key length, key, value length, value
@@ -145,13 +146,6 @@ pub(crate) struct SeriesIndex {
 
 fn series_hash(metric: u32, agent: u32, labels: &Labels) -> u64 {
     FxBuildHasher.hash_one((metric, agent, labels))
-}
-
-/// Grows a vector of long-lived entries by a quarter rather than doubling.
-pub(crate) fn reserve_quarter<T>(v: &mut Vec<T>) {
-    if v.len() == v.capacity() {
-        v.reserve_exact(v.len() / 4 + 16);
-    }
 }
 
 impl SeriesIndex {
@@ -345,28 +339,6 @@ impl SeriesIndex {
                 .sum::<usize>();
         metrics + agents + rule_sets + series
     }
-}
-
-/// Bytes a heap block of `bytes` takes from an allocator like glibc's
-/// malloc: 8 bytes of header, 16-byte granules, 32 bytes at least.
-pub(crate) fn heap_block(bytes: usize) -> usize {
-    if bytes == 0 {
-        0
-    } else {
-        ((bytes + 8).div_ceil(16) * 16).max(32)
-    }
-}
-
-/// Heap bytes of a hash table's buckets and control bytes (not of what its
-/// entries point to).
-pub(crate) fn table_bytes<K, V, S>(map: &std::collections::HashMap<K, V, S>) -> usize {
-    let cap = map.capacity();
-    if cap == 0 {
-        return 0;
-    }
-    // hashbrown: capacity is buckets - 1 below 8 buckets, 7/8 of them above.
-    let buckets = if cap < 8 { cap + 1 } else { cap / 7 * 8 };
-    heap_block(buckets * size_of::<(K, V)>() + buckets + 16)
 }
 
 #[cfg(test)]

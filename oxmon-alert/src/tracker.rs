@@ -1,5 +1,5 @@
-//! Per-series windows (shared by the rules of a series) and per (rule,
-//! series) evaluation: O(1) amortized per sample, memory bounded by the
+//! Per (rule, series) evaluation over the windows its series shares
+//! (`windows.rs`): O(1) amortized per sample, memory bounded by the
 //! longest window of the series' rules.
 
 use std::collections::VecDeque;
@@ -10,7 +10,7 @@ use oxmon_core::{Point, Prediction, Severity, Verdict, fmt_value};
 
 use crate::regression::Fit;
 use crate::rule::{Logic, Rule};
-use crate::windows::SeriesWindows;
+use crate::windows::{Obs, SeriesWindows};
 
 /// Why a rule holds, kept as numbers: the message is only formatted when an
 /// event is emitted, so a long-firing alert costs no allocation per sample.
@@ -127,19 +127,6 @@ pub(crate) enum Outcome {
     Insufficient,
     Clear,
     Holds(Hit),
-}
-
-/// What the engine knows about the sample being evaluated.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Obs {
-    pub(crate) ts: i64,
-    pub(crate) value: f64,
-    /// The gap since the series' previous sample is longer than the configured
-    /// multiple of its usual interval.
-    pub(crate) gap: bool,
-    /// The longest baseline distance tolerated (gap factor x interval), ms.
-    pub(crate) gap_limit_ms: i64,
-    pub(crate) max_points: usize,
 }
 
 /// The points a custom evaluator asked for (its `lookback_ms`).
@@ -409,59 +396,6 @@ pub(crate) fn fmt_duration(ms: i64) -> String {
         (0, 0, _) => format!("{m}m{sec:02}s"),
         (0, _, _) => format!("{h}h{m:02}m"),
         _ => format!("{d}d{h}h"),
-    }
-}
-
-/// The latest readings of one certificate (one domain of one checker).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CertReadings {
-    pub(crate) days: Option<f64>,
-    pub(crate) valid: Option<bool>,
-}
-
-impl CertReadings {
-    pub(crate) fn outcome(&self, rule: &Rule) -> Outcome {
-        let Logic::Cert {
-            warning_days,
-            critical_days,
-        } = rule.logic
-        else {
-            return Outcome::Insufficient;
-        };
-        if self.valid == Some(false) {
-            return Outcome::Holds(Hit {
-                severity: rule.severity,
-                value: self.days.unwrap_or(0.0),
-                threshold: None,
-                prediction: None,
-                detail: Detail::Cert {
-                    days: self.days,
-                    limit: critical_days,
-                    invalid: true,
-                },
-            });
-        }
-        let Some(days) = self.days else {
-            return Outcome::Insufficient;
-        };
-        let (severity, limit) = if days <= critical_days {
-            (Severity::Critical, critical_days)
-        } else if days <= warning_days {
-            (Severity::Warning, warning_days)
-        } else {
-            return Outcome::Clear;
-        };
-        Outcome::Holds(Hit {
-            severity,
-            value: days,
-            threshold: Some(limit),
-            prediction: None,
-            detail: Detail::Cert {
-                days: Some(days),
-                limit,
-                invalid: false,
-            },
-        })
     }
 }
 

@@ -9,10 +9,22 @@
 //! bytes instead of 16.
 
 use crate::history::{Cursor, History, MAX_POINT_BYTES};
+use crate::memory::heap_block;
 use crate::regression::{Fit, Moments};
 use crate::rule::{Logic, Rule};
-use crate::series::heap_block;
-use crate::tracker::Obs;
+
+/// What the engine knows about the sample being evaluated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Obs {
+    pub(crate) ts: i64,
+    pub(crate) value: f64,
+    /// The gap since the series' previous sample is longer than the configured
+    /// multiple of its usual interval.
+    pub(crate) gap: bool,
+    /// The longest baseline distance tolerated (gap factor x interval), ms.
+    pub(crate) gap_limit_ms: i64,
+    pub(crate) max_points: usize,
+}
 
 /// The baseline of the rate-of-change rules with one `window_secs`.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ mod transport;
 mod types;
 pub mod validate;
 
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use alert::{AlertEvent, AlertStatus, Prediction};

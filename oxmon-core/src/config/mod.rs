@@ -10,11 +10,13 @@
 //! ```
 
 mod agent;
+mod channel;
 mod log;
 mod notification;
 mod rules;
 mod server;
 mod settings;
+mod silence;
 
 use std::fmt;
 use std::path::Path;
@@ -22,15 +24,15 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 pub use agent::{AgentConfig, Backend, CollectorsConfig, MAX_AGENT_ID_LEN, validate_agent_id};
+pub use channel::ChannelConfig;
 pub use log::{LogConfig, LogFormat, validate_log_filter};
-pub use notification::{
-    ChannelConfig, NotificationConfig, Recurrence, SilenceWindow, TimeOfDay, Weekday,
-};
+pub use notification::NotificationConfig;
 pub use rules::{BUILTIN_RULE_TYPES, CustomRule, Operator, RateDirection, RuleConfig, RuleKind};
 pub use server::{
     AlertConfig, AuthConfig, CertCheckConfig, IngestConfig, LimitsConfig, LocalAgentConfig,
     ServerConfig, TlsFiles,
 };
+pub use silence::{Recurrence, SilenceWindow, TimeOfDay, Weekday};
 
 /// A configuration problem: which file, which field, what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -32,6 +32,7 @@ pub mod store;
 pub mod transport;
 
 use crate::alert::{AlertEvent, AlertStatus};
+use crate::config::{Recurrence, SilenceWindow, TimeOfDay};
 use crate::types::{Labels, SeriesKey, Severity};
 
 /// 2026-01-01T00:00:00Z in milliseconds: the suites' reference time.
@@ -55,5 +56,17 @@ pub fn sample_event(id: &str, agent: &str, severity: Severity, timestamp_ms: i64
         fired_at_ms: timestamp_ms - 300_000,
         prediction: None,
         message: "disk \"/data\" is 97.25% full\nsecond line, ünïcödé ✓".to_owned(),
+    }
+}
+
+/// A silence window from `HH:MM` start and end, for tests.
+///
+/// # Panics
+/// When `start` or `end` is not a time of day.
+pub fn silence_window(start: &str, end: &str, recurrence: Recurrence) -> SilenceWindow {
+    SilenceWindow {
+        start: TimeOfDay::parse(start).unwrap(),
+        end: TimeOfDay::parse(end).unwrap(),
+        recurrence,
     }
 }

@@ -53,20 +53,12 @@ impl SilencePolicy {
 
 #[cfg(test)]
 mod tests {
-    use oxmon_core::config::{Recurrence, TimeOfDay};
+    use oxmon_core::config::Recurrence;
+    use oxmon_core::testing::{T0, silence_window as window};
 
     use super::*;
 
-    fn window(s: &str, e: &str, r: Recurrence) -> SilenceWindow {
-        SilenceWindow {
-            start: TimeOfDay::parse(s).unwrap(),
-            end: TimeOfDay::parse(e).unwrap(),
-            recurrence: r,
-        }
-    }
-
-    // 2026-01-01T00:00:00Z is a Thursday; Asia/Shanghai is UTC+8 all year.
-    const T0: i64 = 1_767_225_600_000;
+    // T0, 2026-01-01T00:00:00Z, is a Thursday; Asia/Shanghai is UTC+8 all year.
     const H: i64 = 3_600_000;
 
     #[test]

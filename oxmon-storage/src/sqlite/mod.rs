@@ -2,11 +2,13 @@
 //! compressed series chunks, and the management store (`cert.db`).
 
 mod codec;
+mod compact;
 mod index;
 mod management;
 mod partition;
 mod private;
 mod read;
+mod retention;
 mod writer;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -27,8 +29,8 @@ use oxmon_core::{
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+pub use compact::CompactReport;
 pub use management::SqliteManagementStore;
-pub use writer::CompactReport;
 
 use index::{Index, IndexData};
 use writer::{Command, QueueSlot, Writer};

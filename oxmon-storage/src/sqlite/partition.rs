@@ -41,6 +41,27 @@ pub(crate) fn path(dir: &Path, day: i64) -> PathBuf {
     dir.join(file_name(day))
 }
 
+/// Removes the files of the partition of `day` (the database, its WAL and
+/// shared-memory files); a file already gone is no error.
+pub(crate) fn remove(dir: &Path, day: i64) -> Result<()> {
+    let db = path(dir, day);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::Unavailable(format!(
+                    "removing {}: {e}",
+                    Path::new(&p).display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 const SCHEMA: &str = "
 CREATE TABLE series (
     id INTEGER PRIMARY KEY,

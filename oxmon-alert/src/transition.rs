@@ -1,0 +1,253 @@
+//! The state machine of one (rule, series): an outcome either holds (the
+//! alert fires, is reminded, escalates or fires silently within its silence),
+//! clears (a notified alert resolves) or says nothing; each notification
+//! becomes an [`AlertEvent`].
+
+use oxmon_core::{AlertEvent, AlertStatus, SeriesKey, Severity, fmt_value};
+
+use crate::memory::heap_block;
+use crate::rule::{Logic, Rule};
+use crate::series::SeriesIndex;
+use crate::tracker::{Detail, Hit, Outcome, with_interval};
+
+/// The alert of one (rule, series).
+#[derive(Debug, Clone)]
+pub(crate) struct AlertState {
+    /// Boxed: most (rule, series) pairs never fire, so the slot stays small.
+    pub(crate) firing: Option<Box<Firing>>,
+    /// `i64::MIN`: never notified.
+    last_notified_ms: i64,
+}
+
+impl Default for AlertState {
+    fn default() -> Self {
+        Self {
+            firing: None,
+            last_notified_ms: i64::MIN,
+        }
+    }
+}
+
+/// An alert that fires.
+#[derive(Debug, Clone)]
+pub(crate) struct Firing {
+    pub(crate) since_ms: i64,
+    pub(crate) severity: Severity,
+    pub(crate) notified: bool,
+    pub(crate) value: f64,
+    pub(crate) detail: Detail,
+}
+
+/// The series an outcome concerns.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Series(&'a SeriesIndex, u32),
+    Cert(&'a SeriesKey),
+}
+
+impl Target<'_> {
+    /// The key, built for an event.
+    pub(crate) fn key(&self) -> SeriesKey {
+        match self {
+            Target::Series(index, idx) => index.key(*idx),
+            Target::Cert(key) => (*key).clone(),
+        }
+    }
+}
+
+impl AlertState {
+    /// Heap bytes of the state (the firing alert, if any, and its detail).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.firing.as_ref().map_or(0, |f| {
+            heap_block(size_of::<Firing>())
+                + match &f.detail {
+                    Detail::Custom(m) => heap_block(m.capacity()),
+                    _ => 0,
+                }
+        })
+    }
+
+    /// Moves the alert on by the outcome of the sample (`ts`, `value`) of
+    /// `target`; the events it emits go to `out`.
+    pub(crate) fn transition(
+        &mut self,
+        rule: &Rule,
+        target: Target<'_>,
+        outcome: Outcome,
+        ts: i64,
+        value: f64,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        match outcome {
+            Outcome::Insufficient => {}
+            Outcome::Holds(hit) => self.hold(rule, target, hit, ts, out),
+            Outcome::Clear => self.clear(rule, target, ts, value, out),
+        }
+    }
+
+    /// The rule holds: notify when the alert starts, escalates or is due a
+    /// reminder, and keep the latest hit.
+    fn hold(
+        &mut self,
+        rule: &Rule,
+        target: Target<'_>,
+        hit: Hit,
+        ts: i64,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let notify = self.due(rule, hit.severity, ts);
+        let since_ms = self.firing.as_ref().map_or(ts, |f| f.since_ms);
+        let notified = notify || self.firing.as_ref().is_some_and(|f| f.notified);
+        if notify {
+            self.last_notified_ms = ts;
+            let key = target.key();
+            let message = hit.detail.render(&key.to_string(), hit.value);
+            out.push(event(
+                rule,
+                key,
+                AlertStatus::Firing,
+                ts,
+                since_ms,
+                &hit,
+                message,
+            ));
+        }
+        self.record(since_ms, notified, hit);
+    }
+
+    /// Whether a hit of `severity` at `ts` is notified.
+    fn due(&self, rule: &Rule, severity: Severity, ts: i64) -> bool {
+        let silence_over = self.last_notified_ms == i64::MIN
+            || ts.saturating_sub(self.last_notified_ms) >= rule.silence_ms;
+        match &self.firing {
+            None => silence_over,
+            // Reminders need a silence period; with `silence_secs = 0` an
+            // alert is notified when it starts, escalates and resolves only.
+            Some(f) => {
+                severity > f.severity || (silence_over && (rule.silence_ms > 0 || !f.notified))
+            }
+        }
+    }
+
+    /// Keeps the latest hit as the firing alert.
+    fn record(&mut self, since_ms: i64, notified: bool, hit: Hit) {
+        let Hit {
+            severity,
+            value,
+            detail,
+            ..
+        } = hit;
+        match &mut self.firing {
+            Some(f) => {
+                (f.severity, f.notified, f.value, f.detail) = (severity, notified, value, detail);
+            }
+            None => {
+                self.firing = Some(Box::new(Firing {
+                    since_ms,
+                    severity,
+                    notified,
+                    value,
+                    detail,
+                }));
+            }
+        }
+    }
+
+    /// The rule no longer holds: a notified alert resolves, a silent one
+    /// ends silently.
+    fn clear(
+        &mut self,
+        rule: &Rule,
+        target: Target<'_>,
+        ts: i64,
+        value: f64,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let Some(f) = self.firing.take() else { return };
+        if !f.notified {
+            return;
+        }
+        let threshold = rule.threshold();
+        let key = target.key();
+        let message = resolved_message(rule, &key.to_string(), value);
+        let hit = Hit {
+            severity: f.severity,
+            value,
+            threshold,
+            prediction: None,
+            detail: f.detail.clone(),
+        };
+        out.push(event(
+            rule,
+            key,
+            AlertStatus::Resolved,
+            ts,
+            f.since_ms,
+            &hit,
+            message,
+        ));
+    }
+}
+
+/// The message of a resolved alert of `what`, now at `value`.
+fn resolved_message(rule: &Rule, what: &str, value: f64) -> String {
+    match (&rule.logic, rule.threshold()) {
+        (Logic::Trend { .. }, Some(t)) => format!(
+            "{what}: no longer predicted to reach {} within the horizon (now {})",
+            fmt_value(t),
+            fmt_value(value)
+        ),
+        (_, Some(t)) => format!(
+            "{what}: back to {} (threshold {})",
+            fmt_value(value),
+            fmt_value(t)
+        ),
+        (_, None) => format!("{what}: back to {}", fmt_value(value)),
+    }
+}
+
+fn event(
+    rule: &Rule,
+    key: SeriesKey,
+    status: AlertStatus,
+    ts: i64,
+    since: i64,
+    hit: &Hit,
+    message: String,
+) -> AlertEvent {
+    AlertEvent {
+        id: format!(
+            "{}-{:016x}-{ts}-{}",
+            rule.name,
+            fnv1a(&[&key.agent_id, &key.metric, &key.labels.canonical()]),
+            if status == AlertStatus::Firing {
+                'f'
+            } else {
+                'r'
+            }
+        ),
+        rule: rule.name.clone(),
+        series: key,
+        severity: hit.severity,
+        status,
+        value: hit.value,
+        threshold: hit.threshold,
+        timestamp_ms: ts,
+        fired_at_ms: since,
+        prediction: with_interval(hit, ts),
+        message,
+    }
+}
+
+/// FNV-1a over the parts (with separators): a stable id that does not change
+/// between versions or processes.
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
