@@ -27,7 +27,7 @@ pub use alert::{AlertEvent, AlertStatus, Prediction};
 pub use channel::{Channel, ChannelPlugin, Notification, SendError, SendErrorKind, fmt_value};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use collector::{CollectContext, Collector};
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Result};
 pub use rule::{Breach, RuleEvaluator, RulePlugin, Verdict};
 pub use secret::Secret;
 pub use store::{

@@ -144,10 +144,10 @@ impl From<oxmon_core::Error> for ApiError {
             E::ResourceExhausted(m) => {
                 Self::new(StatusCode::INSUFFICIENT_STORAGE, "resource_exhausted", m)
             }
-            E::Unavailable(m) => Self::new(
+            E::Unavailable { message, .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                format!("storage unavailable, retry later: {m}"),
+                format!("storage unavailable, retry later: {message}"),
             ),
             other => Self::internal(other),
         }

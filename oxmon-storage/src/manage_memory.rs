@@ -304,7 +304,7 @@ impl CertStore for MemoryManagementStore {
         let mut added = write(&self.certs).insert_all(std::slice::from_ref(domain), now_ms)?;
         added
             .pop()
-            .ok_or_else(|| Error::Storage("add_domain stored nothing".into()))
+            .ok_or_else(|| Error::storage("add_domain stored nothing"))
     }
 
     async fn add_domains(&self, domains: &[NewCertDomain], now_ms: i64) -> Result<Vec<CertDomain>> {

@@ -22,21 +22,22 @@ pub(crate) fn jwt_secret(config: &ServerConfig) -> Result<Secret, ServerError> {
     let path = config.data_dir.join(JWT_SECRET_FILE);
     match std::fs::read_to_string(&path) {
         Ok(s) if s.trim().len() >= 32 => Ok(Secret::new(s.trim())),
-        Ok(_) => Err(ServerError::Auth(format!(
+        Ok(_) => Err(ServerError::auth(format!(
             "{}: shorter than 32 characters; delete it to have a new one generated",
             path.display()
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let secret = generate_agent_token();
-            write_private(&path, &secret)
-                .map_err(|e| ServerError::Auth(format!("{}: cannot write: {e}", path.display())))?;
+            write_private(&path, &secret).map_err(|e| {
+                ServerError::auth_from(format!("{}: cannot write: {e}", path.display()), e)
+            })?;
             tracing::info!(file = %path.display(), "generated the API signing secret");
             Ok(Secret::new(secret))
         }
-        Err(e) => Err(ServerError::Auth(format!(
-            "{}: cannot read: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(ServerError::auth_from(
+            format!("{}: cannot read: {e}", path.display()),
+            e,
+        )),
     }
 }
 
@@ -119,8 +120,8 @@ pub(crate) async fn ensure_admin(
     let to_hash = password.clone();
     let hash = tokio::task::spawn_blocking(move || hasher.hash(to_hash.expose()))
         .await
-        .map_err(|e| ServerError::Auth(format!("hashing the admin password: {e}")))?
-        .map_err(|e| ServerError::Auth(format!("hashing the admin password: {e}")))?;
+        .map_err(|e| ServerError::auth_from(format!("hashing the admin password: {e}"), e))?
+        .map_err(|e| ServerError::auth_from(format!("hashing the admin password: {e}"), e))?;
     users
         .create_user(&config.auth.default_username, &hash, clock.now_ms())
         .await?;

@@ -60,8 +60,14 @@ pub enum ServerError {
     #[error(transparent)]
     CertCheck(#[from] CertCheckerError),
     /// The API's signing secret or first administrator could not be set up.
-    #[error("auth: {0}")]
-    Auth(String),
+    #[error("auth: {message}")]
+    Auth {
+        /// What could not be set up, and why.
+        message: String,
+        /// The underlying error (an unreadable secret file, a hashing failure).
+        #[source]
+        source: Option<oxmon_core::BoxError>,
+    },
     /// The first administrator's password, from the configuration file or
     /// `OXMON_ADMIN_PASSWORD`, fails the password rules of a password
     /// change. Nothing was started.
@@ -151,6 +157,22 @@ pub struct Server {
     store: Arc<dyn MetricStore>,
     /// Set when the server opened its own SQLite store: closed at shutdown.
     sqlite: Option<Arc<SqliteStore>>,
+}
+
+impl ServerError {
+    fn auth(message: impl Into<String>) -> Self {
+        ServerError::Auth {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    fn auth_from(message: impl Into<String>, source: impl Into<oxmon_core::BoxError>) -> Self {
+        ServerError::Auth {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
 }
 
 impl Server {
@@ -462,7 +484,7 @@ impl ServerBuilder {
             &secret,
             std::time::Duration::from_secs(config.auth.token_expire_secs),
         )
-        .map_err(|e| ServerError::Auth(e.to_string()))?
+        .map_err(|e| ServerError::auth_from(e.to_string(), e))?
         .with_login_limiter(LoginLimiter::with_limits(LoginLimits::from_config(
             &config.auth,
         )))
@@ -563,7 +585,7 @@ async fn open_sqlite(
     let store_options = SqliteOptions::from_config(config, clock);
     let store = tokio::task::spawn_blocking(move || SqliteStore::open(dir, store_options))
         .await
-        .map_err(|e| oxmon_core::Error::Unavailable(e.to_string()))??;
+        .map_err(|e| oxmon_core::Error::unavailable_from(e.to_string(), e))??;
     for broken in store.broken_partitions() {
         tracing::error!("{broken}");
     }

@@ -15,13 +15,11 @@ pub(crate) fn encode(points: &[Point]) -> Result<Vec<u8>> {
     let vs: Vec<f64> = points.iter().map(|p| p.value).collect();
     let config = pco::ChunkConfig::default();
     let ts_bytes = pco::standalone::simple_compress(&ts, &config)
-        .map_err(|e| Error::Storage(format!("chunk encode: {e}")))?;
+        .map_err(|e| Error::storage_from(format!("chunk encode: {e}"), e))?;
     let vs_bytes = pco::standalone::simple_compress(&vs, &config)
-        .map_err(|e| Error::Storage(format!("chunk encode: {e}")))?;
-    let count =
-        u32::try_from(points.len()).map_err(|_| Error::Storage("chunk too large".into()))?;
-    let ts_len =
-        u32::try_from(ts_bytes.len()).map_err(|_| Error::Storage("chunk too large".into()))?;
+        .map_err(|e| Error::storage_from(format!("chunk encode: {e}"), e))?;
+    let count = u32::try_from(points.len()).map_err(|_| Error::storage("chunk too large"))?;
+    let ts_len = u32::try_from(ts_bytes.len()).map_err(|_| Error::storage("chunk too large"))?;
     let mut out = Vec::with_capacity(9 + ts_bytes.len() + vs_bytes.len());
     out.push(VERSION);
     out.extend_from_slice(&count.to_le_bytes());
@@ -47,7 +45,7 @@ fn columns(data: &[u8]) -> Result<(usize, &[u8], &[u8])> {
 }
 
 fn corrupt(what: &str) -> Error {
-    Error::Storage(format!("corrupt chunk: {what}"))
+    Error::storage(format!("corrupt chunk: {what}"))
 }
 
 /// Decodes a chunk written by [`encode`].

@@ -48,7 +48,7 @@ fn compact_partition(conn: &Connection, span: i64, bound: i64) -> Result<Compact
     let mut report = CompactReport::default();
     let first: Option<i64> = conn
         .query_row("SELECT min(minute) FROM samples_raw", [], |r| r.get(0))
-        .map_err(|e| map_err("read raw", &e))?;
+        .map_err(|e| map_err("read raw", e))?;
     let Some(first_minute) = first else {
         return Ok(report);
     };
@@ -58,11 +58,11 @@ fn compact_partition(conn: &Connection, span: i64, bound: i64) -> Result<Compact
         let (lo, hi) = (minute_of(window), minute_of(window + span));
         let tx = conn
             .unchecked_transaction()
-            .map_err(|e| map_err("begin", &e))?;
+            .map_err(|e| map_err("begin", e))?;
         {
             let mut raw = tx
                 .prepare_cached("SELECT series_id, ts, value FROM samples_raw WHERE minute >= ?1 AND minute < ?2")
-                .map_err(|e| map_err("prepare", &e))?;
+                .map_err(|e| map_err("prepare", e))?;
             let rows = raw
                 .query_map(params![lo, hi], |r| {
                     Ok((
@@ -73,25 +73,25 @@ fn compact_partition(conn: &Connection, span: i64, bound: i64) -> Result<Compact
                         },
                     ))
                 })
-                .map_err(|e| map_err("read raw", &e))?;
+                .map_err(|e| map_err("read raw", e))?;
             // Rows come minute by minute; each series' points are in time order.
             let mut series: BTreeMap<i64, Vec<Point>> = BTreeMap::new();
             for row in rows {
-                let (id, p) = row.map_err(|e| map_err("read raw", &e))?;
+                let (id, p) = row.map_err(|e| map_err("read raw", e))?;
                 series.entry(id).or_default().push(p);
             }
             let mut existing = tx
                 .prepare_cached("SELECT data FROM chunks WHERE series_id = ?1 AND start_ts = ?2")
-                .map_err(|e| map_err("prepare", &e))?;
+                .map_err(|e| map_err("prepare", e))?;
             let mut write = tx
                 .prepare_cached("INSERT OR REPLACE INTO chunks (series_id, start_ts, end_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .map_err(|e| map_err("prepare", &e))?;
+                .map_err(|e| map_err("prepare", e))?;
             for (id, points) in series {
                 report.samples_compacted += points.len() as u64;
                 let old: Option<Vec<u8>> = existing
                     .query_row(params![id, window], |r| r.get(0))
                     .optional()
-                    .map_err(|e| map_err("read chunk", &e))?;
+                    .map_err(|e| map_err("read chunk", e))?;
                 let merged = match old {
                     Some(data) => codec::merge(codec::decode(&data)?, points),
                     None => points,
@@ -106,29 +106,29 @@ fn compact_partition(conn: &Connection, span: i64, bound: i64) -> Result<Compact
                         merged.len() as i64,
                         data
                     ])
-                    .map_err(|e| map_err("write chunk", &e))?;
+                    .map_err(|e| map_err("write chunk", e))?;
                 report.chunks_written += 1;
             }
             tx.execute(
                 "DELETE FROM samples_raw WHERE minute >= ?1 AND minute < ?2",
                 params![lo, hi],
             )
-            .map_err(|e| map_err("delete raw", &e))?;
+            .map_err(|e| map_err("delete raw", e))?;
         }
-        tx.commit().map_err(|e| map_err("commit", &e))?;
+        tx.commit().map_err(|e| map_err("commit", e))?;
         window += span;
     }
     if report.chunks_written > 0 {
         // Give the pages of the deleted raw rows back to the file system.
         let mut vacuum = conn
             .prepare("PRAGMA incremental_vacuum")
-            .map_err(|e| map_err("incremental vacuum", &e))?;
+            .map_err(|e| map_err("incremental vacuum", e))?;
         let mut rows = vacuum
             .query([])
-            .map_err(|e| map_err("incremental vacuum", &e))?;
+            .map_err(|e| map_err("incremental vacuum", e))?;
         while rows
             .next()
-            .map_err(|e| map_err("incremental vacuum", &e))?
+            .map_err(|e| map_err("incremental vacuum", e))?
             .is_some()
         {}
     }

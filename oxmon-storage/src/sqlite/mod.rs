@@ -147,24 +147,26 @@ impl std::fmt::Debug for Shared {
 
 /// Maps a SQLite error to the core error kinds: a full disk, read-only files,
 /// locks and unopenable files are `Unavailable` (retry later), the rest `Storage`.
-pub(crate) fn map_err(context: &str, e: &rusqlite::Error) -> Error {
+/// The SQLite error travels as the source.
+pub(crate) fn map_err(context: &str, e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode::*;
+    let message = format!("{context}: {e}");
     match e.sqlite_error_code() {
         Some(
             DiskFull | ReadOnly | CannotOpen | DatabaseBusy | DatabaseLocked | SystemIoFailure
             | OutOfMemory,
-        ) => Error::Unavailable(format!("{context}: {e}")),
-        _ => Error::Storage(format!("{context}: {e}")),
+        ) => Error::unavailable_from(message, e),
+        _ => Error::storage_from(message, e),
     }
 }
 
 /// The same error again, for every caller of a failed group commit.
 pub(crate) fn copy_err(e: &Error) -> Error {
     match e {
-        Error::Unavailable(m) => Error::Unavailable(m.clone()),
+        Error::Unavailable { message, .. } => Error::unavailable(message.clone()),
         Error::InvalidInput(m) => Error::InvalidInput(m.clone()),
         Error::ResourceExhausted(m) => Error::ResourceExhausted(m.clone()),
-        other => Error::Storage(other.to_string()),
+        other => Error::storage(other.to_string()),
     }
 }
 
@@ -307,12 +309,14 @@ impl SqliteStore {
                 "max_queued_batches must be at least 1".into(),
             ));
         }
-        private::create_dir(&dir)
-            .map_err(|e| Error::Unavailable(format!("{}: cannot create: {e}", dir.display())))?;
+        private::create_dir(&dir).map_err(|e| {
+            Error::unavailable_from(format!("{}: cannot create: {e}", dir.display()), e)
+        })?;
         private::tighten_dir(&dir);
         let mut partitions = BTreeMap::new();
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| Error::Unavailable(format!("{}: cannot read: {e}", dir.display())))?;
+        let entries = std::fs::read_dir(&dir).map_err(|e| {
+            Error::unavailable_from(format!("{}: cannot read: {e}", dir.display()), e)
+        })?;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(day) = name.to_str().and_then(partition::parse_file_name) else {
@@ -353,7 +357,9 @@ impl SqliteStore {
         let handle = std::thread::Builder::new()
             .name("oxmon-sqlite-writer".into())
             .spawn(move || writer.run(rx))
-            .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| {
+                Error::unavailable_from(format!("cannot start the writer thread: {e}"), e)
+            })?;
         Ok(Self {
             shared,
             tx: Mutex::new(tx),
@@ -438,9 +444,9 @@ impl SqliteStore {
         let (reply, rx) = oneshot::channel();
         lock(&self.tx)
             .send(make(reply))
-            .map_err(|_| Error::Unavailable("the store is closed".into()))?;
+            .map_err(|_| Error::unavailable("the store is closed"))?;
         rx.await
-            .map_err(|_| Error::Unavailable("the store's writer stopped".into()))?
+            .map_err(|_| Error::unavailable("the store's writer stopped"))?
     }
 
     async fn blocking<T: Send + 'static>(
@@ -450,7 +456,7 @@ impl SqliteStore {
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || f(&shared))
             .await
-            .map_err(|e| Error::Unavailable(format!("reader task failed: {e}")))?
+            .map_err(|e| Error::unavailable_from(format!("reader task failed: {e}"), e))?
     }
 }
 
@@ -467,7 +473,7 @@ impl MetricStore for SqliteStore {
         let max = self.shared.options.max_queued_batches;
         let slot = QueueSlot::reserve(&self.shared.queued, max).map_err(|queued| {
             self.shared.queue_refusals.fetch_add(1, Ordering::Relaxed);
-            Error::Unavailable(format!(
+            Error::unavailable(format!(
                 "storage is behind: {queued} batches queued (max_queued_batches {max}); retry later"
             ))
         })?;

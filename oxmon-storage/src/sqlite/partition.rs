@@ -52,7 +52,7 @@ pub(crate) fn remove(dir: &Path, day: i64) -> Result<()> {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(Error::Unavailable(format!(
+                return Err(Error::unavailable(format!(
                     "removing {}: {e}",
                     Path::new(&p).display()
                 )));
@@ -129,32 +129,42 @@ pub(crate) fn check(path: &Path) -> Result<()> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| crate::sqlite::map_err(&format!("{name}: cannot open"), &e))?;
+    .map_err(|e| crate::sqlite::map_err(&format!("{name}: cannot open"), e))?;
     // I/O failures are retryable (`Unavailable`); anything else means the
     // file is not a readable database.
-    let unreadable = |e: rusqlite::Error| match crate::sqlite::map_err("", &e) {
-        Error::Unavailable(_) => Error::Unavailable(format!("{name}: cannot read: {e}")),
-        _ => Error::Storage(format!("{name}: unreadable (corrupt?): {e}")),
+    let unreadable = |e: rusqlite::Error| match crate::sqlite::map_err("", e) {
+        Error::Unavailable { source, .. } => Error::Unavailable {
+            message: format!("{name}: cannot read: {}", cause(source.as_deref())),
+            source,
+        },
+        Error::Storage { source, .. } => Error::Storage {
+            message: format!(
+                "{name}: unreadable (corrupt?): {}",
+                cause(source.as_deref())
+            ),
+            source,
+        },
+        other => other,
     };
     let app: i32 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .map_err(unreadable)?;
     let version: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| Error::Storage(format!("{name}: {e}")))?;
+        .map_err(|e| Error::storage_from(format!("{name}: {e}"), e))?;
     let tables: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
         .map_err(unreadable)?;
     match (app, version) {
         (APPLICATION_ID, SCHEMA_VERSION) => Ok(()),
-        (APPLICATION_ID, v) if v > SCHEMA_VERSION => Err(Error::Storage(format!(
+        (APPLICATION_ID, v) if v > SCHEMA_VERSION => Err(Error::storage(format!(
             "{name}: written by a newer oxmon (schema version {v}; this version reads up to {SCHEMA_VERSION}); left untouched"
         ))),
-        (APPLICATION_ID, v) => Err(Error::Storage(format!(
+        (APPLICATION_ID, v) => Err(Error::storage(format!(
             "{name}: unknown schema version {v}; left untouched"
         ))),
         (0, 0) if tables == 0 => Ok(()),
-        _ => Err(Error::Storage(format!(
+        _ => Err(Error::storage(format!(
             "{name}: not an oxmon partition (application id {app:#x}); left untouched"
         ))),
     }
@@ -172,9 +182,9 @@ pub(crate) fn open_for_write(
     let name = path.display();
     // Owner-only before SQLite creates it (its -wal and -shm inherit the mode).
     crate::sqlite::private::prepare_file(path)
-        .map_err(|e| Error::Unavailable(format!("{name}: cannot create: {e}")))?;
+        .map_err(|e| Error::unavailable_from(format!("{name}: cannot create: {e}"), e))?;
     let conn =
-        Connection::open(path).map_err(|e| crate::sqlite::map_err(&format!("{name}: open"), &e))?;
+        Connection::open(path).map_err(|e| crate::sqlite::map_err(&format!("{name}: open"), e))?;
     let init = |conn: &Connection| -> rusqlite::Result<()> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -207,7 +217,7 @@ pub(crate) fn open_for_write(
         }
         Ok(())
     };
-    init(&conn).map_err(|e| crate::sqlite::map_err(&format!("{name}: initialise"), &e))?;
+    init(&conn).map_err(|e| crate::sqlite::map_err(&format!("{name}: initialise"), e))?;
     Ok(conn)
 }
 
@@ -218,10 +228,10 @@ pub(crate) fn open_for_read(path: &Path) -> Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| crate::sqlite::map_err(&format!("{name}: open for reading"), &e))?;
+    .map_err(|e| crate::sqlite::map_err(&format!("{name}: open for reading"), e))?;
     conn.execute_batch("PRAGMA query_only = 1; PRAGMA cache_size = -8192;")
         .and_then(|()| conn.busy_timeout(std::time::Duration::from_secs(5)))
-        .map_err(|e| crate::sqlite::map_err(&format!("{name}: open for reading"), &e))?;
+        .map_err(|e| crate::sqlite::map_err(&format!("{name}: open for reading"), e))?;
     Ok(conn)
 }
 
@@ -238,6 +248,11 @@ pub(crate) fn batch_hash(agent: &str, batch_id: &str) -> i64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h as i64
+}
+
+/// The text of an error's cause, or nothing.
+fn cause(source: Option<&(dyn std::error::Error + Send + Sync + 'static)>) -> String {
+    source.map(ToString::to_string).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub(crate) fn query_range(shared: &Shared, q: &RangeQuery) -> Result<Vec<SeriesP
                     out.entry(labels).or_default().extend(points);
                 }
             }
-            Err(e @ Error::Storage(_)) => {
+            Err(e @ Error::Storage { .. }) => {
                 tracing::warn!(error = %e, "skipping unreadable partition in a query");
             }
             Err(e) => return Err(e),
@@ -49,7 +49,7 @@ fn read_partition(
 ) -> Result<Vec<(Labels, Vec<Point>)>> {
     let tx = conn
         .unchecked_transaction()
-        .map_err(|e| map_err("begin read", &e))?;
+        .map_err(|e| map_err("begin read", e))?;
     let mut series: Vec<(i64, Labels)> = Vec::new();
     {
         let mut st = match &q.labels {
@@ -60,15 +60,15 @@ fn read_partition(
                 "SELECT id, labels FROM series WHERE agent_id = ?1 AND metric = ?2 AND ?3 IS NULL",
             ),
         }
-        .map_err(|e| map_err("prepare", &e))?;
+        .map_err(|e| map_err("prepare", e))?;
         let labels = q.labels.as_ref().map(Labels::canonical);
         let rows = st
             .query_map(params![q.agent_id, q.metric, labels], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
             })
-            .map_err(|e| map_err("series", &e))?;
+            .map_err(|e| map_err("series", e))?;
         for row in rows {
-            let (id, text) = row.map_err(|e| map_err("series", &e))?;
+            let (id, text) = row.map_err(|e| map_err("series", e))?;
             series.push((id, Labels::from_canonical(&text)?));
         }
     }
@@ -76,16 +76,16 @@ fn read_partition(
     {
         let mut chunks = tx
             .prepare_cached("SELECT data FROM chunks WHERE series_id = ?1 AND start_ts >= ?2 AND start_ts <= ?3 AND end_ts >= ?4 ORDER BY start_ts")
-            .map_err(|e| map_err("prepare", &e))?;
+            .map_err(|e| map_err("prepare", e))?;
         let mut raw = tx
             .prepare_cached("SELECT ts, value FROM samples_raw WHERE minute = ?1 AND series_id = ?2 AND ts >= ?3 AND ts <= ?4 ORDER BY ts")
-            .map_err(|e| map_err("prepare", &e))?;
+            .map_err(|e| map_err("prepare", e))?;
         // The minutes that hold raw samples in the range: one seek per minute.
         // Two queries: SQLite answers a lone min() or max() from the index
         // but scans the table for both in one statement.
         let bound = |sql: &str| -> Result<Option<i64>> {
             tx.query_row(sql, [], |r| r.get(0))
-                .map_err(|e| map_err("raw bounds", &e))
+                .map_err(|e| map_err("raw bounds", e))
         };
         let raw_lo = bound("SELECT min(minute) FROM samples_raw")?;
         let raw_hi = bound("SELECT max(minute) FROM samples_raw")?;
@@ -101,9 +101,9 @@ fn read_partition(
                 .query_map(params![id, first_window, q.to_ms, q.from_ms], |r| {
                     r.get::<_, Vec<u8>>(0)
                 })
-                .map_err(|e| map_err("chunks", &e))?;
+                .map_err(|e| map_err("chunks", e))?;
             for data in rows {
-                let data = data.map_err(|e| map_err("chunks", &e))?;
+                let data = data.map_err(|e| map_err("chunks", e))?;
                 compacted.extend(
                     codec::decode(&data)?
                         .into_iter()
@@ -119,15 +119,15 @@ fn read_partition(
                             value: r.get(1)?,
                         })
                     })
-                    .map_err(|e| map_err("raw", &e))?;
+                    .map_err(|e| map_err("raw", e))?;
                 for row in rows {
-                    recent.push(row.map_err(|e| map_err("raw", &e))?);
+                    recent.push(row.map_err(|e| map_err("raw", e))?);
                 }
             }
             out.push((labels, codec::merge(compacted, recent)));
         }
     }
-    tx.commit().map_err(|e| map_err("end read", &e))?;
+    tx.commit().map_err(|e| map_err("end read", e))?;
     Ok(out)
 }
 
@@ -135,12 +135,12 @@ fn read_partition(
 pub(crate) fn partition_agents(conn: &Connection) -> Result<Vec<String>> {
     let mut st = conn
         .prepare("SELECT DISTINCT agent_id FROM series")
-        .map_err(|e| map_err("prepare", &e))?;
+        .map_err(|e| map_err("prepare", e))?;
     let rows = st
         .query_map([], |r| r.get::<_, String>(0))
-        .map_err(|e| map_err("agents", &e))?;
+        .map_err(|e| map_err("agents", e))?;
     rows.collect::<rusqlite::Result<_>>()
-        .map_err(|e| map_err("agents", &e))
+        .map_err(|e| map_err("agents", e))
 }
 
 /// Adds a partition to an index being rebuilt, partitions newest first.
@@ -163,19 +163,19 @@ pub(crate) fn index_partition(
 ) -> Result<()> {
     let tx = conn
         .unchecked_transaction()
-        .map_err(|e| map_err("begin read", &e))?;
+        .map_err(|e| map_err("begin read", e))?;
     {
         // series id -> (first raw timestamp, newest raw point).
         let mut raw: FxHashMap<i64, (i64, Point)> = FxHashMap::default();
         let mut st = tx
             .prepare("SELECT series_id, ts, value FROM samples_raw")
-            .map_err(|e| map_err("prepare", &e))?;
-        let mut rows = st.query([]).map_err(|e| map_err("raw", &e))?;
-        while let Some(r) = rows.next().map_err(|e| map_err("raw", &e))? {
-            let id: i64 = r.get(0).map_err(|e| map_err("raw", &e))?;
+            .map_err(|e| map_err("prepare", e))?;
+        let mut rows = st.query([]).map_err(|e| map_err("raw", e))?;
+        while let Some(r) = rows.next().map_err(|e| map_err("raw", e))? {
+            let id: i64 = r.get(0).map_err(|e| map_err("raw", e))?;
             let p = Point {
-                timestamp_ms: r.get(1).map_err(|e| map_err("raw", &e))?,
-                value: r.get(2).map_err(|e| map_err("raw", &e))?,
+                timestamp_ms: r.get(1).map_err(|e| map_err("raw", e))?,
+                value: r.get(2).map_err(|e| map_err("raw", e))?,
             };
             raw.entry(id)
                 .and_modify(|(first, last)| {
@@ -190,7 +190,7 @@ pub(crate) fn index_partition(
         drop(st);
         let mut chunk_data = tx
             .prepare("SELECT data FROM chunks WHERE series_id = ?1 AND start_ts = ?2")
-            .map_err(|e| map_err("prepare", &e))?;
+            .map_err(|e| map_err("prepare", e))?;
         let mut series = tx
             .prepare(
                 "SELECT s.id, s.agent_id, s.metric, s.labels, f.start_ts, f.end_ts, f.count, l.start_ts, l.end_ts
@@ -200,18 +200,18 @@ pub(crate) fn index_partition(
                  LEFT JOIN chunks l ON l.series_id = s.id
                      AND l.start_ts = (SELECT max(start_ts) FROM chunks WHERE series_id = s.id)",
             )
-            .map_err(|e| map_err("prepare", &e))?;
+            .map_err(|e| map_err("prepare", e))?;
         // agent -> (earliest time known, first chunks that may hold an earlier one).
         let mut firsts: HashMap<String, (i64, Vec<(i64, i64)>)> = HashMap::new();
-        let mut rows = series.query([]).map_err(|e| map_err("series", &e))?;
-        while let Some(r) = rows.next().map_err(|e| map_err("series", &e))? {
-            let get = |e| map_err("series", &e);
+        let mut rows = series.query([]).map_err(|e| map_err("series", e))?;
+        while let Some(r) = rows.next().map_err(|e| map_err("series", e))? {
+            let get = |e| map_err("series", e);
             let id: i64 = r.get(0).map_err(get)?;
             // Borrowed: nothing is allocated for a series the index knows.
             let text = |i: usize| -> Result<&str> {
                 r.get_ref(i)
                     .and_then(|v| v.as_str().map_err(Into::into))
-                    .map_err(|e| map_err("series", &e))
+                    .map_err(|e| map_err("series", e))
             };
             let (agent, metric, labels) = (text(1)?, text(2)?, text(3)?);
             let first_chunk: Option<(i64, i64, i64)> = match (
@@ -253,7 +253,7 @@ pub(crate) fn index_partition(
                 (_, Some((start, _))) => {
                     let data: Vec<u8> = chunk_data
                         .query_row(params![id, start], |r| r.get(0))
-                        .map_err(|e| map_err("chunk", &e))?;
+                        .map_err(|e| map_err("chunk", e))?;
                     codec::decode(&data)?.last().copied()
                 }
                 (Some((_, p)), None) => Some(p),
@@ -273,7 +273,7 @@ pub(crate) fn index_partition(
                 }
                 let data: Vec<u8> = chunk_data
                     .query_row(params![id, start], |r| r.get(0))
-                    .map_err(|e| map_err("chunk", &e))?;
+                    .map_err(|e| map_err("chunk", e))?;
                 if let Some(&ts) = codec::decode_timestamps(&data)?.first() {
                     first = first.min(ts);
                 }
@@ -283,7 +283,7 @@ pub(crate) fn index_partition(
             }
         }
     }
-    tx.commit().map_err(|e| map_err("end read", &e))?;
+    tx.commit().map_err(|e| map_err("end read", e))?;
     Ok(())
 }
 
@@ -327,7 +327,7 @@ pub(crate) fn alert_events(shared: &Shared, q: &AlertQuery) -> Result<AlertPage>
             let count: i64 = conn
                 .prepare_cached(&format!("SELECT count(*) FROM alert_events {where_sql}"))
                 .and_then(|mut st| st.query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0)))
-                .map_err(|e| map_err("count alert events", &e))?;
+                .map_err(|e| map_err("count alert events", e))?;
             let count = count as u64;
             let want = q.limit.saturating_sub(events.len()) as u64;
             if skip >= count || want == 0 {
@@ -339,7 +339,7 @@ pub(crate) fn alert_events(shared: &Shared, q: &AlertQuery) -> Result<AlertPage>
                      fired_at, prediction, message FROM alert_events {where_sql}
                      ORDER BY timestamp DESC, id DESC LIMIT {want} OFFSET {skip}"
                 ))
-                .map_err(|e| map_err("prepare", &e))?;
+                .map_err(|e| map_err("prepare", e))?;
             let rows = st
                 .query_map(rusqlite::params_from_iter(args.iter()), |r| {
                     Ok((
@@ -358,17 +358,17 @@ pub(crate) fn alert_events(shared: &Shared, q: &AlertQuery) -> Result<AlertPage>
                         r.get::<_, String>(12)?,
                     ))
                 })
-                .map_err(|e| map_err("alert events", &e))?;
+                .map_err(|e| map_err("alert events", e))?;
             let mut got = Vec::new();
             for row in rows {
                 let (id, rule, agent, metric, labels, severity, status, value, threshold, ts, fired, prediction, message) =
-                    row.map_err(|e| map_err("alert events", &e))?;
+                    row.map_err(|e| map_err("alert events", e))?;
                 let prediction: Option<Prediction> = prediction.and_then(|p| serde_json::from_str(&p).ok());
                 got.push(AlertEvent {
                     id,
                     rule,
                     series: SeriesKey::new(agent, metric, Labels::from_canonical(&labels)?),
-                    severity: severity.parse::<Severity>().map_err(Error::Storage)?,
+                    severity: severity.parse::<Severity>().map_err(Error::storage)?,
                     status: if status == "resolved" { AlertStatus::Resolved } else { AlertStatus::Firing },
                     value,
                     threshold,
@@ -382,7 +382,7 @@ pub(crate) fn alert_events(shared: &Shared, q: &AlertQuery) -> Result<AlertPage>
         });
         let (count, got) = match page {
             Ok(p) => p,
-            Err(e @ Error::Storage(_)) => {
+            Err(e @ Error::Storage { .. }) => {
                 tracing::warn!(error = %e, "skipping unreadable partition in alert history");
                 continue;
             }

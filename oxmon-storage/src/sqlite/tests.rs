@@ -401,7 +401,7 @@ async fn foreign_newer_and_corrupt_partitions_are_skipped_untouched() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Storage(_)) && err.to_string().contains("2026-01-03.db"),
+        matches!(err, Error::Storage { .. }) && err.to_string().contains("2026-01-03.db"),
         "{err}"
     );
     store.close();
@@ -450,7 +450,7 @@ async fn a_full_partition_refuses_and_acknowledges_nothing() {
     }
     let (b, err) = refused.expect("the quota must be reached");
     assert!(
-        matches!(err, Error::Unavailable(_)),
+        matches!(err, Error::Unavailable { .. }),
         "a full disk is retryable: {err}"
     );
     assert!(err.to_string().contains("full"), "{err}");
@@ -497,7 +497,7 @@ async fn a_read_only_directory_is_unavailable_not_acknowledged() {
         .append(&batch("a", None, vec![cpu("a", T0, 1.0)]))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -736,7 +736,7 @@ async fn an_unopenable_partition_file_is_unavailable_not_acknowledged() {
         .append(&batch("a", Some("b1"), vec![cpu("a", T0 + DAY_MS, 1.0)]))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err}");
     assert!(
         err.to_string().contains("2026-01-02.db"),
         "the error names the file: {err}"

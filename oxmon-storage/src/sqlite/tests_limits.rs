@@ -267,7 +267,7 @@ async fn a_full_writer_queue_is_unavailable_at_once() {
         .append(&batch("a", series("a", [9], T0)))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    assert!(matches!(err, Error::Unavailable { .. }), "{err}");
     assert!(err.is_retryable());
     assert!(
         err.to_string()

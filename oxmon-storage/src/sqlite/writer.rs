@@ -203,7 +203,7 @@ impl Writer {
             .unwrap_or_else(|e| e.into_inner())
             .get(&day)
         {
-            return Err(Error::Storage(reason.clone()));
+            return Err(Error::storage(reason.clone()));
         }
         if !self.open.contains_key(&day) {
             let path = partition::path(&self.shared.dir, day);
@@ -227,7 +227,7 @@ impl Writer {
         }
         self.open
             .get_mut(&day)
-            .ok_or_else(|| Error::Storage("partition vanished".into()))
+            .ok_or_else(|| Error::storage("partition vanished"))
     }
 
     fn append_group(
@@ -386,7 +386,7 @@ impl Writer {
                     .optional()
             })
             .map(|r| r.is_some())
-            .map_err(|e| map_err("batch lookup", &e))
+            .map_err(|e| map_err("batch lookup", e))
     }
 
     fn write_day(
@@ -400,7 +400,7 @@ impl Writer {
         let tx = p
             .conn
             .unchecked_transaction()
-            .map_err(|e| map_err("begin", &e))?;
+            .map_err(|e| map_err("begin", e))?;
         let mut new_series: Vec<(String, String, Labels, i64)> = Vec::new();
         {
             let mut upsert = tx
@@ -408,18 +408,18 @@ impl Writer {
                     "INSERT INTO samples_raw (minute, series_id, ts, value) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (minute, series_id, ts) DO UPDATE SET value = excluded.value",
                 )
-                .map_err(|e| map_err("prepare", &e))?;
+                .map_err(|e| map_err("prepare", e))?;
             let mut insert_series = tx
                 .prepare_cached("INSERT INTO series (agent_id, metric, labels) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
-                .map_err(|e| map_err("prepare", &e))?;
+                .map_err(|e| map_err("prepare", e))?;
             let mut find_series = tx
                 .prepare_cached(
                     "SELECT id FROM series WHERE agent_id = ?1 AND metric = ?2 AND labels = ?3",
                 )
-                .map_err(|e| map_err("prepare", &e))?;
+                .map_err(|e| map_err("prepare", e))?;
             let mut insert_batch = tx
                 .prepare_cached("INSERT OR IGNORE INTO batches (id_hash) VALUES (?1)")
-                .map_err(|e| map_err("prepare", &e))?;
+                .map_err(|e| map_err("prepare", e))?;
             let mut local = SeriesIds::default();
             for &i in members {
                 let batch = &group[i].0;
@@ -439,10 +439,10 @@ impl Writer {
                             let canonical = s.labels.canonical();
                             insert_series
                                 .execute(params![agent, metric, canonical])
-                                .map_err(|e| map_err("insert series", &e))?;
+                                .map_err(|e| map_err("insert series", e))?;
                             let id: i64 = find_series
                                 .query_row(params![agent, metric, canonical], |r| r.get(0))
-                                .map_err(|e| map_err("series id", &e))?;
+                                .map_err(|e| map_err("series id", e))?;
                             local.insert(agent, metric, &s.labels, id);
                             new_series.push((
                                 agent.to_owned(),
@@ -460,18 +460,18 @@ impl Writer {
                             s.timestamp_ms,
                             s.value
                         ])
-                        .map_err(|e| map_err("insert sample", &e))?;
+                        .map_err(|e| map_err("insert sample", e))?;
                 }
                 if newest_day[i] == day
                     && let Some(id) = &batch.batch_id
                 {
                     insert_batch
                         .execute(params![batch_hash(&batch.agent_id, id)])
-                        .map_err(|e| map_err("insert batch id", &e))?;
+                        .map_err(|e| map_err("insert batch id", e))?;
                 }
             }
         }
-        tx.commit().map_err(|e| map_err("commit", &e))?;
+        tx.commit().map_err(|e| map_err("commit", e))?;
         for (agent, metric, labels, id) in new_series {
             p.series.insert(&agent, &metric, &labels, id);
         }
@@ -488,7 +488,7 @@ impl Writer {
             let tx = p
                 .conn
                 .unchecked_transaction()
-                .map_err(|e| map_err("begin", &e))?;
+                .map_err(|e| map_err("begin", e))?;
             {
                 let mut st = tx
                     .prepare_cached(
@@ -496,7 +496,7 @@ impl Writer {
                          value, threshold, timestamp, fired_at, prediction, message)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                     )
-                    .map_err(|e| map_err("prepare", &e))?;
+                    .map_err(|e| map_err("prepare", e))?;
                 for e in events {
                     let prediction = e
                         .prediction
@@ -517,10 +517,10 @@ impl Writer {
                         prediction,
                         e.message,
                     ])
-                    .map_err(|e| map_err("insert alert event", &e))?;
+                    .map_err(|e| map_err("insert alert event", e))?;
                 }
             }
-            tx.commit().map_err(|e| map_err("commit", &e))?;
+            tx.commit().map_err(|e| map_err("commit", e))?;
         }
         Ok(())
     }

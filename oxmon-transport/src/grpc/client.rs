@@ -58,7 +58,7 @@ impl GrpcTransport {
             format!("{scheme}://{}", config.server_endpoint)
         };
         let mut endpoint = Endpoint::from_shared(uri.clone())
-            .map_err(|e| Error::Config(format!("server_endpoint `{uri}`: {e}")))?
+            .map_err(|e| Error::config_from(format!("server_endpoint `{uri}`: {e}"), e))?
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
@@ -68,13 +68,14 @@ impl GrpcTransport {
         if tls {
             let mut tls = ClientTlsConfig::new().with_native_roots();
             if let Some(ca) = &config.tls_ca_file {
-                let pem = std::fs::read(ca)
-                    .map_err(|e| Error::Config(format!("tls_ca_file {}: {e}", ca.display())))?;
+                let pem = std::fs::read(ca).map_err(|e| {
+                    Error::config_from(format!("tls_ca_file {}: {e}", ca.display()), e)
+                })?;
                 tls = tls.ca_certificate(Certificate::from_pem(pem));
             }
             endpoint = endpoint
                 .tls_config(tls)
-                .map_err(|e| Error::Config(format!("TLS: {e}")))?;
+                .map_err(|e| Error::config_from(format!("TLS: {e}"), e))?;
         }
         let channel = endpoint.connect_lazy();
         let client = MetricServiceClient::new(channel)
@@ -83,7 +84,7 @@ impl GrpcTransport {
         let compressing = client.clone().send_compressed(CompressionEncoding::Zstd);
         let agent_id =
             Some(agent_id.parse().map_err(|_| {
-                Error::Config(format!("agent id `{agent_id}` is not valid metadata"))
+                Error::config(format!("agent id `{agent_id}` is not valid metadata"))
             })?);
         if config.auth_token.is_some() && !tls && !is_loopback_uri(&uri) {
             tracing::warn!(
@@ -93,7 +94,7 @@ impl GrpcTransport {
         }
         let auth = match &config.auth_token {
             Some(t) => Some(format!("Bearer {}", t.expose()).parse().map_err(|_| {
-                Error::Config("auth_token contains characters not allowed in metadata".into())
+                Error::config("auth_token contains characters not allowed in metadata")
             })?),
             None => None,
         };

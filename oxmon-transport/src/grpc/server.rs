@@ -378,12 +378,12 @@ impl GrpcServer {
             .http2_max_header_list_size(16 * 1024);
         if let Some((cert, key)) = &options.tls {
             let read = |p: &PathBuf| {
-                std::fs::read(p).map_err(|e| Error::Config(format!("{}: {e}", p.display())))
+                std::fs::read(p).map_err(|e| Error::config_from(format!("{}: {e}", p.display()), e))
             };
             let identity = Identity::from_pem(read(cert)?, read(key)?);
             builder = builder
                 .tls_config(ServerTlsConfig::new().identity(identity))
-                .map_err(|e| Error::Config(format!("gRPC TLS: {e}")))?;
+                .map_err(|e| Error::config_from(format!("gRPC TLS: {e}"), e))?;
         }
         let addr: Option<SocketAddr> = self.listener.local_addr().ok();
         tracing::info!(?addr, tls = options.tls.is_some(), "gRPC server listening");
@@ -402,7 +402,7 @@ impl GrpcServer {
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
-            .map_err(|e| Error::Config(format!("gRPC server: {e}")));
+            .map_err(|e| Error::config_from(format!("gRPC server: {e}"), e));
         acceptor.abort();
         result
     }

@@ -148,7 +148,7 @@ fn insert_domains(
                 "INSERT INTO cert_domains (domain, port, enabled, check_interval_secs, note, \
                  created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
             )
-            .map_err(|e| db_err("add certificate domains", &e))?;
+            .map_err(|e| db_err("add certificate domains", e))?;
         let mut added = Vec::with_capacity(checked.len());
         for (i, (new, original)) in checked.iter().zip(originals).enumerate() {
             let interval = new.check_interval_secs.map(to_i64).transpose()?;
@@ -161,7 +161,7 @@ fn insert_domains(
                 now_ms
             ];
             let id: String = stmt.query_row(row, |r| r.get(0)).map_err(|e| {
-                write_err("add certificate domain", &e, || {
+                write_err("add certificate domain", e, || {
                     let m = format!("{}:{} already exists", new.domain, new.port);
                     name_item(originals.len(), i, original, Error::Conflict(m))
                 })
@@ -185,7 +185,7 @@ fn insert_domains(
 }
 
 fn encode_err(e: serde_json::Error) -> Error {
-    Error::Storage(format!("encode certificate details: {e}"))
+    Error::storage(format!("encode certificate details: {e}"))
 }
 
 fn upsert_details(conn: &mut Connection, d: &CertificateDetails) -> Result<()> {
@@ -193,7 +193,7 @@ fn upsert_details(conn: &mut Connection, d: &CertificateDetails) -> Result<()> {
     let sans = serde_json::to_string(&d.subject_alt_names).map_err(encode_err)?;
     let chain = serde_json::to_string(&d.chain).map_err(encode_err)?;
     in_tx(conn, "store certificate details", |tx| {
-        let exists = domain_exists(tx, &d.domain, d.port).map_err(|e| db_err("find domain", &e))?;
+        let exists = domain_exists(tx, &d.domain, d.port).map_err(|e| db_err("find domain", e))?;
         if !exists {
             return Err(Error::NotFound(format!(
                 "certificate domain {}:{}",
@@ -230,7 +230,7 @@ fn upsert_details(conn: &mut Connection, d: &CertificateDetails) -> Result<()> {
                     d.last_checked_ms,
                 ])
             })
-            .map_err(|e| db_err("store certificate details", &e))?;
+            .map_err(|e| db_err("store certificate details", e))?;
         Ok(())
     })
 }
@@ -254,7 +254,7 @@ impl CertStore for SqliteManagementStore {
             .await?;
         added
             .pop()
-            .ok_or_else(|| Error::Storage("add_domain stored nothing".into()))
+            .ok_or_else(|| Error::storage("add_domain stored nothing"))
     }
 
     async fn add_domains(&self, domains: &[NewCertDomain], now_ms: i64) -> Result<Vec<CertDomain>> {
@@ -269,7 +269,7 @@ impl CertStore for SqliteManagementStore {
 
     async fn get_domain(&self, id: &str) -> Result<Option<CertDomain>> {
         let id = id.to_owned();
-        self.call(move |conn| get_domain(conn, &id).map_err(|e| db_err("read domain", &e)))
+        self.call(move |conn| get_domain(conn, &id).map_err(|e| db_err("read domain", e)))
             .await
     }
 
@@ -294,7 +294,7 @@ impl CertStore for SqliteManagementStore {
                     .query_row(params![enabled, search], |r| get_u64(r, 0))?;
                 Ok(Page { items, total })
             };
-            run(conn).map_err(|e| db_err("list certificate domains", &e))
+            run(conn).map_err(|e| db_err("list certificate domains", e))
         })
         .await
     }
@@ -310,7 +310,7 @@ impl CertStore for SqliteManagementStore {
         self.call(move |conn| {
             in_tx(conn, "update certificate domain", |tx| {
                 let mut domain = get_domain(tx, &id)
-                    .map_err(|e| db_err("read domain", &e))?
+                    .map_err(|e| db_err("read domain", e))?
                     .ok_or_else(|| domain_not_found(&id))?;
                 update.apply_to(&mut domain, now_ms);
                 let interval = domain.check_interval_secs.map(to_i64).transpose()?;
@@ -329,7 +329,7 @@ impl CertStore for SqliteManagementStore {
                     ])
                 })
                 .map_err(|e| {
-                    write_err("update certificate domain", &e, || {
+                    write_err("update certificate domain", e, || {
                         Error::Conflict(format!("{}:{} already exists", domain.domain, domain.port))
                     })
                 })?;
@@ -347,7 +347,7 @@ impl CertStore for SqliteManagementStore {
                 let deleted = tx
                     .prepare_cached("DELETE FROM cert_domains WHERE id = ?1")
                     .and_then(|mut s| s.execute([&id]))
-                    .map_err(|e| db_err("delete certificate domain", &e))?;
+                    .map_err(|e| db_err("delete certificate domain", e))?;
                 if deleted == 0 {
                     return Err(domain_not_found(&id));
                 }
@@ -362,7 +362,7 @@ impl CertStore for SqliteManagementStore {
         self.call(move |conn| {
             in_tx(conn, "record check result", |tx| {
                 let domain = get_domain(tx, &r.domain_id)
-                    .map_err(|e| db_err("read domain", &e))?
+                    .map_err(|e| db_err("read domain", e))?
                     .ok_or_else(|| domain_not_found(&r.domain_id))?;
                 if domain.domain != r.domain {
                     return Err(Error::InvalidInput(format!(
@@ -387,7 +387,7 @@ impl CertStore for SqliteManagementStore {
                             r.error
                         ])
                     })
-                    .map_err(|e| db_err("record check result", &e))?;
+                    .map_err(|e| db_err("record check result", e))?;
                 Ok(())
             })
         })
@@ -409,7 +409,7 @@ impl CertStore for SqliteManagementStore {
             );
             conn.prepare_cached(&sql)
                 .and_then(|mut s| s.query_map([], result_from_row)?.collect())
-                .map_err(|e| db_err("read latest check results", &e))
+                .map_err(|e| db_err("read latest check results", e))
         })
         .await
     }
@@ -423,7 +423,7 @@ impl CertStore for SqliteManagementStore {
             );
             conn.prepare_cached(&sql)
                 .and_then(|mut s| s.query_row([domain], result_from_row).optional())
-                .map_err(|e| db_err("read latest check result", &e))
+                .map_err(|e| db_err("read latest check result", e))
         })
         .await
     }
@@ -447,7 +447,7 @@ impl CertStore for SqliteManagementStore {
                 Ok(Some(rows))
             };
             run(conn)
-                .map_err(|e| db_err("read check history", &e))?
+                .map_err(|e| db_err("read check history", e))?
                 .ok_or_else(|| domain_not_found(&domain_id))
         })
         .await
@@ -467,7 +467,7 @@ impl CertStore for SqliteManagementStore {
             );
             conn.prepare_cached(&sql)
                 .and_then(|mut s| s.query_row([domain], details_from_row).optional())
-                .map_err(|e| db_err("read certificate details", &e))
+                .map_err(|e| db_err("read certificate details", e))
         })
         .await
     }
@@ -499,7 +499,7 @@ impl CertStore for SqliteManagementStore {
                     .query_row(params![cutoff, ip, issuer], |r| get_u64(r, 0))?;
                 Ok(Page { items, total })
             };
-            run(conn).map_err(|e| db_err("list certificate details", &e))
+            run(conn).map_err(|e| db_err("list certificate details", e))
         })
         .await
     }

@@ -27,7 +27,7 @@ impl NotificationHistory for SqliteManagementStore {
                     record.attempted_at_ms,
                 ],
             )
-            .map_err(|e| db_err("recording a notification attempt", &e))?;
+            .map_err(|e| db_err("recording a notification attempt", e))?;
             Ok(())
         })
         .await
@@ -41,7 +41,7 @@ impl NotificationHistory for SqliteManagementStore {
                     "SELECT channel, event_ids, status, error, attempt, duration_ms, attempted_at
                      FROM notification_history ORDER BY attempted_at DESC, id DESC LIMIT ?1",
                 )
-                .map_err(|e| db_err("reading the notification history", &e))?;
+                .map_err(|e| db_err("reading the notification history", e))?;
             let rows = st
                 .query_map(params![limit], |r| {
                     Ok((
@@ -54,16 +54,16 @@ impl NotificationHistory for SqliteManagementStore {
                         r.get::<_, i64>(6)?,
                     ))
                 })
-                .map_err(|e| db_err("reading the notification history", &e))?;
+                .map_err(|e| db_err("reading the notification history", e))?;
             let mut out = Vec::new();
             for row in rows {
                 let (channel, ids, status, error, attempt, duration, at) =
-                    row.map_err(|e| db_err("reading the notification history", &e))?;
+                    row.map_err(|e| db_err("reading the notification history", e))?;
                 out.push(DeliveryRecord {
                     channel,
                     event_ids: serde_json::from_str(&ids).unwrap_or_default(),
                     status: DeliveryStatus::parse(&status).ok_or_else(|| {
-                        Error::Storage(format!("notification_history: unknown status `{status}`"))
+                        Error::storage(format!("notification_history: unknown status `{status}`"))
                     })?,
                     error,
                     attempt,

@@ -43,7 +43,7 @@ use oxmon_core::sync::LockExt;
 use oxmon_core::sync::RwLockExt;
 use oxmon_core::{Error, Result};
 use rusqlite::types::Type;
-use rusqlite::{Connection, ErrorCode, Row};
+use rusqlite::{Connection, Row};
 
 /// Users, agent whitelist and certificate data in `data_dir/cert.db`.
 ///
@@ -157,9 +157,9 @@ impl SqliteManagementStore {
 
 fn join_error(e: tokio::task::JoinError) -> Error {
     if e.is_cancelled() {
-        Error::Unavailable("management store: the runtime is shutting down".into())
+        Error::unavailable("management store: the runtime is shutting down")
     } else {
-        Error::Storage(format!("management store: a database task panicked: {e}"))
+        Error::storage(format!("management store: a database task panicked: {e}"))
     }
 }
 
@@ -172,26 +172,17 @@ fn in_tx<T>(
 ) -> Result<T> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(|e| db_err(context, &e))?;
+        .map_err(|e| db_err(context, e))?;
     let out = f(&tx)?;
-    tx.commit().map_err(|e| db_err(context, &e))?;
+    tx.commit().map_err(|e| db_err(context, e))?;
     Ok(out)
 }
 
 /// Maps a SQLite failure: a full disk, read-only or unopenable file and a
 /// busy or locked database are [`Error::Unavailable`] (retry later);
 /// everything else is [`Error::Storage`].
-fn db_err(context: &str, e: &rusqlite::Error) -> Error {
-    match e.sqlite_error_code() {
-        Some(
-            ErrorCode::DiskFull
-            | ErrorCode::ReadOnly
-            | ErrorCode::CannotOpen
-            | ErrorCode::DatabaseBusy
-            | ErrorCode::DatabaseLocked,
-        ) => Error::Unavailable(format!("{context}: {e}")),
-        _ => Error::Storage(format!("{context}: {e}")),
-    }
+fn db_err(context: &str, e: rusqlite::Error) -> Error {
+    super::map_err(context, e)
 }
 
 /// Whether `e` is a UNIQUE or PRIMARY KEY violation.
@@ -205,8 +196,8 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 }
 
 /// `db_err`, except a unique violation becomes `conflict()`.
-fn write_err(context: &str, e: &rusqlite::Error, conflict: impl FnOnce() -> Error) -> Error {
-    if is_unique_violation(e) {
+fn write_err(context: &str, e: rusqlite::Error, conflict: impl FnOnce() -> Error) -> Error {
+    if is_unique_violation(&e) {
         conflict()
     } else {
         db_err(context, e)

@@ -129,27 +129,27 @@ fn identity(conn: &Connection) -> rusqlite::Result<Identity> {
 fn check_identity(path: &Path, id: Identity) -> Result<()> {
     let shown = path.display();
     if id.application_id != 0 && id.application_id != APPLICATION_ID {
-        return Err(Error::Storage(format!(
+        return Err(Error::storage(format!(
             "{shown} belongs to another application (SQLite application_id {:#010x}, \
              oxmon's is {APPLICATION_ID:#010x}); refusing to use it as the management database",
             id.application_id
         )));
     }
     if id.application_id == 0 && id.has_schema {
-        return Err(Error::Storage(format!(
+        return Err(Error::storage(format!(
             "{shown} is a SQLite database of another program (it has tables but no oxmon \
              application_id); refusing to modify it: move it away or point data_dir elsewhere"
         )));
     }
     if id.user_version > SCHEMA_VERSION {
-        return Err(Error::Storage(format!(
+        return Err(Error::storage(format!(
             "{shown} has schema version {}, newer than this oxmon supports ({SCHEMA_VERSION}); \
              it was written by a newer oxmon: upgrade, or restore a backup",
             id.user_version
         )));
     }
     if id.user_version < 0 {
-        return Err(Error::Storage(format!(
+        return Err(Error::storage(format!(
             "{shown} has an invalid schema version {}",
             id.user_version
         )));
@@ -170,9 +170,9 @@ fn inspect(path: &Path) -> Result<()> {
     let mut header = Vec::with_capacity(100);
     std::fs::File::open(path)
         .and_then(|f| f.take(100).read_to_end(&mut header))
-        .map_err(|e| Error::Unavailable(format!("cannot read {shown}: {e}")))?;
+        .map_err(|e| Error::unavailable_from(format!("cannot read {shown}: {e}"), e))?;
     if header.len() < 100 || !header.starts_with(b"SQLite format 3\0") {
-        return Err(Error::Storage(format!(
+        return Err(Error::storage(format!(
             "{shown} is not a SQLite database (or is encrypted or damaged); refusing to use it \
              as the management database"
         )));
@@ -199,7 +199,7 @@ pub(super) fn open(path: &Path) -> Result<Connection> {
     let shown = path.display();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         crate::sqlite::private::create_dir(dir).map_err(|e| {
-            Error::Unavailable(format!(
+            Error::unavailable(format!(
                 "cannot create the directory of {shown}: {e} (check the data_dir setting and \
                  its permissions)"
             ))
@@ -207,7 +207,7 @@ pub(super) fn open(path: &Path) -> Result<Connection> {
     }
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
-            return Err(Error::Storage(format!(
+            return Err(Error::storage(format!(
                 "{shown} is a directory, not a database file"
             )));
         }
@@ -217,14 +217,14 @@ pub(super) fn open(path: &Path) -> Result<Connection> {
     // Owner-only before SQLite creates it (its -wal and -shm inherit the
     // mode): it holds password and token hashes.
     crate::sqlite::private::prepare_file(path).map_err(|e| {
-        Error::Unavailable(format!(
+        Error::unavailable(format!(
             "cannot create {shown}: {e} (is its directory writable?)"
         ))
     })?;
     let conn = Connection::open(path).map_err(|e| {
         db_err(
             &format!("cannot open {shown} for writing (is its directory writable?)"),
-            &e,
+            e,
         )
     })?;
     configure(&conn, path)?;
@@ -236,17 +236,17 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     let shown = path.display();
     let context = format!("cannot set up {shown} (is it and its directory writable?)");
     conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| db_err(&context, &e))?;
+        .map_err(|e| db_err(&context, e))?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(|e| db_err(&context, &e))?;
+        .map_err(|e| db_err(&context, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Unavailable(format!(
+        return Err(Error::unavailable(format!(
             "{context}: could not switch to WAL mode, the journal mode stays {mode:?}"
         )));
     }
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(|e| db_err(&context, &e))
+        .map_err(|e| db_err(&context, e))
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`] in one transaction.
@@ -254,9 +254,9 @@ fn migrate(mut conn: Connection, path: &Path) -> Result<Connection> {
     let context = format!("cannot initialise {}", path.display());
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| db_err(&context, &e))?;
+        .map_err(|e| db_err(&context, e))?;
     // Again under the write lock: another process may have written meanwhile.
-    let id = identity(&tx).map_err(|e| db_err(&context, &e))?;
+    let id = identity(&tx).map_err(|e| db_err(&context, e))?;
     check_identity(path, id)?;
     let set_version = |tx: &rusqlite::Transaction<'_>| {
         tx.execute_batch(&format!(
@@ -267,20 +267,20 @@ fn migrate(mut conn: Connection, path: &Path) -> Result<Connection> {
         tx.execute_batch(SCHEMA_V1)
             .and_then(|()| tx.execute_batch(MIGRATION_V2))
             .and_then(|()| set_version(&tx))
-            .map_err(|e| db_err(&context, &e))?;
+            .map_err(|e| db_err(&context, e))?;
     } else if id.user_version == 1 {
         // Forward migration 1 -> 2.
         tx.execute_batch(MIGRATION_V2)
             .and_then(|()| set_version(&tx))
-            .map_err(|e| db_err(&context, &e))?;
+            .map_err(|e| db_err(&context, e))?;
     } else if id.user_version != SCHEMA_VERSION {
         // Forward migrations from older versions go here, one step each.
-        return Err(Error::Storage(format!(
+        return Err(Error::storage(format!(
             "{context}: it has oxmon's application_id but schema version {}, which no \
              migration handles; the file looks damaged",
             id.user_version
         )));
     }
-    tx.commit().map_err(|e| db_err(&context, &e))?;
+    tx.commit().map_err(|e| db_err(&context, e))?;
     Ok(conn)
 }

@@ -136,7 +136,7 @@ async fn assert_refused(path: &Path, expect: &str) {
         .expect_err("must refuse");
     let msg = err.to_string();
     eprintln!("refused as expected: {msg}");
-    assert!(matches!(err, Error::Storage(_)), "{err:?}");
+    assert!(matches!(err, Error::Storage { .. }), "{err:?}");
     assert!(msg.contains(expect), "message should say {expect:?}: {msg}");
     assert!(
         msg.contains(&path.display().to_string()),
@@ -238,7 +238,7 @@ async fn unwritable_locations_give_a_clear_error() {
                 .expect_err("must fail");
             let msg = err.to_string();
             eprintln!("failed as expected: {msg}");
-            assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+            assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
             assert!(
                 msg.contains(&path.display().to_string()),
                 "names the file: {msg}"
@@ -418,13 +418,17 @@ fn sqlite_failures_map_to_retryable_or_permanent() {
         rusqlite::ffi::SQLITE_BUSY,
         rusqlite::ffi::SQLITE_LOCKED,
     ] {
-        let e = db_err("write", &failure(code));
+        let e = db_err("write", failure(code));
         assert!(e.is_retryable(), "code {code}: {e:?}");
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "the SQLite error travels as the source"
+        );
         assert!(e.to_string().contains("write"), "{e}");
     }
     for code in [rusqlite::ffi::SQLITE_CORRUPT, rusqlite::ffi::SQLITE_NOTADB] {
         assert!(
-            matches!(db_err("read", &failure(code)), Error::Storage(_)),
+            matches!(db_err("read", failure(code)), Error::Storage { .. }),
             "code {code}"
         );
     }

@@ -56,7 +56,7 @@ impl UserStore for SqliteManagementStore {
                         s.query_row(params![username, password_hash, now_ms], user_from_row)
                     })
                     .map_err(|e| {
-                        write_err("create user", &e, || {
+                        write_err("create user", e, || {
                             Error::Conflict(format!("user {username:?} already exists"))
                         })
                     })
@@ -71,7 +71,7 @@ impl UserStore for SqliteManagementStore {
             let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
             conn.prepare_cached(&sql)
                 .and_then(|mut s| s.query_row([username], user_from_row).optional())
-                .map_err(|e| db_err("read user", &e))
+                .map_err(|e| db_err("read user", e))
         })
         .await
     }
@@ -81,7 +81,7 @@ impl UserStore for SqliteManagementStore {
             let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
             conn.prepare_cached(&sql)
                 .and_then(|mut s| s.query_row([id], user_from_row).optional())
-                .map_err(|e| db_err("read user", &e))
+                .map_err(|e| db_err("read user", e))
         })
         .await
     }
@@ -100,7 +100,7 @@ impl UserStore for SqliteManagementStore {
                     s.query_row(params![id, password_hash, now_ms], |r| get_u64(r, 0))
                         .optional()
                 })
-                .map_err(|e| db_err("change password", &e))?
+                .map_err(|e| db_err("change password", e))?
                 .ok_or_else(|| Error::NotFound(format!("user {id}")))
             })
         })
@@ -110,7 +110,7 @@ impl UserStore for SqliteManagementStore {
     async fn count_users(&self) -> Result<u64> {
         self.call(|conn| {
             conn.query_row("SELECT count(*) FROM users", [], |r| get_u64(r, 0))
-                .map_err(|e| db_err("count users", &e))
+                .map_err(|e| db_err("count users", e))
         })
         .await
     }
@@ -138,7 +138,7 @@ impl SqliteManagementStore {
                         s.query_row(params![agent_id, value, now_ms], agent_from_row)
                             .optional()
                     })
-                    .map_err(|e| db_err("update whitelist entry", &e))?
+                    .map_err(|e| db_err("update whitelist entry", e))?
                     .ok_or_else(|| agent_not_found(&agent_id))
             });
             match &updated {
@@ -185,7 +185,7 @@ impl WhitelistStore for SqliteManagementStore {
                 ])
             })
             .map_err(|e| {
-                write_err("whitelist agent", &e, || {
+                write_err("whitelist agent", e, || {
                     Error::Conflict(format!("agent {:?} is already whitelisted", entry.agent_id))
                 })
             })?;
@@ -206,7 +206,7 @@ impl WhitelistStore for SqliteManagementStore {
             let entry = conn
                 .prepare_cached(&sql)
                 .and_then(|mut s| s.query_row([&agent_id], agent_from_row).optional())
-                .map_err(|e| db_err("read whitelist entry", &e))?;
+                .map_err(|e| db_err("read whitelist entry", e))?;
             inner.cache_agent(&agent_id, entry.as_ref());
             Ok(entry)
         })
@@ -218,7 +218,7 @@ impl WhitelistStore for SqliteManagementStore {
             let sql = format!("SELECT {AGENT_COLUMNS} FROM agent_whitelist ORDER BY agent_id");
             conn.prepare_cached(&sql)
                 .and_then(|mut s| s.query_map([], agent_from_row)?.collect())
-                .map_err(|e| db_err("list whitelist", &e))
+                .map_err(|e| db_err("list whitelist", e))
         })
         .await
     }
@@ -254,7 +254,7 @@ impl WhitelistStore for SqliteManagementStore {
             let deleted = conn
                 .prepare_cached("DELETE FROM agent_whitelist WHERE agent_id = ?1")
                 .and_then(|mut s| s.execute([&agent_id]))
-                .map_err(|e| db_err("delete whitelist entry", &e))?;
+                .map_err(|e| db_err("delete whitelist entry", e))?;
             if deleted == 0 {
                 return Err(agent_not_found(&agent_id));
             }
