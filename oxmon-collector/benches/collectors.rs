@@ -2,7 +2,7 @@
 //! once (what the agent does every `collection_interval_secs`), each
 //! collector alone, and the sysinfo fallback for comparison.
 //!
-//! Run with: cargo bench --bench collectors
+//! Run with: cargo bench -p oxmon-collector --bench collectors
 //!
 //! Real reads of /proc and real statvfs calls: the figures depend on the
 //! machine (number of cores, mounts and interfaces). Samples are built
@@ -13,8 +13,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use oxmon::collector::{Backend, CollectorOptions, default_collectors};
-use oxmon::core::{CollectContext, Collector, Sample};
+use oxmon_collector::{
+    Backend, CollectContext, Collector, CollectorOptions, Sample, default_collectors,
+};
 
 const T0: i64 = 1_767_225_600_000;
 

@@ -1,6 +1,7 @@
 //! Alert engine throughput: 100 rules of mixed types over 10,000 series.
 //!
-//! Run with: cargo bench --bench alert_engine
+//! Run with: cargo bench -p oxmon-alert --bench alert_engine
+//! (builds oxmon-alert and criterion only: no tokio, SQLite or network crate)
 //!
 //! The series look like what the collectors produce for 100 agents (cpu,
 //! per-core cpu, memory, disks, interfaces, load) plus 200 certificate
@@ -12,9 +13,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use oxmon::alert::{AlertEngine, EngineOptions, SeriesHandle};
-use oxmon::core::config::ServerConfig;
-use oxmon::core::{Labels, Sample, SeriesKey};
+use oxmon_alert::{
+    AlertEngine, EngineOptions, Labels, Sample, SeriesHandle, SeriesKey, ServerConfig,
+};
 
 const T0: i64 = 1_767_225_600_000;
 const STEP_MS: i64 = 10_000;

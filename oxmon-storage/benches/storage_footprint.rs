@@ -4,7 +4,12 @@
 //!
 //! Run with:
 //!   python3 ../shared/bench-data/gen_dataset.py --format promtext --out /tmp/ds.prom
-//!   OXMON_DATASET=/tmp/ds.prom cargo bench --bench storage_footprint
+//!   OXMON_DATASET=/tmp/ds.prom cargo bench -p oxmon-storage --bench storage_footprint
+//!
+//! (from the repository root; cargo runs the bench in `oxmon-storage/`, so a
+//! relative `OXMON_DATASET` is taken from the repository root). The store
+//! goes to a temporary directory under `OXMON_BENCH_DIR`, by default cargo's
+//! `target/tmp`.
 //!
 //! The dataset is Prometheus text with ms timestamps, time-major; names use
 //! `_` where oxmon uses `.`, and the `agent` label becomes the agent id. Each
@@ -20,8 +25,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use oxmon::core::{Labels, ManualClock, MetricBatch, MetricStore, Sample};
-use oxmon::storage::{SqliteOptions, SqliteStore};
+use oxmon_storage::{
+    Labels, ManualClock, MetricBatch, MetricStore, Sample, SqliteOptions, SqliteStore,
+};
 
 fn oxmon_name(name: &str) -> String {
     for (prefix, family) in [
@@ -183,6 +189,12 @@ fn main() {
         );
         return;
     };
+    // cargo runs benches in the package's directory; the commands run from the root.
+    let path = if std::path::Path::new(&path).is_relative() {
+        format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
+    } else {
+        path
+    };
     let inflight: usize = std::env::var("OXMON_INFLIGHT")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -199,9 +211,10 @@ fn main() {
         .as_ref()
         .and_then(|b| b.first())
         .map_or(0, |b| b.timestamp_ms);
-    let dir =
-        tempfile::tempdir_in(std::env::var("OXMON_BENCH_DIR").unwrap_or_else(|_| "target".into()))
-            .expect("tempdir");
+    let dir = tempfile::tempdir_in(
+        std::env::var("OXMON_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").into()),
+    )
+    .expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

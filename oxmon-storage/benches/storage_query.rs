@@ -2,7 +2,7 @@
 //! 10 s) and the latest values of one agent, through the async `MetricStore`
 //! API of the SQLite store.
 //!
-//! Run with: cargo bench --bench storage_query
+//! Run with: cargo bench -p oxmon-storage --bench storage_query
 //!
 //! Set-up: 10 agents x 60 series (the collectors' shape) for one day at 10 s
 //! (5,184,000 samples), compacted, plus the last two hours of a second day
@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use oxmon::core::{
+use oxmon_storage::{
     Labels, ManualClock, MetricBatch, MetricStore, MetricStoreExt, Sample, SeriesKey,
+    SqliteOptions, SqliteStore,
 };
-use oxmon::storage::{SqliteOptions, SqliteStore};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = tempfile::tempdir_in("target").expect("tempdir");
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     // Loading uses synchronous = NORMAL to set up faster; reads do not depend on it.
     let opts = SqliteOptions {
         clock: Arc::new(ManualClock::new(T0)),

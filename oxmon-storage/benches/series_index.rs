@@ -3,7 +3,7 @@
 //! descending order) to a fresh store, and opening a store that holds
 //! 1,000,000 series on disk (the index rebuild at start).
 //!
-//! Run with: cargo bench --bench series_index
+//! Run with: cargo bench -p oxmon-storage --bench series_index
 //!
 //! Knobs: `OXMON_SERIES_INDEX_BATCH` (new series per appended batch, default
 //! 100,000), `OXMON_SERIES_INDEX_AGENTS` and `OXMON_SERIES_INDEX_PER_AGENT`
@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use oxmon::core::{Labels, ManualClock, MetricBatch, MetricStore, Sample};
-use oxmon::storage::{SqliteOptions, SqliteStore};
+use oxmon_storage::{
+    Labels, ManualClock, MetricBatch, MetricStore, Sample, SqliteOptions, SqliteStore,
+};
 
 const T0: i64 = 1_767_484_800_000; // 2026-01-04T00:00:00Z
 const HOUR: i64 = 3_600_000;
