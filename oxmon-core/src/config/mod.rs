@@ -10,6 +10,7 @@
 //! ```
 
 mod agent;
+mod auth;
 mod channel;
 mod custom_rule;
 mod log;
