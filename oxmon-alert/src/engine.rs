@@ -1,5 +1,6 @@
-//! The engine: routes samples to the rules that watch them, keeps state per
-//! (rule, series), and turns verdicts into firing and resolved events.
+//! The engine: routes samples to the rules that watch them and keeps the
+//! state of every (rule, series); each outcome moves that pair's alert on
+//! (`transition.rs`), certificates through their shared states (`cert.rs`).
 
 use oxmon_core::config::RuleConfig;
 use oxmon_core::{AlertEvent, Sample, SeriesKey, Severity};

@@ -1,4 +1,7 @@
 //! Rule semantics on hand-built series.
+//!
+//! One concern (the engine's rule semantics) kept in one file: tests, one a
+//! behaviour, sharing the rule, sample and feed helpers.
 
 use std::sync::Arc;
 

@@ -10,7 +10,9 @@
 //! ```
 
 mod agent;
+mod auth;
 mod channel;
+mod custom_rule;
 mod log;
 mod notification;
 mod rules;
@@ -24,13 +26,15 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 pub use agent::{AgentConfig, Backend, CollectorsConfig, MAX_AGENT_ID_LEN, validate_agent_id};
+pub use auth::AuthConfig;
 pub use channel::ChannelConfig;
+pub use custom_rule::CustomRule;
 pub use log::{LogConfig, LogFormat, validate_log_filter};
 pub use notification::NotificationConfig;
-pub use rules::{BUILTIN_RULE_TYPES, CustomRule, Operator, RateDirection, RuleConfig, RuleKind};
+pub use rules::{BUILTIN_RULE_TYPES, Operator, RateDirection, RuleConfig, RuleKind};
 pub use server::{
-    AlertConfig, AuthConfig, CertCheckConfig, IngestConfig, LimitsConfig, LocalAgentConfig,
-    ServerConfig, TlsFiles,
+    AlertConfig, CertCheckConfig, IngestConfig, LimitsConfig, LocalAgentConfig, ServerConfig,
+    TlsFiles,
 };
 pub use silence::{Recurrence, SilenceWindow, TimeOfDay, Weekday};
 

@@ -1,5 +1,8 @@
 //! Parsing and validation of `agent.toml` and `server.toml`: every error names
 //! the file and the field.
+//!
+//! One concern (the errors of every configuration field) kept in one file:
+//! tests, one or more a field, sharing the parse-and-expect-error helpers.
 
 use super::*;
 use crate::types::Severity;

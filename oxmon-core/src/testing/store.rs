@@ -3,6 +3,9 @@
 //! Every function expects a store that holds nothing of the agents it uses
 //! (each check uses its own agent ids, so they can share one store);
 //! [`run_all`] runs them all in an order that keeps them independent.
+//!
+//! One concern (the `MetricStore` contract, one public check a guarantee) kept
+//! in one file: a backend runs it whole, and the checks share their fixtures.
 
 use crate::alert::AlertEvent;
 use crate::error::Error;

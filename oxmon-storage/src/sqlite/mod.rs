@@ -9,6 +9,7 @@ mod partition;
 mod private;
 mod read;
 mod retention;
+mod sorted_map;
 mod writer;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

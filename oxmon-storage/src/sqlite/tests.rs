@@ -1,4 +1,7 @@
 //! The SQLite store on real files.
+//!
+//! One concern (the SQLite store's behaviour on real files) kept in one file:
+//! tests of the store, sharing the store-opening and batch helpers.
 
 use std::sync::Arc;
 
