@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use oxmon_core::config::validate_agent_id;
 use oxmon_core::manage::WhitelistStore;
+use oxmon_core::sync::RwLockExt;
 use oxmon_core::text::untrusted;
 use oxmon_core::token::verify_agent_token;
 use oxmon_core::validate::{SampleLimits, check_sample, sample_error};
@@ -209,10 +210,7 @@ impl Ingest {
 
     /// When each agent last reported (server time, ms), for liveness.
     pub fn last_seen(&self) -> HashMap<String, i64> {
-        self.last_seen
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.last_seen.read_locked().clone()
     }
 
     /// The whitelist check of the credentials alone (see
@@ -385,8 +383,7 @@ impl Ingest {
             None => None,
         };
         self.last_seen
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+            .write_locked()
             .insert(batch.agent_id.clone(), self.clock.now_ms());
         if batch.samples.is_empty() {
             return Ok(Ack {

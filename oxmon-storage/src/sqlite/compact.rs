@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::partition::minute_of;
 use super::writer::Writer;
 use super::{PartState, codec, map_err};
+use oxmon_core::sync::RwLockExt;
 
 /// What a compaction pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,8 +28,7 @@ impl Writer {
         let days: Vec<i64> = self
             .shared
             .partitions
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_locked()
             .iter()
             .filter(|(d, s)| matches!(s, PartState::Ok) && **d * oxmon_core::DAY_MS < bound)
             .map(|(d, _)| *d)

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use oxmon_core::sync::LockExt;
+use oxmon_core::sync::RwLockExt;
 use oxmon_core::{
     AgentInfo, AlertEvent, AlertPage, AlertQuery, AppendOutcome, Clock, Error, LatestPage,
     LatestQuery, MetricBatch, MetricStore, RangeQuery, Result, RetentionReport, Sample,
@@ -189,12 +190,7 @@ impl Shared {
         };
         let out = f(&conn);
         let mut readers = lock(&self.readers);
-        if self
-            .partitions
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&day)
-        {
+        if self.partitions.read_locked().contains_key(&day) {
             let pool = readers.entry(day).or_default();
             if pool.len() < 4 {
                 pool.push(conn);
@@ -205,7 +201,7 @@ impl Shared {
 
     /// Healthy partitions overlapping `[from_day, to_day]`, oldest first.
     pub(crate) fn days(&self, from_day: i64, to_day: i64) -> Vec<i64> {
-        let parts = self.partitions.read().unwrap_or_else(|e| e.into_inner());
+        let parts = self.partitions.read_locked();
         parts
             .range(from_day..=to_day)
             .filter(|(_, s)| **s == PartState::Ok)
@@ -215,10 +211,7 @@ impl Shared {
 
     pub(crate) fn forget_partition(&self, day: i64) {
         lock(&self.readers).remove(&day);
-        self.partitions
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&day);
+        self.partitions.write_locked().remove(&day);
     }
 
     /// Rebuilds the index of newest points, first and last seen and series
@@ -370,11 +363,7 @@ impl SqliteStore {
 
     /// Partitions that could not be used, with the reason (file named).
     pub fn broken_partitions(&self) -> Vec<String> {
-        let parts = self
-            .shared
-            .partitions
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let parts = self.shared.partitions.read_locked();
         parts
             .values()
             .filter_map(|s| {

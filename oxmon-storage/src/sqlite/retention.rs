@@ -5,6 +5,7 @@ use oxmon_core::{Result, RetentionReport};
 
 use super::partition;
 use super::writer::Writer;
+use oxmon_core::sync::RwLockExt;
 
 impl Writer {
     /// Removes the partitions whose whole day is before `cutoff_ms`.
@@ -12,8 +13,7 @@ impl Writer {
         let expired: Vec<i64> = self
             .shared
             .partitions
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+            .read_locked()
             .keys()
             .copied()
             .filter(|d| (d + 1) * oxmon_core::DAY_MS <= cutoff_ms)

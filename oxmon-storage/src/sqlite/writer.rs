@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use super::compact::CompactReport;
 use super::partition::{self, batch_hash, day_of, minute_of};
 use super::{PartState, Shared, copy_err, map_err};
+use oxmon_core::sync::RwLockExt;
 
 pub(crate) enum Command {
     Append {
@@ -196,13 +197,7 @@ impl Writer {
     }
 
     pub(super) fn partition(&mut self, day: i64) -> Result<&mut WritePartition> {
-        if let Some(PartState::Broken(reason)) = self
-            .shared
-            .partitions
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&day)
-        {
+        if let Some(PartState::Broken(reason)) = self.shared.partitions.read_locked().get(&day) {
             return Err(Error::storage(reason.clone()));
         }
         if !self.open.contains_key(&day) {
@@ -214,8 +209,7 @@ impl Writer {
             )?;
             self.shared
                 .partitions
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
+                .write_locked()
                 .insert(day, PartState::Ok);
             self.open.insert(
                 day,
