@@ -1,12 +1,13 @@
 //! The engine: routes samples to the rules that watch them, keeps state per
 //! (rule, series), and turns verdicts into firing and resolved events.
 
+use oxmon_core::cert::IS_VALID_METRIC;
 use oxmon_core::config::RuleConfig;
 use oxmon_core::{AlertEvent, AlertStatus, Labels, Sample, SeriesKey, Severity, fmt_value};
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::rule::{CERT_VALID_METRIC, Logic, Rule};
+use crate::rule::{Logic, Rule};
 use crate::series::{Lookup, SeriesIndex, heap_block, reserve_quarter, table_bytes};
 use crate::tracker::{CertReadings, Detail, Hit, Obs, Outcome, Tracker};
 use crate::windows::SeriesWindows;
@@ -489,7 +490,7 @@ impl AlertEngine {
             let rule = &self.rules[slot.rule as usize];
             if let Tracker::Cert { state } = slot.tracker {
                 let c = &mut self.certs[state as usize];
-                if rule.metric != CERT_VALID_METRIC && self.index.is_validity(handle.0) {
+                if rule.metric != IS_VALID_METRIC && self.index.is_validity(handle.0) {
                     c.readings.valid = Some(value != 0.0);
                 } else {
                     c.readings.days = Some(value);

@@ -9,10 +9,11 @@ use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use oxmon_core::cert::IS_VALID_METRIC;
 use oxmon_core::{Labels, SeriesKey};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
-use crate::rule::{CERT_VALID_METRIC, Rule};
+use crate::rule::Rule;
 
 /// Labels as one block: for each pair, key length, key, value length, value
 /// (lengths as LEB128). One heap block of a few bytes, where a `Labels` holds
@@ -180,7 +181,7 @@ impl SeriesIndex {
             );
         }
         Self {
-            validity_metric: metrics.get(CERT_VALID_METRIC).map(|m| m.id),
+            validity_metric: metrics.get(IS_VALID_METRIC).map(|m| m.id),
             metrics,
             metric_names,
             agent_names: Vec::new(),
