@@ -269,40 +269,52 @@ mod tests {
     use super::*;
     use crate::DAY_MS;
 
-    fn cert(not_before_ms: i64, not_after_ms: i64) -> ChainCertificate {
+    const NOW: i64 = 1_000 * DAY_MS;
+
+    /// A leaf issued by `CN=ca`, valid from just before [`NOW`] for two days.
+    fn leaf() -> ChainCertificate {
         ChainCertificate {
-            subject: "CN=x".to_owned(),
-            issuer: "CN=y".to_owned(),
-            not_before_ms,
-            not_after_ms,
+            subject: "CN=a.test".into(),
+            issuer: "CN=ca".into(),
+            not_before_ms: NOW - 1,
+            not_after_ms: NOW + 2 * DAY_MS,
         }
     }
 
     #[test]
     fn the_chain_sets_the_leaf_dates_and_the_earliest_expiry() {
-        let now = 1_000 * DAY_MS;
-        let mut d = CertificateDetails::new("a.test", 443, now);
+        let mut d = CertificateDetails::new("a.test", 443, NOW);
         assert_eq!(
             (d.not_before_ms, d.not_after_ms, d.chain_valid),
             (0, 0, false)
         );
-        d.set_chain(vec![cert(now - 1, now + 2 * DAY_MS), cert(0, now + 1)]);
+        let intermediate = ChainCertificate {
+            subject: "CN=ca".into(),
+            not_after_ms: NOW + 1,
+            ..leaf()
+        };
+        d.set_chain(vec![leaf(), intermediate]);
         assert_eq!(
             (d.not_before_ms, d.not_after_ms),
-            (now - 1, now + 2 * DAY_MS)
+            (NOW - 1, NOW + 2 * DAY_MS)
         );
-        assert_eq!(d.days_until_expiry(now), 2.0);
-        assert_eq!(d.earliest_expiry_ms(), now + 1);
+        assert_eq!(d.days_until_expiry(NOW), 2.0);
+        assert_eq!(d.earliest_expiry_ms(), NOW + 1);
         d.set_chain(Vec::new());
-        assert_eq!(d.earliest_expiry_ms(), now + 2 * DAY_MS, "the stored leaf");
+        assert_eq!(d.earliest_expiry_ms(), NOW + 2 * DAY_MS, "the stored leaf");
     }
 
     #[test]
     fn validity_periods_include_both_ends() {
-        let c = cert(10, 20);
-        assert!(c.is_current_at(10) && c.is_current_at(20));
-        assert!(!c.is_current_at(9) && !c.is_current_at(21));
-        assert_eq!(c.days_until_expiry(20 - DAY_MS / 2), 0.5);
+        let c = leaf();
+        assert!(c.is_current_at(NOW - 1) && c.is_current_at(NOW + 2 * DAY_MS));
+        assert!(!c.is_current_at(NOW - 2) && !c.is_current_at(NOW + 2 * DAY_MS + 1));
+        assert_eq!(c.days_until_expiry(NOW + 2 * DAY_MS - DAY_MS / 2), 0.5);
         assert!(!c.is_self_issued());
+        let root = ChainCertificate {
+            issuer: "CN=a.test".into(),
+            ..c
+        };
+        assert!(root.is_self_issued());
     }
 }
