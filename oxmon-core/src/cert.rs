@@ -4,8 +4,8 @@
 //! - The probe (`oxmon_collector::cert`) fills a [`CertificateDetails`]
 //!   directly as it resolves, connects, handshakes and reads the chain, and
 //!   decides a [`CertCheckResult`].
-//! - The stores (`oxmon_core::manage::CertStore` and its implementations)
-//!   keep both as they are.
+//! - The stores ([`CertStore`](crate::manage::CertStore) and its
+//!   implementations) keep both as they are.
 //! - The REST API (`oxmon_http`) wraps them in views that format the times.
 //! - The scheduler sends, and `cert_expiration` rules watch, the series
 //!   [`DAYS_UNTIL_EXPIRY_METRIC`] and [`IS_VALID_METRIC`].
@@ -77,9 +77,10 @@ impl ChainCertificate {
 /// a leaf. [`CertificateDetails::new`] is the record with nothing read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateDetails {
-    /// Domain name (or IP literal), as in `CertDomain::domain`.
+    /// Domain name (or IP literal), as in
+    /// [`CertDomain::domain`](crate::manage::CertDomain::domain).
     pub domain: String,
-    /// Port, as in `CertDomain::port`.
+    /// Port, as in [`CertDomain::port`](crate::manage::CertDomain::port).
     pub port: u16,
     /// The leaf's `notBefore`, ms since the epoch.
     pub not_before_ms: i64,
@@ -182,7 +183,7 @@ impl CertificateDetails {
 /// The outcome of one certificate check of a domain; results form a history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CertCheckResult {
-    /// The `CertDomain::id` that was checked.
+    /// The [`CertDomain::id`](crate::manage::CertDomain::id) that was checked.
     pub domain_id: String,
     /// Its domain name (must equal the domain's).
     pub domain: String,
