@@ -7,7 +7,9 @@ use oxmon_core::{AlertEvent, Labels, SeriesKey, Severity};
 use rustc_hash::FxHashMap;
 
 use crate::memory::{heap_block, key_bytes, table_bytes};
-use crate::rule::{CERT_VALID_METRIC, Logic, Rule};
+use oxmon_core::cert::IS_VALID_METRIC;
+
+use crate::rule::{Logic, Rule};
 use crate::tracker::{Detail, Hit, Outcome};
 use crate::transition::{AlertState, Firing, Target};
 
@@ -126,7 +128,7 @@ impl CertStates {
         out: &mut Vec<AlertEvent>,
     ) {
         let c = &mut self.states[state as usize];
-        if rule.metric != CERT_VALID_METRIC && validity_series {
+        if rule.metric != IS_VALID_METRIC && validity_series {
             c.readings.valid = Some(value != 0.0);
         } else {
             c.readings.days = Some(value);

@@ -18,7 +18,7 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use registry::RuleRegistry;
-pub use rule::{CERT_VALID_METRIC, Rule};
+pub use rule::Rule;
 
 /// `oxmon-core`, the types and traits this crate is built on: the way to
 /// everything of it not re-exported below, without a separate dependency.

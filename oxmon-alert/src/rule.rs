@@ -4,13 +4,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use oxmon_core::cert::IS_VALID_METRIC;
 use oxmon_core::config::{Operator, RateDirection, RuleConfig, RuleKind};
 use oxmon_core::{RuleEvaluator, SeriesKey, Severity};
 
 use crate::error::{Error, Result};
-
-/// The metric a `cert_expiration` rule also watches: `0` means invalid.
-pub const CERT_VALID_METRIC: &str = "certificate.is_valid";
 
 /// One rule, ready for the engine.
 #[derive(Clone)]
@@ -180,7 +178,7 @@ impl Rule {
     /// The metrics whose samples the rule consumes.
     pub(crate) fn watched_metrics(&self) -> Vec<&str> {
         match self.logic {
-            Logic::Cert { .. } => vec![self.metric.as_str(), CERT_VALID_METRIC],
+            Logic::Cert { .. } => vec![self.metric.as_str(), IS_VALID_METRIC],
             _ => vec![self.metric.as_str()],
         }
     }

@@ -9,11 +9,12 @@ use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use oxmon_core::cert::IS_VALID_METRIC;
 use oxmon_core::{Labels, SeriesKey};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::memory::{heap_block, reserve_quarter, table_bytes};
-use crate::rule::{CERT_VALID_METRIC, Rule};
+use crate::rule::Rule;
 
 /// Labels as one block: for each pair, key length, key, value length, value
 /// (lengths as LEB128). One heap block of a few bytes, where a `Labels` holds
@@ -174,7 +175,7 @@ impl SeriesIndex {
             );
         }
         Self {
-            validity_metric: metrics.get(CERT_VALID_METRIC).map(|m| m.id),
+            validity_metric: metrics.get(IS_VALID_METRIC).map(|m| m.id),
             metrics,
             metric_names,
             agent_names: Vec::new(),

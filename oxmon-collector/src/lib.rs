@@ -17,8 +17,8 @@ pub mod schedule;
 
 #[cfg(feature = "cert")]
 pub use cert::{
-    CertChecker, CertCheckerError, CertProber, PresentedCertificate, ProbeError, ProbeOptions,
-    ProbeReport, non_global_kind,
+    CertChecker, CertCheckerError, CertProber, ProbeError, ProbeOptions, ProbeReport,
+    non_global_kind,
 };
 pub use cpu::{CpuCollector, CpuTimes, parse_proc_stat};
 pub use disk::{DiskCollector, MountEntry, Space, parse_mountinfo};

@@ -183,49 +183,53 @@ async fn a_valid_chain_from_the_extra_ca_is_reported_in_full() {
         .await;
 
     assert_eq!(r.error, None);
-    assert_eq!(r.chain_error, None);
-    assert!(r.chain_valid && r.is_valid(), "{r:?}");
+    assert_eq!(r.details.chain_error, None);
+    assert!(r.details.chain_valid && r.is_valid(), "{r:?}");
     assert_eq!(
-        (r.domain.as_str(), r.port, r.checked_at_ms),
+        (r.details.domain.as_str(), r.details.port, r.checked_at_ms()),
         ("localhost", addr.port(), now)
     );
     assert!(
-        r.ip_addresses.contains(&"127.0.0.1".to_owned()),
+        r.details.ip_addresses.contains(&"127.0.0.1".to_owned()),
         "{:?}",
-        r.ip_addresses
+        r.details.ip_addresses
     );
     assert_eq!(r.connected_address.as_deref(), Some("127.0.0.1"));
-    assert_eq!(r.tls_version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(r.details.tls_version.as_deref(), Some("TLSv1.3"));
     assert!(
-        r.cipher_suite
+        r.details
+            .cipher_suite
             .as_deref()
             .is_some_and(|s| s.starts_with("TLS13_")),
         "{:?}",
-        r.cipher_suite
+        r.details.cipher_suite
     );
     assert_days(&r, 30.0);
 
-    assert_eq!(r.chain.len(), 1);
+    assert_eq!(r.details.chain.len(), 1);
     let presented = r.leaf().unwrap();
-    assert_eq!(presented.der, leaf.der.as_ref());
+    assert_eq!(r.chain_der[0], leaf.der.as_ref());
     assert_eq!(presented.subject, "CN=localhost");
     assert_eq!(presented.issuer, "CN=oxmon test CA, O=oxmon tests");
     assert_eq!(presented.not_before_ms, x509_ms(now - DAY));
     assert_eq!(presented.not_after_ms, x509_ms(now + 30 * DAY));
     assert_eq!(r.earliest_expiry_ms(), Some(x509_ms(now + 30 * DAY)));
 
-    assert_eq!(r.subject_cn.as_deref(), Some("localhost"));
-    assert_eq!(r.issuer_cn.as_deref(), Some("oxmon test CA"));
-    assert_eq!(r.issuer_o.as_deref(), Some("oxmon tests"));
-    assert_eq!(r.subject_alt_names, ["localhost", "127.0.0.1"]);
-    assert_eq!(r.key_type.as_deref(), Some("EC"));
-    assert_eq!(r.key_bits, Some(256));
-    assert_eq!(r.signature_algorithm.as_deref(), Some("ecdsa-with-SHA256"));
+    assert_eq!(r.details.subject_cn.as_deref(), Some("localhost"));
+    assert_eq!(r.details.issuer_cn.as_deref(), Some("oxmon test CA"));
+    assert_eq!(r.details.issuer_o.as_deref(), Some("oxmon tests"));
+    assert_eq!(r.details.subject_alt_names, ["localhost", "127.0.0.1"]);
+    assert_eq!(r.details.key_type.as_deref(), Some("EC"));
+    assert_eq!(r.details.key_bits, Some(256));
     assert_eq!(
-        r.fingerprint_sha256.as_deref(),
+        r.details.signature_algorithm.as_deref(),
+        Some("ecdsa-with-SHA256")
+    );
+    assert_eq!(
+        r.details.fingerprint_sha256.as_deref(),
         Some(hex::encode(Sha256::digest(&leaf.der)).as_str())
     );
-    let serial = r.serial.as_deref().unwrap();
+    let serial = r.details.serial.as_deref().unwrap();
     assert!(
         !serial.is_empty()
             && serial
@@ -247,10 +251,13 @@ async fn an_expired_certificate_is_read_and_reported_expired() {
         .await;
 
     assert_eq!(r.error, None, "the handshake itself succeeds");
-    assert!(!r.chain_valid && !r.is_valid());
-    assert_eq!(r.chain_error.as_deref(), Some("certificate expired"));
-    assert_eq!(r.chain.len(), 1);
-    assert_eq!(r.subject_alt_names, ["127.0.0.1"]);
+    assert!(!r.details.chain_valid && !r.is_valid());
+    assert_eq!(
+        r.details.chain_error.as_deref(),
+        Some("certificate expired")
+    );
+    assert_eq!(r.details.chain.len(), 1);
+    assert_eq!(r.details.subject_alt_names, ["127.0.0.1"]);
     assert_days(&r, -2.0);
 }
 
@@ -266,8 +273,11 @@ async fn a_certificate_not_valid_yet_is_reported_so() {
         .await;
 
     assert_eq!(r.error, None);
-    assert!(!r.chain_valid && !r.is_valid());
-    assert_eq!(r.chain_error.as_deref(), Some("certificate not valid yet"));
+    assert!(!r.details.chain_valid && !r.is_valid());
+    assert_eq!(
+        r.details.chain_error.as_deref(),
+        Some("certificate not valid yet")
+    );
     assert_days(&r, 90.0);
 }
 
@@ -289,15 +299,15 @@ async fn a_self_signed_certificate_is_not_trusted() {
     let r = prober.probe("127.0.0.1", addr.port(), now).await;
 
     assert_eq!(r.error, None);
-    assert!(!r.chain_valid && !r.is_valid());
+    assert!(!r.details.chain_valid && !r.is_valid());
     assert_eq!(
-        r.chain_error.as_deref(),
+        r.details.chain_error.as_deref(),
         Some("unknown issuer (self-signed or missing intermediate)")
     );
     let leaf = r.leaf().unwrap();
     assert_eq!(leaf.subject, leaf.issuer);
-    assert_eq!(r.issuer_cn.as_deref(), Some("127.0.0.1"));
-    assert_eq!(r.issuer_o, None);
+    assert_eq!(r.details.issuer_cn.as_deref(), Some("127.0.0.1"));
+    assert_eq!(r.details.issuer_o, None);
     assert_days(&r, 30.0);
 }
 
@@ -313,12 +323,12 @@ async fn a_certificate_for_another_name_is_reported_with_the_name() {
         .await;
 
     assert_eq!(r.error, None);
-    assert!(!r.chain_valid && !r.is_valid());
+    assert!(!r.details.chain_valid && !r.is_valid());
     assert_eq!(
-        r.chain_error.as_deref(),
+        r.details.chain_error.as_deref(),
         Some("certificate is not valid for host name 127.0.0.1")
     );
-    assert_eq!(r.subject_alt_names, ["other.test"]);
+    assert_eq!(r.details.subject_alt_names, ["other.test"]);
 }
 
 #[tokio::test]
@@ -334,13 +344,16 @@ async fn a_missing_intermediate_leaves_the_issuer_unknown_but_the_chain_read() {
         .await;
 
     assert_eq!(r.error, None);
-    assert!(!r.chain_valid && !r.is_valid());
+    assert!(!r.details.chain_valid && !r.is_valid());
     assert_eq!(
-        r.chain_error.as_deref(),
+        r.details.chain_error.as_deref(),
         Some("unknown issuer (self-signed or missing intermediate)")
     );
-    assert_eq!(r.chain.len(), 1);
-    assert_eq!(r.issuer_cn.as_deref(), Some("oxmon test intermediate"));
+    assert_eq!(r.details.chain.len(), 1);
+    assert_eq!(
+        r.details.issuer_cn.as_deref(),
+        Some("oxmon test intermediate")
+    );
 }
 
 #[tokio::test]
@@ -364,19 +377,26 @@ async fn a_full_chain_validates_and_its_earliest_expiry_is_the_intermediates() {
         clone.probe("127.0.0.1", addr.port(), now + 1),
     );
 
-    assert_eq!((r.error.as_deref(), r.chain_error.as_deref()), (None, None));
-    assert!(r.chain_valid && r.is_valid() && again.is_valid());
-    assert_eq!(r.chain.len(), 2);
-    assert_eq!(r.chain[1].der, inter.der().as_ref());
     assert_eq!(
-        r.chain[1].subject,
+        (r.error.as_deref(), r.details.chain_error.as_deref()),
+        (None, None)
+    );
+    assert!(r.details.chain_valid && r.is_valid() && again.is_valid());
+    assert_eq!(r.details.chain.len(), 2);
+    assert_eq!(r.chain_der[1], inter.der().as_ref());
+    assert_eq!(
+        r.details.chain[1].subject,
         "CN=oxmon test intermediate, O=oxmon tests"
     );
-    assert_eq!(r.chain[1].issuer, "CN=oxmon test CA, O=oxmon tests");
-    assert_eq!(r.issuer_cn.as_deref(), Some("oxmon test intermediate"));
+    assert_eq!(r.details.chain[1].issuer, "CN=oxmon test CA, O=oxmon tests");
+    assert_eq!(
+        r.details.issuer_cn.as_deref(),
+        Some("oxmon test intermediate")
+    );
     assert_days(&r, 30.0);
     assert_eq!(r.earliest_expiry_ms(), Some(x509_ms(now + 10 * DAY)));
-    assert_eq!(r.chain, again.chain);
+    assert_eq!(r.details.chain, again.details.chain);
+    assert_eq!(r.chain_der, again.chain_der);
 }
 
 #[tokio::test]
@@ -396,13 +416,14 @@ async fn tls_1_2_is_probed_too() {
         .await;
 
     assert!(r.is_valid(), "{r:?}");
-    assert_eq!(r.tls_version.as_deref(), Some("TLSv1.2"));
+    assert_eq!(r.details.tls_version.as_deref(), Some("TLSv1.2"));
     assert!(
-        r.cipher_suite
+        r.details
+            .cipher_suite
             .as_deref()
             .is_some_and(|s| s.starts_with("TLS_ECDHE_ECDSA_")),
         "{:?}",
-        r.cipher_suite
+        r.details.cipher_suite
     );
 }
 
@@ -424,10 +445,13 @@ async fn an_rsa_leaf_reports_its_modulus_size() {
         .await;
 
     assert!(r.is_valid(), "{r:?}");
-    assert_eq!(r.key_type.as_deref(), Some("RSA"));
-    assert_eq!(r.key_bits, Some(2048));
+    assert_eq!(r.details.key_type.as_deref(), Some("RSA"));
+    assert_eq!(r.details.key_bits, Some(2048));
     // Signed by the (EC) CA.
-    assert_eq!(r.signature_algorithm.as_deref(), Some("ecdsa-with-SHA256"));
+    assert_eq!(
+        r.details.signature_algorithm.as_deref(),
+        Some("ecdsa-with-SHA256")
+    );
 }
 
 #[tokio::test]
@@ -449,9 +473,9 @@ async fn ipv6_literals_are_probed_when_the_machine_has_ipv6_loopback() {
     let r = prober_trusting(&ca).probe("::1", addr.port(), now).await;
 
     assert!(r.is_valid(), "{r:?}");
-    assert_eq!(r.ip_addresses, ["::1"]);
+    assert_eq!(r.details.ip_addresses, ["::1"]);
     assert_eq!(r.connected_address.as_deref(), Some("::1"));
-    assert_eq!(r.subject_alt_names, ["::1"]);
+    assert_eq!(r.details.subject_alt_names, ["::1"]);
 }
 
 /// Presents a fixed chain with a key that need not match it (rustls'
@@ -497,17 +521,17 @@ async fn an_unparsable_certificate_in_the_chain_is_kept_and_named() {
         .await;
 
     assert_eq!(r.error, None);
-    assert!(!r.chain_valid && !r.is_valid());
-    let why = r.chain_error.as_deref().unwrap();
+    assert!(!r.details.chain_valid && !r.is_valid());
+    let why = r.details.chain_error.as_deref().unwrap();
     assert!(
         why.contains("certificate #1 of the chain could not be parsed"),
         "{why}"
     );
-    assert_eq!(r.chain.len(), 2);
-    assert_eq!(r.chain[1].der, GARBAGE);
-    assert_eq!(r.chain[1].subject, "");
+    assert_eq!(r.details.chain.len(), 2);
+    assert_eq!(r.chain_der[1], GARBAGE);
+    assert_eq!(r.details.chain[1].subject, "");
     assert_eq!(
-        r.subject_cn.as_deref(),
+        r.details.subject_cn.as_deref(),
         Some("127.0.0.1"),
         "the leaf is still read"
     );
@@ -526,18 +550,21 @@ async fn an_unparsable_leaf_fails_the_handshake_but_is_reported() {
 
     let error = r.error.as_deref().unwrap();
     assert!(error.starts_with("TLS handshake failed: "), "{error}");
-    assert_eq!(r.chain.len(), 1);
-    assert_eq!(r.leaf().unwrap().der, GARBAGE);
-    let why = r.chain_error.as_deref().unwrap();
+    assert_eq!(r.details.chain.len(), 1);
+    assert_eq!(r.chain_der[0], GARBAGE);
+    let why = r.details.chain_error.as_deref().unwrap();
     assert!(
         why.contains("the leaf certificate could not be parsed"),
         "{why}"
     );
     assert_eq!(
-        r.fingerprint_sha256.as_deref(),
+        r.details.fingerprint_sha256.as_deref(),
         Some(hex::encode(Sha256::digest(GARBAGE)).as_str())
     );
-    assert_eq!((r.subject_cn.as_deref(), r.serial.as_deref()), (None, None));
+    assert_eq!(
+        (r.details.subject_cn.as_deref(), r.details.serial.as_deref()),
+        (None, None)
+    );
     assert!(!r.is_valid());
 }
 
@@ -572,9 +599,9 @@ async fn a_handshake_failing_after_the_certificates_still_reports_the_chain() {
     let error = r.error.as_deref().unwrap();
     assert!(error.starts_with("TLS handshake failed: "), "{error}");
     assert!(!r.is_valid());
-    assert_eq!(r.chain.len(), 1);
-    assert!(r.chain_valid, "the chain itself is fine");
-    assert_eq!(r.chain_error, None);
+    assert_eq!(r.details.chain.len(), 1);
+    assert!(r.details.chain_valid, "the chain itself is fine");
+    assert_eq!(r.details.chain_error, None);
     assert_days(&r, 30.0);
 }
 
@@ -588,16 +615,21 @@ async fn a_closed_port_is_connection_refused() {
     let r = prober.probe("127.0.0.1", port, 1_000).await;
 
     assert_eq!(r.error.as_deref(), Some("connection refused"));
-    assert_eq!(r.ip_addresses, ["127.0.0.1"]);
+    assert_eq!(r.details.ip_addresses, ["127.0.0.1"]);
     assert_eq!(r.connected_address, None);
-    assert!(r.chain.is_empty() && !r.chain_valid && r.chain_error.is_none());
+    assert!(
+        r.details.chain.is_empty() && !r.details.chain_valid && r.details.chain_error.is_none()
+    );
     assert!(!r.is_valid());
     assert_eq!(
         (r.leaf(), r.days_until_expiry(), r.earliest_expiry_ms()),
         (None, None, None)
     );
     assert_eq!(
-        (r.fingerprint_sha256.as_deref(), r.tls_version.as_deref()),
+        (
+            r.details.fingerprint_sha256.as_deref(),
+            r.details.tls_version.as_deref()
+        ),
         (None, None)
     );
 }
@@ -627,7 +659,7 @@ async fn a_silent_server_times_the_handshake_out() {
         Some("TLS handshake timed out after 300ms")
     );
     assert_eq!(r.connected_address.as_deref(), Some("127.0.0.1"));
-    assert!(r.chain.is_empty() && !r.is_valid());
+    assert!(r.details.chain.is_empty() && !r.is_valid());
     let took = started.elapsed();
     assert!(
         took >= Duration::from_millis(300) && took < Duration::from_secs(2),
@@ -650,7 +682,7 @@ async fn a_server_that_does_not_speak_tls_fails_the_handshake() {
 
     let error = r.error.as_deref().unwrap();
     assert!(error.starts_with("TLS handshake failed: "), "{error}");
-    assert!(r.chain.is_empty() && !r.is_valid());
+    assert!(r.details.chain.is_empty() && !r.is_valid());
 }
 
 #[tokio::test]
@@ -663,7 +695,7 @@ async fn an_invalid_domain_name_is_reported_not_resolved() {
             error.starts_with("invalid domain name"),
             "{domain:?}: {error}"
         );
-        assert!(r.ip_addresses.is_empty());
+        assert!(r.details.ip_addresses.is_empty());
     }
 }
 
@@ -745,7 +777,7 @@ async fn private_targets_are_refused_before_connecting_unless_allowed() {
             "refused: 127.0.0.1 is a loopback address, and checks of private targets are not allowed on this server"
         )
     );
-    assert!(!r.is_valid() && r.chain.is_empty() && r.connected_address.is_none());
+    assert!(!r.is_valid() && r.details.chain.is_empty() && r.connected_address.is_none());
     let r = strict.probe("localhost", addr.port(), now).await;
     let error = r.error.as_deref().unwrap_or_default();
     assert!(

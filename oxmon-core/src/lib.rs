@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod alert;
+pub mod cert;
 mod channel;
 mod clock;
 mod collector;

@@ -30,7 +30,7 @@
 //! if !report.is_valid() {
 //!     eprintln!(
 //!         "example.com: {}",
-//!         report.error.as_deref().or(report.chain_error.as_deref()).unwrap_or("out of date")
+//!         report.error.as_deref().or(report.details.chain_error.as_deref()).unwrap_or("out of date")
 //!     );
 //! }
 //! println!("expires in {:?} days", report.days_until_expiry());
@@ -60,8 +60,8 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
-pub use report::{PresentedCertificate, ProbeReport};
-pub use scheduler::{CertChecker, CertCheckerError, DAYS_METRIC, VALID_METRIC};
+pub use report::ProbeReport;
+pub use scheduler::{CertChecker, CertCheckerError};
 pub use target::non_global_kind;
 
 use verify::{CapturingVerifier, chain_failure_reason};
@@ -196,7 +196,7 @@ impl CertProber {
     ///   the domain at `now_ms`.
     ///
     /// Never panics and never fails: a failure at any stage is recorded in
-    /// [`ProbeReport::error`] (connection) or [`ProbeReport::chain_error`]
+    /// [`ProbeReport::error`] (connection) or the details' `chain_error`
     /// (validation), with whatever was learnt before it.
     pub async fn probe(&self, domain: &str, port: u16, now_ms: i64) -> ProbeReport {
         let mut report = ProbeReport::empty(domain, port, now_ms);
@@ -208,7 +208,7 @@ impl CertProber {
             port,
             valid = report.is_valid(),
             error = report.error.as_deref(),
-            chain_error = report.chain_error.as_deref(),
+            chain_error = report.details.chain_error.as_deref(),
             "certificate probe"
         );
         report
@@ -232,7 +232,7 @@ impl CertProber {
                 addrs.push(addr);
             }
         }
-        report.ip_addresses = addrs.iter().map(|a| a.ip().to_string()).collect();
+        report.details.ip_addresses = addrs.iter().map(|a| a.ip().to_string()).collect();
         if addrs.is_empty() {
             return Err("DNS lookup failed: no addresses".to_owned());
         }
@@ -261,13 +261,13 @@ impl CertProber {
                 if let Some(peer) = conn.peer_certificates() {
                     chain = peer.iter().map(|c| c.clone().into_owned()).collect();
                 }
-                report.tls_version = conn.protocol_version().map(|v| {
+                report.details.tls_version = conn.protocol_version().map(|v| {
                     v.as_str().map_or_else(
                         || format!("0x{:04x}", u16::from(v)),
                         |s| s.replace('_', "."),
                     )
                 });
-                report.cipher_suite = conn.negotiated_cipher_suite().map(|s| {
+                report.details.cipher_suite = conn.negotiated_cipher_suite().map(|s| {
                     let suite = s.suite();
                     suite
                         .as_str()
@@ -293,6 +293,7 @@ impl CertProber {
             return;
         };
         let mut unreadable = Vec::new();
+        let mut presented = Vec::with_capacity(chain.len());
         for (i, der) in chain.iter().enumerate() {
             let (cert, err) = parse::presented(der);
             if let Some(e) = err {
@@ -302,33 +303,27 @@ impl CertProber {
                     format!("certificate #{i} of the chain could not be parsed: {e}")
                 });
             }
-            report.chain.push(cert);
+            presented.push(cert);
+            report.chain_der.push(der.to_vec());
         }
-        let leaf_details = parse::leaf_details(leaf);
-        report.subject_cn = leaf_details.subject_cn;
-        report.issuer_cn = leaf_details.issuer_cn;
-        report.issuer_o = leaf_details.issuer_o;
-        report.subject_alt_names = leaf_details.subject_alt_names;
-        report.serial = leaf_details.serial;
-        report.fingerprint_sha256 = leaf_details.fingerprint_sha256;
-        report.key_type = leaf_details.key_type;
-        report.key_bits = leaf_details.key_bits;
-        report.signature_algorithm = leaf_details.signature_algorithm;
+        let details = &mut report.details;
+        details.set_chain(presented);
+        parse::read_leaf(leaf, details);
 
         let now = UnixTime::since_unix_epoch(Duration::from_millis(
-            u64::try_from(report.checked_at_ms).unwrap_or(0),
+            u64::try_from(details.last_checked_ms).unwrap_or(0),
         ));
         let validation = self
             .inner
             .validator
             .verify_server_cert(leaf, intermediates, server_name, &[], now)
-            .map_err(|e| chain_failure_reason(&e, &report.domain));
+            .map_err(|e| chain_failure_reason(&e, &details.domain));
         // A chain that cannot be read is not reported valid, whatever webpki
         // thinks of it.
         let mut reasons: Vec<String> = validation.err().into_iter().collect();
         reasons.extend(unreadable);
-        report.chain_valid = reasons.is_empty();
-        report.chain_error = (!reasons.is_empty()).then(|| reasons.join("; "));
+        details.chain_valid = reasons.is_empty();
+        details.chain_error = (!reasons.is_empty()).then(|| reasons.join("; "));
     }
 }
 

@@ -11,79 +11,57 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
-use super::PresentedCertificate;
-
-/// The leaf fields of a [`super::ProbeReport`].
-#[derive(Debug, Default, Clone, PartialEq)]
-pub(crate) struct LeafDetails {
-    pub(crate) subject_cn: Option<String>,
-    pub(crate) issuer_cn: Option<String>,
-    pub(crate) issuer_o: Option<String>,
-    pub(crate) subject_alt_names: Vec<String>,
-    pub(crate) serial: Option<String>,
-    pub(crate) fingerprint_sha256: Option<String>,
-    pub(crate) key_type: Option<String>,
-    pub(crate) key_bits: Option<u32>,
-    pub(crate) signature_algorithm: Option<String>,
-}
+use oxmon_core::cert::{CertificateDetails, ChainCertificate};
 
 /// One presented certificate, read as far as possible. A certificate that
-/// does not parse keeps its DER, empty names and 0 for both dates, and the
-/// parse error comes back beside it.
-pub(crate) fn presented(der: &[u8]) -> (PresentedCertificate, Option<String>) {
+/// does not parse has empty names and 0 for both dates, and the parse error
+/// comes back beside it.
+pub(crate) fn presented(der: &[u8]) -> (ChainCertificate, Option<String>) {
     match X509Certificate::from_der(der) {
         Ok((_, cert)) => (
-            PresentedCertificate {
+            ChainCertificate {
                 subject: cert.subject().to_string(),
                 issuer: cert.issuer().to_string(),
                 not_before_ms: cert.validity().not_before.timestamp().saturating_mul(1000),
                 not_after_ms: cert.validity().not_after.timestamp().saturating_mul(1000),
-                der: der.to_vec(),
             },
             None,
         ),
         Err(e) => (
-            PresentedCertificate {
+            ChainCertificate {
                 subject: String::new(),
                 issuer: String::new(),
                 not_before_ms: 0,
                 not_after_ms: 0,
-                der: der.to_vec(),
             },
             Some(e.to_string()),
         ),
     }
 }
 
-/// The leaf's details. The fingerprint is always there (it needs only the
-/// DER); the other fields are `None` / empty when the certificate does not
-/// parse or lacks them.
-pub(crate) fn leaf_details(der: &[u8]) -> LeafDetails {
-    let fingerprint_sha256 = Some(hex::encode(Sha256::digest(der)));
+/// Reads the leaf's fields into `details`. The fingerprint is always set (it
+/// needs only the DER); the other fields stay as they are (`None` / empty
+/// for a new record) when the certificate does not parse or lacks them.
+pub(crate) fn read_leaf(der: &[u8], details: &mut CertificateDetails) {
+    details.fingerprint_sha256 = Some(hex::encode(Sha256::digest(der)));
     let Ok((_, cert)) = X509Certificate::from_der(der) else {
-        return LeafDetails {
-            fingerprint_sha256,
-            ..LeafDetails::default()
-        };
+        return;
     };
     let spki = cert.public_key();
-    LeafDetails {
-        subject_cn: first_cn(cert.subject()),
-        issuer_cn: first_cn(cert.issuer()),
-        issuer_o: cert
-            .issuer()
-            .iter_organization()
-            .find_map(|a| a.as_str().ok())
-            .map(str::to_owned),
-        subject_alt_names: subject_alt_names(&cert),
-        serial: Some(serial_hex(cert.raw_serial())),
-        fingerprint_sha256,
-        key_type: Some(key_type(&spki.algorithm.algorithm)),
-        key_bits: key_bits(spki),
-        signature_algorithm: Some(signature_algorithm_name(
-            &cert.signature_algorithm.algorithm,
-        )),
-    }
+    details.subject_cn = first_cn(cert.subject());
+    details.issuer_cn = first_cn(cert.issuer());
+    details.issuer_o = cert
+        .issuer()
+        .iter_organization()
+        .find_map(|a| a.as_str().ok())
+        .map(str::to_owned);
+    details.subject_alt_names = subject_alt_names(&cert);
+    details.serial = Some(serial_hex(cert.raw_serial()));
+    details.key_type = Some(key_type(&spki.algorithm.algorithm));
+    details.key_bits = key_bits(spki);
+    details.signature_algorithm = Some(signature_algorithm_name(
+        &cert.signature_algorithm.algorithm,
+    ));
 }
 
 fn first_cn(name: &X509Name<'_>) -> Option<String> {
@@ -269,9 +247,10 @@ mod tests {
     fn garbage_is_reported_not_panicked_on() {
         let (cert, err) = presented(b"not a certificate");
         assert!(err.is_some());
-        assert_eq!(cert.der, b"not a certificate");
+        assert_eq!((cert.subject.as_str(), cert.issuer.as_str()), ("", ""));
         assert_eq!((cert.not_before_ms, cert.not_after_ms), (0, 0));
-        let leaf = leaf_details(b"not a certificate");
+        let mut leaf = CertificateDetails::new("a.test", 443, 0);
+        read_leaf(b"not a certificate", &mut leaf);
         assert_eq!(leaf.fingerprint_sha256.as_deref().map(str::len), Some(64));
         assert_eq!(leaf.subject_cn, None);
         assert!(leaf.subject_alt_names.is_empty());

@@ -1,7 +1,7 @@
 //! The certificate scheduler: every tick, probes the enabled domains that
 //! are due, at most `max_concurrent` at once; records each result and the
-//! certificate's details, and sends `certificate.days_until_expiry` and
-//! `certificate.is_valid` samples through the ingest path, so
+//! certificate's details, and sends [`DAYS_UNTIL_EXPIRY_METRIC`] and
+//! [`IS_VALID_METRIC`] samples through the ingest path, so
 //! `cert_expiration` rules fire per domain like any other rule.
 
 use std::collections::{HashMap, HashSet};
@@ -9,21 +9,15 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{CertProber, ProbeOptions, ProbeReport, non_global_kind};
+use super::{CertProber, ProbeOptions, non_global_kind};
+use oxmon_core::cert::{CertCheckResult, DAYS_UNTIL_EXPIRY_METRIC, IS_VALID_METRIC};
 use oxmon_core::config::CertCheckConfig;
-use oxmon_core::manage::{
-    CertCheckResult, CertDomain, CertStore, CertificateDetails, ChainCertificate,
-};
+use oxmon_core::manage::{CertDomain, CertStore};
 use oxmon_core::sync::LockExt;
 use oxmon_core::time::secs_to_ms;
 use oxmon_core::{BatchHandler, Credentials};
 use oxmon_core::{Clock, Labels, MetricBatch, Sample};
 use tokio::sync::Semaphore;
-
-/// Metric of the days until a domain's leaf certificate expires.
-pub const DAYS_METRIC: &str = "certificate.days_until_expiry";
-/// Metric of a domain's certificate verdict: 1 valid, 0 invalid or unreachable.
-pub const VALID_METRIC: &str = "certificate.is_valid";
 
 /// Why the checker could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +158,7 @@ impl CertChecker {
             .prober
             .probe(&domain.domain, domain.port, now_ms)
             .await;
-        let result = check_result(&domain, &report);
+        let result = report.check_result(&domain.id);
         match &result.error {
             None => {
                 tracing::info!(domain = %domain.domain, port = domain.port, days = ?result.days_until_expiry, "certificate checked");
@@ -175,8 +169,8 @@ impl CertChecker {
         }
         match inner.store.record_check_result(&result).await {
             Ok(()) => {
-                if let Some(details) = details(&report)
-                    && let Err(e) = inner.store.upsert_details(&details).await
+                if let Some(details) = report.certificate()
+                    && let Err(e) = inner.store.upsert_details(details).await
                 {
                     tracing::warn!(domain = %domain.domain, error = %e, "cannot store certificate details");
                 }
@@ -199,7 +193,7 @@ impl CertChecker {
         if let Some(days) = result.days_until_expiry {
             samples.push(Sample::new(
                 inner.agent_id.clone(),
-                DAYS_METRIC,
+                DAYS_UNTIL_EXPIRY_METRIC,
                 labels.clone(),
                 at,
                 days,
@@ -207,7 +201,7 @@ impl CertChecker {
         }
         samples.push(Sample::new(
             inner.agent_id.clone(),
-            VALID_METRIC,
+            IS_VALID_METRIC,
             labels,
             at,
             if result.is_valid { 1.0 } else { 0.0 },
@@ -315,71 +309,9 @@ fn prober(config: &CertCheckConfig) -> Result<CertProber, CertCheckerError> {
 /// (so two ports of one name are two series).
 fn series_labels(domain: &CertDomain) -> Labels {
     let labels = Labels::new().with("domain", domain.domain.as_str());
-    if domain.port == oxmon_core::manage::DEFAULT_CERT_PORT {
+    if domain.port == oxmon_core::cert::DEFAULT_CERT_PORT {
         labels
     } else {
         labels.with("port", domain.port.to_string())
     }
-}
-
-/// The stored result of a probe.
-fn check_result(domain: &CertDomain, report: &ProbeReport) -> CertCheckResult {
-    let error = report.error.clone().or_else(|| {
-        if report.is_valid() {
-            None
-        } else {
-            Some(
-                report
-                    .chain_error
-                    .clone()
-                    .unwrap_or_else(|| "certificate is not valid".to_owned()),
-            )
-        }
-    });
-    CertCheckResult {
-        domain_id: domain.id.clone(),
-        domain: domain.domain.clone(),
-        port: domain.port,
-        checked_at_ms: report.checked_at_ms,
-        is_valid: report.is_valid(),
-        days_until_expiry: report.days_until_expiry(),
-        not_after_ms: report.leaf().map(|l| l.not_after_ms),
-        error,
-    }
-}
-
-/// The certificate details of a probe that read a certificate.
-fn details(report: &ProbeReport) -> Option<CertificateDetails> {
-    let leaf = report.leaf()?;
-    Some(CertificateDetails {
-        domain: report.domain.clone(),
-        port: report.port,
-        not_before_ms: leaf.not_before_ms,
-        not_after_ms: leaf.not_after_ms,
-        ip_addresses: report.ip_addresses.clone(),
-        issuer_cn: report.issuer_cn.clone(),
-        issuer_o: report.issuer_o.clone(),
-        subject_cn: report.subject_cn.clone(),
-        subject_alt_names: report.subject_alt_names.clone(),
-        serial: report.serial.clone(),
-        fingerprint_sha256: report.fingerprint_sha256.clone(),
-        key_type: report.key_type.clone(),
-        key_bits: report.key_bits,
-        signature_algorithm: report.signature_algorithm.clone(),
-        tls_version: report.tls_version.clone(),
-        cipher_suite: report.cipher_suite.clone(),
-        chain_valid: report.chain_valid,
-        chain_error: report.chain_error.clone(),
-        chain: report
-            .chain
-            .iter()
-            .map(|c| ChainCertificate {
-                subject: c.subject.clone(),
-                issuer: c.issuer.clone(),
-                not_before_ms: c.not_before_ms,
-                not_after_ms: c.not_after_ms,
-            })
-            .collect(),
-        last_checked_ms: report.checked_at_ms,
-    })
 }

@@ -382,7 +382,9 @@ impl Common {
         let name = self.name.unwrap_or_default();
         let metric = match (self.metric, &kind) {
             (Some(m), _) if !m.trim().is_empty() => m,
-            (None, RuleKind::CertExpiration { .. }) => "certificate.days_until_expiry".to_owned(),
+            (None, RuleKind::CertExpiration { .. }) => {
+                crate::cert::DAYS_UNTIL_EXPIRY_METRIC.to_owned()
+            }
             _ => return Err(ctx.err(at("metric"), "is required and must not be empty")),
         };
         let agent_pattern = self.agent_pattern.unwrap_or_else(|| "*".to_owned());

@@ -30,11 +30,15 @@ use crate::error::Result;
 
 mod types;
 
+/// The certificate model [`CertStore`] keeps, defined in [`crate::cert`].
+pub use crate::cert::{
+    CertCheckResult, CertificateDetails, ChainCertificate, DEFAULT_CERT_PORT, MAX_DOMAIN_LEN,
+    normalize_domain, validate_port,
+};
 pub use types::{
-    CertCheckResult, CertDomain, CertDomainUpdate, CertificateDetails, ChainCertificate,
-    DEFAULT_CERT_PORT, DEFAULT_PAGE_LIMIT, DetailsFilter, DomainFilter, MAX_DOMAIN_LEN,
-    MAX_USERNAME_LEN, NewCertDomain, Page, User, WhitelistEntry, normalize_domain, validate_hash,
-    validate_limit, validate_port, validate_username, validate_whitelist_agent_id,
+    CertDomain, CertDomainUpdate, DEFAULT_PAGE_LIMIT, DetailsFilter, DomainFilter,
+    MAX_USERNAME_LEN, NewCertDomain, Page, User, WhitelistEntry, validate_hash, validate_limit,
+    validate_username, validate_whitelist_agent_id,
 };
 
 /// Users of the REST API and their password hashes.
@@ -384,26 +388,13 @@ mod tests {
     fn details_filter_semantics() {
         let now = 1_000 * crate::DAY_MS;
         let d = CertificateDetails {
-            domain: "a.com".into(),
-            port: 443,
             not_before_ms: now - 10 * crate::DAY_MS,
             not_after_ms: now + 30 * crate::DAY_MS,
             ip_addresses: vec!["10.0.0.1".into()],
             issuer_cn: Some("R3".into()),
             issuer_o: Some("Let's Encrypt".into()),
-            subject_cn: None,
-            subject_alt_names: vec![],
-            serial: None,
-            fingerprint_sha256: None,
-            key_type: None,
-            key_bits: None,
-            signature_algorithm: None,
-            tls_version: None,
-            cipher_suite: None,
             chain_valid: true,
-            chain_error: None,
-            chain: vec![],
-            last_checked_ms: now,
+            ..CertificateDetails::new("a.com", 443, now)
         };
         let f = |days, ip: Option<&str>, issuer: Option<&str>| DetailsFilter {
             expiring_within_days: days,

@@ -7,17 +7,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::DAY_MS;
+use crate::cert::{CertificateDetails, DEFAULT_CERT_PORT, normalize_domain, validate_port};
 use crate::error::{Error, Result};
 
 /// Default page size of the list filters (the spec's `limit` default).
 pub const DEFAULT_PAGE_LIMIT: usize = 100;
 /// Longest accepted username, in bytes.
 pub const MAX_USERNAME_LEN: usize = 128;
-/// Longest accepted domain name, in bytes (the DNS limit).
-pub const MAX_DOMAIN_LEN: usize = 253;
-/// The port a certificate domain gets when none is given.
-pub const DEFAULT_CERT_PORT: u16 = 443;
-
 /// A user of the REST API.
 ///
 /// `Debug` leaves the password hash out, and serializing skips it, so a
@@ -267,125 +263,6 @@ pub struct Page<T> {
     pub total: u64,
 }
 
-/// The outcome of one certificate check of a domain; results form a history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CertCheckResult {
-    /// The [`CertDomain::id`] that was checked.
-    pub domain_id: String,
-    /// Its domain name (must equal the domain's).
-    pub domain: String,
-    /// The port that was checked.
-    pub port: u16,
-    /// When the check ran, ms since the epoch.
-    pub checked_at_ms: i64,
-    /// Whether the certificate was valid (trusted chain, name match, in date).
-    pub is_valid: bool,
-    /// Days until `not_after` (negative once expired), when a certificate was read.
-    pub days_until_expiry: Option<f64>,
-    /// The certificate's `notAfter`, ms since the epoch, when read.
-    pub not_after_ms: Option<i64>,
-    /// Why the check failed, if it did.
-    pub error: Option<String>,
-}
-
-impl CertCheckResult {
-    /// A copy with the domain normalized, after checking every field.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for an empty domain id, an invalid domain,
-    /// port 0 or a non-finite `days_until_expiry`.
-    pub fn normalized(&self) -> Result<Self> {
-        if self.domain_id.is_empty() {
-            return Err(Error::InvalidInput(
-                "check result has an empty domain id".into(),
-            ));
-        }
-        validate_port(self.port)?;
-        if let Some(days) = self.days_until_expiry.filter(|d| !d.is_finite()) {
-            return Err(Error::InvalidInput(format!(
-                "check result of {}: days_until_expiry {days} is not finite",
-                self.domain
-            )));
-        }
-        Ok(Self {
-            domain: normalize_domain(&self.domain)?,
-            ..self.clone()
-        })
-    }
-}
-
-/// One certificate of the chain a server presented.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainCertificate {
-    /// Subject distinguished name.
-    pub subject: String,
-    /// Issuer distinguished name.
-    pub issuer: String,
-    /// `notBefore`, ms since the epoch.
-    pub not_before_ms: i64,
-    /// `notAfter`, ms since the epoch.
-    pub not_after_ms: i64,
-}
-
-/// What the last check read from the certificate of one (domain, port).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CertificateDetails {
-    /// Domain name, as in [`CertDomain::domain`].
-    pub domain: String,
-    /// Port, as in [`CertDomain::port`].
-    pub port: u16,
-    /// `notBefore`, ms since the epoch.
-    pub not_before_ms: i64,
-    /// `notAfter`, ms since the epoch.
-    pub not_after_ms: i64,
-    /// Addresses the domain resolved to.
-    pub ip_addresses: Vec<String>,
-    /// Issuer common name.
-    pub issuer_cn: Option<String>,
-    /// Issuer organization.
-    pub issuer_o: Option<String>,
-    /// Subject common name.
-    pub subject_cn: Option<String>,
-    /// Subject alternative names.
-    pub subject_alt_names: Vec<String>,
-    /// Serial number (hex).
-    pub serial: Option<String>,
-    /// SHA-256 fingerprint of the leaf certificate (hex).
-    pub fingerprint_sha256: Option<String>,
-    /// Public key algorithm (`RSA`, `EC`, `Ed25519`, ...).
-    pub key_type: Option<String>,
-    /// Public key size in bits.
-    pub key_bits: Option<u32>,
-    /// Signature algorithm of the leaf certificate.
-    pub signature_algorithm: Option<String>,
-    /// Negotiated TLS version.
-    pub tls_version: Option<String>,
-    /// Negotiated cipher suite.
-    pub cipher_suite: Option<String>,
-    /// Whether the chain verified against the trusted roots.
-    pub chain_valid: bool,
-    /// Why the chain did not verify.
-    pub chain_error: Option<String>,
-    /// The presented chain, leaf first.
-    pub chain: Vec<ChainCertificate>,
-    /// When these details were read, ms since the epoch.
-    pub last_checked_ms: i64,
-}
-
-impl CertificateDetails {
-    /// A copy with the domain normalized.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] for an invalid domain or port 0.
-    pub fn normalized(&self) -> Result<Self> {
-        validate_port(self.port)?;
-        Ok(Self {
-            domain: normalize_domain(&self.domain)?,
-            ..self.clone()
-        })
-    }
-}
-
 /// Filters and page of [`super::CertStore::list_details`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetailsFilter {
@@ -495,44 +372,6 @@ pub fn validate_hash(what: &str, hash: &str) -> Result<()> {
 pub fn validate_whitelist_agent_id(agent_id: &str) -> Result<()> {
     crate::config::validate_agent_id(agent_id)
         .map_err(|e| Error::InvalidInput(format!("agent id {agent_id:?}: {e}")))
-}
-
-/// The stored form of a domain: ASCII lower case, after checking it is a
-/// bare host name or IP address.
-///
-/// # Errors
-/// [`Error::InvalidInput`] when it is empty, longer than [`MAX_DOMAIN_LEN`],
-/// contains whitespace, control characters, `/` or `@`, or contains `:`
-/// without being an IPv6 address (a URL or `host:port` instead of a host).
-pub fn normalize_domain(domain: &str) -> Result<String> {
-    let bad = |why: &str| Err(Error::InvalidInput(format!("domain {domain:?}: {why}")));
-    if domain.is_empty() {
-        return bad("must not be empty");
-    }
-    if domain.len() > MAX_DOMAIN_LEN {
-        return bad(&format!("longer than {MAX_DOMAIN_LEN} bytes"));
-    }
-    if domain
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '/' || c == '@')
-    {
-        return bad("give the host name only, without scheme, path or spaces");
-    }
-    if domain.contains(':') && domain.parse::<std::net::Ipv6Addr>().is_err() {
-        return bad("give the host name only; the port is a separate field");
-    }
-    Ok(domain.to_ascii_lowercase())
-}
-
-/// Checks a port.
-///
-/// # Errors
-/// [`Error::InvalidInput`] for port 0.
-pub fn validate_port(port: u16) -> Result<()> {
-    if port == 0 {
-        return Err(Error::InvalidInput("port must be 1 to 65535, got 0".into()));
-    }
-    Ok(())
 }
 
 fn validate_interval(interval: Option<u64>) -> Result<()> {

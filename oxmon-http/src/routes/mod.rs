@@ -97,16 +97,22 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(whitelist::list, whitelist::add))
         .routes(routes!(whitelist::update, whitelist::delete))
         .routes(routes!(whitelist::regenerate_token))
-        .routes(routes!(certs::list_certificates))
-        .routes(routes!(certs::get_certificate))
-        .routes(routes!(certs::get_chain))
-        .routes(routes!(certs::list_domains, certs::add_domain))
-        .routes(routes!(certs::add_domains))
-        .routes(routes!(certs::update_domain, certs::delete_domain))
-        .routes(routes!(certs::check_one))
-        .routes(routes!(certs::check_all))
-        .routes(routes!(certs::status_all))
-        .routes(routes!(certs::status_one))
+        .routes(routes!(certs::certificates::list_certificates))
+        .routes(routes!(certs::certificates::get_certificate))
+        .routes(routes!(certs::certificates::get_chain))
+        .routes(routes!(
+            certs::domains::list_domains,
+            certs::domains::add_domain
+        ))
+        .routes(routes!(certs::domains::add_domains))
+        .routes(routes!(
+            certs::domains::update_domain,
+            certs::domains::delete_domain
+        ))
+        .routes(routes!(certs::status::check_one))
+        .routes(routes!(certs::status::check_all))
+        .routes(routes!(certs::status::status_all))
+        .routes(routes!(certs::status::status_one))
         .routes(routes!(openapi_json))
         .routes(routes!(openapi_yaml))
 }

@@ -1,8 +1,7 @@
 //! Conformance checks for [`CertStore`]: check results and certificate
 //! details, and their deletion with the domain.
 
-use super::assert_err;
-use super::certs::add;
+use super::{add, assert_err};
 use crate::DAY_MS;
 use crate::manage::{
     CertCheckResult, CertDomain, CertDomainUpdate, CertStore, CertificateDetails, ChainCertificate,
@@ -76,26 +75,10 @@ pub fn full_details(domain: &str, port: u16, days_left: i64) -> CertificateDetai
 /// Details with every optional field empty.
 pub fn bare_details(domain: &str, port: u16, days_left: i64) -> CertificateDetails {
     CertificateDetails {
-        domain: domain.to_owned(),
-        port,
         not_before_ms: T0 - DAY_MS,
         not_after_ms: T0 + days_left * DAY_MS,
-        ip_addresses: vec![],
-        issuer_cn: None,
-        issuer_o: None,
-        subject_cn: None,
-        subject_alt_names: vec![],
-        serial: None,
-        fingerprint_sha256: None,
-        key_type: None,
-        key_bits: None,
-        signature_algorithm: None,
-        tls_version: None,
-        cipher_suite: None,
         chain_valid: true,
-        chain_error: None,
-        chain: vec![],
-        last_checked_ms: T0,
+        ..CertificateDetails::new(domain, port, T0)
     }
 }
 

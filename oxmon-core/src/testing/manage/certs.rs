@@ -1,8 +1,8 @@
 //! Conformance checks for [`CertStore`]: domains ([`run_all`] also runs
 //! [`super::cert_checks`]).
 
-use super::assert_err;
-use crate::manage::{CertDomain, CertDomainUpdate, CertStore, DomainFilter, NewCertDomain};
+use super::{add, assert_err};
+use crate::manage::{CertDomainUpdate, CertStore, DomainFilter, NewCertDomain};
 use crate::testing::T0;
 
 /// Runs every [`CertStore`] check, domains and then results and details.
@@ -14,13 +14,6 @@ pub async fn run_all(store: &dyn CertStore) {
     domains_list_filters_and_pages(store).await;
     domains_update(store).await;
     super::cert_checks::run_all(store).await;
-}
-
-pub(super) async fn add(store: &dyn CertStore, domain: &str, port: u16) -> CertDomain {
-    store
-        .add_domain(&NewCertDomain::new(domain).with_port(port), T0)
-        .await
-        .expect("add domain")
 }
 
 async fn search(store: &dyn CertStore, text: &str) -> Vec<(String, u16)> {

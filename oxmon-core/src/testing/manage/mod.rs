@@ -10,7 +10,7 @@ pub mod cert_checks;
 pub mod certs;
 
 use crate::error::Error;
-use crate::manage::{CertStore, UserStore, WhitelistStore};
+use crate::manage::{CertDomain, CertStore, NewCertDomain, UserStore, WhitelistStore};
 use crate::testing::T0;
 
 /// Runs every check of this suite: users, whitelist and certificates.
@@ -52,6 +52,14 @@ pub(crate) fn assert_err<T: std::fmt::Debug>(
     );
     assert!(ok, "{what}: expected {kind}, got {result:?}");
     result.err().map(|e| e.to_string()).unwrap_or_default()
+}
+
+/// Adds `domain:port` at [`T0`], which must succeed.
+pub(crate) async fn add(store: &dyn CertStore, domain: &str, port: u16) -> CertDomain {
+    store
+        .add_domain(&NewCertDomain::new(domain).with_port(port), T0)
+        .await
+        .expect("add domain")
 }
 
 /// A created user reads back by name and by id with every field; ids are
