@@ -19,8 +19,6 @@ use oxmon::storage::{SqliteOptions, SqliteStore};
 use oxmon::transport::Ingest;
 use oxmon::transport::grpc::{GrpcServerOptions, GrpcTransport, serve};
 
-#[path = "support/mod.rs"]
-mod support;
 
 const AGENTS: usize = 64;
 const BATCHES_PER_AGENT: usize = 10;
@@ -86,7 +84,7 @@ fn bench(c: &mut Criterion) {
         ));
         addr
     });
-    let series = Arc::new(support::agent_series());
+    let series = Arc::new(oxmon::core::testing::agent_series());
     let clients: Vec<(String, Arc<GrpcTransport>)> = (0..AGENTS)
         .map(|a| {
             let id = format!("agent-{a:03}");

@@ -29,8 +29,6 @@ use oxmon::core::config::AgentConfig;
 use oxmon::core::{Clock, Labels, MetricBatch, Sample, Secret, SystemClock, Transport};
 use oxmon::transport::grpc::GrpcTransport;
 
-#[path = "support/mod.rs"]
-mod support;
 
 const PASSWORD: &str = "load-Test-Passw0rd";
 
@@ -224,7 +222,7 @@ enabled = false
         let jwt = login["token"].as_str().expect("token").to_owned();
 
         // Whitelist every agent through the API and connect it.
-        let mut series = support::agent_series();
+        let mut series = oxmon::core::testing::agent_series();
         series.truncate(usize::try_from(env_u64("OXMON_LOAD_SERIES", 60)).unwrap_or(60));
         let series = Arc::new(series);
         let mut clients = Vec::new();

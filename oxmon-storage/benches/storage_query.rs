@@ -19,9 +19,7 @@ use oxmon_storage::{
     SqliteOptions, SqliteStore,
 };
 
-#[path = "support/mod.rs"]
-mod support;
-use support::agent_series;
+use oxmon_core::testing::agent_series;
 
 const T0: i64 = 1_767_484_800_000; // 2026-01-04T00:00:00Z
 const DAY: i64 = 86_400_000;
