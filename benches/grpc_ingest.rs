@@ -19,7 +19,6 @@ use oxmon::storage::{SqliteOptions, SqliteStore};
 use oxmon::transport::Ingest;
 use oxmon::transport::grpc::{GrpcServerOptions, GrpcTransport, serve};
 
-
 const AGENTS: usize = 64;
 const BATCHES_PER_AGENT: usize = 10;
 const T0: i64 = 1_767_484_800_000;

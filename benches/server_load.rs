@@ -29,7 +29,6 @@ use oxmon::core::config::AgentConfig;
 use oxmon::core::{Clock, Labels, MetricBatch, Sample, Secret, SystemClock, Transport};
 use oxmon::transport::grpc::GrpcTransport;
 
-
 const PASSWORD: &str = "load-Test-Passw0rd";
 
 /// The alert rules of the run (`OXMON_LOAD_RULES=0` leaves them out, to

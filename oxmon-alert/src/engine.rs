@@ -164,9 +164,9 @@ impl AlertEngine {
     /// An engine over configured rules (disabled rules are left out).
     ///
     /// # Errors
-    /// As [`Rule::from_config`] and [`AlertEngine::new`].
+    /// As [`RuleRegistry::compile`](crate::RuleRegistry::compile) (built-in rule types only) and [`AlertEngine::new`].
     pub fn from_config(rules: &[RuleConfig], options: EngineOptions) -> Result<Self> {
-        Self::new(compile(rules)?, options)
+        Self::new(crate::RuleRegistry::new().compile(rules)?, options)
     }
 
     /// The rules, in order.
@@ -431,18 +431,6 @@ impl AlertEngine {
         active.sort_by(|a, b| a.rule.cmp(&b.rule).then_with(|| a.series.cmp(&b.series)));
         active
     }
-}
-
-/// Compiles configured rules, leaving out disabled ones.
-///
-/// # Errors
-/// As [`Rule::from_config`].
-pub fn compile(rules: &[RuleConfig]) -> Result<Vec<Rule>> {
-    rules
-        .iter()
-        .filter(|r| r.enabled)
-        .map(Rule::from_config)
-        .collect()
 }
 
 /// Runs rules over stored history and returns the events they would have

@@ -13,9 +13,7 @@ mod tracker;
 mod transition;
 mod windows;
 
-pub use engine::{
-    ActiveAlert, AlertEngine, EngineOptions, EngineStats, SeriesHandle, compile, replay,
-};
+pub use engine::{ActiveAlert, AlertEngine, EngineOptions, EngineStats, SeriesHandle, replay};
 pub use error::{Error, Result};
 pub use registry::RuleRegistry;
 pub use rule::Rule;

@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn series_sharing_a_hash_are_told_apart() {
-        let rules = crate::compile(
+        let rules = crate::RuleRegistry::new().compile(
             &oxmon_core::config::ServerConfig::from_toml(
                 "[[alert.rules]]\nname = \"t\"\ntype = \"threshold\"\nmetric = \"m\"\noperator = \"gt\"\nvalue = 1.0\n",
                 "t.toml",

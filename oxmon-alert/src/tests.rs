@@ -783,8 +783,12 @@ fn reload_keeps_state_of_unchanged_rules_only() {
     assert_eq!(e.active().len(), 1);
     // Reload with the CPU rule unchanged and the memory rule changed.
     let changed = two.replace("rate_threshold = 20.0", "rate_threshold = 30.0");
-    e.set_rules(crate::compile(&rules(&changed)).unwrap())
-        .unwrap();
+    e.set_rules(
+        crate::RuleRegistry::new()
+            .compile(&rules(&changed))
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(e.active().len(), 1, "the firing alert survives the reload");
     assert!(
         feed(&mut e, "a", "cpu.usage", &l, T0 + 10 * S, 10 * S, &[96.0]).is_empty(),
@@ -796,15 +800,21 @@ fn reload_keeps_state_of_unchanged_rules_only() {
     );
     // A changed rule starts fresh; a removed rule's alerts are gone.
     feed(&mut e, "a", "cpu.usage", &l, T0 + 30 * S, 10 * S, &[95.0]);
-    e.set_rules(crate::compile(&rules(&changed.replace("value = 90.0", "value = 80.0"))).unwrap())
-        .unwrap();
+    e.set_rules(
+        crate::RuleRegistry::new()
+            .compile(&rules(&changed.replace("value = 90.0", "value = 80.0")))
+            .unwrap(),
+    )
+    .unwrap();
     assert!(
         e.active().is_empty(),
         "a changed rule does not inherit state"
     );
     let dup = format!("{HIGH_CPU}{HIGH_CPU}");
     assert!(ServerConfig::from_toml(&dup, "t").is_err());
-    let r = crate::compile(&rules(HIGH_CPU)).unwrap();
+    let r = crate::RuleRegistry::new()
+        .compile(&rules(HIGH_CPU))
+        .unwrap();
     assert!(
         e.set_rules(vec![r[0].clone(), r[0].clone()]).is_err(),
         "duplicate names are refused"
