@@ -6,7 +6,7 @@ use std::path::Path;
 use oxmon_core::config::ServerConfig;
 use oxmon_core::manage::UserStore;
 use oxmon_core::{Clock, Secret};
-use oxmon_http::auth::{Argon2Hasher, check_password_strength, generate_agent_token};
+use oxmon_http::auth::{Argon2Hasher, check_password_strength, generate_secret};
 
 use super::ServerError;
 
@@ -27,7 +27,7 @@ pub(crate) fn jwt_secret(config: &ServerConfig) -> Result<Secret, ServerError> {
             path.display()
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret = generate_agent_token();
+            let secret = generate_secret();
             write_private(&path, &secret).map_err(|e| {
                 ServerError::auth_from(format!("{}: cannot write: {e}", path.display()), e)
             })?;
@@ -86,7 +86,7 @@ fn choose_password(
     let (password, source) = match (&config.auth.default_password, env_password) {
         (Some(p), _) => (p.clone(), AdminPasswordSource::ConfigFile),
         (None, Some(p)) => (Secret::new(p), AdminPasswordSource::Environment),
-        (None, None) => return Ok((Secret::new(generate_agent_token()), true)),
+        (None, None) => return Ok((Secret::new(generate_secret()), true)),
     };
     check_password_strength(&config.auth.default_username, password.expose()).map_err(|weak| {
         ServerError::WeakAdminPassword {

@@ -43,10 +43,11 @@ pub enum AuthError {
     Store(#[from] oxmon_core::Error),
 }
 
-/// A new agent token: 256 random bits from the thread's CSPRNG, URL-safe
-/// base64 without padding (43 characters). Store only
-/// [`oxmon_core::token::hash_agent_token`] of it.
-pub fn generate_agent_token() -> String {
+/// A new secret: 256 random bits from the thread's CSPRNG, URL-safe base64
+/// without padding (43 characters). Agent tokens (store only
+/// [`oxmon_core::token::hash_agent_token`] of one), the API's signing
+/// secret and generated passwords are made with it.
+pub fn generate_secret() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -57,8 +58,8 @@ mod tests {
 
     #[test]
     fn agent_tokens_are_long_random_and_url_safe() {
-        let a = generate_agent_token();
-        let b = generate_agent_token();
+        let a = generate_secret();
+        let b = generate_secret();
         assert_eq!(a.len(), 43);
         assert_ne!(a, b);
         assert!(

@@ -122,7 +122,7 @@ impl Argon2Hasher {
     pub fn verify(&self, password: &str, stored: Option<&str>) -> bool {
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let dummy = self.dummy.get_or_init(|| {
-            let random = super::generate_agent_token();
+            let random = super::generate_secret();
             self.hash(&random).unwrap_or_default()
         });
         let target = stored.unwrap_or(dummy);

@@ -10,7 +10,7 @@ use oxmon_core::token::hash_agent_token;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{AuthUser, generate_agent_token};
+use crate::auth::{AuthUser, generate_secret};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::rfc3339;
@@ -172,7 +172,7 @@ pub(super) async fn add(
     oxmon_core::config::validate_agent_id(&req.agent_id)
         .map_err(|why| ApiError::unprocessable("invalid_input", format!("agent_id: {why}")))?;
     check_description(req.description.as_deref())?;
-    let token = generate_agent_token();
+    let token = generate_secret();
     let entry = state
         .whitelist
         .add_agent(
@@ -266,7 +266,7 @@ pub(super) async fn regenerate_token(
     _who: AuthUser,
     ApiPath(agent_id): ApiPath<String>,
 ) -> Result<Json<RegenerateTokenResponse>, ApiError> {
-    let token = generate_agent_token();
+    let token = generate_secret();
     let entry = state
         .whitelist
         .replace_agent_token_hash(&agent_id, &hash_agent_token(&token), state.clock.now_ms())
