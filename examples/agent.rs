@@ -153,28 +153,3 @@ fn print_once(config: &AgentConfig) -> ExitCode {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::*;
-
-    fn parse(args: &[&str]) -> Result<Args, String> {
-        Args::parse(args.iter().map(OsString::from))
-    }
-
-    #[test]
-    fn arguments() {
-        assert_eq!(parse(&[]).unwrap(), Args::default());
-        let a = parse(&["/etc/oxmon/agent.toml", "--once"]).unwrap();
-        assert_eq!(
-            a.config.as_deref(),
-            Some(Path::new("/etc/oxmon/agent.toml"))
-        );
-        assert!(a.once && !a.help);
-        assert!(parse(&["--help"]).unwrap().help);
-        assert!(parse(&["--oops"]).unwrap_err().contains("--oops"));
-        assert!(parse(&["a.toml", "b.toml"]).unwrap_err().contains("b.toml"));
-    }
-}
