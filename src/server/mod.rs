@@ -4,33 +4,33 @@
 //! lives in the crates.
 
 mod admin;
+mod parts;
 mod program;
 mod status;
 
 pub use admin::AdminPasswordSource;
 pub use program::main_with;
 
+use parts::{
+    AlertFeed, EngineAlerts, HttpCertChecks, RestListener, alert_task, open_sqlite, retention_task,
+};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use oxmon_alert::{AlertEngine, EngineOptions, RuleRegistry};
+use oxmon_alert::{EngineOptions, RuleRegistry};
 use oxmon_collector::cert::{CertChecker, CertCheckerError};
 use oxmon_core::config::ConfigError;
 use oxmon_core::config::{AgentConfig, ServerConfig};
-use oxmon_core::manage::{CertCheckResult, CertDomain};
 use oxmon_core::manage::{ManagementStore, WhitelistStore};
 use oxmon_core::notify_history::NotificationHistory;
-use oxmon_core::sync::LockExt;
-use oxmon_core::{
-    AlertStatus, ChannelPlugin, Clock, Collector, DAY_MS, MetricBatch, MetricStore, RulePlugin,
-    Severity, SystemClock,
-};
+use oxmon_core::{ChannelPlugin, Clock, Collector, MetricStore, RulePlugin, SystemClock};
 use oxmon_http::auth::{LoginLimiter, LoginLimits, PasswordPool};
 use oxmon_notify::{ChannelRegistry, Notifier};
-use oxmon_storage::{SqliteManagementStore, SqliteOptions, SqliteStore};
+use oxmon_storage::{SqliteManagementStore, SqliteStore};
 use oxmon_transport::grpc::{GrpcServer, GrpcServerOptions};
-use oxmon_transport::net::{ConnectionLimits, LimitedListener, LimitedStream};
-use oxmon_transport::{InProcessTransport, Ingest, IngestLimits, IngestObserver, ObserverSlot};
+use oxmon_transport::net::{ConnectionLimits, LimitedListener};
+use oxmon_transport::{InProcessTransport, Ingest, IngestLimits, IngestObserver};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -88,62 +88,6 @@ pub enum ServerError {
 /// The first problem, naming the file and the field.
 pub fn check(config: &ServerConfig) -> Result<(), ServerError> {
     Server::builder(config.clone()).check()
-}
-
-/// What is firing now, for `GET /v1/alerts/active`.
-#[derive(Debug)]
-struct EngineAlerts(Arc<std::sync::Mutex<AlertEngine>>);
-
-impl oxmon_http::ActiveAlerts for EngineAlerts {
-    fn active(&self) -> Vec<oxmon_http::ActiveAlertView> {
-        let engine = self.0.locked();
-        engine
-            .active()
-            .into_iter()
-            .map(|a| oxmon_http::ActiveAlertView {
-                rule: a.rule,
-                agent_id: a.series.agent_id,
-                metric: a.series.metric,
-                labels: a.series.labels,
-                severity: a.severity,
-                since: oxmon_http::rfc3339(a.since_ms),
-                value: a.value,
-                message: a.message,
-            })
-            .collect()
-    }
-}
-
-/// Feeds stored batches to the alert task without blocking ingest. The
-/// queue is bounded: when the engine is behind, ingest refuses batches with
-/// UNAVAILABLE (agents keep them) instead of queueing without end.
-#[derive(Debug)]
-struct AlertFeed(mpsc::Sender<MetricBatch>);
-
-impl IngestObserver for AlertFeed {
-    fn reserve(&self) -> Option<ObserverSlot> {
-        let permit = self.0.clone().try_reserve_owned().ok()?;
-        Some(ObserverSlot::new(move |batch| {
-            permit.send(batch);
-        }))
-    }
-}
-
-/// The REST API's listener: the same connection limits as gRPC's.
-#[derive(Debug)]
-struct RestListener(LimitedListener);
-
-impl axum::serve::Listener for RestListener {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        self.0.accept().await
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
 }
 
 /// A running server. Drop it or call [`Server::shutdown`] to stop.
@@ -573,100 +517,5 @@ impl ServerBuilder {
             store,
             sqlite,
         })
-    }
-}
-
-/// Opens the SQLite metric store in `data_dir` as `config` says.
-async fn open_sqlite(
-    config: &ServerConfig,
-    clock: Arc<dyn Clock>,
-) -> Result<Arc<SqliteStore>, ServerError> {
-    let dir = config.data_dir.clone();
-    let store_options = SqliteOptions::from_config(config, clock);
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(dir, store_options))
-        .await
-        .map_err(|e| oxmon_core::Error::unavailable_from(e.to_string(), e))??;
-    for broken in store.broken_partitions() {
-        tracing::error!("{broken}");
-    }
-    Ok(Arc::new(store))
-}
-
-/// Applies `retention_days` once an hour to a store the server did not
-/// open (the SQLite store applies it itself).
-async fn retention_task(
-    store: Arc<dyn MetricStore>,
-    retention_days: u32,
-    clock: Arc<dyn Clock>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = stopped.wait_for(|s| *s) => return,
-        }
-        let cutoff = clock.now_ms() - i64::from(retention_days) * DAY_MS;
-        match store.apply_retention(cutoff).await {
-            Ok(report) => tracing::debug!(?report, "retention applied"),
-            Err(e) => tracing::warn!(error = %e, "retention failed"),
-        }
-    }
-}
-
-async fn alert_task(
-    counters: Arc<status::AlertCounters>,
-    engine: Arc<std::sync::Mutex<AlertEngine>>,
-    mut batches: mpsc::Receiver<MetricBatch>,
-    store: Arc<dyn MetricStore>,
-    notifier: Notifier,
-) {
-    let mut events = Vec::new();
-    while let Some(batch) = batches.recv().await {
-        engine.locked().observe_all(&batch.samples, &mut events);
-        if events.is_empty() {
-            continue;
-        }
-        for e in &events {
-            let counter = match e.status {
-                AlertStatus::Firing => &counters.fired,
-                AlertStatus::Resolved => &counters.resolved,
-            };
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match (e.status, e.severity) {
-                (AlertStatus::Firing, Severity::Critical) => {
-                    tracing::error!(rule = %e.rule, series = %e.series, "{}", e.message);
-                }
-                (AlertStatus::Firing, _) => {
-                    tracing::warn!(rule = %e.rule, series = %e.series, "{}", e.message);
-                }
-                (AlertStatus::Resolved, _) => {
-                    tracing::info!(rule = %e.rule, series = %e.series, "resolved: {}", e.message);
-                }
-            }
-        }
-        if let Err(err) = store.insert_alert_events(&events).await {
-            tracing::error!(error = %err, "could not store alert events");
-        }
-        for e in events.drain(..) {
-            notifier.notify(e).await;
-        }
-    }
-    // Ingest is gone: send what waits for its aggregation window now.
-    notifier.flush().await;
-}
-
-/// The certificate scheduler as the REST API's on-demand checker.
-#[derive(Debug)]
-struct HttpCertChecks(CertChecker);
-
-#[async_trait::async_trait]
-impl oxmon_http::CertChecks for HttpCertChecks {
-    async fn check_now(&self, domains: Vec<CertDomain>) -> Vec<CertCheckResult> {
-        self.0.check(domains).await
-    }
-
-    fn refuse_target(&self, domain: &str) -> Option<String> {
-        self.0.refuse_target(domain)
     }
 }
