@@ -1,12 +1,12 @@
 #![doc = include_str!("../README.md")]
 
-mod manage_memory;
 mod memory;
+mod memory_manage;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub use manage_memory::MemoryManagementStore;
 pub use memory::MemoryStore;
+pub use memory_manage::MemoryManagementStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{CompactReport, SqliteManagementStore, SqliteOptions, SqliteStore};
 

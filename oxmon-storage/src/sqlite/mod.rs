@@ -4,7 +4,7 @@
 mod codec;
 mod compact;
 mod index;
-mod management;
+mod manage;
 mod partition;
 mod private;
 mod read;
@@ -32,7 +32,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use compact::CompactReport;
-pub use management::SqliteManagementStore;
+pub use manage::SqliteManagementStore;
 
 use index::{Index, IndexData};
 use writer::{Command, QueueSlot, Writer};

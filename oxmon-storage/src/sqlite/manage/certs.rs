@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{
     SqliteManagementStore, db_err, get_opt_u64, get_u64, in_tx, sql_count, to_i64, write_err,
 };
-use crate::manage_memory::name_item;
+use crate::memory_manage::name_item;
 
 const DOMAIN_COLUMNS: &str =
     "id, domain, port, enabled, check_interval_secs, note, created_at, updated_at";
