@@ -112,8 +112,11 @@ async fn the_agent_buffers_until_the_grpc_server_is_up_and_across_a_restart() {
     // The server is down: collections pile up.
     tokio::time::sleep(Duration::from_millis(2_300)).await;
     let down = stats.get();
-    assert!(down.collected >= 2 && down.sent == 0, "{down}");
-    assert!(down.send_failures >= 1, "{down}");
+    assert!(
+        down.schedule.collected >= 2 && down.forward.sent == 0,
+        "{down}"
+    );
+    assert!(down.forward.send_failures >= 1, "{down}");
 
     let handler = Arc::new(ScriptedHandler::new());
     let stop_server = start_server(addr, handler.clone()).await;
@@ -152,6 +155,9 @@ async fn the_agent_buffers_until_the_grpc_server_is_up_and_across_a_restart() {
         );
         assert!(b.samples.iter().all(|s| s.timestamp_ms == b.timestamp_ms));
     }
-    assert_eq!(final_stats.dropped, 0, "{final_stats}");
-    assert_eq!(final_stats.sent, final_stats.collected, "{final_stats}");
+    assert_eq!(final_stats.forward.dropped, 0, "{final_stats}");
+    assert_eq!(
+        final_stats.forward.sent, final_stats.schedule.collected,
+        "{final_stats}"
+    );
 }

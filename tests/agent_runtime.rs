@@ -159,10 +159,15 @@ async fn batches_follow_the_fixed_schedule_with_one_timestamp_each() {
     }
     assert_no_duplicates(&got);
     assert_eq!(
-        (stats.collected, stats.sent, stats.buffered, stats.dropped),
+        (
+            stats.schedule.collected,
+            stats.forward.sent,
+            stats.forward.buffered,
+            stats.forward.dropped
+        ),
         (5, 5, 0, 0)
     );
-    assert_eq!(stats.samples, 10);
+    assert_eq!(stats.schedule.samples, 10);
 }
 
 #[tokio::test(start_paused = true)]
@@ -174,24 +179,35 @@ async fn an_outage_loses_nothing_within_the_buffer_keeps_order_and_sends_nothing
     pass(95).await;
     let during = agent.stats.get();
     assert_eq!(
-        (during.collected, during.sent, during.buffered),
+        (
+            during.schedule.collected,
+            during.forward.sent,
+            during.forward.buffered
+        ),
         (10, 0, 10)
     );
-    assert!(during.send_failures >= 3, "it kept retrying: {during}");
+    assert!(
+        during.forward.send_failures >= 3,
+        "it kept retrying: {during}"
+    );
     assert!(handler.received().is_empty());
 
     transport.set_available(true);
     pass(120).await; // longer than the 60 s backoff cap
     let after = agent.stats.get();
-    assert_eq!(after.buffered, 0, "{after}");
+    assert_eq!(after.forward.buffered, 0, "{after}");
     let stats = agent.stop().await;
     let got = received(&handler);
-    let want: Vec<u64> = (0..stats.collected).collect();
+    let want: Vec<u64> = (0..stats.schedule.collected).collect();
     assert_eq!(seqs(&got), want, "every collection, in order");
     assert_no_duplicates(&got);
     assert_eq!(
-        (stats.sent, stats.dropped, stats.rejected),
-        (stats.collected, 0, 0)
+        (
+            stats.forward.sent,
+            stats.forward.dropped,
+            stats.forward.rejected
+        ),
+        (stats.schedule.collected, 0, 0)
     );
 }
 
@@ -204,7 +220,11 @@ async fn a_full_buffer_drops_the_oldest_and_counts_them() {
     pass(115).await; // 12 collections: 0..=11
     let during = agent.stats.get();
     assert_eq!(
-        (during.collected, during.buffered, during.dropped),
+        (
+            during.schedule.collected,
+            during.forward.buffered,
+            during.forward.dropped
+        ),
         (12, 5, 7),
         "{during}"
     );
@@ -215,11 +235,14 @@ async fn a_full_buffer_drops_the_oldest_and_counts_them() {
     // so a few more of the oldest go meanwhile: whatever was dropped is the
     // oldest, and everything after it arrived in order.
     let got = seqs(&received(&handler));
-    assert!(stats.dropped >= 7, "{stats}");
-    let want: Vec<u64> = (stats.dropped..stats.collected).collect();
+    assert!(stats.forward.dropped >= 7, "{stats}");
+    let want: Vec<u64> = (stats.forward.dropped..stats.schedule.collected).collect();
     assert_eq!(got, want, "the newest are kept, in order");
-    assert_eq!(stats.sent + stats.dropped, stats.collected);
-    assert_eq!(stats.buffered, 0);
+    assert_eq!(
+        stats.forward.sent + stats.forward.dropped,
+        stats.schedule.collected
+    );
+    assert_eq!(stats.forward.buffered, 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -240,8 +263,15 @@ async fn a_permanent_rejection_drops_that_batch_and_sending_continues() {
         "batch 0 was offered once, then the rest"
     );
     assert_no_duplicates(&got);
-    assert_eq!((stats.rejected, stats.sent, stats.buffered), (1, 3, 0));
-    assert_eq!(stats.send_failures, 0, "a rejection is not retried");
+    assert_eq!(
+        (
+            stats.forward.rejected,
+            stats.forward.sent,
+            stats.forward.buffered
+        ),
+        (1, 3, 0)
+    );
+    assert_eq!(stats.forward.send_failures, 0, "a rejection is not retried");
 }
 
 #[tokio::test(start_paused = true)]
@@ -268,7 +298,11 @@ async fn a_retryable_server_error_is_retried_and_a_duplicate_ack_is_counted() {
     );
     assert_eq!(got[2..], [1, 2]);
     assert_eq!(
-        (stats.sent, stats.duplicates, stats.send_failures),
+        (
+            stats.forward.sent,
+            stats.forward.duplicates,
+            stats.forward.send_failures
+        ),
         (3, 1, 1)
     );
 }
@@ -313,16 +347,19 @@ async fn a_hanging_send_never_delays_collection() {
     pass(95).await;
     let during = agent.stats.get();
     assert_eq!(
-        (during.collected, during.skipped_ticks),
+        (during.schedule.collected, during.schedule.skipped_ticks),
         (10, 0),
         "{during}"
     );
-    assert!(during.send_failures >= 2, "requests time out: {during}");
+    assert!(
+        during.forward.send_failures >= 2,
+        "requests time out: {during}"
+    );
     transport.hang.store(false, Ordering::SeqCst);
     pass(90).await;
     let stats = agent.stop().await;
     let got = received(&handler);
-    let want: Vec<u64> = (0..stats.collected).collect();
+    let want: Vec<u64> = (0..stats.schedule.collected).collect();
     assert_eq!(seqs(&got), want);
     for (i, b) in got.iter().enumerate() {
         assert_eq!(
@@ -345,7 +382,11 @@ async fn shutdown_flushes_the_buffer_when_the_server_answers() {
     // Stop while the sender is in a long backoff: shutdown retries quickly.
     let stats = agent.stop().await;
     assert_eq!(
-        (stats.collected, stats.sent, stats.buffered),
+        (
+            stats.schedule.collected,
+            stats.forward.sent,
+            stats.forward.buffered
+        ),
         (4, 4, 0),
         "{stats}"
     );
@@ -366,7 +407,11 @@ async fn shutdown_gives_up_after_the_grace_period_when_the_server_is_down() {
         "grace is 5 s, took {took:?}"
     );
     assert_eq!(
-        (stats.collected, stats.sent, stats.buffered),
+        (
+            stats.schedule.collected,
+            stats.forward.sent,
+            stats.forward.buffered
+        ),
         (2, 0, 2),
         "{stats}"
     );
@@ -429,7 +474,7 @@ async fn an_overrunning_collection_skips_ticks_instead_of_bursting() {
     release.send(()).expect("release");
     pass(12).await; // back to normal: a collection at 40 s
     let stats = agent.stop().await;
-    assert!(stats.skipped_ticks >= 1, "{stats}");
+    assert!(stats.schedule.skipped_ticks >= 1, "{stats}");
     let got = received(&handler);
     let times: Vec<i64> = got.iter().map(|b| (b.timestamp_ms - T0) / 1_000).collect();
     assert_eq!(
