@@ -93,9 +93,9 @@ async fn the_agent_buffers_until_the_grpc_server_is_up_and_across_a_restart() {
     config.collection_interval_secs = 1;
     let transport = Arc::new(GrpcTransport::connect(&config, "grpc-agent").expect("client"));
     let mut options = AgentOptions::default();
-    options.request_timeout = Duration::from_secs(2);
-    options.backoff_min = Duration::from_millis(50);
-    options.backoff_max = Duration::from_millis(400);
+    options.forward.request_timeout = Duration::from_secs(2);
+    options.forward.backoff_min = Duration::from_millis(50);
+    options.forward.backoff_max = Duration::from_millis(400);
     let agent = Agent::new(
         &config,
         vec![Box::new(Seq::default())],

@@ -181,6 +181,16 @@ impl Schedule {
         }
     }
 
+    /// The id put on every batch.
+    pub fn agent_id(&self) -> &str {
+        &self.agent_id
+    }
+
+    /// Time between collections.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// A handle to the loop's counters.
     pub fn counters(&self) -> ScheduleCounters {
         self.counters.clone()

@@ -47,12 +47,9 @@ pub use stats::{AgentStats, StatsHandle};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AgentOptions {
-    /// Longest wait for the server's answer to one batch. Default 10 s.
-    pub request_timeout: Duration,
-    /// First retry delay after a failed send. Default 1 s.
-    pub backoff_min: Duration,
-    /// Longest retry delay while the server stays down. Default 60 s.
-    pub backoff_max: Duration,
+    /// How the send task talks to the server: request timeout, retry
+    /// delays.
+    pub forward: ForwardOptions,
     /// How long shutdown keeps trying to send the buffer. Default 5 s.
     pub shutdown_grace: Duration,
     /// Log the counters every this many collections (0: never, only at
@@ -62,11 +59,8 @@ pub struct AgentOptions {
 
 impl Default for AgentOptions {
     fn default() -> Self {
-        let f = ForwardOptions::default();
         Self {
-            request_timeout: f.request_timeout,
-            backoff_min: f.backoff_min,
-            backoff_max: f.backoff_max,
+            forward: ForwardOptions::default(),
             shutdown_grace: Duration::from_secs(5),
             stats_log_every: 60,
         }
@@ -187,18 +181,24 @@ fn default_transport(
 /// # Errors
 /// [`AgentError::AgentId`] when the host name is not a valid agent id.
 pub fn resolve_agent_id(config: &AgentConfig) -> Result<String, AgentError> {
-    let host = oxmon_collector::host_name().unwrap_or_else(|| "localhost".to_owned());
-    let id = config.agent_id_or(&host);
+    let id = agent_id_of(config);
     validate_agent_id(&id).map_err(AgentError::AgentId)?;
     Ok(id)
+}
+
+/// The configured agent id, else the host name, else `localhost`; the
+/// host name is only looked up when needed.
+fn agent_id_of(config: &AgentConfig) -> String {
+    config
+        .agent_id
+        .clone()
+        .unwrap_or_else(|| oxmon_collector::host_name().unwrap_or_else(|| "localhost".to_owned()))
 }
 
 /// An embeddable agent: the collectors, a transport and a clock, run on a
 /// fixed schedule until a shutdown future completes.
 #[derive(Debug)]
 pub struct Agent {
-    agent_id: String,
-    interval: Duration,
     collectors: Vec<Box<dyn Collector>>,
     transport: Arc<dyn Transport>,
     options: AgentOptions,
@@ -230,13 +230,9 @@ impl Agent {
         transport: Arc<dyn Transport>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let host = oxmon_collector::host_name().unwrap_or_else(|| "localhost".to_owned());
-        let agent_id = config.agent_id_or(&host);
         let interval = Duration::from_secs(config.collection_interval_secs.max(1));
         Self {
-            schedule: Schedule::new(agent_id.clone(), interval, clock),
-            agent_id,
-            interval,
+            schedule: Schedule::new(agent_id_of(config), interval, clock),
             collectors,
             transport,
             options: AgentOptions::default(),
@@ -253,7 +249,7 @@ impl Agent {
 
     /// The id put on every batch.
     pub fn agent_id(&self) -> &str {
-        &self.agent_id
+        self.schedule.agent_id()
     }
 
     /// The counters now.
@@ -280,8 +276,6 @@ impl Agent {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> AgentStats {
         let stats = self.stats_handle();
         let Agent {
-            agent_id,
-            interval,
             collectors,
             transport,
             options,
@@ -289,24 +283,20 @@ impl Agent {
             schedule,
         } = self;
         tracing::info!(
-            agent_id = %agent_id,
-            interval = ?interval,
+            agent_id = %schedule.agent_id(),
+            interval = ?schedule.interval(),
             collectors = collectors.len(),
             "agent started"
         );
-        let mut forward = ForwardOptions::default();
-        forward.request_timeout = options.request_timeout;
-        forward.backoff_min = options.backoff_min;
-        forward.backoff_max = options.backoff_max;
-        let sending = queue.start(transport, forward);
+        let sending = queue.start(transport, options.forward);
         let grace = options.shutdown_grace;
         let every = options.stats_log_every;
-        let (log_stats, mut batches) = (stats.clone(), 0u64);
+        let log_stats = stats.clone();
         let sink = move |batch| {
             queue.push(batch);
-            batches += 1;
-            if every > 0 && batches.is_multiple_of(every) {
-                tracing::info!(stats = %log_stats.get(), "agent counters");
+            let now = log_stats.get();
+            if every > 0 && now.schedule.collected.is_multiple_of(every) {
+                tracing::info!(stats = %now, "agent counters");
             }
         };
         schedule
