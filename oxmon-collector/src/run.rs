@@ -33,22 +33,18 @@ pub fn run_collectors(
         let result = catch_unwind(AssertUnwindSafe(|| c.collect(ctx, out)));
         let message = match result {
             Ok(Ok(())) => {
-                let mut bad = 0;
-                let mut first = None;
-                let mut i = 0;
-                out.retain(|s| {
-                    i += 1;
-                    if i <= before {
+                let mut fresh = out.split_off(before);
+                let (mut first, mut bad, mut index) = (None, 0, 0);
+                fresh.retain(|s| {
+                    index += 1;
+                    let Some(p) = check_sample(s, &SampleLimits::default()) else {
                         return true;
-                    }
-                    let problem = check_sample(s, &SampleLimits::default());
-                    if let Some(p) = problem {
-                        bad += 1;
-                        first.get_or_insert_with(|| sample_error(i - before - 1, s, &p));
-                        return false;
-                    }
-                    true
+                    };
+                    first.get_or_insert_with(|| sample_error(index - 1, s, &p));
+                    bad += 1;
+                    false
                 });
+                out.append(&mut fresh);
                 match first {
                     None => continue,
                     Some(first) => format!("{bad} invalid samples dropped (first: {first})"),
@@ -154,6 +150,12 @@ mod tests {
         assert!(failures[0].message.contains("no /proc"));
         assert!(
             failures[2].message.starts_with("2 invalid samples"),
+            "{failures:?}"
+        );
+        assert!(
+            failures[2]
+                .message
+                .ends_with("(first: sample 1 (nan): value NaN is not finite)"),
             "{failures:?}"
         );
     }

@@ -57,12 +57,15 @@ impl Default for SampleLimits {
 /// The timestamp is not judged here: its window is the receiver's
 /// ([`check_batch`] requires 1970 to 9999).
 pub fn check_sample(s: &Sample, limits: &SampleLimits) -> Option<String> {
-    if s.metric.is_empty() || s.metric.len() > limits.max_metric_len {
-        return Some(if limits.max_metric_len == usize::MAX {
-            "empty metric name".to_owned()
-        } else {
-            format!("metric name must be 1 to {} bytes", limits.max_metric_len)
-        });
+    if s.metric.is_empty() {
+        return Some("empty metric name".to_owned());
+    }
+    if s.metric.len() > limits.max_metric_len {
+        return Some(format!(
+            "metric name of {} bytes, at most {}",
+            s.metric.len(),
+            limits.max_metric_len
+        ));
     }
     if s.labels.len() > limits.max_labels {
         return Some(format!(
@@ -138,11 +141,11 @@ mod tests {
         let ok = sample("cpu", Labels::new().with("k", "v"), 1.0);
         assert_eq!(check_sample(&ok, &l), None);
         let cases = [
+            (sample("", Labels::new(), 1.0), "empty metric name"),
             (
-                sample("", Labels::new(), 1.0),
-                "metric name must be 1 to 8 bytes",
+                sample("too.long.name", Labels::new(), 1.0),
+                "metric name of 13 bytes, at most 8",
             ),
-            (sample("too.long.name", Labels::new(), 1.0), "1 to 8 bytes"),
             (
                 sample("cpu", Labels::new().with("a", "1").with("b", "2"), 1.0),
                 "2 labels, at most 1",

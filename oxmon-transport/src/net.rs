@@ -48,27 +48,29 @@ impl ConnectionLimits {
     /// moves no bytes, so the idle timeout is never shorter than the
     /// request timeout.
     pub fn grpc(limits: &LimitsConfig) -> Self {
-        Self {
-            max_connections: limits.grpc_max_connections,
-            max_per_address: limits.grpc_max_connections_per_address,
-            idle_timeout: Some(Duration::from_secs(
-                limits
-                    .grpc_idle_timeout_secs
-                    .max(limits.grpc_request_timeout_secs),
-            )),
-        }
+        Self::listener(
+            limits.grpc_max_connections,
+            limits.grpc_max_connections_per_address,
+            limits.grpc_idle_timeout_secs,
+            limits.grpc_request_timeout_secs,
+        )
     }
 
     /// The REST listener's limits in `[limits]`, on the same terms.
     pub fn http(limits: &LimitsConfig) -> Self {
+        Self::listener(
+            limits.http_max_connections,
+            limits.http_max_connections_per_address,
+            limits.http_idle_timeout_secs,
+            limits.http_request_timeout_secs,
+        )
+    }
+
+    fn listener(max: usize, per_address: usize, idle_secs: u64, request_secs: u64) -> Self {
         Self {
-            max_connections: limits.http_max_connections,
-            max_per_address: limits.http_max_connections_per_address,
-            idle_timeout: Some(Duration::from_secs(
-                limits
-                    .http_idle_timeout_secs
-                    .max(limits.http_request_timeout_secs),
-            )),
+            max_connections: max,
+            max_per_address: per_address,
+            idle_timeout: Some(Duration::from_secs(idle_secs.max(request_secs))),
         }
     }
 }

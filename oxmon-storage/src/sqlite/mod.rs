@@ -151,15 +151,30 @@ impl std::fmt::Debug for Shared {
 /// locks and unopenable files are `Unavailable` (retry later), the rest `Storage`.
 /// The SQLite error travels as the source.
 pub(crate) fn map_err(context: &str, e: rusqlite::Error) -> Error {
-    use rusqlite::ErrorCode::*;
     let message = format!("{context}: {e}");
-    match e.sqlite_error_code() {
-        Some(
-            DiskFull | ReadOnly | CannotOpen | DatabaseBusy | DatabaseLocked | SystemIoFailure
-            | OutOfMemory,
-        ) => Error::unavailable_from(message, e),
-        _ => Error::storage_from(message, e),
+    if is_transient(&e) {
+        Error::unavailable_from(message, e)
+    } else {
+        Error::storage_from(message, e)
     }
+}
+
+/// Whether a SQLite error may go away by itself (a full disk, read-only or
+/// unopenable files, locks, I/O, memory): `Unavailable` rather than `Storage`.
+pub(crate) fn is_transient(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            DiskFull
+                | ReadOnly
+                | CannotOpen
+                | DatabaseBusy
+                | DatabaseLocked
+                | SystemIoFailure
+                | OutOfMemory,
+        )
+    )
 }
 
 /// The same error again, for every caller of a failed group commit.

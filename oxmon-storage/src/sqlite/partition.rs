@@ -132,19 +132,12 @@ pub(crate) fn check(path: &Path) -> Result<()> {
     .map_err(|e| crate::sqlite::map_err(&format!("{name}: cannot open"), e))?;
     // I/O failures are retryable (`Unavailable`); anything else means the
     // file is not a readable database.
-    let unreadable = |e: rusqlite::Error| match crate::sqlite::map_err("", e) {
-        Error::Unavailable { source, .. } => Error::Unavailable {
-            message: format!("{name}: cannot read: {}", cause(source.as_deref())),
-            source,
-        },
-        Error::Storage { source, .. } => Error::Storage {
-            message: format!(
-                "{name}: unreadable (corrupt?): {}",
-                cause(source.as_deref())
-            ),
-            source,
-        },
-        other => other,
+    let unreadable = |e: rusqlite::Error| {
+        if crate::sqlite::is_transient(&e) {
+            Error::unavailable_from(format!("{name}: cannot read: {e}"), e)
+        } else {
+            Error::storage_from(format!("{name}: unreadable (corrupt?): {e}"), e)
+        }
     };
     let app: i32 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
@@ -248,11 +241,6 @@ pub(crate) fn batch_hash(agent: &str, batch_id: &str) -> i64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h as i64
-}
-
-/// The text of an error's cause, or nothing.
-fn cause(source: Option<&(dyn std::error::Error + Send + Sync + 'static)>) -> String {
-    source.map(ToString::to_string).unwrap_or_default()
 }
 
 #[cfg(test)]
