@@ -9,7 +9,42 @@ use oxmon_core::config::ServerConfig;
 
 use super::{AdminPasswordSource, Server, ServerBuilder, ServerError};
 
-/// Runs the server program: `PROGRAM [CONFIG] [--check-config]`.
+/// How to call the server program.
+const USAGE: &str = "usage: server [CONFIG] [--check-config]
+
+  CONFIG          server.toml (default: built-in quick start: data in ./data,
+                  gRPC 127.0.0.1:9090, REST 127.0.0.1:8080, an agent for this
+                  host inside the server)
+  --check-config  check CONFIG with the parts the server would run, then exit
+  Logs go to stderr as [log] says; RUST_LOG overrides the level";
+
+/// The command line: the configuration file, if any, and whether to check
+/// it only; `Err` is the exit code for `--help` (0) or a bad argument (2).
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<(Option<String>, bool), ExitCode> {
+    let (mut path, mut check_only) = (None, false);
+    for arg in args {
+        match arg.as_str() {
+            "--check-config" => check_only = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Err(ExitCode::SUCCESS);
+            }
+            s if s.starts_with('-') => {
+                eprintln!("server: unknown option `{s}`\n{USAGE}");
+                return Err(ExitCode::from(2));
+            }
+            _ if path.is_some() => {
+                eprintln!("server: more than one configuration file (`{arg}`)\n{USAGE}");
+                return Err(ExitCode::from(2));
+            }
+            _ => path = Some(arg),
+        }
+    }
+    Ok((path, check_only))
+}
+
+/// Runs the server program: `PROGRAM [CONFIG] [--check-config]` (`--help`
+/// prints the usage; an unknown option or a second file is refused, exit 2).
 ///
 /// Without CONFIG: built-in defaults (data in `./data`, gRPC and REST on
 /// 127.0.0.1) plus an agent for this host inside the server, so data shows
@@ -26,9 +61,11 @@ use super::{AdminPasswordSource, Server, ServerBuilder, ServerError};
 /// # }
 /// ```
 pub async fn main_with(customize: impl FnOnce(ServerBuilder) -> ServerBuilder) -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let check_only = args.iter().any(|a| a == "--check-config");
-    let path = args.iter().find(|a| !a.starts_with("--"));
+    let (path, check_only) = match parse_args(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
+    let path = path.as_deref();
     let config = match path {
         Some(p) => match ServerConfig::load(p) {
             Ok(c) => c,
@@ -62,7 +99,7 @@ pub async fn main_with(customize: impl FnOnce(ServerBuilder) -> ServerBuilder) -
         }
         println!(
             "{}: configuration is valid",
-            path.map_or("built-in defaults", String::as_str)
+            path.unwrap_or("built-in defaults")
         );
         return ExitCode::SUCCESS;
     }

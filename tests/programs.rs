@@ -1,5 +1,5 @@
-//! The agent program (`examples/agent.rs`) as an operator runs it: help,
-//! bad arguments, a bad configuration, and `--once`.
+//! The two programs as an operator runs them: help, bad arguments, a bad
+//! configuration; the agent's `--once`.
 
 use std::process::{Command, Output};
 
@@ -7,7 +7,11 @@ mod support;
 use support::example;
 
 fn agent(args: &[&str]) -> Output {
-    let bin = example("agent");
+    run("agent", args)
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    let bin = example(program);
     assert!(
         bin.exists(),
         "example binary missing ({}); run through `cargo test`, which builds it",
@@ -17,7 +21,7 @@ fn agent(args: &[&str]) -> Output {
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
-        .expect("run the agent")
+        .expect("run the program")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -71,4 +75,20 @@ fn once_prints_one_collection_under_the_configured_id() {
         .collect();
     assert!(lines.iter().any(|v| v["metric"] == "memory.total"));
     assert!(lines.iter().all(|v| v["agent_id"] == "cli-once"));
+}
+
+#[test]
+fn the_server_program_answers_help_and_refuses_bad_arguments_without_starting() {
+    let help = run("server", &["--help"]);
+    assert!(help.status.success());
+    assert!(text(&help.stdout).starts_with("usage: server [CONFIG] [--check-config]"));
+
+    let unknown = run("server", &["--oops"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let err = text(&unknown.stderr);
+    assert!(err.contains("unknown option `--oops`") && err.contains("usage:"), "{err}");
+
+    let two = run("server", &["a.toml", "b.toml", "--check-config"]);
+    assert_eq!(two.status.code(), Some(2));
+    assert!(text(&two.stderr).contains("more than one configuration file (`b.toml`)"));
 }
