@@ -86,7 +86,10 @@ fn the_server_program_answers_help_and_refuses_bad_arguments_without_starting() 
     let unknown = run("server", &["--oops"]);
     assert_eq!(unknown.status.code(), Some(2));
     let err = text(&unknown.stderr);
-    assert!(err.contains("unknown option `--oops`") && err.contains("usage:"), "{err}");
+    assert!(
+        err.contains("unknown option `--oops`") && err.contains("usage:"),
+        "{err}"
+    );
 
     let two = run("server", &["a.toml", "b.toml", "--check-config"]);
     assert_eq!(two.status.code(), Some(2));
