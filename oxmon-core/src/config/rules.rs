@@ -167,19 +167,11 @@ pub struct RuleConfig {
     pub kind: RuleKind,
 }
 
-/// The rule as written in the file, before validation.
+/// The settings of a built-in rule type as written in the file, before
+/// validation: every key that is not one of [`COMMON_KEYS`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRule {
-    name: Option<String>,
-    #[serde(rename = "type")]
-    #[expect(dead_code, reason = "read before; listed so that it is a known key")]
-    kind: Option<String>,
-    metric: Option<String>,
-    agent_pattern: Option<String>,
-    severity: Option<Severity>,
-    silence_secs: Option<u64>,
-    enabled: Option<bool>,
+struct BuiltinFields {
     // threshold
     operator: Option<String>,
     value: Option<f64>,
@@ -198,25 +190,11 @@ struct RawRule {
     critical_days: Option<f64>,
 }
 
-impl RawRule {
-    fn validate(
-        mut self,
-        ctx: Ctx<'_>,
-        index: usize,
-        ty: String,
-    ) -> Result<RuleConfig, ConfigError> {
+impl BuiltinFields {
+    /// The rule kind of type `ty` (one of [`BUILTIN_RULE_TYPES`]).
+    fn kind(self, ctx: Ctx<'_>, index: usize, ty: &str) -> Result<RuleKind, ConfigError> {
         let at = |f: &str| format!("alert.rules[{index}].{f}");
         let required = |f: &str, ty: &str| ctx.err(at(f), format!("is required for a {ty} rule"));
-        let common = Common {
-            name: self.name.take(),
-            kind: None,
-            metric: self.metric.take(),
-            agent_pattern: self.agent_pattern.take(),
-            severity: self.severity,
-            silence_secs: self.silence_secs,
-            enabled: self.enabled,
-        };
-        common.check_name(ctx, index)?;
         // Fields that belong to other types are refused: a threshold rule with
         // `rate_threshold` is almost certainly a mistake.
         let present: [(&str, bool); 12] = [
@@ -233,7 +211,7 @@ impl RawRule {
             ("warning_days", self.warning_days.is_some()),
             ("critical_days", self.critical_days.is_some()),
         ];
-        let allowed: &[&str] = match ty.as_str() {
+        let allowed: &[&str] = match ty {
             "threshold" => &["operator", "value", "duration_secs"],
             "rate_of_change" => &["rate_threshold", "window_secs", "direction"],
             "trend_prediction" => &[
@@ -255,14 +233,14 @@ impl RawRule {
                 Err(ctx.err(at(f), format!("must be a finite number, got {v}")))
             }
         };
-        let kind = match ty.as_str() {
+        let kind = match ty {
             "threshold" => {
                 let op = self
                     .operator
                     .as_deref()
-                    .ok_or_else(|| required("operator", &ty))?;
+                    .ok_or_else(|| required("operator", ty))?;
                 let operator = Operator::parse(op).map_err(|p| ctx.err(at("operator"), p))?;
-                let value = finite("value", self.value.ok_or_else(|| required("value", &ty))?)?;
+                let value = finite("value", self.value.ok_or_else(|| required("value", ty))?)?;
                 RuleKind::Threshold {
                     operator,
                     value,
@@ -273,7 +251,7 @@ impl RawRule {
                 let rate = finite(
                     "rate_threshold",
                     self.rate_threshold
-                        .ok_or_else(|| required("rate_threshold", &ty))?,
+                        .ok_or_else(|| required("rate_threshold", ty))?,
                 )?;
                 if rate <= 0.0 {
                     return Err(ctx.err(
@@ -304,11 +282,11 @@ impl RawRule {
                 let predict_threshold = finite(
                     "predict_threshold",
                     self.predict_threshold
-                        .ok_or_else(|| required("predict_threshold", &ty))?,
+                        .ok_or_else(|| required("predict_threshold", ty))?,
                 )?;
                 let horizon_secs = self
                     .horizon_secs
-                    .ok_or_else(|| required("horizon_secs", &ty))?;
+                    .ok_or_else(|| required("horizon_secs", ty))?;
                 ctx.at_least(&at("horizon_secs"), horizon_secs, 1)?;
                 let min_data_points = self.min_data_points.unwrap_or(10);
                 ctx.at_least(&at("min_data_points"), min_data_points, 3)?;
@@ -347,7 +325,7 @@ impl RawRule {
                 }
             }
         };
-        common.finish(ctx, index, kind)
+        Ok(kind)
     }
 }
 
@@ -441,21 +419,23 @@ pub(crate) fn validate_rule(
         }
     };
     let prefix = format!("alert.rules[{index}]");
-    if BUILTIN_RULE_TYPES.contains(&ty.as_str()) {
-        let raw: RawRule = deserialize_at(toml::Value::Table(table), ctx.file, &prefix)?;
-        return raw.validate(ctx, index, ty);
-    }
     let (common, settings): (toml::Table, toml::Table) = table
         .into_iter()
         .partition(|(k, _)| COMMON_KEYS.contains(&k.as_str()));
     let common: Common = deserialize_at(toml::Value::Table(common), ctx.file, &prefix)?;
     common.check_name(ctx, index)?;
-    let kind = RuleKind::Custom(CustomRule {
-        type_name: ty,
-        settings,
-        index,
-        origin: ctx.file.to_owned(),
-    });
+    let kind = if BUILTIN_RULE_TYPES.contains(&ty.as_str()) {
+        let fields: BuiltinFields =
+            deserialize_at(toml::Value::Table(settings), ctx.file, &prefix)?;
+        fields.kind(ctx, index, &ty)?
+    } else {
+        RuleKind::Custom(CustomRule {
+            type_name: ty,
+            settings,
+            index,
+            origin: ctx.file.to_owned(),
+        })
+    };
     common.finish(ctx, index, kind)
 }
 
