@@ -1,5 +1,8 @@
 //! The certificate probe against real TLS servers on 127.0.0.1, with
 //! certificates made by rcgen for each test. Nothing here leaves the machine.
+//!
+//! One concern (the probe against real TLS servers) kept in one file: the
+//! tests, one a behaviour, share the certificate and server fixtures.
 #![cfg(feature = "cert")]
 
 use std::net::SocketAddr;
