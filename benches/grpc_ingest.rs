@@ -30,13 +30,7 @@ fn batch(agent: &str, series: &[(String, Labels)], n: usize, round: usize) -> Me
         .map(|i| {
             let (m, l) = &series[i % series.len()];
             let ts = T0 + (i / series.len()) as i64 * 10_000;
-            Sample::new(
-                agent,
-                m.clone(),
-                l.clone(),
-                ts,
-                ((i * 37) % 1000) as f64 / 10.0,
-            )
+            Sample::new(m.clone(), l.clone(), ts, ((i * 37) % 1000) as f64 / 10.0)
         })
         .collect();
     MetricBatch {

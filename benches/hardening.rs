@@ -231,7 +231,6 @@ async fn main() {
                 .rev()
                 .map(|i| {
                     Sample::new(
-                        "bomber",
                         "card.series",
                         Labels::new().with("id", format!("{b:02}-{i:06}")),
                         now,

@@ -118,7 +118,7 @@ fn batch(agent: &str, series: &[(String, Labels)], round: u64, now_ms: i64) -> M
         .map(|(i, (metric, labels))| {
             #[allow(clippy::cast_precision_loss)]
             let value = 20.0 + ((round * 7 + i as u64 * 13) % 50) as f64;
-            Sample::new(agent, metric.clone(), labels.clone(), now_ms, value)
+            Sample::new(metric.clone(), labels.clone(), now_ms, value)
         })
         .collect();
     MetricBatch {

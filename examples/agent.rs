@@ -136,7 +136,7 @@ fn print_once(config: &AgentConfig) -> ExitCode {
         }
     };
     let mut collectors = default_collectors(&CollectorOptions::from_config(&config.collectors));
-    let (samples, failures) = collect_once(
+    let (batch, failures) = collect_once(
         &mut collectors,
         &agent_id,
         &SystemClock,
@@ -145,7 +145,7 @@ fn print_once(config: &AgentConfig) -> ExitCode {
     for f in failures {
         tracing::warn!(collector = %f.collector, error = %f.message, "collector failed");
     }
-    match write_json_lines(&samples, &mut std::io::stdout().lock()) {
+    match write_json_lines(&batch, &mut std::io::stdout().lock()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("agent: writing to stdout: {e}");

@@ -30,7 +30,6 @@ impl Collector for Seq {
         out: &mut Vec<Sample>,
     ) -> oxmon::core::Result<()> {
         out.push(Sample::new(
-            ctx.agent_id,
             "test.seq",
             Labels::new().with("mount", "/"),
             ctx.timestamp_ms,

@@ -49,7 +49,6 @@ impl Collector for Seq {
     ) -> oxmon::core::Result<()> {
         for metric in ["test.seq", "test.other"] {
             out.push(Sample::new(
-                ctx.agent_id,
                 metric,
                 Labels::new().with("k", "v"),
                 ctx.timestamp_ms,
@@ -152,9 +151,7 @@ async fn batches_follow_the_fixed_schedule_with_one_timestamp_each() {
             "fixed schedule"
         );
         assert!(
-            b.samples
-                .iter()
-                .all(|s| s.timestamp_ms == b.timestamp_ms && s.agent_id == "agent-1")
+            b.samples.iter().all(|s| s.timestamp_ms == b.timestamp_ms) && b.agent_id == "agent-1"
         );
     }
     assert_no_duplicates(&got);
@@ -440,7 +437,6 @@ impl Collector for Blocking {
             let _ = rx.recv();
         }
         out.push(Sample::new(
-            ctx.agent_id,
             "test.seq",
             Labels::new(),
             ctx.timestamp_ms,
@@ -511,7 +507,7 @@ async fn the_builder_adds_a_collector_beside_the_built_in_ones() {
     for b in &batches {
         let has = |m: &str| b.samples.iter().any(|s| s.metric == m);
         assert!(has("test.seq") && has("memory.total"), "{b:?}");
-        assert!(b.samples.iter().all(|s| s.agent_id == "built"));
+        assert_eq!(b.agent_id, "built");
     }
     assert_eq!(seqs(&batches), [0, 1, 2]);
 

@@ -349,7 +349,6 @@ fn series_batch(agent: &str, first: usize, n: usize, ts: i64) -> oxmon::core::Me
         .rev()
         .map(|i| {
             oxmon::core::Sample::new(
-                agent,
                 "card.series",
                 oxmon::core::Labels::new().with("id", format!("{i:07}")),
                 ts,

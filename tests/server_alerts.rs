@@ -53,13 +53,7 @@ url = "http://127.0.0.1:{port}/alerts"
     let client = GrpcTransport::connect(&agent, "edge-1").unwrap();
     let send = |value: f64, n: i64| {
         let ts = SystemClock.now_ms() + n;
-        let s = Sample::new(
-            "edge-1",
-            "sensor.temp",
-            Labels::new().with("room", "a"),
-            ts,
-            value,
-        );
+        let s = Sample::new("sensor.temp", Labels::new().with("room", "a"), ts, value);
         MetricBatch {
             agent_id: "edge-1".into(),
             batch_id: Some(format!("b{n}")),

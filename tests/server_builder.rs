@@ -26,7 +26,6 @@ impl Collector for QueueDepth {
         out: &mut Vec<Sample>,
     ) -> oxmon::core::Result<()> {
         out.push(Sample::new(
-            ctx.agent_id,
             "queue.depth",
             Labels::new(),
             ctx.timestamp_ms,

@@ -107,7 +107,7 @@ async fn whitelisted_agent_reports_with_its_token() {
             agent_id: "web-1".into(),
             batch_id: Some(id.into()),
             timestamp_ms: ts,
-            samples: vec![Sample::new("web-1", "cpu.usage", Labels::new(), ts, 12.5)],
+            samples: vec![Sample::new("cpu.usage", Labels::new(), ts, 12.5)],
         }
     };
     let anonymous = GrpcTransport::connect(&agent, "web-1").unwrap();

@@ -166,9 +166,7 @@ fn bench(c: &mut Criterion) {
         .map(|row| {
             keys.iter()
                 .zip(row)
-                .map(|(k, &v)| {
-                    Sample::new(k.agent_id.clone(), k.metric.clone(), k.labels.clone(), 0, v)
-                })
+                .map(|(k, &v)| Sample::new(k.metric.clone(), k.labels.clone(), 0, v))
                 .collect()
         })
         .collect();
@@ -220,9 +218,9 @@ fn bench(c: &mut Criterion) {
             ts += STEP_MS;
             scrape += 1;
             let n = samples.len();
-            for s in &mut samples[scrape % n] {
+            for (s, k) in samples[scrape % n].iter_mut().zip(&keys) {
                 s.timestamp_ms = ts;
-                engine.observe(black_box(s), &mut out);
+                engine.observe(&k.agent_id, black_box(s), &mut out);
             }
             out.clear();
         });

@@ -3,7 +3,7 @@
 //! (`transition.rs`), certificates through their shared states (`cert.rs`).
 
 use oxmon_core::config::RuleConfig;
-use oxmon_core::{AlertEvent, Sample, SeriesKey, Severity};
+use oxmon_core::{AlertEvent, MetricBatch, Sample, SeriesKey, Severity};
 use rustc_hash::FxHashMap;
 
 use crate::cert::CertStates;
@@ -308,20 +308,14 @@ impl AlertEngine {
         Some(SeriesHandle(idx))
     }
 
-    /// Feeds one sample; events go to `out`.
-    pub fn observe(&mut self, sample: &Sample, out: &mut Vec<AlertEvent>) {
+    /// Feeds one sample of `agent_id`'s; events go to `out`.
+    pub fn observe(&mut self, agent_id: &str, sample: &Sample, out: &mut Vec<AlertEvent>) {
         // Fast path: a metric no rule watches costs one lookup, no allocation.
-        let known = self
-            .index
-            .get(&sample.metric, &sample.agent_id, &sample.labels);
+        let known = self.index.get(&sample.metric, agent_id, &sample.labels);
         let handle = match known {
             Lookup::Unwatched => return,
             Lookup::Known(idx) => SeriesHandle(idx),
-            Lookup::Unknown => match self.resolve(&SeriesKey::new(
-                sample.agent_id.clone(),
-                sample.metric.clone(),
-                sample.labels.clone(),
-            )) {
+            Lookup::Unknown => match self.resolve(&sample.series_key(agent_id)) {
                 Some(h) => h,
                 None => return,
             },
@@ -329,14 +323,10 @@ impl AlertEngine {
         self.observe_handle(handle, sample.timestamp_ms, sample.value, out);
     }
 
-    /// Feeds samples in order; events go to `out`.
-    pub fn observe_all<'a>(
-        &mut self,
-        samples: impl IntoIterator<Item = &'a Sample>,
-        out: &mut Vec<AlertEvent>,
-    ) {
-        for s in samples {
-            self.observe(s, out);
+    /// Feeds a batch's samples in order; events go to `out`.
+    pub fn observe_batch(&mut self, batch: &MetricBatch, out: &mut Vec<AlertEvent>) {
+        for s in &batch.samples {
+            self.observe(&batch.agent_id, s, out);
         }
     }
 
@@ -434,28 +424,36 @@ impl AlertEngine {
 }
 
 /// Runs rules over stored history and returns the events they would have
-/// produced: back-testing a rule before enabling it. Samples are sorted by
-/// timestamp (then agent, metric, labels) first, so the result does not
-/// depend on their order.
+/// produced: back-testing a rule before enabling it. The batches' samples
+/// are sorted by timestamp (then agent, metric, labels) first, so the result
+/// does not depend on their order.
 ///
 /// # Errors
 /// As [`AlertEngine::from_config`].
 pub fn replay(
     rules: &[RuleConfig],
-    samples: impl IntoIterator<Item = Sample>,
+    batches: impl IntoIterator<Item = MetricBatch>,
     options: EngineOptions,
 ) -> Result<Vec<AlertEvent>> {
     let mut engine = AlertEngine::from_config(rules, options)?;
-    let mut samples: Vec<Sample> = samples.into_iter().collect();
-    samples.sort_by(|a, b| {
-        (a.timestamp_ms, &a.agent_id, &a.metric, &a.labels).cmp(&(
+    let mut samples: Vec<(String, Sample)> = batches
+        .into_iter()
+        .flat_map(|b| {
+            let agent = b.agent_id;
+            b.samples.into_iter().map(move |s| (agent.clone(), s))
+        })
+        .collect();
+    samples.sort_by(|(a_agent, a), (b_agent, b)| {
+        (a.timestamp_ms, a_agent, &a.metric, &a.labels).cmp(&(
             b.timestamp_ms,
-            &b.agent_id,
+            b_agent,
             &b.metric,
             &b.labels,
         ))
     });
     let mut out = Vec::new();
-    engine.observe_all(&samples, &mut out);
+    for (agent, s) in &samples {
+        engine.observe(agent, s, &mut out);
+    }
     Ok(out)
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use oxmon_core::config::{RuleConfig, ServerConfig};
 use oxmon_core::{
-    AlertEvent, AlertStatus, Breach, Labels, Point, RuleEvaluator, Sample, SeriesKey, Severity,
-    Verdict,
+    AlertEvent, AlertStatus, Breach, Labels, MetricBatch, Point, RuleEvaluator, Sample, SeriesKey,
+    Severity, Verdict,
 };
 
 use crate::{AlertEngine, EngineOptions, Rule, replay};
@@ -27,8 +27,9 @@ fn engine(toml_rules: &str) -> AlertEngine {
     AlertEngine::from_config(&rules(toml_rules), EngineOptions::default()).expect("engine")
 }
 
-fn sample(agent: &str, metric: &str, labels: &Labels, ts: i64, v: f64) -> Sample {
-    Sample::new(agent, metric, labels.clone(), ts, v)
+/// A batch of one sample.
+fn sample(agent: &str, metric: &str, labels: &Labels, ts: i64, v: f64) -> MetricBatch {
+    MetricBatch::new(agent, vec![Sample::new(metric, labels.clone(), ts, v)])
 }
 
 /// Feeds `values` every `step` ms from `start`, returning the events.
@@ -43,7 +44,7 @@ fn feed(
 ) -> Vec<AlertEvent> {
     let mut out = Vec::new();
     for (i, &v) in values.iter().enumerate() {
-        e.observe(
+        e.observe_batch(
             &sample(agent, metric, labels, start + i as i64 * step, v),
             &mut out,
         );
@@ -218,11 +219,11 @@ value = 90.0
     let data = Labels::new().with("mount", "/data");
     let mut out = Vec::new();
     for i in 0..5 {
-        e.observe(
+        e.observe_batch(
             &sample("web-1", "disk.used_percent", &root, T0 + i * 10 * S, 40.0),
             &mut out,
         );
-        e.observe(
+        e.observe_batch(
             &sample("web-1", "disk.used_percent", &data, T0 + i * 10 * S, 97.0),
             &mut out,
         );
@@ -231,7 +232,7 @@ value = 90.0
     assert_eq!(out[0].series.labels, data);
     assert_eq!(e.active().len(), 1);
     // Another rule-less metric on the same agent changes nothing.
-    e.observe(
+    e.observe_batch(
         &sample("web-1", "cpu.usage", &Labels::new(), T0, 99.0),
         &mut out,
     );
@@ -390,14 +391,14 @@ fn rate_of_change_uses_the_nearest_sample_at_or_before_the_window() {
     // Irregular timestamps: at 310 s the baseline is the sample at 0 s (10 is at 20 s, after 310 - 300).
     let mut out = Vec::new();
     for (t, v) in [(0, 50.0), (20, 10.0), (310, 55.0)] {
-        e.observe(
+        e.observe_batch(
             &sample("a", "memory.used_percent", &l, T0 + t * S, v),
             &mut out,
         );
     }
     assert!(out.is_empty(), "55 vs 50 is +10%: {out:?}");
     // At 330 s the baseline is the sample at 20 s (10): +600%.
-    e.observe(
+    e.observe_batch(
         &sample("a", "memory.used_percent", &l, T0 + 330 * S, 70.0),
         &mut out,
     );
@@ -444,7 +445,7 @@ fn rate_of_change_needs_history_and_handles_zero() {
     let mut g = engine(MEM_SPIKE);
     let mut out = Vec::new();
     for (t, v) in [(0, 40.0), (60, 40.0), (120, 40.0), (3600, 90.0)] {
-        g.observe(
+        g.observe_batch(
             &sample("a", "memory.used_percent", &l, T0 + t * S, v),
             &mut out,
         );
@@ -665,11 +666,11 @@ fn cert_expiration_warns_then_escalates_per_domain() {
     .enumerate()
     {
         let t = T0 + i as i64 * day / 4;
-        e.observe(
+        e.observe_batch(
             &sample("cert-checker", "certificate.days_until_expiry", &a, t, da),
             &mut out,
         );
-        e.observe(
+        e.observe_batch(
             &sample("cert-checker", "certificate.days_until_expiry", &b, t, db),
             &mut out,
         );
@@ -685,7 +686,7 @@ fn cert_expiration_warns_then_escalates_per_domain() {
         "b.example stays quiet"
     );
     // Renewed: resolved.
-    e.observe(
+    e.observe_batch(
         &sample(
             "cert-checker",
             "certificate.days_until_expiry",
@@ -697,7 +698,7 @@ fn cert_expiration_warns_then_escalates_per_domain() {
     );
     assert_eq!(out.last().map(|e| e.status), Some(AlertStatus::Resolved));
     // Other agents are not the cert checker.
-    e.observe(
+    e.observe_batch(
         &sample("web-1", "certificate.days_until_expiry", &a, T0, 1.0),
         &mut out,
     );
@@ -709,7 +710,7 @@ fn cert_invalid_alerts_critical_without_a_days_value() {
     let mut e = engine(CERT);
     let d = Labels::new().with("domain", "broken.example");
     let mut out = Vec::new();
-    e.observe(
+    e.observe_batch(
         &sample("cert-checker", "certificate.is_valid", &d, T0, 0.0),
         &mut out,
     );
@@ -720,7 +721,7 @@ fn cert_invalid_alerts_critical_without_a_days_value() {
     );
     assert!(out[0].message.contains("invalid"), "{}", out[0].message);
     // The days value arrives: still one alert for the domain (shared state), no duplicate.
-    e.observe(
+    e.observe_batch(
         &sample(
             "cert-checker",
             "certificate.days_until_expiry",
@@ -732,11 +733,11 @@ fn cert_invalid_alerts_critical_without_a_days_value() {
     );
     assert_eq!(out.len(), 1);
     // Valid again: resolved.
-    e.observe(
+    e.observe_batch(
         &sample("cert-checker", "certificate.is_valid", &d, T0 + 2, 1.0),
         &mut out,
     );
-    e.observe(
+    e.observe_batch(
         &sample(
             "cert-checker",
             "certificate.days_until_expiry",
@@ -758,16 +759,16 @@ fn late_duplicate_and_non_finite_samples_do_not_corrupt_state() {
     let mut e = engine(&HIGH_CPU.replace("duration_secs = 60", "duration_secs = 0"));
     let l = Labels::new();
     let mut out = Vec::new();
-    e.observe(&sample("a", "cpu.usage", &l, T0 + 100 * S, 10.0), &mut out);
-    e.observe(&sample("a", "cpu.usage", &l, T0 + 50 * S, 99.0), &mut out);
-    e.observe(&sample("a", "cpu.usage", &l, T0 + 100 * S, 99.0), &mut out);
-    e.observe(
+    e.observe_batch(&sample("a", "cpu.usage", &l, T0 + 100 * S, 10.0), &mut out);
+    e.observe_batch(&sample("a", "cpu.usage", &l, T0 + 50 * S, 99.0), &mut out);
+    e.observe_batch(&sample("a", "cpu.usage", &l, T0 + 100 * S, 99.0), &mut out);
+    e.observe_batch(
         &sample("a", "cpu.usage", &l, T0 + 110 * S, f64::NAN),
         &mut out,
     );
     assert!(out.is_empty(), "{out:?}");
     assert_eq!(e.stats().out_of_order, 3);
-    e.observe(&sample("a", "cpu.usage", &l, T0 + 110 * S, 99.0), &mut out);
+    e.observe_batch(&sample("a", "cpu.usage", &l, T0 + 110 * S, 99.0), &mut out);
     assert_eq!(out.len(), 1);
 }
 
@@ -846,7 +847,9 @@ fn replay_gives_the_live_events_whatever_the_input_order() {
     }
     let mut live = AlertEngine::from_config(&r, EngineOptions::default()).unwrap();
     let mut expected = Vec::new();
-    live.observe_all(&samples, &mut expected);
+    for b in &samples {
+        live.observe_batch(b, &mut expected);
+    }
     assert!(!expected.is_empty());
     samples.reverse();
     assert_eq!(
@@ -861,11 +864,11 @@ fn window_memory_is_bounded_by_the_rule_window() {
     let l = Labels::new();
     let mut out = Vec::new();
     for i in 0..20_000i64 {
-        e.observe(
+        e.observe_batch(
             &sample("a", "memory.used_percent", &l, T0 + i * 10 * S, 50.0),
             &mut out,
         );
-        e.observe(
+        e.observe_batch(
             &sample("a", "disk.used_percent", &l, T0 + i * 10 * S, 50.0),
             &mut out,
         );
@@ -962,7 +965,7 @@ fn bytes_per_series_at_10s(values: Values) -> usize {
                     level[i] as f64 / 1_000_017.0
                 }
             };
-            e.observe(&sample(agent, metric, labels, ts, v), &mut out);
+            e.observe_batch(&sample(agent, metric, labels, ts, v), &mut out);
         }
         out.clear();
     }
@@ -1007,7 +1010,7 @@ fn trend_window_stays_full_across_exact_recomputations() {
     let mut out = Vec::new();
     for i in 0..3_000i64 {
         let v = 50.0 + (i % 13) as f64 * 0.1;
-        e.observe(
+        e.observe_batch(
             &sample("a", "disk.used_percent", &l, T0 + i * 10 * S, v),
             &mut out,
         );

@@ -4,7 +4,8 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use oxmon_core::{Clock, CollectContext, Collector, Sample};
+use oxmon_core::{Clock, CollectContext, Collector, Labels, MetricBatch};
+use serde::Serialize;
 
 use crate::run::{CollectFailure, run_collectors};
 
@@ -20,7 +21,7 @@ pub fn collect_once(
     agent_id: &str,
     clock: &dyn Clock,
     gap: Duration,
-) -> (Vec<Sample>, Vec<CollectFailure>) {
+) -> (MetricBatch, Vec<CollectFailure>) {
     let mut samples = Vec::new();
     let prime = CollectContext {
         agent_id,
@@ -36,18 +37,33 @@ pub fn collect_once(
         timestamp_ms: clock.now_ms(),
     };
     let failures = run_collectors(collectors, &ctx, &mut samples);
-    (samples, failures)
+    (MetricBatch::new(agent_id, samples), failures)
 }
 
-/// Writes samples as JSON lines, one sample per line with exactly the fields
-/// `agent_id`, `metric`, `labels` (an object, keys sorted), `timestamp_ms`
-/// and `value`.
+/// Writes a batch's samples as JSON lines, one sample per line with exactly
+/// the fields `agent_id` (the batch's), `metric`, `labels` (an object, keys
+/// sorted), `timestamp_ms` and `value`.
 ///
 /// # Errors
 /// The writer's I/O error.
-pub fn write_json_lines(samples: &[Sample], out: &mut impl Write) -> io::Result<()> {
-    for s in samples {
-        serde_json::to_writer(&mut *out, s)?;
+pub fn write_json_lines(batch: &MetricBatch, out: &mut impl Write) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        agent_id: &'a str,
+        metric: &'a str,
+        labels: &'a Labels,
+        timestamp_ms: i64,
+        value: f64,
+    }
+    for s in &batch.samples {
+        let line = Line {
+            agent_id: &batch.agent_id,
+            metric: &s.metric,
+            labels: &s.labels,
+            timestamp_ms: s.timestamp_ms,
+            value: s.value,
+        };
+        serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }
     out.flush()
@@ -56,24 +72,26 @@ pub fn write_json_lines(samples: &[Sample], out: &mut impl Write) -> io::Result<
 #[cfg(test)]
 mod tests {
     use crate::{CollectorOptions, default_collectors};
-    use oxmon_core::{Labels, ManualClock};
+    use oxmon_core::{ManualClock, Sample};
 
     use super::*;
 
     #[test]
     fn json_lines_have_exactly_the_sample_fields() {
-        let samples = vec![
-            Sample::new("web-1", "cpu.usage", Labels::new(), 1_000, 12.5),
-            Sample::new(
-                "web-1",
-                "disk.used_percent",
-                Labels::new().with("mount", "/data \"x\""),
-                1_000,
-                40.0,
-            ),
-        ];
+        let batch = MetricBatch::new(
+            "web-1",
+            vec![
+                Sample::new("cpu.usage", Labels::new(), 1_000, 12.5),
+                Sample::new(
+                    "disk.used_percent",
+                    Labels::new().with("mount", "/data \"x\""),
+                    1_000,
+                    40.0,
+                ),
+            ],
+        );
         let mut out = Vec::new();
-        write_json_lines(&samples, &mut out).unwrap();
+        write_json_lines(&batch, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
@@ -89,18 +107,16 @@ mod tests {
     fn once_returns_the_second_collection_with_one_timestamp() {
         let clock = ManualClock::new(1_767_225_600_000);
         let mut collectors = default_collectors(&CollectorOptions::default());
-        let (samples, failures) =
+        let (batch, failures) =
             collect_once(&mut collectors, "web-1", &clock, Duration::from_millis(200));
+        assert_eq!(batch.agent_id, "web-1");
+        let samples = &batch.samples;
         assert!(failures.is_empty(), "{failures:?}");
         assert!(samples.iter().any(|s| s.metric == "memory.total"));
         assert!(
             samples.iter().any(|s| s.metric == "cpu.usage"),
             "the second collection has CPU usage"
         );
-        assert!(
-            samples
-                .iter()
-                .all(|s| s.agent_id == "web-1" && s.timestamp_ms == 1_767_225_600_000)
-        );
+        assert!(samples.iter().all(|s| s.timestamp_ms == 1_767_225_600_000));
     }
 }

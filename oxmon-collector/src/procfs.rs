@@ -54,13 +54,7 @@ pub(crate) fn push(
     value: f64,
 ) {
     if value.is_finite() {
-        out.push(Sample::new(
-            ctx.agent_id,
-            metric,
-            labels,
-            ctx.timestamp_ms,
-            value,
-        ));
+        out.push(Sample::new(metric, labels, ctx.timestamp_ms, value));
     }
 }
 

@@ -95,7 +95,6 @@ mod tests {
     fn failing_and_panicking_collectors_do_not_cost_the_others() {
         let ok = |ctx: &CollectContext<'_>, out: &mut Vec<Sample>| {
             out.push(Sample::new(
-                ctx.agent_id,
                 "ok.metric",
                 Labels::new(),
                 ctx.timestamp_ms,
@@ -106,24 +105,12 @@ mod tests {
         let fails =
             |_: &CollectContext<'_>, _: &mut Vec<Sample>| Err(Error::Collect("no /proc".into()));
         let panics = |ctx: &CollectContext<'_>, out: &mut Vec<Sample>| {
-            out.push(Sample::new(
-                ctx.agent_id,
-                "half",
-                Labels::new(),
-                ctx.timestamp_ms,
-                1.0,
-            ));
+            out.push(Sample::new("half", Labels::new(), ctx.timestamp_ms, 1.0));
             panic!("collector bug")
         };
         let garbage = |ctx: &CollectContext<'_>, out: &mut Vec<Sample>| {
             for (metric, v) in [("ok.metric", 1.0), ("nan", f64::NAN), ("", 1.0)] {
-                out.push(Sample::new(
-                    ctx.agent_id,
-                    metric,
-                    Labels::new(),
-                    ctx.timestamp_ms,
-                    v,
-                ));
+                out.push(Sample::new(metric, Labels::new(), ctx.timestamp_ms, v));
             }
             Ok(())
         };

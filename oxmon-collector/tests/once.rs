@@ -12,7 +12,7 @@ use oxmon_core::SystemClock;
 #[test]
 fn once_prints_one_collection_as_json_lines() {
     let mut collectors = default_collectors(&CollectorOptions::default());
-    let (samples, failures) = collect_once(
+    let (batch, failures) = collect_once(
         &mut collectors,
         "once-test",
         &SystemClock,
@@ -20,7 +20,7 @@ fn once_prints_one_collection_as_json_lines() {
     );
     assert!(failures.is_empty(), "{failures:?}");
     let mut out = Vec::new();
-    write_json_lines(&samples, &mut out).expect("write");
+    write_json_lines(&batch, &mut out).expect("write");
     let text = String::from_utf8(out).expect("utf-8");
     assert!(text.ends_with('\n'));
     let mut metrics = BTreeSet::new();

@@ -63,7 +63,7 @@ fn every_sample_is_well_formed() {
         let samples = collect_twice(backend);
         assert!(!samples.is_empty());
         for s in &samples {
-            assert_eq!((s.agent_id.as_str(), s.timestamp_ms), ("test-agent", 2_000));
+            assert_eq!(s.timestamp_ms, 2_000);
             assert!(s.value.is_finite() && s.value >= 0.0, "{s:?}");
             if s.metric.ends_with("percent") || s.metric.ends_with("usage") {
                 assert!(s.value <= 100.0, "{s:?}");

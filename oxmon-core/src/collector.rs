@@ -6,7 +6,8 @@ use crate::types::Sample;
 /// What a collector needs to know about the collection in progress.
 #[derive(Debug, Clone, Copy)]
 pub struct CollectContext<'a> {
-    /// The agent id to put on every sample.
+    /// The agent collecting (for logs and agent-specific sources); the
+    /// samples themselves belong to the batch that carries them.
     pub agent_id: &'a str,
     /// The timestamp of this collection (ms since the epoch); every sample of
     /// one collection carries the same timestamp.
@@ -17,7 +18,7 @@ pub struct CollectContext<'a> {
 ///
 /// # Behavior
 /// - `collect` appends this area's samples to `out`, each with the context's
-///   agent id and timestamp, and leaves earlier contents of `out` alone.
+///   timestamp, and leaves earlier contents of `out` alone.
 /// - A collector may keep state between calls (the previous counter reading for
 ///   rates). A rate needs two readings: the first call emits no rate rather
 ///   than a fake 0, and a counter that went backwards (reset, wrap) emits no

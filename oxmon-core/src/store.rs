@@ -249,14 +249,7 @@ pub trait MetricStoreExt: MetricStore {
 
     /// Appends samples of one agent as a batch without an id.
     async fn append_samples(&self, agent_id: &str, samples: Vec<Sample>) -> Result<AppendOutcome> {
-        let timestamp_ms = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
-        let batch = MetricBatch {
-            agent_id: agent_id.to_owned(),
-            batch_id: None,
-            timestamp_ms,
-            samples,
-        };
-        self.append(&batch).await
+        self.append(&MetricBatch::new(agent_id, samples)).await
     }
 }
 

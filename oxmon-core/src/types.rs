@@ -155,11 +155,11 @@ impl fmt::Display for SeriesKey {
     }
 }
 
-/// One measurement.
+/// One measurement of an agent's series. The agent is not part of it: a
+/// sample belongs to the [`MetricBatch`] (or the query) that carries it, and
+/// the batch names the agent once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
-    /// The agent that measured it.
-    pub agent_id: String,
     /// The metric name, such as `cpu.usage`.
     pub metric: String,
     /// The labels, canonical and sorted.
@@ -172,15 +172,8 @@ pub struct Sample {
 
 impl Sample {
     /// Builds a sample.
-    pub fn new(
-        agent_id: impl Into<String>,
-        metric: impl Into<String>,
-        labels: Labels,
-        timestamp_ms: i64,
-        value: f64,
-    ) -> Self {
+    pub fn new(metric: impl Into<String>, labels: Labels, timestamp_ms: i64, value: f64) -> Self {
         Self {
-            agent_id: agent_id.into(),
             metric: metric.into(),
             labels,
             timestamp_ms,
@@ -188,13 +181,9 @@ impl Sample {
         }
     }
 
-    /// The series this sample belongs to.
-    pub fn series_key(&self) -> SeriesKey {
-        SeriesKey::new(
-            self.agent_id.clone(),
-            self.metric.clone(),
-            self.labels.clone(),
-        )
+    /// The series this sample belongs to when `agent_id` reported it.
+    pub fn series_key(&self, agent_id: &str) -> SeriesKey {
+        SeriesKey::new(agent_id, self.metric.clone(), self.labels.clone())
     }
 
     /// The point part of the sample.
@@ -215,11 +204,12 @@ pub struct Point {
     pub value: f64,
 }
 
-/// What an agent sends in one report: the samples of one or more collections.
+/// What an agent sends in one report: the samples of one or more
+/// collections, all of them the agent's own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricBatch {
-    /// The reporting agent. The server files every sample under this id
-    /// (after authenticating it), never under a per-sample id.
+    /// The reporting agent, once for every sample of the batch. The server
+    /// files the samples under this id after authenticating it.
     pub agent_id: String,
     /// Identifies the batch for idempotent re-sends: a store acknowledges a
     /// batch id it has already stored as a duplicate without storing it again.
@@ -227,8 +217,29 @@ pub struct MetricBatch {
     /// When the agent built the batch (ms since the epoch). Informational only:
     /// each sample carries its own timestamp.
     pub timestamp_ms: i64,
-    /// The samples.
+    /// The samples, each of `agent_id`'s series.
     pub samples: Vec<Sample>,
+}
+
+impl MetricBatch {
+    /// A batch of `agent_id`'s samples without an id, stamped with the newest
+    /// sample's time.
+    pub fn new(agent_id: impl Into<String>, samples: Vec<Sample>) -> Self {
+        let timestamp_ms = samples.iter().map(|s| s.timestamp_ms).max().unwrap_or(0);
+        Self {
+            agent_id: agent_id.into(),
+            batch_id: None,
+            timestamp_ms,
+            samples,
+        }
+    }
+
+    /// The same batch with an id for idempotent re-sends.
+    #[must_use]
+    pub fn with_batch_id(mut self, batch_id: impl Into<String>) -> Self {
+        self.batch_id = Some(batch_id.into());
+        self
+    }
 }
 
 /// How serious an alert is. Ordered: `Info < Warning < Critical`.

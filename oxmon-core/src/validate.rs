@@ -132,7 +132,7 @@ mod tests {
     use crate::types::Labels;
 
     fn sample(metric: &str, labels: Labels, value: f64) -> Sample {
-        Sample::new("a", metric, labels, 1_000, value)
+        Sample::new(metric, labels, 1_000, value)
     }
 
     #[test]

@@ -66,22 +66,15 @@ async fn fixture() -> Fixture {
     let mut samples = Vec::new();
     for i in 0..6_i64 {
         let ts = NOW - 60_000 + i * 10_000;
-        samples.push(Sample::new(
-            "web-1",
-            "cpu.usage",
-            Labels::new(),
-            ts,
-            i as f64,
-        ));
-        samples.push(Sample::new("web-1", "disk.used", disk("/"), ts, 50.0));
-        samples.push(Sample::new("web-1", "disk.used", disk("/data"), ts, 70.0));
+        samples.push(Sample::new("cpu.usage", Labels::new(), ts, i as f64));
+        samples.push(Sample::new("disk.used", disk("/"), ts, 50.0));
+        samples.push(Sample::new("disk.used", disk("/data"), ts, 70.0));
     }
     metrics
         .append_samples("web-1", samples)
         .await
         .expect("append");
     let old = vec![Sample::new(
-        "db-1",
         "cpu.usage",
         Labels::new(),
         NOW - 3_600_000,

@@ -51,7 +51,6 @@ fn batch(agent: &str, n: usize, descending: bool, ts: i64) -> MetricBatch {
         .map(|i| {
             let id = if descending { n - 1 - i } else { i };
             Sample::new(
-                agent,
                 "attack.series",
                 Labels::new().with("id", format!("{id:07}")),
                 ts,

@@ -66,10 +66,7 @@ fn parse(line: &str) -> Option<(String, Sample)> {
     let mut it = rest.split_whitespace();
     let value: f64 = it.next()?.parse().ok()?;
     let ts: i64 = it.next()?.parse().ok()?;
-    Some((
-        agent.clone(),
-        Sample::new(agent, oxmon_name(name), l, ts, value),
-    ))
+    Some((agent.clone(), Sample::new(oxmon_name(name), l, ts, value)))
 }
 
 /// Batches in file order: consecutive lines of one (agent, timestamp).

@@ -42,7 +42,6 @@ async fn load(store: &Arc<SqliteStore>, from: i64, to: i64) {
                     .enumerate()
                     .map(|(i, (m, l))| {
                         Sample::new(
-                            agent.clone(),
                             m.clone(),
                             l.clone(),
                             ts,

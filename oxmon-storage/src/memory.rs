@@ -145,15 +145,9 @@ impl MetricStore for MemoryStore {
             .range(start..)
             .take_while(|(k, _)| k.agent_id == agent_id)
             .filter_map(|(k, points)| {
-                points.last_key_value().map(|(&ts, &v)| {
-                    Sample::new(
-                        k.agent_id.clone(),
-                        k.metric.clone(),
-                        k.labels.clone(),
-                        ts,
-                        v,
-                    )
-                })
+                points
+                    .last_key_value()
+                    .map(|(&ts, &v)| Sample::new(k.metric.clone(), k.labels.clone(), ts, v))
             })
             .collect())
     }
@@ -174,13 +168,7 @@ impl MetricStore for MemoryStore {
                 continue;
             };
             if total >= query.offset as u64 && samples.len() < query.limit {
-                samples.push(Sample::new(
-                    k.agent_id.clone(),
-                    k.metric.clone(),
-                    k.labels.clone(),
-                    ts,
-                    v,
-                ));
+                samples.push(Sample::new(k.metric.clone(), k.labels.clone(), ts, v));
             }
             total += 1;
         }
@@ -281,7 +269,7 @@ mod tests {
     async fn retention_counts_removed_samples() {
         let store = MemoryStore::new();
         let samples = (0..10)
-            .map(|i| Sample::new("a", "m", Labels::new(), i * 1000, 1.0))
+            .map(|i| Sample::new("m", Labels::new(), i * 1000, 1.0))
             .collect();
         store
             .append(&MetricBatch {

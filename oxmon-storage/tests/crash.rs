@@ -24,7 +24,7 @@ fn batch(n: i64) -> MetricBatch {
     let labels = Labels::new().with("s", (n % 10).to_string());
     let start = T0 + 23 * 3_600_000 + n * 120_000;
     let samples = (0..POINTS)
-        .map(|j| Sample::new("crash", "m", labels.clone(), start + j * 1000, n as f64))
+        .map(|j| Sample::new("m", labels.clone(), start + j * 1000, n as f64))
         .collect();
     MetricBatch {
         agent_id: "crash".into(),

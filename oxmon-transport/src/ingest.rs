@@ -292,9 +292,6 @@ impl Ingest {
             s.timestamp_ms <= now + l.max_future_ms && s.timestamp_ms >= now - l.max_age_ms
         });
         let rejected = (before - batch.samples.len()) as u64;
-        for s in &mut batch.samples {
-            s.agent_id.clone_from(&batch.agent_id);
-        }
         Ok((batch, rejected))
     }
 }

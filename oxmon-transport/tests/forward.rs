@@ -57,13 +57,7 @@ fn batch(n: u32) -> MetricBatch {
         agent_id: "a".into(),
         batch_id: Some(format!("b{n}")),
         timestamp_ms: ts,
-        samples: vec![Sample::new(
-            "a",
-            "cpu.usage",
-            Labels::new(),
-            ts,
-            f64::from(n),
-        )],
+        samples: vec![Sample::new("cpu.usage", Labels::new(), ts, f64::from(n))],
     }
 }
 

@@ -71,8 +71,8 @@ fn batch(agent: &str, id: &str, samples: Vec<Sample>) -> MetricBatch {
     }
 }
 
-fn cpu(agent: &str, ts: i64, v: f64) -> Sample {
-    Sample::new(agent, "cpu.usage", Labels::new(), ts, v)
+fn cpu(ts: i64, v: f64) -> Sample {
+    Sample::new("cpu.usage", Labels::new(), ts, v)
 }
 
 #[tokio::test]
@@ -132,7 +132,7 @@ async fn send(
 #[tokio::test]
 async fn authentication_cases() {
     let f = fixture(true, IngestLimits::default()).await;
-    let b = batch("web-1", "b1", vec![cpu("web-1", NOW, 1.0)]);
+    let b = batch("web-1", "b1", vec![cpu(NOW, 1.0)]);
     let kind =
         |r: Result<oxmon_core::Ack, oxmon_core::TransportError>| r.map(|_| ()).map_err(|e| e.kind);
     assert_eq!(
@@ -156,14 +156,14 @@ async fn authentication_cases() {
                 &f,
                 "ghost",
                 Some("token-web-1"),
-                &batch("ghost", "g", vec![cpu("ghost", NOW, 1.0)])
+                &batch("ghost", "g", vec![cpu(NOW, 1.0)])
             )
             .await
         ),
         Err(TransportErrorKind::Unauthenticated),
         "unknown agent"
     );
-    let other = batch("web-2", "b2", vec![cpu("web-2", NOW, 1.0)]);
+    let other = batch("web-2", "b2", vec![cpu(NOW, 1.0)]);
     assert_eq!(
         kind(send(&f, "web-1", Some("token-web-1"), &other).await),
         Err(TransportErrorKind::PermissionDenied),
@@ -188,7 +188,7 @@ async fn authentication_cases() {
 #[tokio::test]
 async fn without_auth_anyone_reports_but_not_as_someone_else() {
     let f = fixture(false, IngestLimits::default()).await;
-    let b = batch("edge-9", "b1", vec![cpu("edge-9", NOW, 5.0)]);
+    let b = batch("edge-9", "b1", vec![cpu(NOW, 5.0)]);
     send(&f, "edge-9", None, &b).await.expect("open ingest");
     let err = send(&f, "edge-1", None, &b).await.unwrap_err();
     assert_eq!(err.kind, TransportErrorKind::PermissionDenied);
@@ -207,10 +207,10 @@ async fn validation_cases_get_real_status_codes() {
     let e = err(send(&f, "a", None, &batch("a", "x", vec![])).await);
     assert_eq!(e.kind, TransportErrorKind::InvalidArgument, "{e}");
     assert!(!e.is_retryable());
-    let too_many: Vec<Sample> = (0..11).map(|i| cpu("a", NOW + i, 1.0)).collect();
+    let too_many: Vec<Sample> = (0..11).map(|i| cpu(NOW + i, 1.0)).collect();
     let e = err(send(&f, "a", None, &batch("a", "x", too_many)).await);
     assert_eq!(e.kind, TransportErrorKind::ResourceExhausted, "{e}");
-    let long = Sample::new("a", "m".repeat(300), Labels::new(), NOW, 1.0);
+    let long = Sample::new("m".repeat(300), Labels::new(), NOW, 1.0);
     assert_eq!(
         err(send(&f, "a", None, &batch("a", "x", vec![long])).await).kind,
         TransportErrorKind::InvalidArgument
@@ -219,12 +219,12 @@ async fn validation_cases_get_real_status_codes() {
     for i in 0..40 {
         labels.insert(format!("l{i}"), "v");
     }
-    let many_labels = Sample::new("a", "m", labels, NOW, 1.0);
+    let many_labels = Sample::new("m", labels, NOW, 1.0);
     assert_eq!(
         err(send(&f, "a", None, &batch("a", "x", vec![many_labels])).await).kind,
         TransportErrorKind::InvalidArgument
     );
-    let e = err(send(&f, "", None, &batch("", "x", vec![cpu("", NOW, 1.0)])).await);
+    let e = err(send(&f, "", None, &batch("", "x", vec![cpu(NOW, 1.0)])).await);
     assert_eq!(
         e.kind,
         TransportErrorKind::InvalidArgument,
@@ -232,9 +232,9 @@ async fn validation_cases_get_real_status_codes() {
     );
     // Per-sample time checks: the good sample is stored, the others counted.
     let mixed = vec![
-        cpu("a", NOW, 1.0),
-        cpu("a", NOW + 3_600_000, 2.0),
-        cpu("a", NOW - 30 * 86_400_000, 3.0),
+        cpu(NOW, 1.0),
+        cpu(NOW + 3_600_000, 2.0),
+        cpu(NOW - 30 * 86_400_000, 3.0),
     ];
     let ack = send(&f, "a", None, &batch("a", "mixed", mixed))
         .await
@@ -262,11 +262,7 @@ async fn acknowledged_only_when_stored_duplicates_once_and_unavailable_when_full
     let server = Server::start(ingest, GrpcServerOptions::default()).await;
     let t = GrpcTransport::connect(&agent(server.addr.to_string(), None), "web-1").unwrap();
     // Per-point agent ids are ignored: everything is filed under the batch's agent.
-    let b = batch(
-        "web-1",
-        "b-1",
-        vec![cpu("evil", NOW, 1.0), cpu("web-1", NOW + 1, 2.0)],
-    );
+    let b = batch("web-1", "b-1", vec![cpu(NOW, 1.0), cpu(NOW + 1, 2.0)]);
     let ack = t.send(&b).await.unwrap();
     assert!(!ack.duplicate);
     let pts = store
@@ -290,7 +286,6 @@ async fn acknowledged_only_when_stored_duplicates_once_and_unavailable_when_full
         let samples: Vec<Sample> = (0..300)
             .map(|i| {
                 Sample::new(
-                    "web-1",
                     format!("m{n}"),
                     Labels::new().with("i", i.to_string()),
                     NOW + 2,
@@ -473,7 +468,6 @@ async fn messages_over_the_size_limit_are_refused() {
     let samples: Vec<Sample> = (0..500)
         .map(|i| {
             Sample::new(
-                "big",
                 format!("metric.{i}"),
                 Labels::new().with("i", i.to_string()),
                 NOW + i,
@@ -497,7 +491,7 @@ async fn messages_over_the_size_limit_are_refused() {
         "an oversized batch is not re-sent forever"
     );
     assert!(handler.received().is_empty());
-    t.send(&batch("big", "small", vec![cpu("big", NOW, 1.0)]))
+    t.send(&batch("big", "small", vec![cpu(NOW, 1.0)]))
         .await
         .expect("a small batch still passes");
     server.stop().await;
@@ -521,7 +515,7 @@ async fn a_batch_the_store_can_never_take_is_refused_for_good() {
     let server = Server::start(ingest, GrpcServerOptions::default()).await;
     let t = GrpcTransport::connect(&agent(server.addr.to_string(), None), "web-1").unwrap();
     let e = t
-        .send(&batch("web-1", "b-1", vec![cpu("web-1", NOW + 5, 1.0)]))
+        .send(&batch("web-1", "b-1", vec![cpu(NOW + 5, 1.0)]))
         .await
         .unwrap_err();
     assert_eq!(e.kind, TransportErrorKind::FailedPrecondition, "{e}");
@@ -531,7 +525,7 @@ async fn a_batch_the_store_can_never_take_is_refused_for_good() {
     );
     // Other days are fine.
     let ack = t
-        .send(&batch("web-1", "b-2", vec![cpu("web-1", NOW - 1_000, 1.0)]))
+        .send(&batch("web-1", "b-2", vec![cpu(NOW - 1_000, 1.0)]))
         .await
         .unwrap();
     assert_eq!(ack.rejected_samples, 0);

@@ -121,7 +121,7 @@ pub(super) async fn alert_task(
 ) {
     let mut events = Vec::new();
     while let Some(batch) = batches.recv().await {
-        engine.locked().observe_all(&batch.samples, &mut events);
+        engine.locked().observe_batch(&batch, &mut events);
         if events.is_empty() {
             continue;
         }

@@ -107,7 +107,6 @@ impl Collector for SocketCollector {
         self.count_table("tcp6", &mut counts)?;
         for (state, n) in STATES.iter().zip(counts) {
             out.push(Sample::new(
-                ctx.agent_id,
                 "tcp.connections",
                 Labels::new().with("state", *state),
                 ctx.timestamp_ms,
@@ -115,7 +114,6 @@ impl Collector for SocketCollector {
             ));
         }
         out.push(Sample::new(
-            ctx.agent_id,
             "process.count",
             Labels::new(),
             ctx.timestamp_ms,
@@ -183,7 +181,7 @@ mod tests {
         assert_eq!(value("tcp.connections", Some("time_wait")), Some(0.0));
         assert_eq!(value("process.count", None), Some(2.0));
         assert_eq!(out.len(), 12);
-        assert!(out.iter().all(|s| s.agent_id == "a" && s.timestamp_ms == 7));
+        assert!(out.iter().all(|s| s.timestamp_ms == 7));
         // No table at all: the collector fails, naming the file.
         let empty = tempfile::tempdir().unwrap();
         let err = SocketCollector::new(empty.path())

@@ -192,7 +192,6 @@ impl CertChecker {
         let mut samples = Vec::with_capacity(2);
         if let Some(days) = result.days_until_expiry {
             samples.push(Sample::new(
-                inner.agent_id.clone(),
                 DAYS_UNTIL_EXPIRY_METRIC,
                 labels.clone(),
                 at,
@@ -200,7 +199,6 @@ impl CertChecker {
             ));
         }
         samples.push(Sample::new(
-            inner.agent_id.clone(),
             IS_VALID_METRIC,
             labels,
             at,

@@ -25,8 +25,8 @@ fn batch(agent: &str, batch_id: Option<&str>, samples: Vec<Sample>) -> MetricBat
     }
 }
 
-fn s(agent: &str, metric: &str, labels: &Labels, ts: i64, value: f64) -> Sample {
-    Sample::new(agent, metric, labels.clone(), ts, value)
+fn s(metric: &str, labels: &Labels, ts: i64, value: f64) -> Sample {
+    Sample::new(metric, labels.clone(), ts, value)
 }
 
 fn range(
@@ -63,7 +63,6 @@ pub async fn run_all(store: &dyn MetricStore) {
     out_of_order_samples_come_back_sorted(store).await;
     same_timestamp_replaces(store).await;
     resent_batch_is_stored_once(store).await;
-    samples_are_filed_under_the_batch_agent(store).await;
     invalid_batches_store_nothing(store).await;
     queries_span_midnight(store).await;
     latest_returns_newest_per_series(store).await;
@@ -81,12 +80,12 @@ pub async fn round_trip_keeps_every_series_apart(store: &dyn MetricStore) {
     let data = Labels::new().with("mount", "/data");
     let none = Labels::new();
     let samples = vec![
-        s(a, "disk.used_percent", &root, T0, 40.0),
-        s(a, "disk.used_percent", &data, T0, 90.0),
-        s(a, "cpu.usage", &none, T0, 5.0),
-        s(a, "disk.used_percent", &root, T0 + 10_000, 41.0),
-        s(a, "disk.used_percent", &data, T0 + 10_000, 91.0),
-        s(a, "cpu.usage", &none, T0 + 10_000, 6.0),
+        s("disk.used_percent", &root, T0, 40.0),
+        s("disk.used_percent", &data, T0, 90.0),
+        s("cpu.usage", &none, T0, 5.0),
+        s("disk.used_percent", &root, T0 + 10_000, 41.0),
+        s("disk.used_percent", &data, T0 + 10_000, 91.0),
+        s("cpu.usage", &none, T0 + 10_000, 6.0),
     ];
     let out = store
         .append(&batch(a, None, samples))
@@ -152,7 +151,7 @@ pub async fn range_bounds_are_inclusive(store: &dyn MetricStore) {
     let a = "conf-bounds";
     let l = Labels::new();
     let samples = (0..10)
-        .map(|i| s(a, "load.load_1", &l, T0 + i * 1000, i as f64))
+        .map(|i| s("load.load_1", &l, T0 + i * 1000, i as f64))
         .collect();
     store
         .append(&batch(a, None, samples))
@@ -224,7 +223,7 @@ pub async fn values_round_trip_exactly(store: &dyn MetricStore) {
     let samples = values
         .iter()
         .enumerate()
-        .map(|(i, &v)| s(a, "network.bytes_recv", &l, T0 + i as i64 * 10_000, v))
+        .map(|(i, &v)| s("network.bytes_recv", &l, T0 + i as i64 * 10_000, v))
         .collect();
     store
         .append(&batch(a, None, samples))
@@ -254,8 +253,8 @@ pub async fn out_of_order_samples_come_back_sorted(store: &dyn MetricStore) {
             a,
             None,
             vec![
-                s(a, "cpu.usage", &l, T0 + 50_000, 5.0),
-                s(a, "cpu.usage", &l, T0 + 30_000, 3.0),
+                s("cpu.usage", &l, T0 + 50_000, 5.0),
+                s("cpu.usage", &l, T0 + 30_000, 3.0),
             ],
         ))
         .await
@@ -265,8 +264,8 @@ pub async fn out_of_order_samples_come_back_sorted(store: &dyn MetricStore) {
             a,
             None,
             vec![
-                s(a, "cpu.usage", &l, T0 + 10_000, 1.0),
-                s(a, "cpu.usage", &l, T0 + 40_000, 4.0),
+                s("cpu.usage", &l, T0 + 10_000, 1.0),
+                s("cpu.usage", &l, T0 + 40_000, 4.0),
             ],
         ))
         .await
@@ -292,11 +291,11 @@ pub async fn same_timestamp_replaces(store: &dyn MetricStore) {
     let a = "conf-dup-ts";
     let l = Labels::new();
     store
-        .append(&batch(a, None, vec![s(a, "cpu.usage", &l, T0, 1.0)]))
+        .append(&batch(a, None, vec![s("cpu.usage", &l, T0, 1.0)]))
         .await
         .expect("append");
     store
-        .append(&batch(a, None, vec![s(a, "cpu.usage", &l, T0, 2.0)]))
+        .append(&batch(a, None, vec![s("cpu.usage", &l, T0, 2.0)]))
         .await
         .expect("append");
     store
@@ -304,8 +303,8 @@ pub async fn same_timestamp_replaces(store: &dyn MetricStore) {
             a,
             None,
             vec![
-                s(a, "cpu.usage", &l, T0 + 1, 7.0),
-                s(a, "cpu.usage", &l, T0 + 1, 8.0),
+                s("cpu.usage", &l, T0 + 1, 7.0),
+                s("cpu.usage", &l, T0 + 1, 8.0),
             ],
         ))
         .await
@@ -327,7 +326,7 @@ pub async fn resent_batch_is_stored_once(store: &dyn MetricStore) {
     let a = "conf-batch-a";
     let b = "conf-batch-b";
     let l = Labels::new();
-    let first = batch(a, Some("batch-0001"), vec![s(a, "cpu.usage", &l, T0, 1.0)]);
+    let first = batch(a, Some("batch-0001"), vec![s("cpu.usage", &l, T0, 1.0)]);
     assert_eq!(
         store.append(&first).await.expect("append"),
         AppendOutcome::Stored { samples: 1 }
@@ -348,7 +347,7 @@ pub async fn resent_batch_is_stored_once(store: &dyn MetricStore) {
         pts(&[(T0, 1.0)]),
         "a duplicate batch must not be written"
     );
-    let other = batch(b, Some("batch-0001"), vec![s(b, "cpu.usage", &l, T0, 3.0)]);
+    let other = batch(b, Some("batch-0001"), vec![s("cpu.usage", &l, T0, 3.0)]);
     assert_eq!(
         store.append(&other).await.expect("append"),
         AppendOutcome::Stored { samples: 1 },
@@ -357,45 +356,11 @@ pub async fn resent_batch_is_stored_once(store: &dyn MetricStore) {
     let next = batch(
         a,
         Some("batch-0002"),
-        vec![s(a, "cpu.usage", &l, T0 + 10_000, 2.0)],
+        vec![s("cpu.usage", &l, T0 + 10_000, 2.0)],
     );
     assert_eq!(
         store.append(&next).await.expect("append"),
         AppendOutcome::Stored { samples: 1 }
-    );
-}
-
-/// Every sample is filed under the batch's agent, whatever its own agent id says.
-pub async fn samples_are_filed_under_the_batch_agent(store: &dyn MetricStore) {
-    let good = "conf-owner";
-    let spoofed = "conf-victim";
-    let l = Labels::new();
-    let samples = vec![s(spoofed, "cpu.usage", &l, T0, 66.0)];
-    store
-        .append(&batch(good, None, samples))
-        .await
-        .expect("append");
-    let got = store
-        .series_points(&SeriesKey::new(good, "cpu.usage", l.clone()), T0, T0)
-        .await
-        .expect("query");
-    assert_eq!(
-        got,
-        pts(&[(T0, 66.0)]),
-        "the sample belongs to the batch's agent"
-    );
-    let victim = store
-        .series_points(&SeriesKey::new(spoofed, "cpu.usage", l), T0, T0)
-        .await
-        .expect("query");
-    assert!(
-        victim.is_empty(),
-        "a per-sample agent id must never be honoured"
-    );
-    let agents = store.agents().await.expect("agents");
-    assert!(
-        !agents.iter().any(|a| a.agent_id == spoofed),
-        "no agent appears from a per-sample id"
     );
 }
 
@@ -407,10 +372,7 @@ pub async fn invalid_batches_store_nothing(store: &dyn MetricStore) {
         let b = batch(
             a,
             Some("bad-value"),
-            vec![
-                s(a, "cpu.usage", &l, T0, 1.0),
-                s(a, "cpu.usage", &l, T0 + 1, bad),
-            ],
+            vec![s("cpu.usage", &l, T0, 1.0), s("cpu.usage", &l, T0 + 1, bad)],
         );
         assert!(validate_batch(&b).is_err());
         let r = store.append(&b).await;
@@ -420,14 +382,14 @@ pub async fn invalid_batches_store_nothing(store: &dyn MetricStore) {
         );
     }
     let r = store
-        .append(&batch(a, None, vec![s(a, "", &l, T0, 1.0)]))
+        .append(&batch(a, None, vec![s("", &l, T0, 1.0)]))
         .await;
     assert!(
         matches!(r, Err(Error::InvalidInput(_))),
         "empty metric name must be InvalidInput, got {r:?}"
     );
     let r = store
-        .append(&batch("", None, vec![s("", "cpu.usage", &l, T0, 1.0)]))
+        .append(&batch("", None, vec![s("cpu.usage", &l, T0, 1.0)]))
         .await;
     assert!(
         matches!(r, Err(Error::InvalidInput(_))),
@@ -442,7 +404,7 @@ pub async fn invalid_batches_store_nothing(store: &dyn MetricStore) {
         "a refused batch must leave nothing behind: {got:?}"
     );
     // The refused batch id was not consumed.
-    let ok = batch(a, Some("bad-value"), vec![s(a, "cpu.usage", &l, T0, 1.0)]);
+    let ok = batch(a, Some("bad-value"), vec![s("cpu.usage", &l, T0, 1.0)]);
     assert_eq!(
         store.append(&ok).await.expect("append"),
         AppendOutcome::Stored { samples: 1 },
@@ -457,11 +419,11 @@ pub async fn queries_span_midnight(store: &dyn MetricStore) {
     let midnight = T0 + 3 * DAY_MS;
     // One batch buffered across midnight.
     let samples = vec![
-        s(a, "cpu.usage", &l, midnight + 1, 4.0),
-        s(a, "cpu.usage", &l, midnight - 1, 2.0),
-        s(a, "cpu.usage", &l, midnight, 3.0),
-        s(a, "cpu.usage", &l, midnight - DAY_MS / 2, 1.0),
-        s(a, "cpu.usage", &l, midnight + DAY_MS + 5, 5.0),
+        s("cpu.usage", &l, midnight + 1, 4.0),
+        s("cpu.usage", &l, midnight - 1, 2.0),
+        s("cpu.usage", &l, midnight, 3.0),
+        s("cpu.usage", &l, midnight - DAY_MS / 2, 1.0),
+        s("cpu.usage", &l, midnight + DAY_MS + 5, 5.0),
     ];
     store
         .append(&batch(a, None, samples))
@@ -503,11 +465,11 @@ pub async fn latest_returns_newest_per_series(store: &dyn MetricStore) {
     let data = Labels::new().with("mount", "/data");
     let none = Labels::new();
     let samples = vec![
-        s(a, "disk.used_percent", &data, T0 + 20_000, 71.0),
-        s(a, "disk.used_percent", &root, T0, 40.0),
-        s(a, "disk.used_percent", &root, T0 + 10_000, 41.0),
-        s(a, "cpu.usage", &none, T0, 5.0),
-        s(a, "disk.used_percent", &data, T0 + 10_000, 70.0),
+        s("disk.used_percent", &data, T0 + 20_000, 71.0),
+        s("disk.used_percent", &root, T0, 40.0),
+        s("disk.used_percent", &root, T0 + 10_000, 41.0),
+        s("cpu.usage", &none, T0, 5.0),
+        s("disk.used_percent", &data, T0 + 10_000, 70.0),
     ];
     store
         .append(&batch(a, None, samples))
@@ -518,7 +480,7 @@ pub async fn latest_returns_newest_per_series(store: &dyn MetricStore) {
         .append(&batch(
             a,
             None,
-            vec![s(a, "cpu.usage", &none, T0 - 10_000, 1.0)],
+            vec![s("cpu.usage", &none, T0 - 10_000, 1.0)],
         ))
         .await
         .expect("append");
@@ -535,7 +497,6 @@ pub async fn latest_returns_newest_per_series(store: &dyn MetricStore) {
             ("disk.used_percent".to_owned(), data, T0 + 20_000, 71.0),
         ]
     );
-    assert!(latest.iter().all(|x| x.agent_id == a));
     assert!(
         store
             .latest("conf-nobody")
@@ -563,7 +524,7 @@ pub async fn latest_pages_filter_and_count(store: &dyn MetricStore) {
     let samples = series
         .iter()
         .enumerate()
-        .map(|(i, (m, l))| s(a, m, l, T0 + i as i64, i as f64))
+        .map(|(i, (m, l))| s(m, l, T0 + i as i64, i as f64))
         .collect();
     store
         .append(&batch(a, None, samples))
@@ -637,10 +598,7 @@ pub async fn agents_report_first_and_last_seen(store: &dyn MetricStore) {
         ("conf-seen-b", [T0 + 5000, T0 + 1000]),
         ("conf-seen-a", [T0 + 2000, T0 + 9000]),
     ] {
-        let samples = times
-            .iter()
-            .map(|&t| s(agent, "cpu.usage", &l, t, 1.0))
-            .collect();
+        let samples = times.iter().map(|&t| s("cpu.usage", &l, t, 1.0)).collect();
         store
             .append(&batch(agent, None, samples))
             .await
@@ -809,17 +767,17 @@ pub async fn retention_keeps_recent_and_removes_old(store: &dyn MetricStore) {
     let old_day = T0 - 400 * DAY_MS;
     let cutoff = old_day + 10 * DAY_MS + DAY_MS / 2;
     let samples = vec![
-        s(a, "cpu.usage", &l, old_day, 1.0),
-        s(a, "cpu.usage", &l, cutoff - DAY_MS - 1, 2.0),
-        s(a, "cpu.usage", &l, cutoff, 3.0),
-        s(a, "cpu.usage", &l, cutoff + 1000, 4.0),
+        s("cpu.usage", &l, old_day, 1.0),
+        s("cpu.usage", &l, cutoff - DAY_MS - 1, 2.0),
+        s("cpu.usage", &l, cutoff, 3.0),
+        s("cpu.usage", &l, cutoff + 1000, 4.0),
     ];
     store
         .append(&batch(a, None, samples))
         .await
         .expect("append");
     store
-        .append(&batch(a, None, vec![s(a, "load.load_5", &l, T0, 0.5)]))
+        .append(&batch(a, None, vec![s("load.load_5", &l, T0, 0.5)]))
         .await
         .expect("append");
     store

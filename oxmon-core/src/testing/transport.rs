@@ -75,21 +75,9 @@ pub fn awkward_batch(agent: &str, batch_id: &str) -> MetricBatch {
             let labels = Labels::new()
                 .with("mount", format!("/data/äöü-{i}"))
                 .with("device", "nvme0n1p1");
-            Sample::new(
-                agent,
-                "disk.used_percent",
-                labels,
-                T0 + i as i64 * 10_000 + 7,
-                v,
-            )
+            Sample::new("disk.used_percent", labels, T0 + i as i64 * 10_000 + 7, v)
         })
-        .chain([Sample::new(
-            agent,
-            "cpu.usage",
-            Labels::new(),
-            T0 + 123,
-            12.5,
-        )])
+        .chain([Sample::new("cpu.usage", Labels::new(), T0 + 123, 12.5)])
         .collect();
     MetricBatch {
         agent_id: agent.to_owned(),

@@ -83,7 +83,7 @@ impl AgentLatest {
     /// One page of `query`, with the number of matching series. Costs the
     /// number of matching metrics plus the page (plus the skipped part of
     /// one metric's label sets, when that metric is large).
-    pub(crate) fn page(&self, agent_id: &str, query: &LatestQuery) -> LatestPage {
+    pub(crate) fn page(&self, query: &LatestQuery) -> LatestPage {
         let prefix = query.metric.as_deref().unwrap_or("");
         let total = if prefix.is_empty() {
             self.series
@@ -102,13 +102,7 @@ impl AgentLatest {
             }
             let want = query.limit - samples.len();
             samples.extend(sets.skip(skip).take(want).map(|(labels, p)| {
-                Sample::new(
-                    agent_id,
-                    metric.clone(),
-                    labels.clone(),
-                    p.timestamp_ms,
-                    p.value,
-                )
+                Sample::new(metric.clone(), labels.clone(), p.timestamp_ms, p.value)
             }));
             skip = 0;
         }
@@ -120,12 +114,7 @@ impl AgentLatest {
 
     /// Up to `limit` samples after the series `after` (exclusive; `None`:
     /// from the start), in order.
-    fn slice_after(
-        &self,
-        agent_id: &str,
-        after: Option<(&str, &Labels)>,
-        limit: usize,
-    ) -> Vec<Sample> {
+    fn slice_after(&self, after: Option<(&str, &Labels)>, limit: usize) -> Vec<Sample> {
         let mut out = Vec::new();
         let first = after.map_or(Bound::Unbounded, |(m, _)| Bound::Included(m));
         for (metric, sets) in self.metrics.range_from(first) {
@@ -138,7 +127,6 @@ impl AgentLatest {
                     return out;
                 }
                 out.push(Sample::new(
-                    agent_id,
                     metric.clone(),
                     labels.clone(),
                     p.timestamp_ms,
@@ -295,7 +283,7 @@ impl Index {
         let mut out: Vec<Sample> = Vec::new();
         loop {
             let after = out.last().map(|s| (s.metric.as_str(), &s.labels));
-            let slice = read(&slot).slice_after(agent_id, after, READ_SLICE);
+            let slice = read(&slot).slice_after(after, READ_SLICE);
             let done = slice.len() < READ_SLICE;
             out.extend(slice);
             if done {
@@ -369,14 +357,11 @@ mod tests {
             a.update(&format!("m.{:03}", i % 100), &id(i), p(i as i64, i as f64));
         }
         assert_eq!(a.len(), n);
-        let everything = a.page(
-            "x",
-            &LatestQuery {
-                metric: None,
-                limit: n,
-                offset: 0,
-            },
-        );
+        let everything = a.page(&LatestQuery {
+            metric: None,
+            limit: n,
+            offset: 0,
+        });
         assert_eq!(everything.total, n as u64);
         let keys: Vec<(String, Labels)> = everything
             .samples
@@ -391,14 +376,11 @@ mod tests {
         let mut paged = Vec::new();
         for offset in (0..n).step_by(7) {
             paged.extend(
-                a.page(
-                    "x",
-                    &LatestQuery {
-                        metric: None,
-                        limit: 7,
-                        offset,
-                    },
-                )
+                a.page(&LatestQuery {
+                    metric: None,
+                    limit: 7,
+                    offset,
+                })
                 .samples,
             );
         }
@@ -407,7 +389,7 @@ mod tests {
         let mut sliced: Vec<Sample> = Vec::new();
         loop {
             let after = sliced.last().map(|s| (s.metric.as_str(), &s.labels));
-            let s = a.slice_after("x", after, 9);
+            let s = a.slice_after(after, 9);
             if s.is_empty() {
                 break;
             }
@@ -420,7 +402,7 @@ mod tests {
             limit: 3,
             offset: 4,
         };
-        let page = a.page("x", &q);
+        let page = a.page(&q);
         assert_eq!(page.total, 50);
         let got: Vec<&str> = page.samples.iter().map(|s| s.metric.as_str()).collect();
         assert_eq!(got, ["m.010", "m.011", "m.011"]);
@@ -435,7 +417,7 @@ mod tests {
             timestamp_ms: ts,
             samples: (from..to)
                 .rev()
-                .map(|i| Sample::new(agent, "m", id(i), ts, i as f64))
+                .map(|i| Sample::new("m", id(i), ts, i as f64))
                 .collect(),
         };
         index.note_appended(&batch("a", 0, 3000, 100));

@@ -34,8 +34,8 @@ fn batch(agent: &str, id: Option<&str>, samples: Vec<Sample>) -> MetricBatch {
     }
 }
 
-fn cpu(agent: &str, ts: i64, v: f64) -> Sample {
-    Sample::new(agent, "cpu.usage", Labels::new(), ts, v)
+fn cpu(ts: i64, v: f64) -> Sample {
+    Sample::new("cpu.usage", Labels::new(), ts, v)
 }
 
 fn key(agent: &str) -> SeriesKey {
@@ -81,7 +81,7 @@ async fn a_commit_window_groups_concurrent_batches_and_loses_none() {
                     .append(&batch(
                         &agent,
                         Some(&format!("w-{i}")),
-                        vec![cpu(&agent, T0 + i, 1.0)],
+                        vec![cpu(T0 + i, 1.0)],
                     ))
                     .await
             })
@@ -157,7 +157,7 @@ async fn samples_land_in_the_partition_of_their_own_timestamp() {
         .append(&batch(
             "a",
             Some("b1"),
-            vec![cpu("a", midnight - 1, 1.0), cpu("a", midnight, 2.0)],
+            vec![cpu(midnight - 1, 1.0), cpu(midnight, 2.0)],
         ))
         .await
         .unwrap();
@@ -209,16 +209,14 @@ async fn data_and_batch_ids_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
-        let samples = (0..100)
-            .map(|i| cpu("a", T0 + i * 10_000, i as f64))
-            .collect();
+        let samples = (0..100).map(|i| cpu(T0 + i * 10_000, i as f64)).collect();
         store
             .append(&batch("a", Some("b1"), samples))
             .await
             .unwrap();
         store.compact(T0 + 3 * 3_600_000).await.unwrap();
         store
-            .append(&batch("a", Some("b2"), vec![cpu("a", T0 + 5_000_000, 7.0)]))
+            .append(&batch("a", Some("b2"), vec![cpu(T0 + 5_000_000, 7.0)]))
             .await
             .unwrap();
     }
@@ -247,7 +245,7 @@ async fn data_and_batch_ids_survive_a_restart() {
         (T0, T0 + 5_000_000)
     );
     let again = store
-        .append(&batch("a", Some("b1"), vec![cpu("a", T0, 99.0)]))
+        .append(&batch("a", Some("b1"), vec![cpu(T0, 99.0)]))
         .await
         .unwrap();
     assert_eq!(
@@ -270,7 +268,7 @@ async fn compaction_packs_windows_and_late_samples_merge() {
     let store = open(dir.path());
     // 3 hours at 10 s: windows [0, 2h) and [2h, 4h).
     let samples: Vec<Sample> = (0..1080)
-        .map(|i| cpu("a", T0 + i * 10_000, (i % 100) as f64 / 4.0))
+        .map(|i| cpu(T0 + i * 10_000, (i % 100) as f64 / 4.0))
         .collect();
     store
         .append(&batch("a", None, samples.clone()))
@@ -293,7 +291,7 @@ async fn compaction_packs_windows_and_late_samples_merge() {
         .append(&batch(
             "a",
             None,
-            vec![cpu("a", T0 + 5, 0.5), cpu("a", T0 + 10_000, 42.0)],
+            vec![cpu(T0 + 5, 0.5), cpu(T0 + 10_000, 42.0)],
         ))
         .await
         .unwrap();
@@ -333,11 +331,11 @@ async fn foreign_newer_and_corrupt_partitions_are_skipped_untouched() {
     {
         let store = open(dir.path());
         store
-            .append(&batch("a", None, vec![cpu("a", T0, 1.0)]))
+            .append(&batch("a", None, vec![cpu(T0, 1.0)]))
             .await
             .unwrap();
         store
-            .append(&batch("a", None, vec![cpu("a", T0 + DAY_MS, 2.0)]))
+            .append(&batch("a", None, vec![cpu(T0 + DAY_MS, 2.0)]))
             .await
             .unwrap();
     }
@@ -395,12 +393,12 @@ async fn foreign_newer_and_corrupt_partitions_are_skipped_untouched() {
         }]
     );
     store
-        .append(&batch("a", None, vec![cpu("a", T0 + 100, 3.0)]))
+        .append(&batch("a", None, vec![cpu(T0 + 100, 3.0)]))
         .await
         .unwrap();
     // Writing into a broken day is an error naming the file, and nothing is stored.
     let err = store
-        .append(&batch("a", None, vec![cpu("a", T0 + 2 * DAY_MS + 5, 9.0)]))
+        .append(&batch("a", None, vec![cpu(T0 + 2 * DAY_MS + 5, 9.0)]))
         .await
         .unwrap_err();
     assert!(
@@ -432,7 +430,6 @@ async fn a_full_partition_refuses_and_acknowledges_nothing() {
         let samples: Vec<Sample> = (0..200)
             .map(|i| {
                 Sample::new(
-                    "a",
                     format!("m{b}"),
                     Labels::new().with("i", i.to_string()),
                     T0 + i,
@@ -497,7 +494,7 @@ async fn a_read_only_directory_is_unavailable_not_acknowledged() {
     }
     let store = SqliteStore::open(&ro, options(&ManualClock::new(T0))).unwrap();
     let err = store
-        .append(&batch("a", None, vec![cpu("a", T0, 1.0)]))
+        .append(&batch("a", None, vec![cpu(T0, 1.0)]))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err}");
@@ -511,11 +508,7 @@ async fn retention_deletes_whole_old_files() {
         let store = SqliteStore::open(dir.path(), options(&clock)).unwrap();
         for d in 0..10 {
             store
-                .append(&batch(
-                    "a",
-                    None,
-                    vec![cpu("a", T0 + d * DAY_MS + 1, d as f64)],
-                ))
+                .append(&batch("a", None, vec![cpu(T0 + d * DAY_MS + 1, d as f64)]))
                 .await
                 .unwrap();
         }
@@ -611,7 +604,7 @@ mod model {
                         Op::Append(samples, id) => {
                             let samples: Vec<Sample> = samples
                                 .into_iter()
-                                .map(|(s, m, v)| Sample::new("a", "disk.used_percent", labels(s), T0 + m * 60_000 + i64::from(s), f64::from(v) / 8.0))
+                                .map(|(s, m, v)| Sample::new("disk.used_percent", labels(s), T0 + m * 60_000 + i64::from(s), f64::from(v) / 8.0))
                                 .collect();
                             let id = id.then(|| format!("b{}", sent.len()));
                             let b = batch("a", id.as_deref(), samples);
@@ -673,11 +666,7 @@ mod model {
                     // 1 minute apart, so hour windows complete as we go; every 7th sample is late.
                     let ts = late_ts(i);
                     store
-                        .append(&batch(
-                            "a",
-                            Some(&format!("b{i}")),
-                            vec![cpu("a", ts, i as f64)],
-                        ))
+                        .append(&batch("a", Some(&format!("b{i}")), vec![cpu(ts, i as f64)]))
                         .await
                         .unwrap();
                     acked.store(i, Ordering::SeqCst);
@@ -736,7 +725,7 @@ async fn an_unopenable_partition_file_is_unavailable_not_acknowledged() {
     let store = open(dir.path());
     std::fs::create_dir(partition::path(dir.path(), partition::day_of(T0 + DAY_MS))).unwrap();
     let err = store
-        .append(&batch("a", Some("b1"), vec![cpu("a", T0 + DAY_MS, 1.0)]))
+        .append(&batch("a", Some("b1"), vec![cpu(T0 + DAY_MS, 1.0)]))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err}");
@@ -746,12 +735,12 @@ async fn an_unopenable_partition_file_is_unavailable_not_acknowledged() {
     );
     // Other days keep working, and the refused batch id was not consumed.
     store
-        .append(&batch("a", None, vec![cpu("a", T0, 1.0)]))
+        .append(&batch("a", None, vec![cpu(T0, 1.0)]))
         .await
         .unwrap();
     std::fs::remove_dir(partition::path(dir.path(), partition::day_of(T0 + DAY_MS))).unwrap();
     let again = store
-        .append(&batch("a", Some("b1"), vec![cpu("a", T0 + DAY_MS, 1.0)]))
+        .append(&batch("a", Some("b1"), vec![cpu(T0 + DAY_MS, 1.0)]))
         .await
         .unwrap();
     assert_eq!(again, AppendOutcome::Stored { samples: 1 });

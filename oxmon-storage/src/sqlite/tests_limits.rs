@@ -33,9 +33,9 @@ fn batch(agent: &str, samples: Vec<Sample>) -> MetricBatch {
 }
 
 /// Series `m{i}` of an agent at one time.
-fn series(agent: &str, ids: impl IntoIterator<Item = usize>, ts: i64) -> Vec<Sample> {
+fn series(ids: impl IntoIterator<Item = usize>, ts: i64) -> Vec<Sample> {
     ids.into_iter()
-        .map(|i| Sample::new(agent, format!("m{i}"), Labels::new(), ts, i as f64))
+        .map(|i| Sample::new(format!("m{i}"), Labels::new(), ts, i as f64))
         .collect()
 }
 
@@ -48,10 +48,7 @@ async fn series_caps_refuse_whole_batches_and_let_existing_series_flow() {
         ..options()
     };
     let store = SqliteStore::open(dir.path(), capped()).unwrap();
-    store
-        .append(&batch("a", series("a", 0..4, T0)))
-        .await
-        .unwrap();
+    store.append(&batch("a", series(0..4, T0))).await.unwrap();
     assert_eq!(
         (store.series_count(), store.agent_series_count("a")),
         (4, 4)
@@ -59,8 +56,8 @@ async fn series_caps_refuse_whole_batches_and_let_existing_series_flow() {
 
     // Two new series past the per-agent cap of 5: refused, nothing stored,
     // not even the sample of the existing series.
-    let mut over = series("a", 0..1, T0 + 1000);
-    over.extend(series("a", 4..6, T0 + 1000));
+    let mut over = series(0..1, T0 + 1000);
+    over.extend(series(4..6, T0 + 1000));
     let err = store.append(&batch("a", over)).await.unwrap_err();
     assert!(matches!(err, Error::ResourceExhausted(_)), "{err}");
     assert!(!err.is_retryable());
@@ -79,23 +76,23 @@ async fn series_caps_refuse_whole_batches_and_let_existing_series_flow() {
 
     // Existing series keep flowing; one more new series fits exactly.
     store
-        .append(&batch("a", series("a", 0..4, T0 + 2000)))
+        .append(&batch("a", series(0..4, T0 + 2000)))
         .await
         .unwrap();
     store
-        .append(&batch("a", series("a", 4..5, T0 + 2000)))
+        .append(&batch("a", series(4..5, T0 + 2000)))
         .await
         .unwrap();
     assert_eq!(store.agent_series_count("a"), 5);
 
     // Another agent: a series repeated in its batch counts once.
-    let mut b = series("b", 0..3, T0);
-    b.extend(series("b", 0..3, T0 + 1000));
+    let mut b = series(0..3, T0);
+    b.extend(series(0..3, T0 + 1000));
     store.append(&batch("b", b)).await.unwrap();
     assert_eq!(store.series_count(), 8);
     // The store-wide cap of 8 is reached.
     let err = store
-        .append(&batch("c", series("c", 0..1, T0)))
+        .append(&batch("c", series(0..1, T0)))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ResourceExhausted(_)), "{err}");
@@ -117,11 +114,11 @@ async fn series_caps_refuse_whole_batches_and_let_existing_series_flow() {
     assert_eq!(store.series_count(), 8);
     assert_eq!(store.agent_series_count("a"), 5);
     assert!(matches!(
-        store.append(&batch("a", series("a", 9..10, T0))).await,
+        store.append(&batch("a", series(9..10, T0))).await,
         Err(Error::ResourceExhausted(_))
     ));
     store
-        .append(&batch("b", series("b", 0..3, T0 + 5000)))
+        .append(&batch("b", series(0..3, T0 + 5000)))
         .await
         .unwrap();
 }
@@ -144,7 +141,7 @@ async fn concurrent_batches_cannot_slip_past_a_cap() {
     let tasks: Vec<_> = (0..30)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move { store.append(&batch("a", series("a", [i], T0))).await })
+            tokio::spawn(async move { store.append(&batch("a", series([i], T0))).await })
         })
         .collect();
     let mut stored = 0;
@@ -182,7 +179,7 @@ async fn a_hundred_thousand_new_series_in_descending_order() {
             } else {
                 "attack.odd"
             };
-            Sample::new("a", metric, label(i), T0 + i as i64, i as f64)
+            Sample::new(metric, label(i), T0 + i as i64, i as f64)
         })
         .collect();
     assert_eq!(
@@ -224,7 +221,7 @@ async fn a_hundred_thousand_new_series_in_descending_order() {
     assert_eq!(first.samples[..], latest[..1000]);
     // The cap is exactly reached: one more new series is refused.
     assert!(matches!(
-        store.append(&batch("a", series("a", 0..1, T0))).await,
+        store.append(&batch("a", series(0..1, T0))).await,
         Err(Error::ResourceExhausted(_))
     ));
 }
@@ -257,14 +254,14 @@ async fn a_full_writer_queue_is_unavailable_at_once() {
     let waiting: Vec<_> = (0..2)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move { store.append(&batch("a", series("a", [i], T0))).await })
+            tokio::spawn(async move { store.append(&batch("a", series([i], T0))).await })
         })
         .collect();
     while store.queued_batches() < 2 {
         tokio::task::yield_now().await;
     }
     let err = store
-        .append(&batch("a", series("a", [9], T0)))
+        .append(&batch("a", series([9], T0)))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err}");
@@ -291,10 +288,7 @@ async fn a_full_writer_queue_is_unavailable_at_once() {
         0,
         "places are freed before the answer"
     );
-    store
-        .append(&batch("a", series("a", [9], T0)))
-        .await
-        .unwrap();
+    store.append(&batch("a", series([9], T0))).await.unwrap();
     assert_eq!(store.latest("a").await.unwrap().len(), 3);
 }
 
@@ -334,41 +328,29 @@ async fn the_index_rebuilt_at_start_equals_the_one_built_by_appends() {
         for &day in agent_days {
             for k in 0..30 {
                 let ts = T0 + day * DAY_MS + k * 600_000 + offset;
-                let mut samples = vec![Sample::new(agent, "cpu", Labels::new(), ts, k as f64)];
+                let mut samples = vec![Sample::new("cpu", Labels::new(), ts, k as f64)];
                 for mount in ["/", "/data", "/var"] {
                     let labels = Labels::new().with("mount", mount);
-                    samples.push(Sample::new(
-                        agent,
-                        "disk",
-                        labels,
-                        ts,
-                        (day * 100 + k) as f64,
-                    ));
+                    samples.push(Sample::new("disk", labels, ts, (day * 100 + k) as f64));
                 }
                 if agent == "a" {
                     for core in (0..100).rev() {
                         let labels = Labels::new().with("core", format!("{core:03}"));
-                        samples.push(Sample::new(agent, "core", labels, ts, core as f64 + 0.5));
+                        samples.push(Sample::new("core", labels, ts, core as f64 + 0.5));
                     }
                 }
                 both(&sqlite, &memory, batch(agent, samples)).await;
             }
         }
     }
-    let d = vec![Sample::new(
-        "d",
-        "up",
-        Labels::new(),
-        T0 + HOUR + 3_000,
-        1.0,
-    )];
+    let d = vec![Sample::new("up", Labels::new(), T0 + HOUR + 3_000, 1.0)];
     both(&sqlite, &memory, batch("d", d)).await;
     // Days 0 and 1 and the first window of day 2 become chunks.
     let report = sqlite.compact(T0 + 2 * DAY_MS + 3 * HOUR).await.unwrap();
     assert!(report.chunks_written > 0);
     // Late samples: raw rows in compacted days, older than the chunks' ends.
     for (agent, ts) in [("a", T0 + DAY_MS + 30_000), ("b", T0 + DAY_MS + 60_000)] {
-        let late = vec![Sample::new(agent, "cpu", Labels::new(), ts, -1.0)];
+        let late = vec![Sample::new("cpu", Labels::new(), ts, -1.0)];
         both(&sqlite, &memory, batch(agent, late)).await;
     }
 
@@ -421,10 +403,7 @@ async fn the_data_directory_and_partitions_are_owner_only_whatever_the_umask() {
     let dir = tmp.path().join("data");
     let store = SqliteStore::open(&dir, options()).unwrap();
     assert_eq!(mode(&dir), 0o700);
-    store
-        .append(&batch("a", series("a", 0..3, T0)))
-        .await
-        .unwrap();
+    store.append(&batch("a", series(0..3, T0))).await.unwrap();
     let db = dir.join("2026-01-01.db");
     let files: Vec<std::path::PathBuf> = ["", "-wal", "-shm"]
         .iter()

@@ -123,8 +123,8 @@ mod tests {
             batch_id: Some(format!("b{n}")),
             timestamp_ms: ts,
             samples: vec![
-                Sample::new("a", "cpu.usage", Labels::new(), ts, f64::from(n)),
-                Sample::new("a", "network.bytes_recv", labels, ts, 0.1 + 0.2),
+                Sample::new("cpu.usage", Labels::new(), ts, f64::from(n)),
+                Sample::new("network.bytes_recv", labels, ts, 0.1 + 0.2),
             ],
         }
     }

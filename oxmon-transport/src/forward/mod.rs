@@ -40,7 +40,7 @@
 //!         agent_id: "web-1".into(),
 //!         batch_id: Some(format!("web-1/{n}")),
 //!         timestamp_ms: 1_767_225_600_000,
-//!         samples: vec![Sample::new("web-1", "cpu.usage", Labels::new(), 1_767_225_600_000, 12.5)],
+//!         samples: vec![Sample::new("cpu.usage", Labels::new(), 1_767_225_600_000, 12.5)],
 //!     });
 //! }
 //! assert!(sending.finish(Duration::from_secs(5)).await, "everything was sent");

@@ -44,9 +44,9 @@ pub(crate) fn batch_to_proto(batch: &MetricBatch) -> proto::MetricBatchProto {
     }
 }
 
-/// Every point is filed under the batch's agent id, never its own: the
-/// samples leave theirs empty (ingest fills it in after validation), so a
-/// batch costs no copy of the id per point.
+/// Every point is filed under the batch's agent id: the wire's per-point
+/// `agent_id` (kept for the original project's agents) is ignored, since a
+/// [`Sample`] belongs to its batch's agent.
 ///
 /// # Errors
 /// `INVALID_ARGUMENT` for a point without a value (proto3 would otherwise
@@ -58,7 +58,6 @@ pub(crate) fn batch_from_proto(p: proto::MetricBatchProto) -> Result<MetricBatch
             return Err(Status::invalid_argument(format!("point {i}: no value")));
         };
         samples.push(Sample::new(
-            String::new(),
             d.metric_name,
             d.labels.into_iter().collect::<Labels>(),
             d.timestamp_ms,
