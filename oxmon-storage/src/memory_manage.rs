@@ -6,8 +6,8 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use oxmon_core::manage::{
     CertCheckResult, CertDomain, CertDomainUpdate, CertStore, CertificateDetails, DetailsFilter,
-    DomainFilter, NewCertDomain, Page, User, UserStore, WhitelistEntry, WhitelistStore,
-    validate_hash, validate_limit, validate_username,
+    DomainFilter, NewCertDomain, Page, RuleStore, StoredRule, User, UserStore, WhitelistEntry,
+    WhitelistStore, validate_hash, validate_limit, validate_username,
 };
 use oxmon_core::notify_history::{DeliveryRecord, MemoryHistory, NotificationHistory};
 use oxmon_core::sync::RwLockExt;
@@ -25,7 +25,15 @@ pub struct MemoryManagementStore {
     users: RwLock<Users>,
     whitelist: RwLock<BTreeMap<String, WhitelistEntry>>,
     certs: RwLock<Certs>,
+    rules: RwLock<Rules>,
     history: MemoryHistory,
+}
+
+#[derive(Debug, Default)]
+struct Rules {
+    last_id: u64,
+    /// In creation order.
+    list: Vec<StoredRule>,
 }
 
 #[derive(Debug, Default)]
@@ -458,6 +466,67 @@ impl CertStore for MemoryManagementStore {
     }
 }
 
+#[async_trait]
+impl RuleStore for MemoryManagementStore {
+    async fn list_rules(&self) -> Result<Vec<StoredRule>> {
+        Ok(read(&self.rules).list.clone())
+    }
+
+    async fn create_rule(
+        &self,
+        name: &str,
+        definition: &toml::Table,
+        now_ms: i64,
+    ) -> Result<StoredRule> {
+        let mut rules = write(&self.rules);
+        if rules.list.iter().any(|r| r.name == name) {
+            return Err(Error::Conflict(format!("a rule named `{name}` exists")));
+        }
+        rules.last_id += 1;
+        let rule = StoredRule {
+            id: format!("mem-rule-{}", rules.last_id),
+            name: name.to_owned(),
+            definition: definition.clone(),
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        };
+        rules.list.push(rule.clone());
+        Ok(rule)
+    }
+
+    async fn update_rule(
+        &self,
+        id: &str,
+        name: &str,
+        definition: &toml::Table,
+        now_ms: i64,
+    ) -> Result<StoredRule> {
+        let mut rules = write(&self.rules);
+        if rules.list.iter().any(|r| r.name == name && r.id != id) {
+            return Err(Error::Conflict(format!("a rule named `{name}` exists")));
+        }
+        let rule = rules
+            .list
+            .iter_mut()
+            .find(|r| r.id == id)
+            .ok_or_else(|| Error::NotFound(format!("no rule `{id}`")))?;
+        rule.name = name.to_owned();
+        rule.definition = definition.clone();
+        rule.updated_at_ms = now_ms;
+        Ok(rule.clone())
+    }
+
+    async fn delete_rule(&self, id: &str) -> Result<()> {
+        let mut rules = write(&self.rules);
+        let before = rules.list.len();
+        rules.list.retain(|r| r.id != id);
+        if rules.list.len() == before {
+            return Err(Error::NotFound(format!("no rule `{id}`")));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +535,7 @@ mod tests {
     async fn conforms_to_the_management_contracts() {
         let store = MemoryManagementStore::new();
         oxmon_core::testing::manage::run_all(&store, &store, &store).await;
+        oxmon_core::testing::manage::rules::run_all(&store).await;
     }
 
     #[tokio::test]

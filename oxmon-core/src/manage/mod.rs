@@ -28,6 +28,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 
+mod rules;
 mod types;
 
 /// The certificate model [`CertStore`] keeps, defined in [`crate::cert`].
@@ -35,6 +36,7 @@ pub use crate::cert::{
     CertCheckResult, CertificateDetails, ChainCertificate, DEFAULT_CERT_PORT, MAX_DOMAIN_LEN,
     normalize_domain, validate_port,
 };
+pub use rules::{RuleStore, StoredRule};
 pub use types::{
     CertDomain, CertDomainUpdate, DEFAULT_PAGE_LIMIT, DetailsFilter, DomainFilter,
     MAX_USERNAME_LEN, NewCertDomain, Page, User, WhitelistEntry, validate_hash, validate_limit,
@@ -285,16 +287,21 @@ pub trait CertStore: Send + Sync + std::fmt::Debug {
 }
 
 /// Everything the server keeps besides metrics: users, the agent
-/// whitelist, certificate domains and results, and the notification
-/// history. Implemented for every type that implements the four traits
+/// whitelist, certificate domains and results, the notification history
+/// and the alert rules made through the API. Implemented for every type
+/// that implements the five traits
 /// (`oxmon_storage`'s SQLite and memory stores do).
 pub trait ManagementStore:
-    UserStore + WhitelistStore + CertStore + crate::notify_history::NotificationHistory
+    UserStore + WhitelistStore + CertStore + RuleStore + crate::notify_history::NotificationHistory
 {
 }
 
 impl<T> ManagementStore for T where
-    T: UserStore + WhitelistStore + CertStore + crate::notify_history::NotificationHistory
+    T: UserStore
+        + WhitelistStore
+        + CertStore
+        + RuleStore
+        + crate::notify_history::NotificationHistory
 {
 }
 

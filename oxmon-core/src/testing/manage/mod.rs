@@ -1,5 +1,5 @@
-//! Conformance suite for [`UserStore`], [`WhitelistStore`] and [`CertStore`]
-//! implementations.
+//! Conformance suite for [`UserStore`], [`WhitelistStore`], [`CertStore`]
+//! and [`RuleStore`](crate::manage::RuleStore) implementations.
 //!
 //! Every function expects a store that holds nothing under the names it uses
 //! (each check has its own usernames, agent ids and domains, so they can share
@@ -8,6 +8,7 @@
 
 pub mod cert_checks;
 pub mod certs;
+pub mod rules;
 
 use crate::error::Error;
 use crate::manage::{CertDomain, CertStore, NewCertDomain, UserStore, WhitelistStore};

@@ -156,8 +156,10 @@ mod tests {
         }
         // Turn it back into a version 1 file.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE notification_history; PRAGMA user_version = 1;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE notification_history; DROP TABLE alert_rules; PRAGMA user_version = 1;",
+        )
+        .unwrap();
         drop(conn);
         let store = SqliteManagementStore::open(&path).await.unwrap();
         store
@@ -180,6 +182,10 @@ mod tests {
         let v: i32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(
+            v,
+            super::super::schema::SCHEMA_VERSION,
+            "migrated to the newest version"
+        );
     }
 }

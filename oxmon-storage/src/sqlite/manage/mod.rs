@@ -29,6 +29,7 @@
 
 mod certs;
 mod history;
+mod rules;
 mod schema;
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,7 @@ use super::db_err;
 /// `PRAGMA application_id` of an oxmon management database: "OXMC".
 pub(super) const APPLICATION_ID: i32 = 0x4F58_4D43;
 /// The schema version this build writes and reads.
-pub(super) const SCHEMA_VERSION: i32 = 2;
+pub(super) const SCHEMA_VERSION: i32 = 3;
 
 /// Version 2: the notification history (every delivery attempt).
 const MIGRATION_V2: &str = "
@@ -27,6 +27,17 @@ CREATE TABLE notification_history (
     attempted_at INTEGER NOT NULL -- ms since the epoch
 );
 CREATE INDEX notification_history_by_time ON notification_history (attempted_at, id);
+";
+/// Version 3: alert rules made through the API (their `[[alert.rules]]`
+/// fields as TOML text).
+const MIGRATION_V3: &str = "
+CREATE TABLE alert_rules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+    name TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL,              -- the rule's fields, a TOML table
+    created_at INTEGER NOT NULL,           -- ms since the epoch
+    updated_at INTEGER NOT NULL
+);
 ";
 /// How long a statement waits for another connection's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -266,13 +277,16 @@ fn migrate(mut conn: Connection, path: &Path) -> Result<Connection> {
     if !id.has_schema {
         tx.execute_batch(SCHEMA_V1)
             .and_then(|()| tx.execute_batch(MIGRATION_V2))
+            .and_then(|()| tx.execute_batch(MIGRATION_V3))
             .and_then(|()| set_version(&tx))
             .map_err(|e| db_err(&context, e))?;
-    } else if id.user_version == 1 {
-        // Forward migration 1 -> 2.
-        tx.execute_batch(MIGRATION_V2)
-            .and_then(|()| set_version(&tx))
-            .map_err(|e| db_err(&context, e))?;
+    } else if id.user_version < SCHEMA_VERSION && id.user_version >= 1 {
+        // Forward migrations, one step each: 1 -> 2 -> 3.
+        let steps = [MIGRATION_V2, MIGRATION_V3];
+        for step in &steps[usize::try_from(id.user_version - 1).unwrap_or(0)..] {
+            tx.execute_batch(step).map_err(|e| db_err(&context, e))?;
+        }
+        set_version(&tx).map_err(|e| db_err(&context, e))?;
     } else if id.user_version != SCHEMA_VERSION {
         // Forward migrations from older versions go here, one step each.
         return Err(Error::storage(format!(

@@ -37,6 +37,7 @@ async fn conforms_to_the_management_contracts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_in(dir.path()).await;
     oxmon_core::testing::manage::run_all(&store, &store, &store).await;
+    oxmon_core::testing::manage::rules::run_all(&store).await;
 }
 
 #[tokio::test]
@@ -437,4 +438,34 @@ fn sqlite_failures_map_to_retryable_or_permanent() {
     assert!(!is_unique_violation(&failure(
         rusqlite::ffi::SQLITE_CONSTRAINT_CHECK
     )));
+}
+
+#[tokio::test]
+async fn a_version_2_file_gains_the_rules_table_and_keeps_its_data() {
+    use oxmon_core::manage::RuleStore;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cert.db");
+    let store = open_in(dir.path()).await;
+    store.add_agent("kept", "h", None, T0).await.expect("add");
+    drop(store);
+    // What an oxmon of schema version 2 left behind.
+    let conn = raw(&path);
+    conn.execute_batch("DROP TABLE alert_rules; PRAGMA user_version = 2;")
+        .expect("downgrade");
+    drop(conn);
+    let store = open_in(dir.path()).await;
+    assert!(store.get_agent("kept").await.expect("get").is_some());
+    assert!(store.list_rules().await.expect("rules").is_empty());
+    let table: toml::Table = "name = \"r\"".parse().expect("toml");
+    store.create_rule("r", &table, T0).await.expect("create");
+    drop(store);
+    assert_eq!(
+        pragma(&raw(&path), "user_version"),
+        format!("Integer({SCHEMA_VERSION})")
+    );
+    let store = open_in(dir.path()).await;
+    assert_eq!(
+        store.list_rules().await.expect("rules")[0].definition,
+        table
+    );
 }
