@@ -439,6 +439,24 @@ pub(crate) fn validate_rule(
     common.finish(ctx, index, kind)
 }
 
+/// Validates one rule given on its own (a REST request body rather than an
+/// `[[alert.rules]]` entry of a file) with exactly the checks of the file:
+/// the same messages, with the field named as it is in the rule
+/// (`operator`, not `alert.rules[0].operator`) and `origin` as the file.
+/// A custom type keeps its settings for its plugin, as in a file.
+///
+/// # Errors
+/// [`ConfigError`] naming `origin` and the field.
+pub fn parse_rule(table: toml::Table, origin: &str) -> Result<RuleConfig, ConfigError> {
+    validate_rule(table, Ctx { file: origin }, 0).map_err(|mut e| {
+        e.field = e.field.map(|f| {
+            let own = f.strip_prefix("alert.rules[0]").unwrap_or(&f);
+            own.strip_prefix('.').unwrap_or(own).to_owned()
+        });
+        e
+    })
+}
+
 /// Checks glob syntax: non-empty, balanced `[...]` classes.
 pub(crate) fn validate_glob(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {

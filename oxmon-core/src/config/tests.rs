@@ -1160,3 +1160,52 @@ fn other_rule_types_keep_their_fields_for_the_registry() {
     assert_eq!(json["name"], "r");
     assert_eq!(c.alert.rules[1].kind.type_name(), "threshold");
 }
+
+#[test]
+fn a_rule_on_its_own_is_checked_like_a_file_entry_with_its_own_field_names() {
+    let parse = |text: &str| parse_rule(text.parse().expect("toml"), "request body");
+    let ok = parse(
+        "name = \"cpu\"\ntype = \"threshold\"\nmetric = \"cpu.usage\"\noperator = \"greater_than\"\nvalue = 90.0",
+    )
+    .expect("valid");
+    let from_file = ServerConfig::from_toml(
+        "[[alert.rules]]\nname = \"cpu\"\ntype = \"threshold\"\nmetric = \"cpu.usage\"\noperator = \"greater_than\"\nvalue = 90.0",
+        "server.toml",
+    )
+    .expect("valid");
+    assert_eq!(ok, from_file.alert.rules[0], "the same rule either way");
+    // Every kind of refusal names the rule's own field, with the file's words.
+    let cases: [(&str, &str, &[&str]); 5] = [
+        (
+            "name = \"x\"\ntype = \"threshold\"\nmetric = \"m\"\nvalue = 1.0",
+            "operator",
+            &["required", "threshold"],
+        ),
+        (
+            "name = \"x\"\ntype = \"threshold\"\nmetric = \"m\"\noperator = \"greater_than\"\nvalue = 1.0\nrate_threshold = 2.0",
+            "rate_threshold",
+            &["does not apply"],
+        ),
+        (
+            "type = \"threshold\"\nmetric = \"m\"",
+            "name",
+            &["required"],
+        ),
+        (
+            "name = \"x\"\ntype = \"cert_expiration\"\nseverity = \"loud\"",
+            "severity",
+            &["loud"],
+        ),
+        ("name = \"x\"", "type", &["required", "threshold"]),
+    ];
+    for (text, field, words) in cases {
+        let err = parse(text).expect_err(text);
+        assert_names(&err, "request body", field, words);
+    }
+    // A type no built-in knows keeps its settings for its plugin.
+    let custom =
+        parse("name = \"j\"\ntype = \"jump\"\nmetric = \"m\"\nmax_increase = 5").expect("custom");
+    assert!(
+        matches!(custom.kind, RuleKind::Custom(ref c) if c.settings.contains_key("max_increase"))
+    );
+}
