@@ -12,7 +12,7 @@ use crate::memory::{heap_block, reserve_quarter};
 use crate::rule::Rule;
 use crate::series::{Lookup, SeriesIndex};
 use crate::tracker::Tracker;
-use crate::transition::{AlertState, Target};
+use crate::transition::{AlertState, Firing, Target};
 use crate::windows::{Obs, SeriesWindows};
 
 /// Tuning of the engine.
@@ -262,6 +262,51 @@ impl AlertEngine {
         Ok(())
     }
 
+    /// Replaces the rule set as [`AlertEngine::set_rules`] does and ends, as
+    /// of `at_ms`, every alert of a rule that is gone or changed (deleted,
+    /// disabled or edited): a notified one resolves with an event in `out`
+    /// saying why, so its resolution is stored and notified like any other;
+    /// a silent one ends silently.
+    ///
+    /// # Errors
+    /// As [`AlertEngine::new`]; on error the engine keeps its old rules and
+    /// `out` is unchanged.
+    pub fn replace_rules(
+        &mut self,
+        rules: Vec<Rule>,
+        at_ms: i64,
+        out: &mut Vec<AlertEvent>,
+    ) -> Result<()> {
+        let kept = |old: &Rule| rules.iter().any(|n| n.name == old.name && n.same_as(old));
+        let withdrawn: Vec<AlertEvent> = self
+            .firing()
+            .filter(|(rule, _, f)| f.notified && !kept(&self.rules[*rule as usize]))
+            .map(|(rule, target, f)| {
+                crate::transition::withdrawn(&self.rules[rule as usize], target.key(), f, at_ms)
+            })
+            .collect();
+        self.set_rules(rules)?;
+        out.extend(withdrawn);
+        Ok(())
+    }
+
+    /// Every firing alert: its rule's index, its series and its state.
+    fn firing(&self) -> impl Iterator<Item = (u32, Target<'_>, &Firing)> {
+        let index = &self.index;
+        let from_slots = self.series.iter().enumerate().flat_map(move |(i, s)| {
+            s.slots
+                .iter()
+                .filter(|slot| !matches!(slot.tracker, Tracker::Cert { .. }))
+                .filter_map(move |slot| {
+                    slot.alert
+                        .firing
+                        .as_deref()
+                        .map(|f| (slot.rule, Target::Series(index, i as u32), f))
+                })
+        });
+        from_slots.chain(self.certs.firing())
+    }
+
     /// The series' handle, creating its state; `None` when no rule watches it.
     pub fn resolve(&mut self, key: &SeriesKey) -> Option<SeriesHandle> {
         match self.index.get(&key.metric, &key.agent_id, &key.labels) {
@@ -392,19 +437,8 @@ impl AlertEngine {
 
     /// Every alert firing now, ordered by rule then series.
     pub fn active(&self) -> Vec<ActiveAlert> {
-        let from_slots = self.series.iter().enumerate().flat_map(|(i, s)| {
-            s.slots
-                .iter()
-                .filter(|slot| !matches!(slot.tracker, Tracker::Cert { .. }))
-                .filter_map(move |slot| {
-                    slot.alert
-                        .firing
-                        .as_deref()
-                        .map(|f| (slot.rule, Target::Series(&self.index, i as u32), f))
-                })
-        });
-        let mut active: Vec<ActiveAlert> = from_slots
-            .chain(self.certs.firing())
+        let mut active: Vec<ActiveAlert> = self
+            .firing()
             .map(|(rule, target, f)| {
                 let key = target.key();
                 ActiveAlert {

@@ -1263,3 +1263,76 @@ fn reloading_an_unchanged_custom_rule_keeps_its_state() {
     e.set_rules(r.compile(&rules(&changed)).unwrap()).unwrap();
     assert!(e.active().is_empty());
 }
+
+#[test]
+fn replacing_rules_resolves_the_alerts_of_withdrawn_rules_only() {
+    let cpu = HIGH_CPU.replace("duration_secs = 60", "duration_secs = 0");
+    let mut e = engine(&format!("{cpu}\n{CERT}"));
+    let l = Labels::new();
+    let domain = Labels::new().with("domain", "a.example");
+    assert_eq!(
+        feed(&mut e, "a", "cpu.usage", &l, T0, 10 * S, &[95.0]).len(),
+        1
+    );
+    let mut out = Vec::new();
+    e.observe_batch(
+        &sample(
+            "cert-checker",
+            "certificate.days_until_expiry",
+            &domain,
+            T0,
+            3.0,
+        ),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(e.active().len(), 2);
+    let registry = crate::RuleRegistry::new();
+
+    // The same rules again: nothing ends, nothing is said.
+    out.clear();
+    e.replace_rules(
+        registry.compile(&rules(&format!("{cpu}\n{CERT}"))).unwrap(),
+        T0 + 20 * S,
+        &mut out,
+    )
+    .unwrap();
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(e.active().len(), 2);
+
+    // The CPU rule disabled, the certificate rule kept.
+    let disabled = cpu.replace("silence_secs = 600", "silence_secs = 600\nenabled = false");
+    e.replace_rules(
+        registry
+            .compile(&rules(&format!("{disabled}\n{CERT}")))
+            .unwrap(),
+        T0 + 30 * S,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let ev = &out[0];
+    assert_eq!(
+        (ev.rule.as_str(), ev.status, ev.timestamp_ms, ev.fired_at_ms),
+        ("high-cpu", AlertStatus::Resolved, T0 + 30 * S, T0)
+    );
+    assert_eq!(ev.series, SeriesKey::new("a", "cpu.usage", l.clone()));
+    assert!(
+        ev.message.contains("`high-cpu` was removed"),
+        "{}",
+        ev.message
+    );
+    assert_eq!(e.active().len(), 1);
+    assert_eq!(e.active()[0].rule, "cert-expiry");
+
+    // The certificate rule deleted: its per-domain alert ends too.
+    out.clear();
+    e.replace_rules(Vec::new(), T0 + 40 * S, &mut out).unwrap();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        (out[0].rule.as_str(), out[0].status),
+        ("cert-expiry", AlertStatus::Resolved)
+    );
+    assert_eq!(out[0].series.labels, domain);
+    assert!(e.active().is_empty());
+}

@@ -189,6 +189,31 @@ impl AlertState {
     }
 }
 
+/// The resolution, at `ts`, of an alert whose rule was withdrawn (deleted,
+/// disabled or changed) while it fired.
+pub(crate) fn withdrawn(rule: &Rule, key: SeriesKey, f: &Firing, ts: i64) -> AlertEvent {
+    let hit = Hit {
+        severity: f.severity,
+        value: f.value,
+        threshold: rule.threshold(),
+        prediction: None,
+        detail: f.detail.clone(),
+    };
+    let message = format!(
+        "{key}: rule `{}` was removed, disabled or changed; the alert ends",
+        rule.name
+    );
+    event(
+        rule,
+        key,
+        AlertStatus::Resolved,
+        ts,
+        f.since_ms,
+        &hit,
+        message,
+    )
+}
+
 /// The message of a resolved alert of `what`, now at `value`.
 fn resolved_message(rule: &Rule, what: &str, value: f64) -> String {
     match (&rule.logic, rule.threshold()) {
