@@ -35,6 +35,9 @@ pub use store::{
     AlertPage, AlertQuery, AppendOutcome, LatestPage, LatestQuery, MAX_TIMESTAMP_MS, MetricStore,
     MetricStoreExt, RangeQuery, RetentionReport, SeriesPoints, check_latest_query, validate_batch,
 };
+/// The TOML crate whose tables this crate's API takes (rule and channel
+/// settings, stored rule definitions), so users need no version of their own.
+pub use toml;
 pub use transport::{
     Ack, BatchHandler, Credentials, Transport, TransportError, TransportErrorKind,
 };

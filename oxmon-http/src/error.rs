@@ -137,6 +137,8 @@ impl From<oxmon_core::Error> for ApiError {
         use oxmon_core::Error as E;
         match e {
             E::InvalidInput(m) => Self::unprocessable("invalid_input", m),
+            // A definition the configuration file would refuse; names the field.
+            E::Config(c) => Self::unprocessable("invalid_config", c.to_string()),
             E::NotFound(m) => Self::not_found(m),
             E::Conflict(m) => Self::conflict(m),
             // A limit of the store: the request is refused as a whole and

@@ -22,8 +22,8 @@ pub use extract::{ApiJson, ApiPath, ApiQuery, ClientAddr};
 pub use routes::{
     AddAgentRequest, AddAgentResponse, AgentItem, AgentStatus, AlertEventView, AlertHistoryPage,
     BEARER_SCHEME, ChangePasswordRequest, DEFAULT_HISTORY_LIMIT, HealthResponse, LatestValue,
-    LoginRequest, LoginResponse, MAX_HISTORY_LIMIT, PointView, RegenerateTokenResponse, RuleView,
-    SeriesView, UpdateAgentRequest, WhitelistItem, openapi, router,
+    LoginRequest, LoginResponse, MAX_HISTORY_LIMIT, PointView, RegenerateTokenResponse,
+    RuleDefinition, RuleView, SeriesView, UpdateAgentRequest, WhitelistItem, openapi, router,
 };
 #[cfg(feature = "http")]
 pub use routes::{
@@ -35,8 +35,9 @@ pub use routes::{
 pub use serve::{ServeOptions, serve};
 #[cfg(feature = "http")]
 pub use sources::{
-    ActiveAlertView, ActiveAlerts, CertChecks, DEFAULT_ACTIVITY_INTERVAL_SECS,
-    DEFAULT_ACTIVITY_MULTIPLE, DEFAULT_MAX_QUERY_SPAN_SECS, ServerStatus,
+    ActiveAlertView, ActiveAlerts, CONFIG_RULE_ID_PREFIX, CertChecks,
+    DEFAULT_ACTIVITY_INTERVAL_SECS, DEFAULT_ACTIVITY_MULTIPLE, DEFAULT_MAX_QUERY_SPAN_SECS,
+    ManagedRule, RuleAdmin, RuleSource, ServerStatus,
 };
 #[cfg(feature = "http")]
 pub use state::{AppState, DEFAULT_BODY_LIMIT};

@@ -104,3 +104,106 @@ pub trait CertChecks: Send + Sync + std::fmt::Debug {
         None
     }
 }
+
+/// Where an alert rule is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleSource {
+    /// `[[alert.rules]]` of `server.toml`: read-only through the API.
+    Config,
+    /// Made through the API and kept in the management database.
+    Api,
+}
+
+/// An alert rule with where it is defined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedRule {
+    /// `config:<name>` for a rule of the file, the store's id otherwise.
+    pub id: String,
+    /// Where it is defined.
+    pub source: RuleSource,
+    /// The rule.
+    pub rule: oxmon_core::config::RuleConfig,
+    /// When it was made through the API (ms since the epoch).
+    pub created_at_ms: Option<i64>,
+    /// When it was last changed through the API (ms since the epoch).
+    pub updated_at_ms: Option<i64>,
+}
+
+/// The prefix of the id of a rule of the configuration file.
+pub const CONFIG_RULE_ID_PREFIX: &str = "config:";
+
+/// The alert rules of a server, and changing them while it runs:
+/// implemented by the server over its alert engine and management store
+/// (wired in with [`crate::AppState::with_rule_admin`]).
+///
+/// Every change is validated like a `[[alert.rules]]` entry and applies to
+/// the running engine before the call returns.
+///
+/// # Errors
+/// [`oxmon_core::Error::Config`] for a definition the file would refuse
+/// (naming the field), [`oxmon_core::Error::NotFound`] for an unknown id,
+/// [`oxmon_core::Error::Conflict`] for a taken name or a rule of the file.
+#[async_trait::async_trait]
+pub trait RuleAdmin: Send + Sync + std::fmt::Debug {
+    /// Every rule: the file's first, then the API's in creation order.
+    async fn rules(&self) -> oxmon_core::Result<Vec<ManagedRule>>;
+
+    /// Adds a rule from its `[[alert.rules]]` fields.
+    async fn create(&self, definition: toml::Table) -> oxmon_core::Result<ManagedRule>;
+
+    /// Replaces rule `id` with these fields.
+    async fn update(&self, id: &str, definition: toml::Table) -> oxmon_core::Result<ManagedRule>;
+
+    /// Deletes rule `id`; its firing alerts resolve.
+    async fn delete(&self, id: &str) -> oxmon_core::Result<()>;
+
+    /// Sets rule `id`'s `enabled`; disabling resolves its firing alerts.
+    async fn set_enabled(&self, id: &str, enabled: bool) -> oxmon_core::Result<ManagedRule>;
+}
+
+/// The rules of a configuration, read-only: what
+/// [`crate::AppState::with_rules`] serves.
+#[derive(Debug, Clone)]
+pub(crate) struct StaticRules(pub(crate) Vec<oxmon_core::config::RuleConfig>);
+
+impl StaticRules {
+    fn read_only() -> oxmon_core::Error {
+        oxmon_core::Error::Conflict(
+            "this server's rules are read-only: they come from its configuration".into(),
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl RuleAdmin for StaticRules {
+    async fn rules(&self) -> oxmon_core::Result<Vec<ManagedRule>> {
+        Ok(self
+            .0
+            .iter()
+            .map(|r| ManagedRule {
+                id: format!("{CONFIG_RULE_ID_PREFIX}{}", r.name),
+                source: RuleSource::Config,
+                rule: r.clone(),
+                created_at_ms: None,
+                updated_at_ms: None,
+            })
+            .collect())
+    }
+
+    async fn create(&self, _: toml::Table) -> oxmon_core::Result<ManagedRule> {
+        Err(Self::read_only())
+    }
+
+    async fn update(&self, _: &str, _: toml::Table) -> oxmon_core::Result<ManagedRule> {
+        Err(Self::read_only())
+    }
+
+    async fn delete(&self, _: &str) -> oxmon_core::Result<()> {
+        Err(Self::read_only())
+    }
+
+    async fn set_enabled(&self, _: &str, _: bool) -> oxmon_core::Result<ManagedRule> {
+        Err(Self::read_only())
+    }
+}

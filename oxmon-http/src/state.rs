@@ -9,7 +9,7 @@ use oxmon_core::{Clock, MetricStore, Secret};
 
 use crate::auth::{Argon2Hasher, AuthError, AuthUser, JwtKeys, LoginLimiter, PasswordPool};
 use crate::error::ApiError;
-use crate::sources::{ActiveAlerts, Activity, DEFAULT_MAX_QUERY_SPAN_SECS};
+use crate::sources::{ActiveAlerts, Activity, DEFAULT_MAX_QUERY_SPAN_SECS, RuleAdmin, StaticRules};
 use oxmon_core::time::secs_to_ms;
 
 /// Largest accepted request body by default, in bytes.
@@ -32,7 +32,7 @@ pub struct AppState {
     /// origins are refused).
     pub(crate) cors_origins: Vec<String>,
     pub(crate) metrics: Option<Arc<dyn MetricStore>>,
-    pub(crate) rules: Option<Arc<Vec<RuleConfig>>>,
+    pub(crate) rules: Option<Arc<dyn RuleAdmin>>,
     pub(crate) active_alerts: Option<Arc<dyn ActiveAlerts>>,
     pub(crate) status: Option<Arc<dyn crate::ServerStatus>>,
     pub(crate) activity: Activity,
@@ -114,10 +114,17 @@ impl AppState {
         self
     }
 
-    /// Serves `/v1/alerts/rules` from these rules. Without them the route
-    /// answers 503.
+    /// Serves `/v1/alerts/rules` from these rules, read-only (changes
+    /// answer 409). Without rules the rule routes answer 503.
     pub fn with_rules(mut self, rules: Vec<RuleConfig>) -> Self {
-        self.rules = Some(Arc::new(rules));
+        self.rules = Some(Arc::new(StaticRules(rules)));
+        self
+    }
+
+    /// Serves the rule routes (`/v1/alerts/rules[/{id}[/enable|disable]]`)
+    /// from this admin, which applies changes to the running server.
+    pub fn with_rule_admin(mut self, admin: Arc<dyn RuleAdmin>) -> Self {
+        self.rules = Some(admin);
         self
     }
 

@@ -6,6 +6,7 @@
 mod admin;
 mod parts;
 mod program;
+mod rules;
 mod status;
 
 pub use admin::AdminPasswordSource;
@@ -351,10 +352,9 @@ impl ServerBuilder {
         let alert_counters = Arc::new(status::AlertCounters::default());
         tracing::info!(channels = ?notifier.channels(), "notification channels ready");
         let (feed, batches) = mpsc::channel(config.ingest.max_queued_batches.max(1));
+        let all_rules = rules::all_rules(&config.alert.rules, manage.as_ref()).await?;
         let engine = Arc::new(std::sync::Mutex::new(
-            parts
-                .rules
-                .engine(&config.alert.rules, EngineOptions::default())?,
+            parts.rules.engine(&all_rules, EngineOptions::default())?,
         ));
         tasks.push(tokio::spawn(alert_task(
             alert_counters.clone(),
@@ -362,7 +362,15 @@ impl ServerBuilder {
             batches,
             store.clone(),
             notifier,
+            clock.clone(),
         )));
+        let rule_admin = Arc::new(rules::RuleManager::new(
+            config.alert.rules.clone(),
+            manage.clone(),
+            parts.rules.clone(),
+            feed.clone(),
+            clock.clone(),
+        ));
 
         let limits = IngestLimits::from_config(&config);
         let observer: Arc<dyn IngestObserver> = Arc::new(AlertFeed(feed));
@@ -472,7 +480,7 @@ impl ServerBuilder {
             .with_status(server_status.clone())
             .with_cors(config.cors_allowed_origins.clone())
             .with_metrics(store.clone())
-            .with_rules(config.alert.rules.clone())
+            .with_rule_admin(rule_admin)
             .with_active_alerts(Arc::new(EngineAlerts(engine.clone())))
             .with_certs(manage.clone(), Some(Arc::new(HttpCertChecks(checker))))
             .with_activity(config.local_agent.collection_interval_secs.max(10), 3);

@@ -9,13 +9,14 @@ use oxmon_collector::cert::CertChecker;
 use oxmon_core::config::ServerConfig;
 use oxmon_core::manage::{CertCheckResult, CertDomain};
 use oxmon_core::sync::LockExt;
-use oxmon_core::{AlertStatus, Clock, DAY_MS, MetricBatch, MetricStore, Severity};
+use oxmon_core::{AlertEvent, AlertStatus, Clock, DAY_MS, MetricStore, Severity};
 use oxmon_notify::Notifier;
 use oxmon_storage::{SqliteOptions, SqliteStore};
 use oxmon_transport::net::{LimitedListener, LimitedStream};
 use oxmon_transport::{IngestObserver, ObserverSlot};
 use tokio::sync::{mpsc, watch};
 
+use super::rules::AlertInput;
 use super::{ServerError, status};
 
 /// What is firing now, for `GET /v1/alerts/active`.
@@ -46,13 +47,13 @@ impl oxmon_http::ActiveAlerts for EngineAlerts {
 /// queue is bounded: when the engine is behind, ingest refuses batches with
 /// UNAVAILABLE (agents keep them) instead of queueing without end.
 #[derive(Debug)]
-pub(super) struct AlertFeed(pub(super) mpsc::Sender<MetricBatch>);
+pub(super) struct AlertFeed(pub(super) mpsc::Sender<AlertInput>);
 
 impl IngestObserver for AlertFeed {
     fn reserve(&self) -> Option<ObserverSlot> {
         let permit = self.0.clone().try_reserve_owned().ok()?;
         Some(ObserverSlot::new(move |batch| {
-            permit.send(batch);
+            permit.send(AlertInput::Batch(batch));
         }))
     }
 }
@@ -115,43 +116,70 @@ pub(super) async fn retention_task(
 pub(super) async fn alert_task(
     counters: Arc<status::AlertCounters>,
     engine: Arc<std::sync::Mutex<AlertEngine>>,
-    mut batches: mpsc::Receiver<MetricBatch>,
+    mut inputs: mpsc::Receiver<AlertInput>,
     store: Arc<dyn MetricStore>,
     notifier: Notifier,
+    clock: Arc<dyn Clock>,
 ) {
     let mut events = Vec::new();
-    while let Some(batch) = batches.recv().await {
-        engine.locked().observe_batch(&batch, &mut events);
-        if events.is_empty() {
-            continue;
-        }
-        for e in &events {
-            let counter = match e.status {
-                AlertStatus::Firing => &counters.fired,
-                AlertStatus::Resolved => &counters.resolved,
-            };
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match (e.status, e.severity) {
-                (AlertStatus::Firing, Severity::Critical) => {
-                    tracing::error!(rule = %e.rule, series = %e.series, "{}", e.message);
+    while let Some(input) = inputs.recv().await {
+        let mut applied = None;
+        match input {
+            AlertInput::Batch(batch) => engine.locked().observe_batch(&batch, &mut events),
+            AlertInput::Rules {
+                rules,
+                applied: done,
+            } => {
+                let at = clock.now_ms();
+                if let Err(e) = engine.locked().replace_rules(rules, at, &mut events) {
+                    tracing::error!(error = %e, "the new alert rules could not be applied");
                 }
-                (AlertStatus::Firing, _) => {
-                    tracing::warn!(rule = %e.rule, series = %e.series, "{}", e.message);
-                }
-                (AlertStatus::Resolved, _) => {
-                    tracing::info!(rule = %e.rule, series = %e.series, "resolved: {}", e.message);
-                }
+                applied = Some(done);
             }
         }
-        if let Err(err) = store.insert_alert_events(&events).await {
-            tracing::error!(error = %err, "could not store alert events");
+        if !events.is_empty() {
+            handle_events(&counters, &mut events, store.as_ref(), &notifier).await;
         }
-        for e in events.drain(..) {
-            notifier.notify(e).await;
+        if let Some(done) = applied {
+            let _ = done.send(());
         }
     }
     // Ingest is gone: send what waits for its aggregation window now.
     notifier.flush().await;
+}
+
+/// Counts and logs the engine's events, stores them and hands them to the
+/// notifier; leaves `events` empty.
+async fn handle_events(
+    counters: &status::AlertCounters,
+    events: &mut Vec<AlertEvent>,
+    store: &dyn MetricStore,
+    notifier: &Notifier,
+) {
+    for e in events.iter() {
+        let counter = match e.status {
+            AlertStatus::Firing => &counters.fired,
+            AlertStatus::Resolved => &counters.resolved,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match (e.status, e.severity) {
+            (AlertStatus::Firing, Severity::Critical) => {
+                tracing::error!(rule = %e.rule, series = %e.series, "{}", e.message);
+            }
+            (AlertStatus::Firing, _) => {
+                tracing::warn!(rule = %e.rule, series = %e.series, "{}", e.message);
+            }
+            (AlertStatus::Resolved, _) => {
+                tracing::info!(rule = %e.rule, series = %e.series, "resolved: {}", e.message);
+            }
+        }
+    }
+    if let Err(err) = store.insert_alert_events(events).await {
+        tracing::error!(error = %err, "could not store alert events");
+    }
+    for e in events.drain(..) {
+        notifier.notify(e).await;
+    }
 }
 
 /// The certificate scheduler as the REST API's on-demand checker.

@@ -448,13 +448,22 @@ pub(crate) fn validate_rule(
 /// # Errors
 /// [`ConfigError`] naming `origin` and the field.
 pub fn parse_rule(table: toml::Table, origin: &str) -> Result<RuleConfig, ConfigError> {
-    validate_rule(table, Ctx { file: origin }, 0).map_err(|mut e| {
-        e.field = e.field.map(|f| {
+    validate_rule(table, Ctx { file: origin }, 0).map_err(ConfigError::within_rule)
+}
+
+impl ConfigError {
+    /// The error of a rule checked on its own (see [`parse_rule`]), its
+    /// field named as in the rule: `alert.rules[0].operator` becomes
+    /// `operator`. A rule plugin's errors about a rule of `parse_rule` name
+    /// `alert.rules[0].<field>` and read right after this too.
+    #[must_use]
+    pub fn within_rule(mut self) -> Self {
+        self.field = self.field.map(|f| {
             let own = f.strip_prefix("alert.rules[0]").unwrap_or(&f);
             own.strip_prefix('.').unwrap_or(own).to_owned()
         });
-        e
-    })
+        self
+    }
 }
 
 /// Checks glob syntax: non-empty, balanced `[...]` classes.

@@ -1,9 +1,8 @@
-//! Alerts: `GET /v1/alerts/rules`, `/v1/alerts/history`, `/v1/alerts/active`.
+//! Alerts: `GET /v1/alerts/history`, `/v1/alerts/active`.
 
 use axum::Json;
 use axum::extract::State;
 use oxmon_core::AlertEvent;
-use oxmon_core::config::RuleConfig;
 use oxmon_core::{AlertQuery, Labels, Severity};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,14 +19,6 @@ use crate::state::{AppState, unavailable};
 pub const DEFAULT_HISTORY_LIMIT: u64 = 100;
 /// Largest page size of the alert history.
 pub const MAX_HISTORY_LIMIT: u64 = 1000;
-
-/// One configured rule, with every field of its `[[alert.rules]]` entry
-/// (`name`, `type`, `metric`, `agent_pattern`, `severity`, `silence_secs`,
-/// `enabled` and the fields of its type).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(transparent)]
-#[schema(value_type = Object)]
-pub struct RuleView(pub RuleConfig);
 
 /// One alert event, as the history lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -116,29 +107,6 @@ pub(super) struct HistoryParams {
     to: Option<String>,
     limit: Option<String>,
     offset: Option<String>,
-}
-
-/// Every configured alert rule with all its fields.
-#[utoipa::path(
-    get,
-    path = "/v1/alerts/rules",
-    tag = "alerts",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The configured rules", body = Vec<RuleView>),
-        (status = 401, description = "Not authenticated", body = ErrorBody),
-        (status = 503, description = "No rules on this server", body = ErrorBody),
-    )
-)]
-pub(super) async fn rules(
-    State(state): State<AppState>,
-    _who: AuthUser,
-) -> Result<Json<Vec<RuleView>>, ApiError> {
-    let rules = state
-        .rules
-        .as_ref()
-        .ok_or_else(|| unavailable("the rule configuration"))?;
-    Ok(Json(rules.iter().cloned().map(RuleView).collect()))
 }
 
 /// Alert events matching the filters, newest first, with the total count.

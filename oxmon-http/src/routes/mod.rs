@@ -23,13 +23,13 @@ mod health;
 mod json_int;
 mod metrics;
 mod params;
+mod rules;
 mod whitelist;
 
 pub use agents::{AgentItem, LatestValue};
-pub use alerts::{
-    AlertEventView, AlertHistoryPage, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, RuleView,
-};
+pub use alerts::{AlertEventView, AlertHistoryPage, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 pub use metrics::{PointView, SeriesView};
+pub use rules::{RuleDefinition, RuleView};
 
 pub use auth::{ChangePasswordRequest, LoginRequest, LoginResponse};
 pub use certs::{
@@ -91,7 +91,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::list))
         .routes(routes!(agents::latest))
         .routes(routes!(metrics::query))
-        .routes(routes!(alerts::rules))
+        .routes(routes!(rules::list, rules::create))
+        .routes(routes!(rules::get, rules::update, rules::delete))
+        .routes(routes!(rules::enable))
+        .routes(routes!(rules::disable))
         .routes(routes!(alerts::history))
         .routes(routes!(alerts::active))
         .routes(routes!(whitelist::list, whitelist::add))

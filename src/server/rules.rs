@@ -1,0 +1,238 @@
+//! The alert rules of a running server: the configuration file's, read-only,
+//! and those made through the REST API, kept in the management store and
+//! applied to the running engine (`oxmon_http::RuleAdmin`).
+
+use std::sync::Arc;
+
+use oxmon_alert::{Rule, RuleRegistry};
+use oxmon_core::config::{ConfigError, RuleConfig, parse_rule};
+use oxmon_core::manage::{ManagementStore, StoredRule};
+use oxmon_core::toml;
+use oxmon_core::{Clock, Error, MetricBatch, Result};
+use oxmon_http::{CONFIG_RULE_ID_PREFIX, ManagedRule, RuleSource};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// What the alert task takes in: stored batches to evaluate, and rule sets
+/// to switch to (answered once the engine runs them).
+#[derive(Debug)]
+pub(super) enum AlertInput {
+    /// A stored batch.
+    Batch(MetricBatch),
+    /// The complete new rule set.
+    Rules {
+        rules: Vec<Rule>,
+        applied: oneshot::Sender<()>,
+    },
+}
+
+/// Where a stored rule's errors point: the management database and the
+/// rule's id.
+fn origin(id: &str) -> String {
+    format!("cert.db rule {id}")
+}
+
+/// A stored rule as its configuration.
+fn parse_stored(rule: &StoredRule) -> std::result::Result<RuleConfig, ConfigError> {
+    parse_rule(rule.definition.clone(), &origin(&rule.id))
+}
+
+/// The rules of the file, then the valid stored ones. A stored rule that no
+/// longer validates (its rule type's plugin is gone) is refused by name.
+///
+/// # Errors
+/// The first stored rule that fails, naming it.
+pub(super) async fn all_rules(
+    file: &[RuleConfig],
+    store: &dyn ManagementStore,
+) -> std::result::Result<Vec<RuleConfig>, ConfigError> {
+    let stored = store.list_rules().await.map_err(|e| ConfigError {
+        file: "cert.db".into(),
+        field: None,
+        problem: format!("cannot read the stored alert rules: {e}"),
+    })?;
+    let mut rules = file.to_vec();
+    for s in &stored {
+        if file.iter().any(|r| r.name == s.name) {
+            return Err(ConfigError {
+                file: origin(&s.id),
+                field: Some("name".into()),
+                problem: format!(
+                    "`{}` is also the name of a rule of the configuration file; rename the \
+                     file's rule or delete this one (DELETE /v1/alerts/rules/{})",
+                    s.name.escape_debug(),
+                    s.id
+                ),
+            });
+        }
+        rules.push(parse_stored(s)?);
+    }
+    Ok(rules)
+}
+
+/// A compile error of one rule checked on its own, as the API reports it.
+fn refused(e: oxmon_alert::Error) -> Error {
+    match e {
+        oxmon_alert::Error::Config(c) => Error::Config(c.within_rule()),
+        other => Error::InvalidInput(other.to_string()),
+    }
+}
+
+/// The server's [`oxmon_http::RuleAdmin`].
+#[derive(Debug)]
+pub(super) struct RuleManager {
+    file: Vec<RuleConfig>,
+    store: Arc<dyn ManagementStore>,
+    registry: RuleRegistry,
+    alerts: mpsc::Sender<AlertInput>,
+    clock: Arc<dyn Clock>,
+    /// One change at a time, from validation to the engine.
+    changes: Mutex<()>,
+}
+
+impl RuleManager {
+    pub(super) fn new(
+        file: Vec<RuleConfig>,
+        store: Arc<dyn ManagementStore>,
+        registry: RuleRegistry,
+        alerts: mpsc::Sender<AlertInput>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            file,
+            store,
+            registry,
+            alerts,
+            clock,
+            changes: Mutex::new(()),
+        }
+    }
+
+    fn file_rule(rule: &RuleConfig) -> ManagedRule {
+        ManagedRule {
+            id: format!("{CONFIG_RULE_ID_PREFIX}{}", rule.name),
+            source: RuleSource::Config,
+            rule: rule.clone(),
+            created_at_ms: None,
+            updated_at_ms: None,
+        }
+    }
+
+    fn api_rule(stored: &StoredRule, rule: RuleConfig) -> ManagedRule {
+        ManagedRule {
+            id: stored.id.clone(),
+            source: RuleSource::Api,
+            rule,
+            created_at_ms: Some(stored.created_at_ms),
+            updated_at_ms: Some(stored.updated_at_ms),
+        }
+    }
+
+    /// Refuses a change to a rule of the file.
+    fn refuse_file_rule(&self, id: &str) -> Result<()> {
+        if let Some(name) = id.strip_prefix(CONFIG_RULE_ID_PREFIX)
+            && self.file.iter().any(|r| r.name == name)
+        {
+            return Err(Error::Conflict(format!(
+                "rule `{}` is defined in the configuration file; change it there",
+                name.escape_debug()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks a definition as the file's entry would be, and against the
+    /// file's rule names.
+    fn check(&self, definition: &toml::Table) -> Result<RuleConfig> {
+        let rule = parse_rule(definition.clone(), "request body").map_err(Error::Config)?;
+        if self.file.iter().any(|r| r.name == rule.name) {
+            return Err(Error::Conflict(format!(
+                "a rule named `{}` is defined in the configuration file",
+                rule.name.escape_debug()
+            )));
+        }
+        self.registry.compile_rule(&rule).map_err(refused)?;
+        Ok(rule)
+    }
+
+    /// Compiles every rule and has the alert task switch to them; returns
+    /// once the engine runs them.
+    async fn apply(&self) -> Result<()> {
+        let configs = all_rules(&self.file, self.store.as_ref())
+            .await
+            .map_err(Error::Config)?;
+        let rules = self
+            .registry
+            .compile(&configs)
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let (applied, done) = oneshot::channel();
+        self.alerts
+            .send(AlertInput::Rules { rules, applied })
+            .await
+            .map_err(|_| Error::unavailable("the alert engine has stopped"))?;
+        done.await
+            .map_err(|_| Error::unavailable("the alert engine has stopped"))
+    }
+
+    async fn stored(&self, id: &str) -> Result<StoredRule> {
+        self.store
+            .list_rules()
+            .await?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| Error::NotFound(format!("no rule `{}`", id.escape_debug())))
+    }
+
+    async fn replace(&self, id: &str, definition: toml::Table) -> Result<ManagedRule> {
+        self.refuse_file_rule(id)?;
+        let rule = self.check(&definition)?;
+        let stored = self
+            .store
+            .update_rule(id, &rule.name, &definition, self.clock.now_ms())
+            .await?;
+        self.apply().await?;
+        Ok(Self::api_rule(&stored, rule))
+    }
+}
+
+#[async_trait::async_trait]
+impl oxmon_http::RuleAdmin for RuleManager {
+    async fn rules(&self) -> Result<Vec<ManagedRule>> {
+        let mut out: Vec<ManagedRule> = self.file.iter().map(Self::file_rule).collect();
+        for s in self.store.list_rules().await? {
+            let rule = parse_stored(&s).map_err(Error::Config)?;
+            out.push(Self::api_rule(&s, rule));
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, definition: toml::Table) -> Result<ManagedRule> {
+        let _one = self.changes.lock().await;
+        let rule = self.check(&definition)?;
+        let stored = self
+            .store
+            .create_rule(&rule.name, &definition, self.clock.now_ms())
+            .await?;
+        self.apply().await?;
+        Ok(Self::api_rule(&stored, rule))
+    }
+
+    async fn update(&self, id: &str, definition: toml::Table) -> Result<ManagedRule> {
+        let _one = self.changes.lock().await;
+        self.replace(id, definition).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<()> {
+        let _one = self.changes.lock().await;
+        self.refuse_file_rule(id)?;
+        self.store.delete_rule(id).await?;
+        self.apply().await
+    }
+
+    async fn set_enabled(&self, id: &str, enabled: bool) -> Result<ManagedRule> {
+        let _one = self.changes.lock().await;
+        self.refuse_file_rule(id)?;
+        let mut definition = self.stored(id).await?.definition;
+        definition.insert("enabled".into(), toml::Value::Boolean(enabled));
+        self.replace(id, definition).await
+    }
+}

@@ -1,0 +1,382 @@
+//! Alert rules managed over REST on a real server: a rule made through the
+//! API fires on samples a real gRPC agent sends and reaches a real webhook
+//! receiver; deleting it resolves the alert and says so; editing another
+//! rule keeps a pending rule's state; the file's rules are read-only; a
+//! refused body names the field; API-made rules survive a restart.
+
+use std::sync::Arc;
+
+use oxmon::core::config::{AgentConfig, ServerConfig};
+use oxmon::core::{Clock, Labels, MetricBatch, Sample, SystemClock, Transport};
+use oxmon::server::Server;
+use oxmon::transport::grpc::GrpcTransport;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+mod support;
+use support::{json_call, next, receiver};
+
+const PASSWORD: &str = "correct horse battery 9";
+
+fn config(dir: &std::path::Path, hook_port: u16) -> ServerConfig {
+    let toml = format!(
+        r#"
+grpc_port = 0
+http_port = 0
+grpc_bind = "127.0.0.1"
+http_bind = "127.0.0.1"
+data_dir = "{}"
+
+[auth]
+default_password = "{PASSWORD}"
+
+[[alert.rules]]
+name = "from-file"
+type = "threshold"
+metric = "disk.used_percent"
+operator = "greater_than"
+value = 95.0
+
+[notification]
+aggregation_window_secs = 0
+
+[[notification.channels]]
+type = "webhook"
+name = "hook"
+url = "http://127.0.0.1:{hook_port}/alerts"
+"#,
+        dir.display()
+    );
+    ServerConfig::from_toml(&toml, "server.toml").unwrap()
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    jwt: String,
+}
+
+impl Api {
+    async fn login(server: &Server) -> Self {
+        let http = reqwest::Client::new();
+        let base = format!("http://{}", server.http_addr());
+        let (status, body) = json_call(
+            &http,
+            Method::POST,
+            format!("{base}/v1/auth/login"),
+            None,
+            Some(json!({"username": "admin", "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let jwt = body["token"].as_str().unwrap().to_owned();
+        Self { http, base, jwt }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        json_call(
+            &self.http,
+            method,
+            format!("{}{path}", self.base),
+            Some(&self.jwt),
+            body,
+        )
+        .await
+    }
+}
+
+/// An agent's sender: `value` of `metric` at `at_ms`.
+struct Agent(GrpcTransport);
+
+impl Agent {
+    fn connect(server: &Server) -> Self {
+        let mut agent = AgentConfig::default();
+        agent.server_endpoint = server.grpc_addr().to_string();
+        Self(GrpcTransport::connect(&agent, "edge-1").unwrap())
+    }
+
+    async fn send(&self, metric: &str, value: f64, at_ms: i64) {
+        let sample = Sample::new(metric, Labels::new(), at_ms, value);
+        let batch =
+            MetricBatch::new("edge-1", vec![sample]).with_batch_id(format!("{metric}-{at_ms}"));
+        self.0.send(&batch).await.unwrap();
+    }
+}
+
+fn threshold(name: &str, metric: &str, duration_secs: u64) -> Value {
+    json!({
+        "name": name,
+        "type": "threshold",
+        "metric": metric,
+        "operator": "greater_than",
+        "value": 90,
+        "duration_secs": duration_secs,
+        "severity": "critical",
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_made_over_rest_fires_and_its_deletion_resolves_the_alert() {
+    let (port, mut hooks) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let api = Api::login(&server).await;
+    let agent = Agent::connect(&server);
+    let t0 = SystemClock.now_ms() - 600_000;
+
+    let (status, created) = api
+        .call(
+            Method::POST,
+            "/v1/alerts/rules",
+            Some(threshold("hot", "sensor.temp", 0)),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["source"], "api");
+    assert_eq!(created["name"], "hot");
+    assert_eq!(created["type"], "threshold");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    agent.send("sensor.temp", 95.0, t0).await;
+    let firing = next(&mut hooks).await;
+    assert_eq!(firing["status"], "firing", "{firing}");
+    assert_eq!(firing["events"][0]["rule"], "hot");
+
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/v1/alerts/rules/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let resolved = next(&mut hooks).await;
+    assert_eq!(resolved["status"], "resolved", "{resolved}");
+    let message = resolved["events"][0]["message"].as_str().unwrap();
+    assert!(message.contains("`hot` was removed"), "{message}");
+    let (_, active) = api.call(Method::GET, "/v1/alerts/active", None).await;
+    assert_eq!(active, json!([]));
+    // Gone from the engine: another breach says nothing.
+    agent.send("sensor.temp", 99.0, t0 + 10_000).await;
+    let (status, rules) = api.call(Method::GET, "/v1/alerts/rules", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(rules.as_array().unwrap().len(), 1, "{rules}");
+    assert_eq!(rules[0]["id"], "config:from-file");
+    assert_eq!(rules[0]["source"], "config");
+    let (_, history) = api.call(Method::GET, "/v1/alerts/history", None).await;
+    assert_eq!(
+        history["total"], 2,
+        "firing and resolved, nothing after: {history}"
+    );
+    server.shutdown().await;
+    assert!(
+        hooks.try_recv().is_err(),
+        "no notification after the deletion"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn editing_one_rule_keeps_another_rules_pending_state() {
+    let (port, mut hooks) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let api = Api::login(&server).await;
+    let agent = Agent::connect(&server);
+    let t0 = SystemClock.now_ms() - 600_000;
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/v1/alerts/rules",
+            Some(threshold("slow", "sensor.temp", 60)),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, other) = api
+        .call(
+            Method::POST,
+            "/v1/alerts/rules",
+            Some(threshold("other", "sensor.humidity", 0)),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let other_id = other["id"].as_str().unwrap().to_owned();
+
+    // `slow` starts pending at t0 and holds at t0 + 30 s.
+    agent.send("sensor.temp", 95.0, t0).await;
+    agent.send("sensor.temp", 95.0, t0 + 30_000).await;
+    // Edit and disable the other rule meanwhile.
+    let mut edited = threshold("other", "sensor.humidity", 0);
+    edited["value"] = json!(80.5);
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            &format!("/v1/alerts/rules/{other_id}"),
+            Some(edited),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["value"], 80.5);
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/v1/alerts/rules/{other_id}/disable"),
+            None,
+        )
+        .await;
+    assert_eq!((status, &body["enabled"]), (200, &json!(false)), "{body}");
+    // 60 s after the start the rule fires: its pending time survived.
+    agent.send("sensor.temp", 95.0, t0 + 60_000).await;
+    let firing = next(&mut hooks).await;
+    assert_eq!(firing["events"][0]["rule"], "slow", "{firing}");
+    let (_, history) = api
+        .call(Method::GET, "/v1/alerts/history?severity=critical", None)
+        .await;
+    assert_eq!(
+        history["events"][0]["timestamp"],
+        oxmon::http::rfc3339(t0 + 60_000),
+        "fired after 60 s of samples, not 60 s after the edit"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_name_the_field_and_file_rules_are_read_only() {
+    let (port, _hooks) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let api = Api::login(&server).await;
+    let mut missing = threshold("x", "m", 0);
+    missing.as_object_mut().unwrap().remove("operator");
+    let cases = [
+        (missing, 422, "operator"),
+        (
+            {
+                let mut v = threshold("x", "m", 0);
+                v["rate_threshold"] = json!(5);
+                v
+            },
+            422,
+            "rate_threshold",
+        ),
+        (
+            {
+                let mut v = threshold("x", "m", 0);
+                v["severity"] = json!("loud");
+                v
+            },
+            422,
+            "severity",
+        ),
+        (
+            {
+                let mut v = threshold("x", "m", 0);
+                v["value"] = Value::Null;
+                v
+            },
+            422,
+            "value",
+        ),
+        (
+            json!({"name": "x", "type": "jump", "metric": "m"}),
+            422,
+            "type",
+        ),
+        (threshold("from-file", "m", 0), 409, "configuration file"),
+    ];
+    for (body, status, words) in cases {
+        let (got, answer) = api
+            .call(Method::POST, "/v1/alerts/rules", Some(body.clone()))
+            .await;
+        assert_eq!(got, status, "{body} -> {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{body} -> {message}");
+    }
+    for (method, path) in [
+        (Method::PUT, "/v1/alerts/rules/config:from-file"),
+        (Method::DELETE, "/v1/alerts/rules/config:from-file"),
+        (Method::POST, "/v1/alerts/rules/config:from-file/disable"),
+    ] {
+        let body = (method == Method::PUT).then(|| threshold("from-file", "m", 0));
+        let (status, answer) = api.call(method, path, body).await;
+        assert_eq!(status, 409, "{path}: {answer}");
+    }
+    let (status, _) = api
+        .call(Method::GET, "/v1/alerts/rules/config:from-file", None)
+        .await;
+    assert_eq!(status, 200);
+    for (method, path) in [
+        (Method::GET, "/v1/alerts/rules/999"),
+        (Method::DELETE, "/v1/alerts/rules/999"),
+        (Method::POST, "/v1/alerts/rules/nope/enable"),
+    ] {
+        let (status, answer) = api.call(method, path, None).await;
+        assert_eq!(status, 404, "{path}: {answer}");
+    }
+    // Nothing was stored by the refusals.
+    let (_, rules) = api.call(Method::GET, "/v1/alerts/rules", None).await;
+    assert_eq!(rules.as_array().unwrap().len(), 1, "{rules}");
+    // Unauthenticated: refused before anything is read.
+    let (status, _) = json_call(
+        &api.http,
+        Method::POST,
+        format!("{}/v1/alerts/rules", api.base),
+        None,
+        Some(threshold("y", "m", 0)),
+    )
+    .await;
+    assert_eq!(status, 401);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_made_over_rest_survive_a_restart_and_run() {
+    let (port, mut hooks) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let api = Api::login(&server).await;
+    let (status, created) = api
+        .call(
+            Method::POST,
+            "/v1/alerts/rules",
+            Some(threshold("kept", "sensor.temp", 0)),
+        )
+        .await;
+    assert_eq!(status, 201);
+    server.shutdown().await;
+
+    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let api = Api::login(&server).await;
+    let (_, rules) = api.call(Method::GET, "/v1/alerts/rules", None).await;
+    assert_eq!(rules[1]["id"], created["id"], "{rules}");
+    assert_eq!(rules[1]["created_at"], created["created_at"]);
+    let agent = Agent::connect(&server);
+    agent
+        .send("sensor.temp", 97.0, SystemClock.now_ms() - 60_000)
+        .await;
+    let firing = next(&mut hooks).await;
+    assert_eq!(firing["events"][0]["rule"], "kept", "{firing}");
+    server.shutdown().await;
+
+    // A rule of the file that takes the stored rule's name: the server
+    // refuses to start and names both.
+    let mut clash = config(dir.path(), port);
+    let mut file_rule = clash.alert.rules[0].clone();
+    file_rule.name = "kept".into();
+    clash.alert.rules.push(file_rule);
+    let Err(err) = Server::start(clash, Arc::new(SystemClock)).await else {
+        panic!("a name clash between the file and cert.db must refuse to start");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("cert.db rule")
+            && err.contains("`kept`")
+            && err.contains("configuration file"),
+        "{err}"
+    );
+}
