@@ -12,6 +12,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use oxmon_core::manage::Role;
+
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -133,5 +135,51 @@ impl FromRequestParts<AppState> for AuthUser {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <token>`"))?;
         state.verify_token(token).await
+    }
+}
+
+/// Requires an authenticated caller of at least [`Role::Operator`]: 401
+/// without a valid token, 403 for a viewer. Checked before anything else of
+/// the request is read.
+#[derive(Debug, Clone)]
+pub struct OperatorUser(pub AuthUser);
+
+/// Requires an authenticated [`Role::Admin`]: 401 without a valid token,
+/// 403 for a viewer or an operator.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+/// The caller, if it has at least `role`.
+async fn with_role(parts: &mut Parts, state: &AppState, role: Role) -> Result<AuthUser, ApiError> {
+    let who = AuthUser::from_request_parts(parts, state).await?;
+    if who.role < role {
+        return Err(ApiError::forbidden(format!(
+            "this needs the {role} role; `{}` is {}",
+            who.username.escape_debug(),
+            who.role
+        )));
+    }
+    Ok(who)
+}
+
+impl FromRequestParts<AppState> for OperatorUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        with_role(parts, state, Role::Operator).await.map(Self)
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        with_role(parts, state, Role::Admin).await.map(Self)
     }
 }

@@ -17,7 +17,7 @@ mod state;
 #[cfg(feature = "http")]
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 #[cfg(feature = "http")]
-pub use extract::{ApiJson, ApiPath, ApiQuery, ClientAddr};
+pub use extract::{AdminUser, ApiJson, ApiPath, ApiQuery, ClientAddr, OperatorUser};
 #[cfg(feature = "http")]
 pub use routes::{
     AddAgentRequest, AddAgentResponse, AgentItem, AgentStatus, AlertEventView, AlertHistoryPage,
@@ -31,6 +31,8 @@ pub use routes::{
     CertStatusView, CertificateChainView, CertificateView, ChainCertificateView,
     DEFAULT_CERT_PAGE_LIMIT, MAX_CERT_PAGE_LIMIT, MAX_DOMAIN_BATCH, Page, UpdateDomainRequest,
 };
+#[cfg(feature = "http")]
+pub use routes::{CreateUserRequest, UpdateUserRequest, UserView};
 #[cfg(feature = "http")]
 pub use serve::{ServeOptions, serve};
 #[cfg(feature = "http")]

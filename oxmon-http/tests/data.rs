@@ -52,7 +52,10 @@ async fn fixture() -> Fixture {
     let manage = Arc::new(MemoryManagementStore::new());
     let hasher = Argon2Hasher::with_params(8, 1, 1).expect("params");
     let hash = hasher.hash(PASSWORD).expect("hash");
-    manage.create_user("admin", &hash, 0).await.expect("user");
+    manage
+        .create_user("admin", &hash, oxmon_http::manage::Role::Admin, 0)
+        .await
+        .expect("user");
     manage
         .add_agent("idle-1", "hash", None, NOW)
         .await

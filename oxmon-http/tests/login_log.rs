@@ -25,7 +25,10 @@ async fn serve() -> String {
     let store = Arc::new(MemoryManagementStore::new());
     let hasher = Argon2Hasher::with_params(8, 1, 1).expect("params");
     let hash = hasher.hash("Owner-Passw0rd-1").expect("hash");
-    store.create_user("admin", &hash, 0).await.expect("user");
+    store
+        .create_user("admin", &hash, oxmon_http::manage::Role::Admin, 0)
+        .await
+        .expect("user");
     let state = AppState::new(
         store.clone(),
         store,

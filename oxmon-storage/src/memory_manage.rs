@@ -6,8 +6,9 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use oxmon_core::manage::{
     CertCheckResult, CertDomain, CertDomainUpdate, CertStore, CertificateDetails, DetailsFilter,
-    DomainFilter, NewCertDomain, Page, RuleStore, StoredRule, User, UserStore, WhitelistEntry,
-    WhitelistStore, validate_hash, validate_limit, validate_username,
+    DomainFilter, NewCertDomain, Page, Role, RuleStore, StoredRule, User, UserStore, UserUpdate,
+    WhitelistEntry, WhitelistStore, check_admin_remains, validate_hash, validate_limit,
+    validate_username,
 };
 use oxmon_core::notify_history::{DeliveryRecord, MemoryHistory, NotificationHistory};
 use oxmon_core::sync::RwLockExt;
@@ -91,7 +92,13 @@ impl NotificationHistory for MemoryManagementStore {
 
 #[async_trait]
 impl UserStore for MemoryManagementStore {
-    async fn create_user(&self, username: &str, password_hash: &str, now_ms: i64) -> Result<User> {
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        now_ms: i64,
+    ) -> Result<User> {
         validate_username(username)?;
         validate_hash("password hash", password_hash)?;
         let mut users = write(&self.users);
@@ -104,6 +111,8 @@ impl UserStore for MemoryManagementStore {
             username: username.to_owned(),
             password_hash: password_hash.to_owned(),
             token_version: 0,
+            role,
+            disabled: false,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
         };
@@ -139,6 +148,34 @@ impl UserStore for MemoryManagementStore {
 
     async fn count_users(&self) -> Result<u64> {
         Ok(read(&self.users).by_id.len() as u64)
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        Ok(read(&self.users).by_id.values().cloned().collect())
+    }
+
+    async fn update_user(&self, id: i64, update: &UserUpdate, now_ms: i64) -> Result<User> {
+        let mut users = write(&self.users);
+        let user = users
+            .by_id
+            .get(&id)
+            .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+        let next = update.applied(user, now_ms);
+        let all: Vec<User> = users.by_id.values().cloned().collect();
+        check_admin_remains(&all, id, Some(&next))?;
+        users.by_id.insert(id, next.clone());
+        Ok(next)
+    }
+
+    async fn delete_user(&self, id: i64) -> Result<()> {
+        let mut users = write(&self.users);
+        if !users.by_id.contains_key(&id) {
+            return Err(Error::NotFound(format!("user {id}")));
+        }
+        let all: Vec<User> = users.by_id.values().cloned().collect();
+        check_admin_remains(&all, id, None)?;
+        users.by_id.remove(&id);
+        Ok(())
     }
 }
 

@@ -123,7 +123,12 @@ pub(crate) async fn ensure_admin(
         .map_err(|e| ServerError::auth_from(format!("hashing the admin password: {e}"), e))?
         .map_err(|e| ServerError::auth_from(format!("hashing the admin password: {e}"), e))?;
     users
-        .create_user(&config.auth.default_username, &hash, clock.now_ms())
+        .create_user(
+            &config.auth.default_username,
+            &hash,
+            oxmon_core::manage::Role::Admin,
+            clock.now_ms(),
+        )
         .await?;
     tracing::info!(username = %config.auth.default_username, "created the first administrator");
     Ok(generated.then_some(password))

@@ -39,8 +39,9 @@ pub use crate::cert::{
 pub use rules::{RuleStore, StoredRule};
 pub use types::{
     CertDomain, CertDomainUpdate, DEFAULT_PAGE_LIMIT, DetailsFilter, DomainFilter,
-    MAX_USERNAME_LEN, NewCertDomain, Page, User, WhitelistEntry, validate_hash, validate_limit,
-    validate_username, validate_whitelist_agent_id,
+    MAX_USERNAME_LEN, NewCertDomain, Page, Role, User, UserUpdate, WhitelistEntry,
+    check_admin_remains, validate_hash, validate_limit, validate_username,
+    validate_whitelist_agent_id,
 };
 
 /// Users of the REST API and their password hashes.
@@ -56,13 +57,41 @@ pub use types::{
 /// See the module docs for the errors common to every method.
 #[async_trait]
 pub trait UserStore: Send + Sync + std::fmt::Debug {
-    /// Creates a user with `token_version` 0 and both timestamps `now_ms`.
+    /// Creates an enabled user of `role` with `token_version` 0 and both
+    /// timestamps `now_ms`.
     ///
     /// # Errors
     /// - [`crate::Error::Conflict`]: a user with this username exists.
     /// - [`crate::Error::InvalidInput`]: the username fails
     ///   [`validate_username`] or the hash is empty.
-    async fn create_user(&self, username: &str, password_hash: &str, now_ms: i64) -> Result<User>;
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        now_ms: i64,
+    ) -> Result<User>;
+
+    /// Every user, by id.
+    async fn list_users(&self) -> Result<Vec<User>>;
+
+    /// Applies `update` (role, disabled) and sets `updated_at_ms`; returns
+    /// the user as it now is. The store refuses to leave no enabled
+    /// administrator.
+    ///
+    /// # Errors
+    /// - [`crate::Error::NotFound`]: no user has this id.
+    /// - [`crate::Error::Conflict`]: the change would leave no enabled
+    ///   administrator.
+    async fn update_user(&self, id: i64, update: &UserUpdate, now_ms: i64) -> Result<User>;
+
+    /// Deletes a user. The store refuses to delete the last enabled
+    /// administrator.
+    ///
+    /// # Errors
+    /// - [`crate::Error::NotFound`]: no user has this id.
+    /// - [`crate::Error::Conflict`]: it is the last enabled administrator.
+    async fn delete_user(&self, id: i64) -> Result<()>;
 
     /// The user with this username, or `None`.
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
@@ -317,6 +346,8 @@ mod tests {
             username: "admin".into(),
             password_hash: "$argon2id$v=19$secret-hash".into(),
             token_version: 3,
+            role: Role::Admin,
+            disabled: false,
             created_at_ms: 1,
             updated_at_ms: 2,
         };

@@ -31,10 +31,111 @@ pub struct User {
     /// Starts at 0; every password change increments it, so tokens issued for
     /// an older version can be refused.
     pub token_version: u64,
+    /// What the user may do.
+    pub role: Role,
+    /// A disabled user cannot log in, and its tokens stop working at once.
+    pub disabled: bool,
     /// Creation time, ms since the epoch.
     pub created_at_ms: i64,
     /// Last change, ms since the epoch.
     pub updated_at_ms: i64,
+}
+
+/// What a user (or an API token) may do. Ordered: each role may do what
+/// the ones below it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything (never secrets).
+    Viewer,
+    /// A viewer who also acknowledges and resolves alerts, silences and
+    /// test-sends notifications.
+    Operator,
+    /// Everything: users, tokens of others, the agent whitelist, rules,
+    /// channels, certificate domains.
+    Admin,
+}
+
+impl Role {
+    /// Every role, least first.
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+
+    /// `viewer`, `operator` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "unknown role `{}`, expected one of: viewer, operator, admin",
+                    s.escape_debug()
+                ))
+            })
+    }
+}
+
+/// A change to a user: the fields that are `Some` change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    /// A new role.
+    pub role: Option<Role>,
+    /// Disable (`true`) or enable (`false`).
+    pub disabled: Option<bool>,
+}
+
+impl UserUpdate {
+    /// `user` with the change applied, stamped `now_ms`.
+    pub fn applied(&self, user: &User, now_ms: i64) -> User {
+        let mut next = user.clone();
+        if let Some(role) = self.role {
+            next.role = role;
+        }
+        if let Some(disabled) = self.disabled {
+            next.disabled = disabled;
+        }
+        next.updated_at_ms = now_ms;
+        next
+    }
+}
+
+/// Refuses a change that would leave no enabled administrator (and nobody
+/// able to manage users): `users` is every user before the change, `id` the
+/// changed one and `after` what it becomes (`None`: deleted).
+///
+/// # Errors
+/// [`Error::Conflict`] naming what would be lost.
+pub fn check_admin_remains(users: &[User], id: i64, after: Option<&User>) -> Result<()> {
+    let active_admin = |u: &&User| u.role == Role::Admin && !u.disabled;
+    let had = users.iter().any(|u| active_admin(&u));
+    let remains = users
+        .iter()
+        .filter(|u| u.id != id)
+        .chain(after)
+        .any(|u| active_admin(&u));
+    if had && !remains {
+        return Err(Error::Conflict(
+            "that would leave no enabled administrator; make another user admin first".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl fmt::Debug for User {
@@ -44,6 +145,8 @@ impl fmt::Debug for User {
             .field("username", &self.username)
             .field("password_hash", &"***")
             .field("token_version", &self.token_version)
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
             .field("created_at_ms", &self.created_at_ms)
             .field("updated_at_ms", &self.updated_at_ms)
             .finish()

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use oxmon_core::manage::{User, UserStore};
+use oxmon_core::manage::{Role, User, UserStore};
 use oxmon_core::{Clock, Secret};
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +36,8 @@ pub struct AuthUser {
     pub id: i64,
     /// The current username.
     pub username: String,
+    /// What the caller may do: the user's current role.
+    pub role: Role,
 }
 
 /// A freshly signed token and its lifetime.
@@ -162,12 +164,13 @@ impl JwtKeys {
         let claims = self.decode(token, clock.now_ms())?;
         let id: i64 = claims.sub.parse().map_err(|_| AuthError::InvalidToken)?;
         let user = users.user_by_id(id).await?.ok_or(AuthError::Revoked)?;
-        if user.token_version != claims.ver {
+        if user.token_version != claims.ver || user.disabled {
             return Err(AuthError::Revoked);
         }
         Ok(AuthUser {
             id: user.id,
             username: user.username,
+            role: user.role,
         })
     }
 }
@@ -185,7 +188,12 @@ mod tests {
         let clock = ManualClock::new(1_700_000_000_000);
         let store = MemoryManagementStore::new();
         let user = store
-            .create_user("admin", "hash", clock.now_ms())
+            .create_user(
+                "admin",
+                "hash",
+                oxmon_core::manage::Role::Admin,
+                clock.now_ms(),
+            )
             .await
             .expect("user");
         let keys = JwtKeys::new(&Secret::new(SECRET), Duration::from_secs(60)).expect("keys");

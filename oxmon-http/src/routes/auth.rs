@@ -124,7 +124,9 @@ pub(super) async fn login(
         .await;
     let (ok, attempt) = released(&state, attempt, checked)?;
     match user {
-        Some(user) if ok => {
+        // A disabled user fails like a wrong password: the answer does not
+        // tell which accounts exist.
+        Some(user) if ok && !user.disabled => {
             state.limiter.succeeded(attempt);
             let issued = state.jwt.issue(&user, state.clock.now_ms())?;
             Ok(Json(LoginResponse {

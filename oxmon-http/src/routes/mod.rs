@@ -24,12 +24,14 @@ mod json_int;
 mod metrics;
 mod params;
 mod rules;
+mod users;
 mod whitelist;
 
 pub use agents::{AgentItem, LatestValue};
 pub use alerts::{AlertEventView, AlertHistoryPage, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 pub use metrics::{PointView, SeriesView};
 pub use rules::{RuleDefinition, RuleView};
+pub use users::{CreateUserRequest, UpdateUserRequest, UserView};
 
 pub use auth::{ChangePasswordRequest, LoginRequest, LoginResponse};
 pub use certs::{
@@ -57,6 +59,7 @@ pub const BEARER_SCHEME: &str = "bearer";
         (name = "metrics", description = "Time series queries"),
         (name = "alerts", description = "Alert rules, history and firing alerts"),
         (name = "whitelist", description = "Agents allowed to report over gRPC"),
+        (name = "users", description = "Users and their roles (viewer, operator, admin)"),
         (name = "certificates", description = "TLS certificate monitoring: domains, details, chains, checks"),
         (name = "openapi", description = "This document"),
     )
@@ -97,6 +100,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rules::disable))
         .routes(routes!(alerts::history))
         .routes(routes!(alerts::active))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::update, users::delete))
         .routes(routes!(whitelist::list, whitelist::add))
         .routes(routes!(whitelist::update, whitelist::delete))
         .routes(routes!(whitelist::regenerate_token))

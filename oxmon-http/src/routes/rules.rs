@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{AdminUser, ApiJson, ApiPath};
 use crate::rfc3339;
 use crate::sources::{ManagedRule, RuleAdmin, RuleSource};
 use crate::state::{AppState, unavailable};
@@ -183,11 +183,12 @@ pub(super) async fn list(
     path = "/v1/alerts/rules",
     tag = "alerts",
     request_body = RuleDefinition,
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Added and running", body = RuleView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 409, description = "A rule of this name exists, or the rules are read-only", body = ErrorBody),
         (status = 422, description = "A field the configuration file would refuse (the message names it)", body = ErrorBody),
         (status = 503, description = "No rules on this server, or storage unavailable", body = ErrorBody),
@@ -195,7 +196,7 @@ pub(super) async fn list(
 )]
 pub(super) async fn create(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<(StatusCode, Json<RuleView>), ApiError> {
     let admin = admin(&state)?;
@@ -238,11 +239,12 @@ pub(super) async fn get(
     tag = "alerts",
     params(("id" = String, Path, description = "The rule's id")),
     request_body = RuleDefinition,
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Replaced and running", body = RuleView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 404, description = "No such rule", body = ErrorBody),
         (status = 409, description = "Another rule has this name, or the rule is the configuration file's", body = ErrorBody),
         (status = 422, description = "A field the configuration file would refuse (the message names it)", body = ErrorBody),
@@ -251,7 +253,7 @@ pub(super) async fn get(
 )]
 pub(super) async fn update(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Json<RuleView>, ApiError> {
@@ -267,10 +269,11 @@ pub(super) async fn update(
     path = "/v1/alerts/rules/{id}",
     tag = "alerts",
     params(("id" = String, Path, description = "The rule's id")),
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 404, description = "No such rule", body = ErrorBody),
         (status = 409, description = "The rule is the configuration file's", body = ErrorBody),
         (status = 503, description = "No rules on this server, or storage unavailable", body = ErrorBody),
@@ -278,7 +281,7 @@ pub(super) async fn update(
 )]
 pub(super) async fn delete(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     admin(&state)?.delete(&id).await?;
@@ -291,10 +294,11 @@ pub(super) async fn delete(
     path = "/v1/alerts/rules/{id}/enable",
     tag = "alerts",
     params(("id" = String, Path, description = "The rule's id")),
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Enabled and running", body = RuleView),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 404, description = "No such rule", body = ErrorBody),
         (status = 409, description = "The rule is the configuration file's", body = ErrorBody),
         (status = 503, description = "No rules on this server, or storage unavailable", body = ErrorBody),
@@ -302,7 +306,7 @@ pub(super) async fn delete(
 )]
 pub(super) async fn enable(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RuleView>, ApiError> {
     Ok(Json(admin(&state)?.set_enabled(&id, true).await?.into()))
@@ -314,10 +318,11 @@ pub(super) async fn enable(
     path = "/v1/alerts/rules/{id}/disable",
     tag = "alerts",
     params(("id" = String, Path, description = "The rule's id")),
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Disabled", body = RuleView),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 404, description = "No such rule", body = ErrorBody),
         (status = 409, description = "The rule is the configuration file's", body = ErrorBody),
         (status = 503, description = "No rules on this server, or storage unavailable", body = ErrorBody),
@@ -325,7 +330,7 @@ pub(super) async fn enable(
 )]
 pub(super) async fn disable(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RuleView>, ApiError> {
     Ok(Json(admin(&state)?.set_enabled(&id, false).await?.into()))

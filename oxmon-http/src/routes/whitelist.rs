@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{AuthUser, generate_secret};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{AdminUser, ApiJson, ApiPath};
 use crate::rfc3339;
 use crate::state::AppState;
 
@@ -155,18 +155,19 @@ fn check_description(description: Option<&str>) -> Result<(), ApiError> {
     path = "/v1/agents/whitelist",
     tag = "whitelist",
     request_body = AddAgentRequest,
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Whitelisted", body = AddAgentResponse),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 409, description = "The agent id is already whitelisted", body = ErrorBody),
         (status = 422, description = "Invalid agent id, description or body shape", body = ErrorBody),
     )
 )]
 pub(super) async fn add(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiJson(req): ApiJson<AddAgentRequest>,
 ) -> Result<(StatusCode, Json<AddAgentResponse>), ApiError> {
     oxmon_core::config::validate_agent_id(&req.agent_id)
@@ -224,18 +225,19 @@ pub(super) async fn list(
     tag = "whitelist",
     params(("agent_id" = String, Path, description = "The agent id")),
     request_body = UpdateAgentRequest,
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = WhitelistItem),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 404, description = "Not whitelisted", body = ErrorBody),
         (status = 422, description = "Invalid description or body shape", body = ErrorBody),
     )
 )]
 pub(super) async fn update(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiPath(agent_id): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateAgentRequest>,
 ) -> Result<Json<WhitelistItem>, ApiError> {
@@ -254,16 +256,17 @@ pub(super) async fn update(
     path = "/v1/agents/whitelist/{agent_id}/token",
     tag = "whitelist",
     params(("agent_id" = String, Path, description = "The agent id")),
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "New token, shown only here", body = RegenerateTokenResponse),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 404, description = "Not whitelisted", body = ErrorBody),
     )
 )]
 pub(super) async fn regenerate_token(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiPath(agent_id): ApiPath<String>,
 ) -> Result<Json<RegenerateTokenResponse>, ApiError> {
     let token = generate_secret();
@@ -283,16 +286,17 @@ pub(super) async fn regenerate_token(
     path = "/v1/agents/whitelist/{agent_id}",
     tag = "whitelist",
     params(("agent_id" = String, Path, description = "The agent id")),
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 404, description = "Not whitelisted", body = ErrorBody),
     )
 )]
 pub(super) async fn delete(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiPath(agent_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.whitelist.delete_agent(&agent_id).await?;

@@ -23,6 +23,7 @@ pub async fn run_all(users: &dyn UserStore, whitelist: &dyn WhitelistStore, cert
 
 /// Runs every [`UserStore`] check.
 pub async fn run_users(store: &dyn UserStore) {
+    users_roles_updates_and_the_last_admin(store).await;
     users_create_and_read_back(store).await;
     users_duplicate_username_conflicts(store).await;
     users_invalid_input_stores_nothing(store).await;
@@ -37,6 +38,105 @@ pub async fn run_whitelist(store: &dyn WhitelistStore) {
     whitelist_update_description(store).await;
     whitelist_replace_token_hash(store).await;
     whitelist_delete(store).await;
+}
+
+/// Roles and disabling are stored, listed and updated; deleting and
+/// updating refuse to leave no enabled administrator. Expects a store with
+/// no users (it counts administrators); leaves one administrator,
+/// `conf-viewer`, behind.
+pub async fn users_roles_updates_and_the_last_admin(store: &dyn UserStore) {
+    use crate::manage::{Role, UserUpdate};
+    assert_eq!(
+        store.count_users().await.expect("count"),
+        0,
+        "this check needs a store without users"
+    );
+    let admin = store
+        .create_user("conf-root", "h", Role::Admin, T0)
+        .await
+        .expect("create");
+    let viewer = store
+        .create_user("conf-viewer", "h", Role::Viewer, T0)
+        .await
+        .expect("create");
+    assert_eq!((admin.role, admin.disabled), (Role::Admin, false));
+    assert_eq!(viewer.role, Role::Viewer);
+    let listed = store.list_users().await.expect("list");
+    assert_eq!(listed, vec![admin.clone(), viewer.clone()], "by id");
+
+    // The only administrator can be neither demoted, disabled nor deleted.
+    for update in [
+        UserUpdate {
+            role: Some(Role::Operator),
+            ..UserUpdate::default()
+        },
+        UserUpdate {
+            disabled: Some(true),
+            ..UserUpdate::default()
+        },
+    ] {
+        assert_err(
+            store.update_user(admin.id, &update, T0 + 1).await,
+            "Conflict",
+            "the last administrator",
+        );
+    }
+    assert_err(
+        store.delete_user(admin.id).await,
+        "Conflict",
+        "deleting the last administrator",
+    );
+    assert_eq!(store.list_users().await.expect("list"), listed, "unchanged");
+
+    let promoted = store
+        .update_user(
+            viewer.id,
+            &UserUpdate {
+                role: Some(Role::Admin),
+                ..UserUpdate::default()
+            },
+            T0 + 2,
+        )
+        .await
+        .expect("promote");
+    assert_eq!(
+        (promoted.role, promoted.updated_at_ms),
+        (Role::Admin, T0 + 2)
+    );
+    let disabled = store
+        .update_user(
+            admin.id,
+            &UserUpdate {
+                disabled: Some(true),
+                ..UserUpdate::default()
+            },
+            T0 + 3,
+        )
+        .await
+        .expect("another admin remains");
+    assert!(disabled.disabled);
+    assert_eq!(
+        store.user_by_id(admin.id).await.expect("read"),
+        Some(disabled.clone())
+    );
+    store.delete_user(admin.id).await.expect("delete");
+    assert_err(
+        store.delete_user(admin.id).await,
+        "NotFound",
+        "deleted twice",
+    );
+    assert_err(
+        store
+            .update_user(admin.id, &UserUpdate::default(), T0)
+            .await,
+        "NotFound",
+        "update of a deleted user",
+    );
+    assert_err(
+        store.delete_user(viewer.id).await,
+        "Conflict",
+        "the promoted viewer is now the last administrator",
+    );
 }
 
 /// Asserts that `result` is the error `kind` names (`"NotFound"`, ...).
@@ -68,7 +168,7 @@ pub(crate) async fn add(store: &dyn CertStore, domain: &str, port: u16) -> CertD
 pub async fn users_create_and_read_back(store: &dyn UserStore) {
     let before = store.count_users().await.expect("count");
     let alice = store
-        .create_user("conf-alice", "hash-alice", T0)
+        .create_user("conf-alice", "hash-alice", crate::manage::Role::Admin, T0)
         .await
         .expect("create");
     assert_eq!(alice.username, "conf-alice");
@@ -77,7 +177,7 @@ pub async fn users_create_and_read_back(store: &dyn UserStore) {
     assert_eq!((alice.created_at_ms, alice.updated_at_ms), (T0, T0));
     assert!(alice.id > 0, "ids are positive: {}", alice.id);
     let bob = store
-        .create_user("conf-bob", "hash-bob", T0 + 1)
+        .create_user("conf-bob", "hash-bob", crate::manage::Role::Admin, T0 + 1)
         .await
         .expect("create");
     assert_ne!(alice.id, bob.id, "ids are unique");
@@ -108,11 +208,18 @@ pub async fn users_create_and_read_back(store: &dyn UserStore) {
 /// A second user with the same name is a conflict and changes nothing.
 pub async fn users_duplicate_username_conflicts(store: &dyn UserStore) {
     let first = store
-        .create_user("conf-dup-user", "hash-1", T0)
+        .create_user("conf-dup-user", "hash-1", crate::manage::Role::Admin, T0)
         .await
         .expect("create");
     let before = store.count_users().await.expect("count");
-    let again = store.create_user("conf-dup-user", "hash-2", T0 + 1).await;
+    let again = store
+        .create_user(
+            "conf-dup-user",
+            "hash-2",
+            crate::manage::Role::Admin,
+            T0 + 1,
+        )
+        .await;
     assert_err(again, "Conflict", "duplicate username");
     assert_eq!(store.count_users().await.expect("count"), before);
     let stored = store.user_by_username("conf-dup-user").await.expect("get");
@@ -123,10 +230,14 @@ pub async fn users_duplicate_username_conflicts(store: &dyn UserStore) {
 pub async fn users_invalid_input_stores_nothing(store: &dyn UserStore) {
     let before = store.count_users().await.expect("count");
     for name in ["", " conf-padded", "conf-ctl\u{1}"] {
-        let r = store.create_user(name, "hash", T0).await;
+        let r = store
+            .create_user(name, "hash", crate::manage::Role::Admin, T0)
+            .await;
         assert_err(r, "InvalidInput", &format!("username {name:?}"));
     }
-    let r = store.create_user("conf-nohash", "", T0).await;
+    let r = store
+        .create_user("conf-nohash", "", crate::manage::Role::Admin, T0)
+        .await;
     assert_err(r, "InvalidInput", "empty password hash");
     assert_eq!(store.count_users().await.expect("count"), before);
     assert_eq!(
@@ -139,11 +250,11 @@ pub async fn users_invalid_input_stores_nothing(store: &dyn UserStore) {
 /// token version by one.
 pub async fn password_change_bumps_token_version(store: &dyn UserStore) {
     let carol = store
-        .create_user("conf-carol", "hash-c0", T0)
+        .create_user("conf-carol", "hash-c0", crate::manage::Role::Admin, T0)
         .await
         .expect("create");
     let dave = store
-        .create_user("conf-dave", "hash-d0", T0)
+        .create_user("conf-dave", "hash-d0", crate::manage::Role::Admin, T0)
         .await
         .expect("create");
     let v = store

@@ -15,7 +15,7 @@ use super::views::{CertDomainView, Page};
 use super::{MAX_DOMAIN_BATCH, PageParams, Paging};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{AdminUser, ApiJson, ApiPath, ApiQuery};
 use crate::routes::json_int;
 use crate::routes::params::{check_len, optional_bool, optional_text};
 use crate::state::AppState;
@@ -179,11 +179,12 @@ fn check_target(state: &AppState, domain: &str) -> Result<(), ApiError> {
     path = "/v1/certs/domains",
     tag = "certificates",
     request_body = AddDomainRequest,
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Added", body = CertDomainView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 409, description = "The domain is already monitored on this port", body = ErrorBody),
         (status = 422, description = "Invalid domain, port, interval or note, or an address this server does not check (`[cert_check] allow_private_targets = false`)", body = ErrorBody),
         (status = 503, description = "Certificate monitoring is not available", body = ErrorBody),
@@ -191,7 +192,7 @@ fn check_target(state: &AppState, domain: &str) -> Result<(), ApiError> {
 )]
 pub(in crate::routes) async fn add_domain(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiJson(req): ApiJson<AddDomainRequest>,
 ) -> Result<(StatusCode, Json<CertDomainView>), ApiError> {
     check_note(req.note.as_deref())?;
@@ -232,11 +233,12 @@ fn batch_refused(status: StatusCode, items: Vec<BatchItemError>, total: usize) -
     path = "/v1/certs/domains/batch",
     tag = "certificates",
     request_body = AddDomainsRequest,
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "All added, in order", body = Vec<CertDomainView>),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 409, description = "Some items are monitored already or repeat an earlier item; nothing stored", body = BatchErrorBody),
         (status = 422, description = "Some items are invalid, or the batch is empty or too large; nothing stored", body = BatchErrorBody),
         (status = 503, description = "Certificate monitoring is not available", body = ErrorBody),
@@ -244,7 +246,7 @@ fn batch_refused(status: StatusCode, items: Vec<BatchItemError>, total: usize) -
 )]
 pub(in crate::routes) async fn add_domains(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiJson(req): ApiJson<AddDomainsRequest>,
 ) -> Result<Response, ApiError> {
     let store = state.certs()?.clone();
@@ -350,11 +352,12 @@ pub(in crate::routes) async fn list_domains(
     tag = "certificates",
     params(("id" = String, Path, description = "The domain id")),
     request_body = UpdateDomainRequest,
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = CertDomainView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 404, description = "No such domain", body = ErrorBody),
         (status = 409, description = "The domain is already monitored on the new port", body = ErrorBody),
         (status = 422, description = "Invalid port, interval or note", body = ErrorBody),
@@ -363,7 +366,7 @@ pub(in crate::routes) async fn list_domains(
 )]
 pub(in crate::routes) async fn update_domain(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateDomainRequest>,
 ) -> Result<Json<CertDomainView>, ApiError> {
@@ -387,17 +390,18 @@ pub(in crate::routes) async fn update_domain(
     path = "/v1/certs/domains/{id}",
     tag = "certificates",
     params(("id" = String, Path, description = "The domain id")),
-    security(("bearer" = [])),
+    security(("bearer" = ["admin"])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below admin", body = ErrorBody),
         (status = 404, description = "No such domain", body = ErrorBody),
         (status = 503, description = "Certificate monitoring is not available", body = ErrorBody),
     )
 )]
 pub(in crate::routes) async fn delete_domain(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.certs()?.delete_domain(&id).await?;

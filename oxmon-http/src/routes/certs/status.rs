@@ -7,7 +7,7 @@ use axum::extract::State;
 use super::views::CertStatusView;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiPath;
+use crate::extract::{ApiPath, OperatorUser};
 use crate::state::AppState;
 
 /// The latest check result of every domain that has one.
@@ -67,17 +67,18 @@ pub(in crate::routes) async fn status_one(
     path = "/v1/certs/domains/{id}/check",
     tag = "certificates",
     params(("id" = String, Path, description = "The domain id")),
-    security(("bearer" = [])),
+    security(("bearer" = ["operator"])),
     responses(
         (status = 200, description = "The result, also recorded", body = CertStatusView),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below operator", body = ErrorBody),
         (status = 404, description = "No such domain", body = ErrorBody),
         (status = 503, description = "Certificate checks are not available", body = ErrorBody),
     )
 )]
 pub(in crate::routes) async fn check_one(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: OperatorUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CertStatusView>, ApiError> {
     let checks = state.cert_checks()?.clone();
@@ -101,16 +102,17 @@ pub(in crate::routes) async fn check_one(
     post,
     path = "/v1/certs/check",
     tag = "certificates",
-    security(("bearer" = [])),
+    security(("bearer" = ["operator"])),
     responses(
         (status = 200, description = "The results, also recorded, by domain and port", body = Vec<CertStatusView>),
         (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below operator", body = ErrorBody),
         (status = 503, description = "Certificate checks are not available", body = ErrorBody),
     )
 )]
 pub(in crate::routes) async fn check_all(
     State(state): State<AppState>,
-    _who: AuthUser,
+    _who: OperatorUser,
 ) -> Result<Json<Vec<CertStatusView>>, ApiError> {
     let checks = state.cert_checks()?.clone();
     let domains = state.certs()?.all_domains(Some(true)).await?;

@@ -28,9 +28,12 @@ CREATE TABLE notification_history (
 );
 CREATE INDEX notification_history_by_time ON notification_history (attempted_at, id);
 ";
-/// Version 3: alert rules made through the API (their `[[alert.rules]]`
-/// fields as TOML text).
+/// Version 3: user roles and disabling (users before it were all
+/// administrators), and alert rules made through the API (their
+/// `[[alert.rules]]` fields as TOML text).
 const MIGRATION_V3: &str = "
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'; -- viewer, operator, admin
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE alert_rules (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
     name TEXT NOT NULL UNIQUE,

@@ -46,7 +46,7 @@ async fn data_survives_close_and_reopen() {
     let nested = dir.path().join("data").join("nested");
     let store = open_in(&nested).await;
     let user = store
-        .create_user("admin", "hash-0", T0)
+        .create_user("admin", "hash-0", oxmon_core::manage::Role::Admin, T0)
         .await
         .expect("user");
     store
@@ -102,7 +102,10 @@ async fn data_survives_close_and_reopen() {
         Some(details)
     );
     // Ids stay unique across restarts.
-    let other = store.create_user("second", "h", T0).await.expect("user");
+    let other = store
+        .create_user("second", "h", oxmon_core::manage::Role::Admin, T0)
+        .await
+        .expect("user");
     assert!(other.id > user.id);
     drop(store);
 
@@ -298,7 +301,10 @@ async fn spec_shell_commands_work_on_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cert.db");
     let store = open_in(dir.path()).await;
-    store.create_user("admin", "h", T0).await.expect("user");
+    store
+        .create_user("admin", "h", oxmon_core::manage::Role::Admin, T0)
+        .await
+        .expect("user");
     let shell = raw(&path);
     shell
         .execute_batch(
@@ -388,7 +394,10 @@ async fn spec_shell_commands_work_on_the_file() {
 async fn concurrent_password_changes_get_distinct_versions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_in(dir.path()).await;
-    let user = store.create_user("admin", "h", T0).await.expect("user");
+    let user = store
+        .create_user("admin", "h", oxmon_core::manage::Role::Admin, T0)
+        .await
+        .expect("user");
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let store = store.clone();
@@ -450,11 +459,30 @@ async fn a_version_2_file_gains_the_rules_table_and_keeps_its_data() {
     drop(store);
     // What an oxmon of schema version 2 left behind.
     let conn = raw(&path);
-    conn.execute_batch("DROP TABLE alert_rules; PRAGMA user_version = 2;")
-        .expect("downgrade");
+    conn.execute_batch(
+        "DROP TABLE alert_rules; ALTER TABLE users DROP COLUMN role; \
+         ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 2;",
+    )
+    .expect("downgrade");
+    conn.execute(
+        "INSERT INTO users (username, password_hash, token_version, created_at, updated_at) \
+         VALUES ('old-admin', 'h', 0, 1, 1)",
+        [],
+    )
+    .expect("a user of version 2");
     drop(conn);
     let store = open_in(dir.path()).await;
     assert!(store.get_agent("kept").await.expect("get").is_some());
+    let old = store
+        .user_by_username("old-admin")
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        (old.role, old.disabled),
+        (oxmon_core::manage::Role::Admin, false),
+        "users before roles were administrators and stay so"
+    );
     assert!(store.list_rules().await.expect("rules").is_empty());
     let table: toml::Table = "name = \"r\"".parse().expect("toml");
     store.create_rule("r", &table, T0).await.expect("create");

@@ -2,16 +2,19 @@
 
 use async_trait::async_trait;
 use oxmon_core::manage::{
-    User, UserStore, WhitelistEntry, WhitelistStore, validate_hash, validate_username,
+    Role, User, UserStore, UserUpdate, WhitelistEntry, WhitelistStore, check_admin_remains,
+    validate_hash, validate_username,
 };
 use oxmon_core::{Error, Result};
+use rusqlite::types::Type;
 use rusqlite::{OptionalExtension, Row, params};
 
 use std::sync::Arc;
 
 use super::{SqliteManagementStore, db_err, get_u64, in_tx, write_err};
 
-const USER_COLUMNS: &str = "id, username, password_hash, token_version, created_at, updated_at";
+const USER_COLUMNS: &str =
+    "id, username, password_hash, token_version, role, disabled, created_at, updated_at";
 const AGENT_COLUMNS: &str = "agent_id, token_hash, description, created_at, updated_at";
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
@@ -20,9 +23,23 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         username: row.get(1)?,
         password_hash: row.get(2)?,
         token_version: get_u64(row, 3)?,
-        created_at_ms: row.get(4)?,
-        updated_at_ms: row.get(5)?,
+        role: {
+            let text: String = row.get(4)?;
+            text.parse::<Role>()
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, e.into()))?
+        },
+        disabled: row.get(5)?,
+        created_at_ms: row.get(6)?,
+        updated_at_ms: row.get(7)?,
     })
+}
+
+/// Every user, by id, in the transaction.
+fn all_users(tx: &rusqlite::Transaction<'_>) -> Result<Vec<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+    tx.prepare_cached(&sql)
+        .and_then(|mut s| s.query_map([], user_from_row)?.collect())
+        .map_err(|e| db_err("read users", e))
 }
 
 fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<WhitelistEntry> {
@@ -41,19 +58,28 @@ fn agent_not_found(agent_id: &str) -> Error {
 
 #[async_trait]
 impl UserStore for SqliteManagementStore {
-    async fn create_user(&self, username: &str, password_hash: &str, now_ms: i64) -> Result<User> {
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        now_ms: i64,
+    ) -> Result<User> {
         validate_username(username)?;
         validate_hash("password hash", password_hash)?;
         let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
         self.call(move |conn| {
             in_tx(conn, "create user", |tx| {
                 let sql = format!(
-                    "INSERT INTO users (username, password_hash, token_version, created_at, \
-                 updated_at) VALUES (?1, ?2, 0, ?3, ?3) RETURNING {USER_COLUMNS}"
+                    "INSERT INTO users (username, password_hash, token_version, role, disabled, \
+                 created_at, updated_at) VALUES (?1, ?2, 0, ?3, 0, ?4, ?4) RETURNING {USER_COLUMNS}"
                 );
                 tx.prepare_cached(&sql)
                     .and_then(|mut s| {
-                        s.query_row(params![username, password_hash, now_ms], user_from_row)
+                        s.query_row(
+                            params![username, password_hash, role.as_str(), now_ms],
+                            user_from_row,
+                        )
                     })
                     .map_err(|e| {
                         write_err("create user", e, || {
@@ -111,6 +137,48 @@ impl UserStore for SqliteManagementStore {
         self.call(|conn| {
             conn.query_row("SELECT count(*) FROM users", [], |r| get_u64(r, 0))
                 .map_err(|e| db_err("count users", e))
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.call(|conn| in_tx(conn, "list users", all_users)).await
+    }
+
+    async fn update_user(&self, id: i64, update: &UserUpdate, now_ms: i64) -> Result<User> {
+        let update = update.clone();
+        self.call(move |conn| {
+            in_tx(conn, "update user", |tx| {
+                let users = all_users(tx)?;
+                let user = users
+                    .iter()
+                    .find(|u| u.id == id)
+                    .ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+                let next = update.applied(user, now_ms);
+                check_admin_remains(&users, id, Some(&next))?;
+                tx.execute(
+                    "UPDATE users SET role = ?2, disabled = ?3, updated_at = ?4 WHERE id = ?1",
+                    params![id, next.role.as_str(), next.disabled, now_ms],
+                )
+                .map_err(|e| db_err("update user", e))?;
+                Ok(next)
+            })
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: i64) -> Result<()> {
+        self.call(move |conn| {
+            in_tx(conn, "delete user", |tx| {
+                let users = all_users(tx)?;
+                if !users.iter().any(|u| u.id == id) {
+                    return Err(Error::NotFound(format!("user {id}")));
+                }
+                check_admin_remains(&users, id, None)?;
+                tx.execute("DELETE FROM users WHERE id = ?1", [id])
+                    .map_err(|e| db_err("delete user", e))?;
+                Ok(())
+            })
         })
         .await
     }
