@@ -32,7 +32,10 @@ pub use routes::{
     DEFAULT_CERT_PAGE_LIMIT, MAX_CERT_PAGE_LIMIT, MAX_DOMAIN_BATCH, Page, UpdateDomainRequest,
 };
 #[cfg(feature = "http")]
-pub use routes::{CreateUserRequest, UpdateUserRequest, UserView};
+pub use routes::{
+    ApiTokenView, CreateTokenRequest, CreateTokenResponse, CreateUserRequest, UpdateUserRequest,
+    UserView,
+};
 #[cfg(feature = "http")]
 pub use serve::{ServeOptions, serve};
 #[cfg(feature = "http")]

@@ -187,13 +187,21 @@ impl AppState {
         &self.hasher
     }
 
-    /// Verifies a bearer token against the keys and the user's current
-    /// token version.
+    /// Verifies a bearer token: an API token (`oxm_...`) against the store,
+    /// a JWT against the keys and the user's current token version.
     ///
     /// # Errors
     /// 401 for an invalid, expired or revoked token; the store's error
     /// otherwise.
     pub async fn verify_token(&self, token: &str) -> Result<AuthUser, ApiError> {
+        if token.starts_with(crate::auth::API_TOKEN_PREFIX) {
+            return Ok(crate::auth::verify_api_token(
+                token,
+                self.users.as_ref(),
+                self.clock.as_ref(),
+            )
+            .await?);
+        }
         Ok(self
             .jwt
             .verify(token, self.users.as_ref(), self.clock.as_ref())

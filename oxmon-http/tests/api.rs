@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use oxmon_core::manage::{UserStore, WhitelistStore};
-use oxmon_core::token::verify_agent_token;
+use oxmon_core::token::verify_token_hash;
 use oxmon_http::router;
 use serde_json::json;
 use tower::ServiceExt as _;
@@ -163,7 +163,7 @@ async fn whitelist_lifecycle() {
         .await
         .expect("get")
         .expect("some");
-    assert!(verify_agent_token(&first, &entry.token_hash));
+    assert!(verify_token_hash(&first, &entry.token_hash));
 
     let (s, b) = call(&f.state, "POST", "/v1/agents/whitelist", t, Some(&add)).await;
     assert_error(s, &b, StatusCode::CONFLICT);
@@ -209,10 +209,10 @@ async fn whitelist_lifecycle() {
         .expect("get")
         .expect("some");
     assert!(
-        !verify_agent_token(&first, &entry.token_hash),
+        !verify_token_hash(&first, &entry.token_hash),
         "old token revoked"
     );
-    assert!(verify_agent_token(&second, &entry.token_hash));
+    assert!(verify_token_hash(&second, &entry.token_hash));
     let (s, b) = call(&f.state, "POST", "/v1/agents/whitelist/nope/token", t, None).await;
     assert_error(s, &b, StatusCode::NOT_FOUND);
 
@@ -387,6 +387,9 @@ async fn openapi_lists_exactly_the_served_routes() {
         "GET /v1/alerts/active",
         "POST /v1/auth/login",
         "POST /v1/auth/password",
+        "GET /v1/auth/tokens",
+        "POST /v1/auth/tokens",
+        "DELETE /v1/auth/tokens/{id}",
         "GET /v1/users",
         "POST /v1/users",
         "PUT /v1/users/{username}",

@@ -227,3 +227,159 @@ async fn users_are_managed_over_the_api_and_revoked_at_once() {
     let (status, _) = call(&f.state, "DELETE", "/v1/users/olga", Some(&admin), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn api_tokens_act_for_their_user_with_at_most_its_role() {
+    let f = fixture().await;
+    let admin = token(&f.state).await;
+    let body = json!({"username": "vera", "password": "Sturdy-Passw0rd-9", "role": "operator"});
+    let (status, _) = call(
+        &f.state,
+        "POST",
+        "/v1/users",
+        Some(&admin),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let vera = token_of(&f.state, "vera", "Sturdy-Passw0rd-9").await;
+
+    // Self-service, never above the user's role.
+    let (status, answer) = call(
+        &f.state,
+        "POST",
+        "/v1/auth/tokens",
+        Some(&vera),
+        Some(r#"{"name": "root please", "role": "admin"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, made) = call(
+        &f.state,
+        "POST",
+        "/v1/auth/tokens",
+        Some(&vera),
+        Some(r#"{"name": "grafana"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let secret = made["token"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("oxm_") && secret.len() > 40, "{secret}");
+    assert_eq!(
+        (&made["role"], &made["username"]),
+        (&json!("operator"), &json!("vera"))
+    );
+
+    // It authenticates as vera with her role: operator routes yes, admin no.
+    let (status, _) = call(&f.state, "POST", "/v1/certs/check", Some(&secret), None).await;
+    assert_ne!(status, StatusCode::FORBIDDEN);
+    assert_ne!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&f.state, "GET", "/v1/users", Some(&secret), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Listed with its last use, never with its secret.
+    let (_, listed) = call(&f.state, "GET", "/v1/auth/tokens", Some(&vera), None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+    assert!(!listed.to_string().contains(&secret));
+
+    // A viewer-scoped token of an administrator acts as a viewer.
+    let (_, scoped) = call(
+        &f.state,
+        "POST",
+        "/v1/auth/tokens",
+        Some(&admin),
+        Some(r#"{"name": "dashboards", "role": "viewer"}"#),
+    )
+    .await;
+    let scoped = scoped["token"].as_str().unwrap().to_owned();
+    let (status, _) = call(&f.state, "GET", "/v1/users", Some(&scoped), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(&f.state, "GET", "/v1/agents/whitelist", Some(&scoped), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Demoting the user lowers what its tokens may do at once.
+    let (status, _) = call(
+        &f.state,
+        "PUT",
+        "/v1/users/vera",
+        Some(&admin),
+        Some(r#"{"role": "viewer"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&f.state, "POST", "/v1/certs/check", Some(&secret), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Expiry.
+    let (_, short) = call(
+        &f.state,
+        "POST",
+        "/v1/auth/tokens",
+        Some(&vera),
+        Some(r#"{"name": "short", "expires_in_secs": 60}"#),
+    )
+    .await;
+    let short = short["token"].as_str().unwrap().to_owned();
+    let (status, _) = call(&f.state, "GET", "/v1/agents", Some(&short), None).await;
+    assert_ne!(status, StatusCode::UNAUTHORIZED);
+    f.clock.advance(std::time::Duration::from_secs(61));
+    let (status, _) = call(&f.state, "GET", "/v1/agents", Some(&short), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Someone else's token is not hers to revoke; her own is, at once.
+    let (_, all) = call(&f.state, "GET", "/v1/auth/tokens", Some(&admin), None).await;
+    let admins = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["username"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = call(
+        &f.state,
+        "DELETE",
+        &format!("/v1/auth/tokens/{admins}"),
+        Some(&vera),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let id = made["id"].as_str().unwrap();
+    let (status, _) = call(
+        &f.state,
+        "DELETE",
+        &format!("/v1/auth/tokens/{id}"),
+        Some(&vera),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(&f.state, "GET", "/v1/agents", Some(&secret), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A disabled user's tokens stop working; a made-up one never did.
+    let (_, again) = call(
+        &f.state,
+        "POST",
+        "/v1/auth/tokens",
+        Some(&vera),
+        Some(r#"{"name": "again"}"#),
+    )
+    .await;
+    let again = again["token"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &f.state,
+        "PUT",
+        "/v1/users/vera",
+        Some(&admin),
+        Some(r#"{"disabled": true}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&f.state, "GET", "/v1/agents", Some(&again), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&f.state, "GET", "/v1/agents", Some("oxm_made-up"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

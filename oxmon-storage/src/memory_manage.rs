@@ -5,10 +5,10 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use oxmon_core::manage::{
-    CertCheckResult, CertDomain, CertDomainUpdate, CertStore, CertificateDetails, DetailsFilter,
-    DomainFilter, NewCertDomain, Page, Role, RuleStore, StoredRule, User, UserStore, UserUpdate,
-    WhitelistEntry, WhitelistStore, check_admin_remains, validate_hash, validate_limit,
-    validate_username,
+    ApiToken, CertCheckResult, CertDomain, CertDomainUpdate, CertStore, CertificateDetails,
+    DetailsFilter, DomainFilter, MAX_TOKENS_PER_USER, NewApiToken, NewCertDomain, Page, Role,
+    RuleStore, StoredRule, User, UserStore, UserUpdate, WhitelistEntry, WhitelistStore,
+    check_admin_remains, validate_hash, validate_limit, validate_username,
 };
 use oxmon_core::notify_history::{DeliveryRecord, MemoryHistory, NotificationHistory};
 use oxmon_core::sync::RwLockExt;
@@ -41,6 +41,9 @@ struct Rules {
 struct Users {
     last_id: i64,
     by_id: BTreeMap<i64, User>,
+    last_token_id: u64,
+    /// API tokens by id.
+    tokens: BTreeMap<u64, ApiToken>,
 }
 
 #[derive(Debug, Default)]
@@ -175,7 +178,77 @@ impl UserStore for MemoryManagementStore {
         let all: Vec<User> = users.by_id.values().cloned().collect();
         check_admin_remains(&all, id, None)?;
         users.by_id.remove(&id);
+        users.tokens.retain(|_, t| t.user_id != id);
         Ok(())
+    }
+
+    async fn create_token(&self, token: &NewApiToken, now_ms: i64) -> Result<ApiToken> {
+        token.validate()?;
+        let mut users = write(&self.users);
+        if !users.by_id.contains_key(&token.user_id) {
+            return Err(Error::NotFound(format!("user {}", token.user_id)));
+        }
+        let held = users
+            .tokens
+            .values()
+            .filter(|t| t.user_id == token.user_id)
+            .count();
+        if held >= MAX_TOKENS_PER_USER {
+            return Err(Error::ResourceExhausted(format!(
+                "a user holds at most {MAX_TOKENS_PER_USER} API tokens; revoke one first"
+            )));
+        }
+        users.last_token_id += 1;
+        let id = users.last_token_id;
+        let stored = ApiToken {
+            id: id.to_string(),
+            name: token.name.clone(),
+            user_id: token.user_id,
+            role: token.role,
+            token_hash: token.token_hash.clone(),
+            created_at_ms: now_ms,
+            expires_at_ms: token.expires_at_ms,
+            last_used_ms: None,
+        };
+        users.tokens.insert(id, stored.clone());
+        Ok(stored)
+    }
+
+    async fn list_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>> {
+        Ok(read(&self.users)
+            .tokens
+            .values()
+            .filter(|t| user_id.is_none_or(|u| t.user_id == u))
+            .cloned()
+            .collect())
+    }
+
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        Ok(read(&self.users)
+            .tokens
+            .values()
+            .find(|t| t.token_hash == token_hash)
+            .cloned())
+    }
+
+    async fn touch_token(&self, id: &str, now_ms: i64) -> Result<()> {
+        let mut users = write(&self.users);
+        let token = id
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| users.tokens.get_mut(&n))
+            .ok_or_else(|| Error::NotFound(format!("no token {id:?}")))?;
+        token.last_used_ms = Some(now_ms);
+        Ok(())
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<()> {
+        let mut users = write(&self.users);
+        id.parse::<u64>()
+            .ok()
+            .and_then(|n| users.tokens.remove(&n))
+            .map(|_| ())
+            .ok_or_else(|| Error::NotFound(format!("no token {id:?}")))
     }
 }
 

@@ -12,7 +12,7 @@ use oxmon_core::config::validate_agent_id;
 use oxmon_core::manage::WhitelistStore;
 use oxmon_core::sync::RwLockExt;
 use oxmon_core::text::untrusted;
-use oxmon_core::token::verify_agent_token;
+use oxmon_core::token::verify_token_hash;
 use oxmon_core::validate::{SampleLimits, check_sample, sample_error};
 use oxmon_core::{
     Ack, AppendOutcome, BatchHandler, Clock, Credentials, DAY_MS, Error, MetricBatch, MetricStore,
@@ -239,7 +239,7 @@ impl Ingest {
                 ));
             }
         };
-        if !verify_agent_token(token.expose(), &entry.token_hash) {
+        if !verify_token_hash(token.expose(), &entry.token_hash) {
             // Same message as an unknown agent: do not reveal which agents exist.
             return Err(unauthenticated("unknown agent or wrong token"));
         }

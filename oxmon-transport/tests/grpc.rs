@@ -9,7 +9,7 @@ use std::sync::Arc;
 use oxmon_core::config::AgentConfig;
 use oxmon_core::manage::WhitelistStore;
 use oxmon_core::testing::transport::{ScriptedHandler, awkward_batch, run_all};
-use oxmon_core::token::hash_agent_token;
+use oxmon_core::token::hash_token;
 use oxmon_core::{
     BatchHandler, Labels, ManualClock, MetricBatch, MetricStore, MetricStoreExt, Sample, Secret,
     SeriesKey, Transport, TransportErrorKind,
@@ -98,11 +98,11 @@ async fn fixture(auth: bool, limits: IngestLimits) -> Fixture {
     let store = Arc::new(MemoryStore::new());
     let whitelist = Arc::new(MemoryManagementStore::default());
     whitelist
-        .add_agent("web-1", &hash_agent_token("token-web-1"), None, NOW)
+        .add_agent("web-1", &hash_token("token-web-1"), None, NOW)
         .await
         .unwrap();
     whitelist
-        .add_agent("web-2", &hash_agent_token("token-web-2"), None, NOW)
+        .add_agent("web-2", &hash_token("token-web-2"), None, NOW)
         .await
         .unwrap();
     let wl: Option<Arc<dyn WhitelistStore>> = if auth { Some(whitelist) } else { None };

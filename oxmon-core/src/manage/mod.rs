@@ -38,10 +38,10 @@ pub use crate::cert::{
 };
 pub use rules::{RuleStore, StoredRule};
 pub use types::{
-    CertDomain, CertDomainUpdate, DEFAULT_PAGE_LIMIT, DetailsFilter, DomainFilter,
-    MAX_USERNAME_LEN, NewCertDomain, Page, Role, User, UserUpdate, WhitelistEntry,
-    check_admin_remains, validate_hash, validate_limit, validate_username,
-    validate_whitelist_agent_id,
+    ApiToken, CertDomain, CertDomainUpdate, DEFAULT_PAGE_LIMIT, DetailsFilter, DomainFilter,
+    MAX_TOKEN_NAME_LEN, MAX_TOKENS_PER_USER, MAX_USERNAME_LEN, NewApiToken, NewCertDomain, Page,
+    Role, User, UserUpdate, WhitelistEntry, check_admin_remains, validate_hash, validate_limit,
+    validate_username, validate_whitelist_agent_id,
 };
 
 /// Users of the REST API and their password hashes.
@@ -85,13 +85,40 @@ pub trait UserStore: Send + Sync + std::fmt::Debug {
     ///   administrator.
     async fn update_user(&self, id: i64, update: &UserUpdate, now_ms: i64) -> Result<User>;
 
-    /// Deletes a user. The store refuses to delete the last enabled
-    /// administrator.
+    /// Deletes a user and its API tokens. The store refuses to delete the
+    /// last enabled administrator.
     ///
     /// # Errors
     /// - [`crate::Error::NotFound`]: no user has this id.
     /// - [`crate::Error::Conflict`]: it is the last enabled administrator.
     async fn delete_user(&self, id: i64) -> Result<()>;
+
+    /// Stores an API token of an existing user, stamped `now_ms`.
+    ///
+    /// # Errors
+    /// - [`crate::Error::InvalidInput`]: [`NewApiToken::validate`] fails.
+    /// - [`crate::Error::NotFound`]: no user has `user_id`.
+    /// - [`crate::Error::ResourceExhausted`]: the user holds
+    ///   [`MAX_TOKENS_PER_USER`] tokens.
+    async fn create_token(&self, token: &NewApiToken, now_ms: i64) -> Result<ApiToken>;
+
+    /// The tokens of `user_id` (every user's with `None`), by id.
+    async fn list_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>>;
+
+    /// The token with this hash, or `None`.
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+
+    /// Records a use at `now_ms`.
+    ///
+    /// # Errors
+    /// [`crate::Error::NotFound`]: no token `id`.
+    async fn touch_token(&self, id: &str, now_ms: i64) -> Result<()>;
+
+    /// Revokes a token.
+    ///
+    /// # Errors
+    /// [`crate::Error::NotFound`]: no token `id`.
+    async fn delete_token(&self, id: &str) -> Result<()>;
 
     /// The user with this username, or `None`.
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;

@@ -92,6 +92,87 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// A long-lived API token of a user, for scripts and integrations: sent as
+/// `Authorization: Bearer`, acting with `role` (never more than its user's
+/// role at the time of use). Only its hash is stored.
+///
+/// `Debug` leaves the hash out, and serializing skips it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// Store-generated id, unique and never reused.
+    pub id: String,
+    /// What it is for, e.g. `grafana`.
+    pub name: String,
+    /// The user it acts for.
+    pub user_id: i64,
+    /// The most it may do.
+    pub role: Role,
+    /// Hash of the token ([`crate::token::hash_token`]).
+    #[serde(skip_serializing, default)]
+    pub token_hash: String,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// When it stops working, ms since the epoch; `None`: never.
+    pub expires_at_ms: Option<i64>,
+    /// When it was last used (to the minute), ms since the epoch.
+    pub last_used_ms: Option<i64>,
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("user_id", &self.user_id)
+            .field("role", &self.role)
+            .field("token_hash", &"***")
+            .field("created_at_ms", &self.created_at_ms)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .field("last_used_ms", &self.last_used_ms)
+            .finish()
+    }
+}
+
+/// A token to store: what [`ApiToken`] holds but the store-made parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiToken {
+    /// What it is for; 1 to [`MAX_TOKEN_NAME_LEN`] bytes.
+    pub name: String,
+    /// The user it acts for.
+    pub user_id: i64,
+    /// The most it may do.
+    pub role: Role,
+    /// Hash of the token.
+    pub token_hash: String,
+    /// When it stops working; `None`: never.
+    pub expires_at_ms: Option<i64>,
+}
+
+/// Longest token name, in bytes.
+pub const MAX_TOKEN_NAME_LEN: usize = 128;
+/// Most API tokens one user may hold.
+pub const MAX_TOKENS_PER_USER: usize = 100;
+
+impl NewApiToken {
+    /// Checks the name and the hash.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] naming the problem.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() || self.name.len() > MAX_TOKEN_NAME_LEN {
+            return Err(Error::InvalidInput(format!(
+                "a token name has 1 to {MAX_TOKEN_NAME_LEN} bytes and is not blank"
+            )));
+        }
+        if self.name.chars().any(char::is_control) {
+            return Err(Error::InvalidInput(
+                "a token name has no control characters".into(),
+            ));
+        }
+        validate_hash("token hash", &self.token_hash)
+    }
+}
+
 /// A change to a user: the fields that are `Some` change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserUpdate {

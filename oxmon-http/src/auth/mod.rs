@@ -1,13 +1,15 @@
 //! Authentication building blocks, independent of the HTTP framework:
 //! argon2id password hashing and strength rules, the bounded pool that runs
 //! the hashing, HS256 JWTs revocable through the user's token version,
-//! random agent tokens and the login limiter.
+//! long-lived API tokens, random agent tokens and the login limiter.
 
+mod api_token;
 mod jwt;
 mod limiter;
 mod password;
 mod pool;
 
+pub use api_token::{API_TOKEN_PREFIX, generate_api_token, verify_api_token};
 pub use jwt::{AuthUser, Claims, IssuedToken, JwtKeys, MIN_JWT_SECRET_LEN};
 pub use limiter::{LoginAttempt, LoginLimiter, LoginLimits, MAX_TRACKED_KEYS, RetryAfter};
 pub use password::{
@@ -23,7 +25,8 @@ use rand::RngExt as _;
 #[non_exhaustive]
 pub enum AuthError {
     /// The token is not a well-formed JWT, or its signature does not match
-    /// (tampered, or signed with another secret).
+    /// (tampered, or signed with another secret), or it is no API token
+    /// this server knows (unknown or revoked).
     #[error("invalid token")]
     InvalidToken,
     /// The token's `exp` has passed.
@@ -45,7 +48,7 @@ pub enum AuthError {
 
 /// A new secret: 256 random bits from the thread's CSPRNG, URL-safe base64
 /// without padding (43 characters). Agent tokens (store only
-/// [`oxmon_core::token::hash_agent_token`] of one), the API's signing
+/// [`oxmon_core::token::hash_token`] of one), the API's signing
 /// secret and generated passwords are made with it.
 pub fn generate_secret() -> String {
     let bytes: [u8; 32] = rand::rng().random();

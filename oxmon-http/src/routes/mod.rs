@@ -24,6 +24,7 @@ mod json_int;
 mod metrics;
 mod params;
 mod rules;
+mod tokens;
 mod users;
 mod whitelist;
 
@@ -31,6 +32,7 @@ pub use agents::{AgentItem, LatestValue};
 pub use alerts::{AlertEventView, AlertHistoryPage, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 pub use metrics::{PointView, SeriesView};
 pub use rules::{RuleDefinition, RuleView};
+pub use tokens::{ApiTokenView, CreateTokenRequest, CreateTokenResponse};
 pub use users::{CreateUserRequest, UpdateUserRequest, UserView};
 
 pub use auth::{ChangePasswordRequest, LoginRequest, LoginResponse};
@@ -54,7 +56,7 @@ pub const BEARER_SCHEME: &str = "bearer";
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "Server status"),
-        (name = "auth", description = "Login and password"),
+        (name = "auth", description = "Login, password and API tokens"),
         (name = "agents", description = "Agents and their newest values"),
         (name = "metrics", description = "Time series queries"),
         (name = "alerts", description = "Alert rules, history and firing alerts"),
@@ -91,6 +93,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::prometheus))
         .routes(routes!(auth::login))
         .routes(routes!(auth::change_password))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::delete))
         .routes(routes!(agents::list))
         .routes(routes!(agents::latest))
         .routes(routes!(metrics::query))

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use oxmon_core::manage::WhitelistEntry;
-use oxmon_core::token::hash_agent_token;
+use oxmon_core::token::hash_token;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -178,7 +178,7 @@ pub(super) async fn add(
         .whitelist
         .add_agent(
             &req.agent_id,
-            &hash_agent_token(&token),
+            &hash_token(&token),
             req.description.as_deref(),
             state.clock.now_ms(),
         )
@@ -272,7 +272,7 @@ pub(super) async fn regenerate_token(
     let token = generate_secret();
     let entry = state
         .whitelist
-        .replace_agent_token_hash(&agent_id, &hash_agent_token(&token), state.clock.now_ms())
+        .replace_agent_token_hash(&agent_id, &hash_token(&token), state.clock.now_ms())
         .await?;
     Ok(Json(RegenerateTokenResponse {
         agent_id: entry.agent_id,

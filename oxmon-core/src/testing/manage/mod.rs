@@ -25,6 +25,7 @@ pub async fn run_all(users: &dyn UserStore, whitelist: &dyn WhitelistStore, cert
 pub async fn run_users(store: &dyn UserStore) {
     users_roles_updates_and_the_last_admin(store).await;
     users_create_and_read_back(store).await;
+    api_tokens_of_users(store).await;
     users_duplicate_username_conflicts(store).await;
     users_invalid_input_stores_nothing(store).await;
     password_change_bumps_token_version(store).await;
@@ -136,6 +137,120 @@ pub async fn users_roles_updates_and_the_last_admin(store: &dyn UserStore) {
         store.delete_user(viewer.id).await,
         "Conflict",
         "the promoted viewer is now the last administrator",
+    );
+}
+
+/// API tokens are stored with their hash, found by it, listed per user,
+/// stamped when used, revoked, and go with their user.
+pub async fn api_tokens_of_users(store: &dyn UserStore) {
+    use crate::manage::{NewApiToken, Role};
+    let owner = store
+        .create_user("conf-token-owner", "h", Role::Operator, T0)
+        .await
+        .expect("create");
+    let other = store
+        .create_user("conf-token-other", "h", Role::Viewer, T0)
+        .await
+        .expect("create");
+    let new = |name: &str, user_id: i64, hash: &str| NewApiToken {
+        name: name.into(),
+        user_id,
+        role: Role::Viewer,
+        token_hash: hash.into(),
+        expires_at_ms: Some(T0 + 1000),
+    };
+    let a = store
+        .create_token(&new("grafana", owner.id, "conf-hash-a"), T0)
+        .await
+        .expect("create");
+    assert_eq!(
+        (
+            a.name.as_str(),
+            a.user_id,
+            a.role,
+            a.created_at_ms,
+            a.expires_at_ms,
+            a.last_used_ms
+        ),
+        ("grafana", owner.id, Role::Viewer, T0, Some(T0 + 1000), None)
+    );
+    assert!(
+        !format!("{a:?}").contains("conf-hash-a"),
+        "Debug hides the hash"
+    );
+    let b = store
+        .create_token(&new("script", other.id, "conf-hash-b"), T0)
+        .await
+        .expect("create");
+    assert_ne!(a.id, b.id);
+    assert_eq!(
+        store.token_by_hash("conf-hash-a").await.expect("find"),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.token_by_hash("conf-nothing").await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store.list_tokens(Some(owner.id)).await.expect("list"),
+        vec![a.clone()]
+    );
+    let all = store.list_tokens(None).await.expect("list");
+    assert!(all.contains(&a) && all.contains(&b));
+
+    store.touch_token(&a.id, T0 + 60_000).await.expect("touch");
+    let used = store.token_by_hash("conf-hash-a").await.expect("find");
+    assert_eq!(used.and_then(|t| t.last_used_ms), Some(T0 + 60_000));
+
+    // Refusals store nothing.
+    assert_err(
+        store
+            .create_token(&new(" ", owner.id, "conf-hash-c"), T0)
+            .await,
+        "InvalidInput",
+        "a blank name",
+    );
+    assert_err(
+        store.create_token(&new("x", owner.id, ""), T0).await,
+        "InvalidInput",
+        "an empty hash",
+    );
+    assert_err(
+        store
+            .create_token(&new("x", i64::MAX, "conf-hash-d"), T0)
+            .await,
+        "NotFound",
+        "no such user",
+    );
+    assert_eq!(
+        store.list_tokens(Some(owner.id)).await.expect("list").len(),
+        1
+    );
+
+    store.delete_token(&a.id).await.expect("revoke");
+    assert_err(store.delete_token(&a.id).await, "NotFound", "revoked twice");
+    assert_err(
+        store.touch_token(&a.id, T0).await,
+        "NotFound",
+        "a revoked token",
+    );
+    assert_eq!(
+        store.token_by_hash("conf-hash-a").await.expect("find"),
+        None
+    );
+
+    // A deleted user's tokens go with it.
+    store.delete_user(other.id).await.expect("delete");
+    assert_eq!(
+        store.token_by_hash("conf-hash-b").await.expect("find"),
+        None
+    );
+    assert!(
+        store
+            .list_tokens(Some(other.id))
+            .await
+            .expect("list")
+            .is_empty()
     );
 }
 

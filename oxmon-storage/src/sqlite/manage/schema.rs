@@ -29,11 +29,22 @@ CREATE TABLE notification_history (
 CREATE INDEX notification_history_by_time ON notification_history (attempted_at, id);
 ";
 /// Version 3: user roles and disabling (users before it were all
-/// administrators), and alert rules made through the API (their
+/// administrators), API tokens, and alert rules made through the API (their
 /// `[[alert.rules]]` fields as TOML text).
 const MIGRATION_V3: &str = "
 ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'; -- viewer, operator, admin
 ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+    name TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role TEXT NOT NULL,                    -- the most it may do
+    token_hash TEXT NOT NULL UNIQUE,       -- SHA-256 hex, never the token
+    created_at INTEGER NOT NULL,           -- ms since the epoch
+    expires_at INTEGER,                    -- NULL: never
+    last_used INTEGER
+);
+CREATE INDEX api_tokens_by_user ON api_tokens (user_id);
 CREATE TABLE alert_rules (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
     name TEXT NOT NULL UNIQUE,

@@ -460,7 +460,7 @@ async fn a_version_2_file_gains_the_rules_table_and_keeps_its_data() {
     // What an oxmon of schema version 2 left behind.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE alert_rules; ALTER TABLE users DROP COLUMN role; \
+        "DROP TABLE alert_rules; DROP TABLE api_tokens; ALTER TABLE users DROP COLUMN role; \
          ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 2;",
     )
     .expect("downgrade");

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use oxmon_core::manage::{
-    Role, User, UserStore, UserUpdate, WhitelistEntry, WhitelistStore, check_admin_remains,
-    validate_hash, validate_username,
+    ApiToken, MAX_TOKENS_PER_USER, NewApiToken, Role, User, UserStore, UserUpdate, WhitelistEntry,
+    WhitelistStore, check_admin_remains, validate_hash, validate_username,
 };
 use oxmon_core::{Error, Result};
 use rusqlite::types::Type;
@@ -23,15 +23,34 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         username: row.get(1)?,
         password_hash: row.get(2)?,
         token_version: get_u64(row, 3)?,
-        role: {
-            let text: String = row.get(4)?;
-            text.parse::<Role>()
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, e.into()))?
-        },
+        role: role_at(row, 4)?,
         disabled: row.get(5)?,
         created_at_ms: row.get(6)?,
         updated_at_ms: row.get(7)?,
     })
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, name, user_id, role, token_hash, created_at, expires_at, last_used";
+
+fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
+    let id: i64 = row.get(0)?;
+    Ok(ApiToken {
+        id: id.to_string(),
+        name: row.get(1)?,
+        user_id: row.get(2)?,
+        role: role_at(row, 3)?,
+        token_hash: row.get(4)?,
+        created_at_ms: row.get(5)?,
+        expires_at_ms: row.get(6)?,
+        last_used_ms: row.get(7)?,
+    })
+}
+
+fn role_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Role> {
+    let text: String = row.get(idx)?;
+    text.parse::<Role>()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, e.into()))
 }
 
 /// Every user, by id, in the transaction.
@@ -175,10 +194,116 @@ impl UserStore for SqliteManagementStore {
                     return Err(Error::NotFound(format!("user {id}")));
                 }
                 check_admin_remains(&users, id, None)?;
+                // Its tokens go with it (ON DELETE CASCADE).
                 tx.execute("DELETE FROM users WHERE id = ?1", [id])
                     .map_err(|e| db_err("delete user", e))?;
                 Ok(())
             })
+        })
+        .await
+    }
+
+    async fn create_token(&self, token: &NewApiToken, now_ms: i64) -> Result<ApiToken> {
+        token.validate()?;
+        let token = token.clone();
+        self.call(move |conn| {
+            in_tx(conn, "create token", |tx| {
+                let held: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM api_tokens WHERE user_id = ?1",
+                        [token.user_id],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| db_err("create token", e))?;
+                if usize::try_from(held).unwrap_or(usize::MAX) >= MAX_TOKENS_PER_USER {
+                    return Err(Error::ResourceExhausted(format!(
+                        "a user holds at most {MAX_TOKENS_PER_USER} API tokens; revoke one first"
+                    )));
+                }
+                let sql = format!(
+                    "INSERT INTO api_tokens (name, user_id, role, token_hash, created_at, \
+                     expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {TOKEN_COLUMNS}"
+                );
+                tx.prepare_cached(&sql)
+                    .and_then(|mut s| {
+                        s.query_row(
+                            params![
+                                token.name,
+                                token.user_id,
+                                token.role.as_str(),
+                                token.token_hash,
+                                now_ms,
+                                token.expires_at_ms
+                            ],
+                            token_from_row,
+                        )
+                    })
+                    .map_err(|e| match &e {
+                        rusqlite::Error::SqliteFailure(f, _)
+                            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+                        {
+                            Error::NotFound(format!("user {}", token.user_id))
+                        }
+                        _ => write_err("create token", e, || {
+                            Error::Conflict("that token exists".into())
+                        }),
+                    })
+            })
+        })
+        .await
+    }
+
+    async fn list_tokens(&self, user_id: Option<i64>) -> Result<Vec<ApiToken>> {
+        self.call(move |conn| {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE ?1 IS NULL OR user_id = ?1 \
+                 ORDER BY id"
+            );
+            conn.prepare_cached(&sql)
+                .and_then(|mut s| s.query_map([user_id], token_from_row)?.collect())
+                .map_err(|e| db_err("list tokens", e))
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        let token_hash = token_hash.to_owned();
+        self.call(move |conn| {
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?1");
+            conn.prepare_cached(&sql)
+                .and_then(|mut s| s.query_row([token_hash], token_from_row).optional())
+                .map_err(|e| db_err("read token", e))
+        })
+        .await
+    }
+
+    async fn touch_token(&self, id: &str, now_ms: i64) -> Result<()> {
+        let id = id.to_owned();
+        self.call(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE api_tokens SET last_used = ?2 WHERE id = ?1",
+                    params![id, now_ms],
+                )
+                .map_err(|e| db_err("record token use", e))?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("no token {id:?}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.call(move |conn| {
+            let n = conn
+                .execute("DELETE FROM api_tokens WHERE id = ?1", [&id])
+                .map_err(|e| db_err("revoke token", e))?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("no token {id:?}")));
+            }
+            Ok(())
         })
         .await
     }
