@@ -380,3 +380,96 @@ async fn rules_made_over_rest_survive_a_restart_and_run() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acknowledged_alert_sends_no_reminder_and_can_be_resolved_by_hand() {
+    let (port, mut hooks) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let admin = Api::login(&server).await;
+    let (status, _) = admin
+        .call(
+            Method::POST,
+            "/v1/users",
+            Some(json!({"username": "oncall", "password": "Pager-Duty-Passw0rd", "role": "operator"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = json_call(
+        &admin.http,
+        Method::POST,
+        format!("{}/v1/auth/login", admin.base),
+        None,
+        Some(json!({"username": "oncall", "password": "Pager-Duty-Passw0rd"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let oncall = Api {
+        http: admin.http.clone(),
+        base: admin.base.clone(),
+        jwt: body["token"].as_str().unwrap().to_owned(),
+    };
+    let mut rule = threshold("hot", "sensor.temp", 0);
+    rule["silence_secs"] = json!(60);
+    let (status, _) = admin
+        .call(Method::POST, "/v1/alerts/rules", Some(rule))
+        .await;
+    assert_eq!(status, 201);
+    let agent = Agent::connect(&server);
+    let t0 = SystemClock.now_ms() - 3_600_000;
+
+    agent.send("sensor.temp", 95.0, t0).await;
+    assert_eq!(next(&mut hooks).await["status"], "firing");
+    let (_, active) = oncall.call(Method::GET, "/v1/alerts/active", None).await;
+    let id = active[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(active[0]["acknowledged_by"], Value::Null);
+    let (status, acked) = oncall
+        .call(Method::POST, &format!("/v1/alerts/{id}/acknowledge"), None)
+        .await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["acknowledged_by"], "oncall");
+    assert!(acked["acknowledged_at"].is_string());
+    let (_, active) = admin.call(Method::GET, "/v1/alerts/active", None).await;
+    assert_eq!(active[0]["acknowledged_by"], "oncall", "{active}");
+
+    // Two minutes of breaching samples: the reminder (due after 60 s) does
+    // not come; the resolution does, naming who had it.
+    agent.send("sensor.temp", 96.0, t0 + 70_000).await;
+    agent.send("sensor.temp", 97.0, t0 + 140_000).await;
+    agent.send("sensor.temp", 50.0, t0 + 150_000).await;
+    let resolved = next(&mut hooks).await;
+    assert_eq!(
+        resolved["status"], "resolved",
+        "no reminder came first: {resolved}"
+    );
+    let message = resolved["events"][0]["message"].as_str().unwrap();
+    assert!(message.contains("acknowledged by oncall"), "{message}");
+
+    // A new incident, resolved by hand: the resolution is notified and stored.
+    agent.send("sensor.temp", 99.0, t0 + 300_000).await;
+    assert_eq!(next(&mut hooks).await["status"], "firing");
+    let (status, _) = oncall
+        .call(Method::POST, &format!("/v1/alerts/{id}/resolve"), None)
+        .await;
+    assert_eq!(status, 204);
+    let by_hand = next(&mut hooks).await;
+    assert_eq!(by_hand["status"], "resolved");
+    let message = by_hand["events"][0]["message"].as_str().unwrap();
+    assert!(message.contains("resolved by hand by oncall"), "{message}");
+    let (_, active) = admin.call(Method::GET, "/v1/alerts/active", None).await;
+    assert_eq!(active, json!([]));
+    let (status, _) = oncall
+        .call(Method::POST, &format!("/v1/alerts/{id}/resolve"), None)
+        .await;
+    assert_eq!(status, 404, "nothing fires any more");
+    let (_, history) = admin.call(Method::GET, "/v1/alerts/history", None).await;
+    assert_eq!(history["total"], 4, "{history}");
+    let first = history["events"][3]["id"].as_str().unwrap();
+    assert!(
+        first.starts_with(&id),
+        "event ids start with the alert id: {first}"
+    );
+    server.shutdown().await;
+}

@@ -148,6 +148,15 @@ impl CertStates {
         })
     }
 
+    /// Every certificate state: rule index, domain, alert state.
+    pub(crate) fn alerts_mut(
+        &mut self,
+    ) -> impl Iterator<Item = (u32, &SeriesKey, &mut AlertState)> {
+        self.states
+            .iter_mut()
+            .map(|c| (c.rule, &c.key, &mut c.alert))
+    }
+
     /// Approximate heap bytes, as [`crate::AlertEngine::approx_bytes`] counts them.
     pub(crate) fn approx_bytes(&self) -> usize {
         heap_block(self.states.capacity() * size_of::<CertState>())

@@ -12,7 +12,7 @@ use crate::memory::{heap_block, reserve_quarter};
 use crate::rule::Rule;
 use crate::series::{Lookup, SeriesIndex};
 use crate::tracker::Tracker;
-use crate::transition::{AlertState, Firing, Target};
+use crate::transition::{AlertState, Firing, Target, alert_id};
 use crate::windows::{Obs, SeriesWindows};
 
 /// Tuning of the engine.
@@ -45,6 +45,8 @@ pub struct SeriesHandle(u32);
 /// An alert that is firing now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActiveAlert {
+    /// Its id: stable while it fires, and the start of its events' ids.
+    pub id: String,
     /// The rule.
     pub rule: String,
     /// The series.
@@ -60,6 +62,9 @@ pub struct ActiveAlert {
     pub notified: bool,
     /// The latest message.
     pub message: String,
+    /// Who acknowledged it and when (ms): no reminders or escalations
+    /// until it resolves.
+    pub acknowledged: Option<(String, i64)>,
 }
 
 /// Counters of the engine's work.
@@ -290,6 +295,44 @@ impl AlertEngine {
         Ok(())
     }
 
+    /// Acknowledges the firing alert `id` for `by` at `at_ms`: no reminders
+    /// or escalations until it resolves (its resolution is still notified,
+    /// naming who acknowledged it). `None` when no alert `id` fires.
+    pub fn acknowledge(&mut self, id: &str, by: &str, at_ms: i64) -> Option<ActiveAlert> {
+        let (_, _, alert) = firing_mut(
+            &self.rules,
+            &self.index,
+            &mut self.series,
+            &mut self.certs,
+            id,
+        )?;
+        alert.acknowledge(by, at_ms);
+        self.active().into_iter().find(|a| a.id == id)
+    }
+
+    /// Resolves the firing alert `id` by hand for `by` at `at_ms`; a
+    /// notified one resolves with an event in `out`. Should its condition
+    /// still hold, the next sample fires it again. `false` when no alert
+    /// `id` fires.
+    pub fn resolve_by_hand(
+        &mut self,
+        id: &str,
+        by: &str,
+        at_ms: i64,
+        out: &mut Vec<AlertEvent>,
+    ) -> bool {
+        let Some((rule, key, alert)) = firing_mut(
+            &self.rules,
+            &self.index,
+            &mut self.series,
+            &mut self.certs,
+            id,
+        ) else {
+            return false;
+        };
+        alert.resolve_by_hand(&self.rules[rule as usize], key, by, at_ms, out)
+    }
+
     /// Every firing alert: its rule's index, its series and its state.
     fn firing(&self) -> impl Iterator<Item = (u32, Target<'_>, &Firing)> {
         let index = &self.index;
@@ -442,6 +485,8 @@ impl AlertEngine {
             .map(|(rule, target, f)| {
                 let key = target.key();
                 ActiveAlert {
+                    id: alert_id(&self.rules[rule as usize].name, &key),
+                    acknowledged: f.ack.as_ref().map(|a| (a.by.clone(), a.at_ms)),
                     rule: self.rules[rule as usize].name.clone(),
                     severity: f.severity,
                     since_ms: f.since_ms,
@@ -455,6 +500,32 @@ impl AlertEngine {
         active.sort_by(|a, b| a.rule.cmp(&b.rule).then_with(|| a.series.cmp(&b.series)));
         active
     }
+}
+
+/// The firing alert `id` (an [`ActiveAlert::id`]) among the engine's
+/// states: its rule's index, series and state.
+fn firing_mut<'a>(
+    rules: &[Rule],
+    index: &SeriesIndex,
+    series: &'a mut [SeriesState],
+    certs: &'a mut CertStates,
+    id: &str,
+) -> Option<(u32, SeriesKey, &'a mut AlertState)> {
+    let slots = series.iter_mut().enumerate().flat_map(|(i, s)| {
+        s.slots
+            .iter_mut()
+            .filter(|slot| {
+                !matches!(slot.tracker, Tracker::Cert { .. }) && slot.alert.firing.is_some()
+            })
+            .map(move |slot| (slot.rule, index.key(i as u32), &mut slot.alert))
+    });
+    let certs = certs
+        .alerts_mut()
+        .filter(|(_, _, alert)| alert.firing.is_some())
+        .map(|(rule, key, alert)| (rule, key.clone(), alert));
+    slots
+        .chain(certs)
+        .find(|(rule, key, _)| alert_id(&rules[*rule as usize].name, key) == id)
 }
 
 /// Runs rules over stored history and returns the events they would have

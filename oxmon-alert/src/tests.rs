@@ -1336,3 +1336,92 @@ fn replacing_rules_resolves_the_alerts_of_withdrawn_rules_only() {
     assert_eq!(out[0].series.labels, domain);
     assert!(e.active().is_empty());
 }
+
+#[test]
+fn an_acknowledged_alert_gets_no_reminders_and_resolves_naming_who() {
+    // Reminders every 60 s, escalation from warning to critical possible.
+    let rule = r#"
+[[alert.rules]]
+name = "disk"
+type = "threshold"
+metric = "disk.used_percent"
+operator = "greater_than"
+value = 90.0
+severity = "warning"
+silence_secs = 60
+"#;
+    let mut e = engine(rule);
+    let l = Labels::new().with("mount", "/");
+    let mut out = Vec::new();
+    e.observe_batch(&sample("a", "disk.used_percent", &l, T0, 95.0), &mut out);
+    assert_eq!(out.len(), 1);
+    let id = e.active()[0].id.clone();
+    assert!(out[0].id.starts_with(&id), "{} / {id}", out[0].id);
+    assert_eq!(e.acknowledge("nope", "ann", T0), None);
+    let acked = e.acknowledge(&id, "ann", T0 + S).expect("fires");
+    assert_eq!(acked.acknowledged, Some(("ann".to_owned(), T0 + S)));
+    // Minutes of breaching samples: no reminder.
+    out.clear();
+    for i in 1..=10 {
+        e.observe_batch(
+            &sample("a", "disk.used_percent", &l, T0 + i * 60 * S, 96.0),
+            &mut out,
+        );
+    }
+    assert!(out.is_empty(), "{out:?}");
+    // It resolves as usual, naming who had it.
+    e.observe_batch(
+        &sample("a", "disk.used_percent", &l, T0 + 700 * S, 50.0),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].status, AlertStatus::Resolved);
+    assert!(
+        out[0].message.contains("acknowledged by ann"),
+        "{}",
+        out[0].message
+    );
+    // A new incident starts unacknowledged: the reminder comes again.
+    out.clear();
+    e.observe_batch(
+        &sample("a", "disk.used_percent", &l, T0 + 800 * S, 97.0),
+        &mut out,
+    );
+    e.observe_batch(
+        &sample("a", "disk.used_percent", &l, T0 + 900 * S, 97.0),
+        &mut out,
+    );
+    assert_eq!(out.len(), 2, "fired and reminded: {out:?}");
+    assert_eq!(e.active()[0].acknowledged, None);
+
+    // Resolved by hand: an event saying who; the next breach fires again.
+    out.clear();
+    let id = e.active()[0].id.clone();
+    assert!(!e.resolve_by_hand("nope", "bob", T0, &mut out));
+    assert!(e.resolve_by_hand(&id, "bob", T0 + 905 * S, &mut out));
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].status, out[0].timestamp_ms),
+        (AlertStatus::Resolved, T0 + 905 * S)
+    );
+    assert!(
+        out[0].message.contains("resolved by hand by bob"),
+        "{}",
+        out[0].message
+    );
+    assert!(e.active().is_empty());
+    // Still breaching: it fires again, silently within the rule's silence
+    // after the last notification (at 900 s), notified after it.
+    out.clear();
+    e.observe_batch(
+        &sample("a", "disk.used_percent", &l, T0 + 910 * S, 97.0),
+        &mut out,
+    );
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(e.active().len(), 1);
+    e.observe_batch(
+        &sample("a", "disk.used_percent", &l, T0 + 960 * S, 97.0),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+}

@@ -36,6 +36,24 @@ pub(crate) struct Firing {
     pub(crate) notified: bool,
     pub(crate) value: f64,
     pub(crate) detail: Detail,
+    /// Who took it on: no reminders or escalations until it resolves.
+    pub(crate) ack: Option<Box<Ack>>,
+}
+
+/// An acknowledgement: who and when (ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ack {
+    pub(crate) by: String,
+    pub(crate) at_ms: i64,
+}
+
+/// The id of the alert of `rule` on `key`: stable while it fires, and the
+/// start of its events' ids.
+pub(crate) fn alert_id(rule: &str, key: &SeriesKey) -> String {
+    format!(
+        "{rule}-{:016x}",
+        fnv1a(&[&key.agent_id, &key.metric, &key.labels.canonical()])
+    )
 }
 
 /// The series an outcome concerns.
@@ -64,6 +82,9 @@ impl AlertState {
                     Detail::Custom(m) => heap_block(m.capacity()),
                     _ => 0,
                 }
+                + f.ack.as_ref().map_or(0, |a| {
+                    heap_block(size_of::<Ack>()) + heap_block(a.by.capacity())
+                })
         })
     }
 
@@ -123,6 +144,7 @@ impl AlertState {
             None => silence_over,
             // Reminders need a silence period; with `silence_secs = 0` an
             // alert is notified when it starts, escalates and resolves only.
+            Some(f) if f.ack.is_some() => false,
             Some(f) => {
                 severity > f.severity || (silence_over && (rule.silence_ms > 0 || !f.notified))
             }
@@ -148,6 +170,7 @@ impl AlertState {
                     notified,
                     value,
                     detail,
+                    ack: None,
                 }));
             }
         }
@@ -169,7 +192,7 @@ impl AlertState {
         }
         let threshold = rule.threshold();
         let key = target.key();
-        let message = resolved_message(rule, &key.to_string(), value);
+        let message = resolved_message(rule, &key.to_string(), value) + &acknowledged(&f);
         let hit = Hit {
             severity: f.severity,
             value,
@@ -189,6 +212,65 @@ impl AlertState {
     }
 }
 
+impl AlertState {
+    /// Records who took the firing alert on at `at_ms`: no reminders or
+    /// escalations until it resolves. `false` when it does not fire.
+    pub(crate) fn acknowledge(&mut self, by: &str, at_ms: i64) -> bool {
+        let Some(f) = self.firing.as_mut() else {
+            return false;
+        };
+        f.ack = Some(Box::new(Ack {
+            by: by.to_owned(),
+            at_ms,
+        }));
+        true
+    }
+
+    /// Ends the firing alert by hand at `ts`; a notified one resolves with
+    /// an event saying who. Should the condition still hold, the next
+    /// sample fires it again.
+    pub(crate) fn resolve_by_hand(
+        &mut self,
+        rule: &Rule,
+        key: SeriesKey,
+        by: &str,
+        ts: i64,
+        out: &mut Vec<AlertEvent>,
+    ) -> bool {
+        let Some(f) = self.firing.take() else {
+            return false;
+        };
+        if f.notified {
+            let hit = Hit {
+                severity: f.severity,
+                value: f.value,
+                threshold: rule.threshold(),
+                prediction: None,
+                detail: f.detail.clone(),
+            };
+            let message = format!("{key}: resolved by hand by {by}{}", acknowledged(&f));
+            out.push(event(
+                rule,
+                key,
+                AlertStatus::Resolved,
+                ts,
+                f.since_ms,
+                &hit,
+                message,
+            ));
+        }
+        true
+    }
+}
+
+/// ` (acknowledged by X)` for an acknowledged alert, else nothing.
+fn acknowledged(f: &Firing) -> String {
+    f.ack
+        .as_ref()
+        .map(|a| format!(" (acknowledged by {})", a.by))
+        .unwrap_or_default()
+}
+
 /// The resolution, at `ts`, of an alert whose rule was withdrawn (deleted,
 /// disabled or changed) while it fired.
 pub(crate) fn withdrawn(rule: &Rule, key: SeriesKey, f: &Firing, ts: i64) -> AlertEvent {
@@ -200,8 +282,9 @@ pub(crate) fn withdrawn(rule: &Rule, key: SeriesKey, f: &Firing, ts: i64) -> Ale
         detail: f.detail.clone(),
     };
     let message = format!(
-        "{key}: rule `{}` was removed, disabled or changed; the alert ends",
-        rule.name
+        "{key}: rule `{}` was removed, disabled or changed; the alert ends{}",
+        rule.name,
+        acknowledged(f)
     );
     event(
         rule,
@@ -242,9 +325,8 @@ fn event(
 ) -> AlertEvent {
     AlertEvent {
         id: format!(
-            "{}-{:016x}-{ts}-{}",
-            rule.name,
-            fnv1a(&[&key.agent_id, &key.metric, &key.labels.canonical()]),
+            "{}-{ts}-{}",
+            alert_id(&rule.name, &key),
             if status == AlertStatus::Firing {
                 'f'
             } else {

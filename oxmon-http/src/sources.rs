@@ -15,6 +15,9 @@ pub const DEFAULT_MAX_QUERY_SPAN_SECS: u64 = 31 * 86_400;
 /// One alert that is firing now, as `GET /v1/alerts/active` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ActiveAlertView {
+    /// Its id, for acknowledging or resolving it; the start of its events'
+    /// ids in the history.
+    pub id: String,
     /// Name of the rule that fires.
     pub rule: String,
     /// The agent of the series.
@@ -33,13 +36,44 @@ pub struct ActiveAlertView {
     pub value: f64,
     /// A human-readable sentence.
     pub message: String,
+    /// Who acknowledged it (no reminders or escalations until it resolves).
+    pub acknowledged_by: Option<String>,
+    /// When it was acknowledged, RFC 3339.
+    pub acknowledged_at: Option<String>,
 }
 
-/// What is firing now: implemented by the alert engine's state (the server
-/// wires it in with [`crate::AppState::with_active_alerts`]).
+/// What is firing now, and taking it on: implemented by the alert engine's
+/// state (the server wires it in with
+/// [`crate::AppState::with_active_alerts`]).
+#[async_trait::async_trait]
 pub trait ActiveAlerts: Send + Sync + std::fmt::Debug {
     /// Every alert firing now.
     fn active(&self) -> Vec<ActiveAlertView>;
+
+    /// Acknowledges the firing alert `id` for `by`: no reminders or
+    /// escalations until it resolves.
+    ///
+    /// # Errors
+    /// [`oxmon_core::Error::NotFound`] when no alert `id` fires;
+    /// `Unavailable` (the default) where alerts cannot be acknowledged.
+    async fn acknowledge(&self, id: &str, by: &str) -> oxmon_core::Result<ActiveAlertView> {
+        let _ = (id, by);
+        Err(oxmon_core::Error::unavailable(
+            "alerts cannot be acknowledged on this server",
+        ))
+    }
+
+    /// Resolves the firing alert `id` by hand for `by`; the resolution is
+    /// stored and notified.
+    ///
+    /// # Errors
+    /// As [`ActiveAlerts::acknowledge`].
+    async fn resolve(&self, id: &str, by: &str) -> oxmon_core::Result<()> {
+        let _ = (id, by);
+        Err(oxmon_core::Error::unavailable(
+            "alerts cannot be resolved on this server",
+        ))
+    }
 }
 
 /// When an agent counts as active: seen within `interval_secs x multiple`.

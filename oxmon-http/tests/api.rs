@@ -385,6 +385,8 @@ async fn openapi_lists_exactly_the_served_routes() {
         "POST /v1/alerts/rules/{id}/disable",
         "GET /v1/alerts/history",
         "GET /v1/alerts/active",
+        "POST /v1/alerts/{id}/acknowledge",
+        "POST /v1/alerts/{id}/resolve",
         "POST /v1/auth/login",
         "POST /v1/auth/password",
         "GET /v1/auth/tokens",

@@ -26,9 +26,11 @@ const NOW: i64 = 1_770_544_800_000;
 #[derive(Debug)]
 struct Firing;
 
+#[async_trait::async_trait]
 impl ActiveAlerts for Firing {
     fn active(&self) -> Vec<ActiveAlertView> {
         vec![ActiveAlertView {
+            id: "cpu-high-0123456789abcdef".into(),
             rule: "cpu-high".into(),
             agent_id: "web-1".into(),
             metric: "cpu.usage".into(),
@@ -37,6 +39,8 @@ impl ActiveAlerts for Firing {
             since: "2026-02-08T09:59:00Z".into(),
             value: 97.5,
             message: "cpu.usage 97.5 > 90".into(),
+            acknowledged_by: None,
+            acknowledged_at: None,
         }]
     }
 }

@@ -371,6 +371,7 @@ impl ServerBuilder {
             feed.clone(),
             clock.clone(),
         ));
+        let alert_inputs = feed.clone();
 
         let limits = IngestLimits::from_config(&config);
         let observer: Arc<dyn IngestObserver> = Arc::new(AlertFeed(feed));
@@ -481,7 +482,11 @@ impl ServerBuilder {
             .with_cors(config.cors_allowed_origins.clone())
             .with_metrics(store.clone())
             .with_rule_admin(rule_admin)
-            .with_active_alerts(Arc::new(EngineAlerts(engine.clone())))
+            .with_active_alerts(Arc::new(EngineAlerts {
+                engine: engine.clone(),
+                alerts: alert_inputs,
+                clock: clock.clone(),
+            }))
             .with_certs(manage.clone(), Some(Arc::new(HttpCertChecks(checker))))
             .with_activity(config.local_agent.collection_interval_secs.max(10), 3);
         let app = oxmon_http::router(state);

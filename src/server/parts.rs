@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use oxmon_alert::AlertEngine;
+use oxmon_alert::{ActiveAlert, AlertEngine};
 use oxmon_collector::cert::CertChecker;
 use oxmon_core::config::ServerConfig;
 use oxmon_core::manage::{CertCheckResult, CertDomain};
@@ -14,32 +14,78 @@ use oxmon_notify::Notifier;
 use oxmon_storage::{SqliteOptions, SqliteStore};
 use oxmon_transport::net::{LimitedListener, LimitedStream};
 use oxmon_transport::{IngestObserver, ObserverSlot};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::rules::AlertInput;
 use super::{ServerError, status};
 
-/// What is firing now, for `GET /v1/alerts/active`.
+/// What is firing now (`GET /v1/alerts/active`), and taking it on: an
+/// acknowledgement changes the engine at once, a resolution by hand goes
+/// through the alert task so its event is stored and notified in order.
 #[derive(Debug)]
-pub(super) struct EngineAlerts(pub(super) Arc<std::sync::Mutex<AlertEngine>>);
+pub(super) struct EngineAlerts {
+    pub(super) engine: Arc<std::sync::Mutex<AlertEngine>>,
+    pub(super) alerts: mpsc::Sender<AlertInput>,
+    pub(super) clock: Arc<dyn Clock>,
+}
 
+fn view(a: ActiveAlert) -> oxmon_http::ActiveAlertView {
+    let (acknowledged_by, acknowledged_at) = match a.acknowledged {
+        Some((by, at)) => (Some(by), Some(oxmon_http::rfc3339(at))),
+        None => (None, None),
+    };
+    oxmon_http::ActiveAlertView {
+        id: a.id,
+        rule: a.rule,
+        agent_id: a.series.agent_id,
+        metric: a.series.metric,
+        labels: a.series.labels,
+        severity: a.severity,
+        since: oxmon_http::rfc3339(a.since_ms),
+        value: a.value,
+        message: a.message,
+        acknowledged_by,
+        acknowledged_at,
+    }
+}
+
+fn no_alert(id: &str) -> oxmon_core::Error {
+    oxmon_core::Error::NotFound(format!("no alert `{}` fires", id.escape_debug()))
+}
+
+#[async_trait::async_trait]
 impl oxmon_http::ActiveAlerts for EngineAlerts {
     fn active(&self) -> Vec<oxmon_http::ActiveAlertView> {
-        let engine = self.0.locked();
-        engine
-            .active()
-            .into_iter()
-            .map(|a| oxmon_http::ActiveAlertView {
-                rule: a.rule,
-                agent_id: a.series.agent_id,
-                metric: a.series.metric,
-                labels: a.series.labels,
-                severity: a.severity,
-                since: oxmon_http::rfc3339(a.since_ms),
-                value: a.value,
-                message: a.message,
+        let active = self.engine.locked().active();
+        active.into_iter().map(view).collect()
+    }
+
+    async fn acknowledge(
+        &self,
+        id: &str,
+        by: &str,
+    ) -> oxmon_core::Result<oxmon_http::ActiveAlertView> {
+        let now = self.clock.now_ms();
+        let acked = self.engine.locked().acknowledge(id, by, now);
+        acked.map(view).ok_or_else(|| no_alert(id))
+    }
+
+    async fn resolve(&self, id: &str, by: &str) -> oxmon_core::Result<()> {
+        let (done, resolved) = oneshot::channel();
+        let stopped = || oxmon_core::Error::unavailable("the alert engine has stopped");
+        self.alerts
+            .send(AlertInput::Resolve {
+                id: id.to_owned(),
+                by: by.to_owned(),
+                done,
             })
-            .collect()
+            .await
+            .map_err(|_| stopped())?;
+        if resolved.await.map_err(|_| stopped())? {
+            Ok(())
+        } else {
+            Err(no_alert(id))
+        }
     }
 }
 
@@ -123,25 +169,33 @@ pub(super) async fn alert_task(
 ) {
     let mut events = Vec::new();
     while let Some(input) = inputs.recv().await {
-        let mut applied = None;
+        // The answer to a request, sent once its events are stored and
+        // handed to the notifier.
+        let mut answer: Option<Box<dyn FnOnce() + Send>> = None;
         match input {
             AlertInput::Batch(batch) => engine.locked().observe_batch(&batch, &mut events),
-            AlertInput::Rules {
-                rules,
-                applied: done,
-            } => {
+            AlertInput::Rules { rules, applied } => {
                 let at = clock.now_ms();
                 if let Err(e) = engine.locked().replace_rules(rules, at, &mut events) {
                     tracing::error!(error = %e, "the new alert rules could not be applied");
                 }
-                applied = Some(done);
+                answer = Some(Box::new(move || {
+                    let _ = applied.send(());
+                }));
+            }
+            AlertInput::Resolve { id, by, done } => {
+                let at = clock.now_ms();
+                let found = engine.locked().resolve_by_hand(&id, &by, at, &mut events);
+                answer = Some(Box::new(move || {
+                    let _ = done.send(found);
+                }));
             }
         }
         if !events.is_empty() {
             handle_events(&counters, &mut events, store.as_ref(), &notifier).await;
         }
-        if let Some(done) = applied {
-            let _ = done.send(());
+        if let Some(answer) = answer {
+            answer();
         }
     }
     // Ingest is gone: send what waits for its aggregation window now.

@@ -23,6 +23,13 @@ pub(super) enum AlertInput {
         rules: Vec<Rule>,
         applied: oneshot::Sender<()>,
     },
+    /// Resolve the firing alert `id` by hand for `by`; answers whether it
+    /// fired.
+    Resolve {
+        id: String,
+        by: String,
+        done: oneshot::Sender<bool>,
+    },
 }
 
 /// Where a stored rule's errors point: the management database and the

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use oxmon_core::AlertEvent;
 use oxmon_core::{AlertQuery, Labels, Severity};
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use utoipa::ToSchema;
 use super::params::{check_order, optional_text, optional_time, page};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiPath, ApiQuery, OperatorUser};
 use crate::rfc3339;
 use crate::sources::ActiveAlertView;
 use crate::state::{AppState, unavailable};
@@ -198,4 +199,62 @@ pub(super) async fn active(
         .as_ref()
         .ok_or_else(|| unavailable("the alert engine"))?;
     Ok(Json(source.active()))
+}
+
+/// Acknowledges a firing alert: no reminders or escalations until it
+/// resolves; who and when show in `/v1/alerts/active`, and its resolution
+/// names who.
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{id}/acknowledge",
+    tag = "alerts",
+    params(("id" = String, Path, description = "The alert's id (from `/v1/alerts/active`)")),
+    security(("bearer" = ["operator"])),
+    responses(
+        (status = 200, description = "Acknowledged", body = ActiveAlertView),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below operator", body = ErrorBody),
+        (status = 404, description = "No such alert fires", body = ErrorBody),
+        (status = 503, description = "No alert engine on this server", body = ErrorBody),
+    )
+)]
+pub(super) async fn acknowledge(
+    State(state): State<AppState>,
+    who: OperatorUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ActiveAlertView>, ApiError> {
+    let source = state
+        .active_alerts
+        .as_ref()
+        .ok_or_else(|| unavailable("the alert engine"))?;
+    Ok(Json(source.acknowledge(&id, &who.0.username).await?))
+}
+
+/// Resolves a firing alert by hand; the resolution is stored and notified.
+/// Should its condition still hold, the next sample fires it again.
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{id}/resolve",
+    tag = "alerts",
+    params(("id" = String, Path, description = "The alert's id (from `/v1/alerts/active`)")),
+    security(("bearer" = ["operator"])),
+    responses(
+        (status = 204, description = "Resolved"),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "The caller's role is below operator", body = ErrorBody),
+        (status = 404, description = "No such alert fires", body = ErrorBody),
+        (status = 503, description = "No alert engine on this server", body = ErrorBody),
+    )
+)]
+pub(super) async fn resolve(
+    State(state): State<AppState>,
+    who: OperatorUser,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let source = state
+        .active_alerts
+        .as_ref()
+        .ok_or_else(|| unavailable("the alert engine"))?;
+    source.resolve(&id, &who.0.username).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -104,6 +104,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rules::disable))
         .routes(routes!(alerts::history))
         .routes(routes!(alerts::active))
+        .routes(routes!(alerts::acknowledge))
+        .routes(routes!(alerts::resolve))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::update, users::delete))
         .routes(routes!(whitelist::list, whitelist::add))
