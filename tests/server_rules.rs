@@ -471,5 +471,29 @@ async fn an_acknowledged_alert_sends_no_reminder_and_can_be_resolved_by_hand() {
         first.starts_with(&id),
         "event ids start with the alert id: {first}"
     );
+
+    // Every delivery is in the notification log, newest first, filterable.
+    let (status, log) = oncall
+        .call(
+            Method::GET,
+            "/v1/notifications/log?channel=hook&status=sent&limit=2",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(log["total"], 4, "{log}");
+    assert_eq!(log["records"].as_array().unwrap().len(), 2);
+    let newest = &log["records"][0];
+    assert_eq!(newest["channel"], "hook");
+    let resolution_id = history["events"][0]["id"].as_str().unwrap();
+    assert_eq!(newest["event_ids"], json!([resolution_id]), "{log}");
+    let (_, none) = oncall
+        .call(Method::GET, "/v1/notifications/log?status=failed", None)
+        .await;
+    assert_eq!(none["total"], 0);
+    let (status, _) = oncall
+        .call(Method::GET, "/v1/notifications/log?status=lost", None)
+        .await;
+    assert_eq!(status, 400);
     server.shutdown().await;
 }

@@ -68,12 +68,63 @@ pub struct DeliveryRecord {
     pub attempted_at_ms: i64,
 }
 
+/// Which delivery attempts to read: every field that is `Some` must match;
+/// newest first, `limit` after `offset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    /// Only this channel.
+    pub channel: Option<String>,
+    /// Only this outcome.
+    pub status: Option<DeliveryStatus>,
+    /// Attempted at or after (ms since the epoch).
+    pub from_ms: Option<i64>,
+    /// Attempted at or before (ms since the epoch).
+    pub to_ms: Option<i64>,
+    /// Most records returned.
+    pub limit: usize,
+    /// Records skipped first.
+    pub offset: usize,
+}
+
+impl Default for DeliveryQuery {
+    fn default() -> Self {
+        Self {
+            channel: None,
+            status: None,
+            from_ms: None,
+            to_ms: None,
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
+impl DeliveryQuery {
+    /// Whether `r` passes the filters (not the paging).
+    pub fn matches(&self, r: &DeliveryRecord) -> bool {
+        self.channel.as_deref().is_none_or(|c| r.channel == c)
+            && self.status.is_none_or(|s| r.status == s)
+            && self.from_ms.is_none_or(|f| r.attempted_at_ms >= f)
+            && self.to_ms.is_none_or(|t| r.attempted_at_ms <= t)
+    }
+}
+
+/// One page of delivery attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryPage {
+    /// How many attempts pass the filters (ignoring the paging).
+    pub total: u64,
+    /// The page, newest first.
+    pub records: Vec<DeliveryRecord>,
+}
+
 /// Where the notifier records delivery attempts.
 ///
 /// # Behavior
 /// - `record` stores one attempt; records are never merged or rewritten.
-/// - `recent` returns up to `limit` records, newest first (by
-///   `attempted_at_ms`, then by insertion order).
+/// - `query` returns the attempts passing the filters, newest first (by
+///   `attempted_at_ms`, then by insertion order), one page of them, and
+///   how many pass.
 ///
 /// # Errors
 /// [`crate::Error::Unavailable`] or [`crate::Error::Storage`] from a backend;
@@ -84,7 +135,16 @@ pub trait NotificationHistory: Send + Sync + std::fmt::Debug {
     async fn record(&self, record: DeliveryRecord) -> crate::Result<()>;
 
     /// The newest records, at most `limit`.
-    async fn recent(&self, limit: usize) -> crate::Result<Vec<DeliveryRecord>>;
+    async fn query(&self, query: &DeliveryQuery) -> crate::Result<DeliveryPage>;
+
+    /// Up to `limit` of the newest attempts.
+    async fn recent(&self, limit: usize) -> crate::Result<Vec<DeliveryRecord>> {
+        let query = DeliveryQuery {
+            limit,
+            ..DeliveryQuery::default()
+        };
+        Ok(self.query(&query).await?.records)
+    }
 }
 
 /// A history kept in memory, bounded to the newest `capacity` records.
@@ -127,19 +187,27 @@ impl NotificationHistory for MemoryHistory {
         Ok(())
     }
 
-    async fn recent(&self, limit: usize) -> crate::Result<Vec<DeliveryRecord>> {
+    async fn query(&self, query: &DeliveryQuery) -> crate::Result<DeliveryPage> {
         let records = self.records.locked();
-        let mut out: Vec<(usize, &DeliveryRecord)> = records.iter().enumerate().collect();
+        let mut out: Vec<(usize, &DeliveryRecord)> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| query.matches(r))
+            .collect();
         out.sort_by(|a, b| {
             b.1.attempted_at_ms
                 .cmp(&a.1.attempted_at_ms)
                 .then(b.0.cmp(&a.0))
         });
-        Ok(out
-            .into_iter()
-            .take(limit)
-            .map(|(_, r)| r.clone())
-            .collect())
+        Ok(DeliveryPage {
+            total: out.len() as u64,
+            records: out
+                .into_iter()
+                .skip(query.offset)
+                .take(query.limit)
+                .map(|(_, r)| r.clone())
+                .collect(),
+        })
     }
 }
 

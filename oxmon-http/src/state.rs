@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use oxmon_core::config::RuleConfig;
 use oxmon_core::manage::{CertStore, UserStore, WhitelistStore};
+use oxmon_core::notify_history::NotificationHistory;
 use oxmon_core::{Clock, MetricStore, Secret};
 
 use crate::auth::{Argon2Hasher, AuthError, AuthUser, JwtKeys, LoginLimiter, PasswordPool};
@@ -34,6 +35,7 @@ pub struct AppState {
     pub(crate) metrics: Option<Arc<dyn MetricStore>>,
     pub(crate) rules: Option<Arc<dyn RuleAdmin>>,
     pub(crate) active_alerts: Option<Arc<dyn ActiveAlerts>>,
+    pub(crate) notifications: Option<Arc<dyn NotificationHistory>>,
     pub(crate) status: Option<Arc<dyn crate::ServerStatus>>,
     pub(crate) activity: Activity,
     pub(crate) max_query_span_ms: i64,
@@ -72,6 +74,7 @@ impl AppState {
             metrics: None,
             rules: None,
             active_alerts: None,
+            notifications: None,
             status: None,
             activity: Activity::default(),
             max_query_span_ms: secs_to_ms(DEFAULT_MAX_QUERY_SPAN_SECS),
@@ -125,6 +128,13 @@ impl AppState {
     /// from this admin, which applies changes to the running server.
     pub fn with_rule_admin(mut self, admin: Arc<dyn RuleAdmin>) -> Self {
         self.rules = Some(admin);
+        self
+    }
+
+    /// Serves `/v1/notifications/log` from this history. Without it the
+    /// route answers 503.
+    pub fn with_notification_log(mut self, history: Arc<dyn NotificationHistory>) -> Self {
+        self.notifications = Some(history);
         self
     }
 

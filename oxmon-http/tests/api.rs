@@ -387,6 +387,7 @@ async fn openapi_lists_exactly_the_served_routes() {
         "GET /v1/alerts/active",
         "POST /v1/alerts/{id}/acknowledge",
         "POST /v1/alerts/{id}/resolve",
+        "GET /v1/notifications/log",
         "POST /v1/auth/login",
         "POST /v1/auth/password",
         "GET /v1/auth/tokens",

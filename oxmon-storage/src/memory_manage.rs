@@ -10,7 +10,9 @@ use oxmon_core::manage::{
     RuleStore, StoredRule, User, UserStore, UserUpdate, WhitelistEntry, WhitelistStore,
     check_admin_remains, validate_hash, validate_limit, validate_username,
 };
-use oxmon_core::notify_history::{DeliveryRecord, MemoryHistory, NotificationHistory};
+use oxmon_core::notify_history::{
+    DeliveryPage, DeliveryQuery, DeliveryRecord, MemoryHistory, NotificationHistory,
+};
 use oxmon_core::sync::RwLockExt;
 use oxmon_core::{Error, Result};
 
@@ -88,8 +90,8 @@ impl NotificationHistory for MemoryManagementStore {
         self.history.record(record).await
     }
 
-    async fn recent(&self, limit: usize) -> Result<Vec<DeliveryRecord>> {
-        self.history.recent(limit).await
+    async fn query(&self, query: &DeliveryQuery) -> Result<DeliveryPage> {
+        self.history.query(query).await
     }
 }
 

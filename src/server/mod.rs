@@ -343,6 +343,7 @@ impl ServerBuilder {
 
         let counting = Arc::new(status::CountingHistory::new(manage.clone()));
         let history: Arc<dyn NotificationHistory> = counting.clone();
+        let notification_log = history.clone();
         let notifier = Notifier::from_config(
             &parts.channels,
             &config.notification,
@@ -482,6 +483,7 @@ impl ServerBuilder {
             .with_cors(config.cors_allowed_origins.clone())
             .with_metrics(store.clone())
             .with_rule_admin(rule_admin)
+            .with_notification_log(notification_log)
             .with_active_alerts(Arc::new(EngineAlerts {
                 engine: engine.clone(),
                 alerts: alert_inputs,

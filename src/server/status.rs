@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
+use oxmon_core::notify_history::{
+    DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, NotificationHistory,
+};
 use oxmon_core::{Clock, MetricStore};
 use oxmon_storage::SqliteStore;
 use oxmon_transport::net::{ListenerStats, ListenerStatsHandle};
@@ -48,8 +50,8 @@ impl NotificationHistory for CountingHistory {
         self.inner.record(record).await
     }
 
-    async fn recent(&self, limit: usize) -> oxmon_core::Result<Vec<DeliveryRecord>> {
-        self.inner.recent(limit).await
+    async fn query(&self, query: &DeliveryQuery) -> oxmon_core::Result<DeliveryPage> {
+        self.inner.query(query).await
     }
 }
 

@@ -22,6 +22,7 @@ mod certs;
 mod health;
 mod json_int;
 mod metrics;
+mod notifications;
 mod params;
 mod rules;
 mod tokens;
@@ -31,6 +32,7 @@ mod whitelist;
 pub use agents::{AgentItem, LatestValue};
 pub use alerts::{AlertEventView, AlertHistoryPage, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 pub use metrics::{PointView, SeriesView};
+pub use notifications::{DeliveryLogPage, DeliveryView};
 pub use rules::{RuleDefinition, RuleView};
 pub use tokens::{ApiTokenView, CreateTokenRequest, CreateTokenResponse};
 pub use users::{CreateUserRequest, UpdateUserRequest, UserView};
@@ -60,6 +62,7 @@ pub const BEARER_SCHEME: &str = "bearer";
         (name = "agents", description = "Agents and their newest values"),
         (name = "metrics", description = "Time series queries"),
         (name = "alerts", description = "Alert rules, history and firing alerts"),
+        (name = "notifications", description = "Every attempt to notify a channel"),
         (name = "whitelist", description = "Agents allowed to report over gRPC"),
         (name = "users", description = "Users and their roles (viewer, operator, admin)"),
         (name = "certificates", description = "TLS certificate monitoring: domains, details, chains, checks"),
@@ -106,6 +109,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::active))
         .routes(routes!(alerts::acknowledge))
         .routes(routes!(alerts::resolve))
+        .routes(routes!(notifications::log))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::update, users::delete))
         .routes(routes!(whitelist::list, whitelist::add))

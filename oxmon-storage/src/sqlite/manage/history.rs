@@ -1,7 +1,9 @@
 //! The notification history in `cert.db` (schema version 2).
 
 use async_trait::async_trait;
-use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
+use oxmon_core::notify_history::{
+    DeliveryPage, DeliveryQuery, DeliveryRecord, DeliveryStatus, NotificationHistory,
+};
 use oxmon_core::{Error, Result};
 use rusqlite::params;
 
@@ -33,33 +35,51 @@ impl NotificationHistory for SqliteManagementStore {
         .await
     }
 
-    async fn recent(&self, limit: usize) -> Result<Vec<DeliveryRecord>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    async fn query(&self, query: &DeliveryQuery) -> Result<DeliveryPage> {
+        let q = query.clone();
         self.call(move |conn| {
-            let mut st = conn
-                .prepare_cached(
-                    "SELECT channel, event_ids, status, error, attempt, duration_ms, attempted_at
-                     FROM notification_history ORDER BY attempted_at DESC, id DESC LIMIT ?1",
-                )
-                .map_err(|e| db_err("reading the notification history", e))?;
-            let rows = st
-                .query_map(params![limit], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, u32>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, i64>(6)?,
-                    ))
+            const FILTER: &str = "(?1 IS NULL OR channel = ?1) AND (?2 IS NULL OR status = ?2) \
+                 AND (?3 IS NULL OR attempted_at >= ?3) AND (?4 IS NULL OR attempted_at <= ?4)";
+            let context = "reading the notification history";
+            let status = q.status.map(DeliveryStatus::as_str);
+            let total: i64 = conn
+                .prepare_cached(&format!(
+                    "SELECT count(*) FROM notification_history WHERE {FILTER}"
+                ))
+                .and_then(|mut st| {
+                    st.query_row(params![q.channel, status, q.from_ms, q.to_ms], |r| r.get(0))
                 })
-                .map_err(|e| db_err("reading the notification history", e))?;
-            let mut out = Vec::new();
+                .map_err(|e| db_err(context, e))?;
+            let mut st = conn
+                .prepare_cached(&format!(
+                    "SELECT channel, event_ids, status, error, attempt, duration_ms, attempted_at
+                     FROM notification_history WHERE {FILTER}
+                     ORDER BY attempted_at DESC, id DESC LIMIT ?5 OFFSET ?6"
+                ))
+                .map_err(|e| db_err(context, e))?;
+            let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+            let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+            let rows = st
+                .query_map(
+                    params![q.channel, status, q.from_ms, q.to_ms, limit, offset],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, u32>(4)?,
+                            r.get::<_, i64>(5)?,
+                            r.get::<_, i64>(6)?,
+                        ))
+                    },
+                )
+                .map_err(|e| db_err(context, e))?;
+            let mut records = Vec::new();
             for row in rows {
                 let (channel, ids, status, error, attempt, duration, at) =
-                    row.map_err(|e| db_err("reading the notification history", e))?;
-                out.push(DeliveryRecord {
+                    row.map_err(|e| db_err(context, e))?;
+                records.push(DeliveryRecord {
                     channel,
                     event_ids: serde_json::from_str(&ids).unwrap_or_default(),
                     status: DeliveryStatus::parse(&status).ok_or_else(|| {
@@ -71,7 +91,10 @@ impl NotificationHistory for SqliteManagementStore {
                     attempted_at_ms: at,
                 });
             }
-            Ok(out)
+            Ok(DeliveryPage {
+                total: u64::try_from(total).unwrap_or(0),
+                records,
+            })
         })
         .await
     }
@@ -123,6 +146,56 @@ mod tests {
         let all = h.recent(100).await.unwrap();
         assert_eq!(all.len(), 5);
         assert_eq!(all[3].error.as_deref(), Some("HTTP 500 \"boom\""));
+
+        // Filters and paging.
+        h.record(rec("mail", 1_010, DeliveryStatus::Failed))
+            .await
+            .unwrap();
+        let q = |f: fn(&mut DeliveryQuery)| {
+            let mut q = DeliveryQuery::default();
+            f(&mut q);
+            q
+        };
+        let times = |p: &DeliveryPage| {
+            p.records
+                .iter()
+                .map(|r| r.attempted_at_ms)
+                .collect::<Vec<_>>()
+        };
+        let failed = h
+            .query(&q(|q| q.status = Some(DeliveryStatus::Failed)))
+            .await
+            .unwrap();
+        assert_eq!((failed.total, times(&failed)), (2, vec![1_010, 1_001]));
+        let mail = h
+            .query(&q(|q| q.channel = Some("mail".into())))
+            .await
+            .unwrap();
+        assert_eq!((mail.total, times(&mail)), (1, vec![1_010]));
+        let window = h
+            .query(&q(|q| {
+                q.from_ms = Some(1_001);
+                q.to_ms = Some(1_003);
+            }))
+            .await
+            .unwrap();
+        assert_eq!(
+            (window.total, times(&window)),
+            (3, vec![1_003, 1_002, 1_001])
+        );
+        let page = h
+            .query(&q(|q| {
+                q.limit = 2;
+                q.offset = 1;
+            }))
+            .await
+            .unwrap();
+        assert_eq!((page.total, times(&page)), (6, vec![1_004, 1_003]));
+        let none = h
+            .query(&q(|q| q.channel = Some("nobody".into())))
+            .await
+            .unwrap();
+        assert_eq!((none.total, none.records.len()), (0, 0));
     }
 
     #[tokio::test]
@@ -139,7 +212,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             again.recent(10).await.unwrap().len(),
-            5,
+            6,
             "the history survives a restart"
         );
     }
