@@ -166,6 +166,20 @@ async fn a_rule_made_over_rest_fires_and_its_deletion_resolves_the_alert() {
         history["total"], 2,
         "firing and resolved, nothing after: {history}"
     );
+    // Both changes are in the audit log, with the rule before and after.
+    let (_, audit) = api.call(Method::GET, "/v1/audit?action=rule.", None).await;
+    assert_eq!(audit["total"], 2, "{audit}");
+    let (deleted, created) = (&audit["records"][0], &audit["records"][1]);
+    assert_eq!(
+        (&deleted["action"], &deleted["actor"], &deleted["target"]),
+        (&json!("rule.delete"), &json!("admin"), &json!(id))
+    );
+    assert_eq!(deleted["before"]["name"], "hot");
+    assert_eq!(deleted["after"], Value::Null);
+    assert_eq!(
+        (&created["action"], &created["after"]["value"]),
+        (&json!("rule.create"), &json!(90.0))
+    );
     server.shutdown().await;
     assert!(
         hooks.try_recv().is_err(),

@@ -33,8 +33,8 @@ pub use routes::{
 };
 #[cfg(feature = "http")]
 pub use routes::{
-    ApiTokenView, CreateTokenRequest, CreateTokenResponse, CreateUserRequest, DeliveryLogPage,
-    DeliveryView, UpdateUserRequest, UserView,
+    ApiTokenView, AuditPageView, AuditView, CreateTokenRequest, CreateTokenResponse,
+    CreateUserRequest, DeliveryLogPage, DeliveryView, UpdateUserRequest, UserView,
 };
 #[cfg(feature = "http")]
 pub use serve::{ServeOptions, serve};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oxmon_core::config::RuleConfig;
-use oxmon_core::manage::{CertStore, UserStore, WhitelistStore};
+use oxmon_core::manage::{AuditLog, AuditRecord, CertStore, UserStore, WhitelistStore};
 use oxmon_core::notify_history::NotificationHistory;
 use oxmon_core::{Clock, MetricStore, Secret};
 
@@ -36,6 +36,7 @@ pub struct AppState {
     pub(crate) rules: Option<Arc<dyn RuleAdmin>>,
     pub(crate) active_alerts: Option<Arc<dyn ActiveAlerts>>,
     pub(crate) notifications: Option<Arc<dyn NotificationHistory>>,
+    pub(crate) audit: Option<Arc<dyn AuditLog>>,
     pub(crate) status: Option<Arc<dyn crate::ServerStatus>>,
     pub(crate) activity: Activity,
     pub(crate) max_query_span_ms: i64,
@@ -75,6 +76,7 @@ impl AppState {
             rules: None,
             active_alerts: None,
             notifications: None,
+            audit: None,
             status: None,
             activity: Activity::default(),
             max_query_span_ms: secs_to_ms(DEFAULT_MAX_QUERY_SPAN_SECS),
@@ -128,6 +130,14 @@ impl AppState {
     /// from this admin, which applies changes to the running server.
     pub fn with_rule_admin(mut self, admin: Arc<dyn RuleAdmin>) -> Self {
         self.rules = Some(admin);
+        self
+    }
+
+    /// Records every change made through the API in this log and serves it
+    /// at `/v1/audit`. Without it changes are not recorded and the route
+    /// answers 503.
+    pub fn with_audit_log(mut self, audit: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(audit);
         self
     }
 
@@ -246,6 +256,39 @@ impl AppState {
             .map_err(ApiError::busy)?
             .map_err(ApiError::internal)
     }
+}
+
+impl AppState {
+    /// Records a change `who` made: `action` (`rule.create`, ...) on
+    /// `target`, with the record before and after as the API shows them
+    /// (never a secret). A failure to record is logged, not returned: the
+    /// change itself is already made.
+    pub(crate) async fn audit(
+        &self,
+        who: &AuthUser,
+        action: &str,
+        target: &str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) {
+        let Some(log) = &self.audit else { return };
+        let record = AuditRecord {
+            at_ms: self.clock.now_ms(),
+            actor: who.username.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            before,
+            after,
+        };
+        if let Err(e) = log.record(&record).await {
+            tracing::error!(error = %e, action, "could not record a change in the audit log");
+        }
+    }
+}
+
+/// A response view as the audit log keeps it.
+pub(crate) fn audited<T: serde::Serialize>(view: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(view).ok()
 }
 
 /// The "source not configured" error: 503.

@@ -397,6 +397,7 @@ async fn openapi_lists_exactly_the_served_routes() {
         "POST /v1/users",
         "PUT /v1/users/{username}",
         "DELETE /v1/users/{username}",
+        "GET /v1/audit",
         "GET /v1/agents/whitelist",
         "POST /v1/agents/whitelist",
         "PUT /v1/agents/whitelist/{agent_id}",

@@ -226,6 +226,58 @@ async fn users_are_managed_over_the_api_and_revoked_at_once() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = call(&f.state, "DELETE", "/v1/users/olga", Some(&admin), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Every change is in the audit log, newest first, without secrets.
+    let (status, audit) = call(
+        &f.state,
+        "GET",
+        "/v1/audit?action=user.",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let actions: Vec<(&str, &str, &str)> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["actor"].as_str().unwrap(),
+                r["action"].as_str().unwrap(),
+                r["target"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("admin", "user.delete", "olga"),
+            ("olga", "user.update", "admin"),
+            ("olga", "user.update", "admin"),
+            ("admin", "user.update_password", "olga"),
+            ("admin", "user.update", "olga"),
+            ("admin", "user.update", "olga"),
+            ("admin", "user.create", "olga"),
+        ],
+        "{audit}"
+    );
+    let promoted = &audit["records"][4];
+    assert_eq!(
+        (&promoted["before"]["role"], &promoted["after"]["role"]),
+        (&json!("operator"), &json!("admin"))
+    );
+    let text = audit.to_string();
+    for secret in [
+        "Sturdy-Passw0rd-9",
+        "Another-Passw0rd-7",
+        "argon2",
+        "password_hash",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked into the audit log");
+    }
+    let (status, _) = call(&f.state, "GET", "/v1/audit", Some(&olga), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

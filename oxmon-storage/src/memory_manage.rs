@@ -5,10 +5,11 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use oxmon_core::manage::{
-    ApiToken, CertCheckResult, CertDomain, CertDomainUpdate, CertStore, CertificateDetails,
-    DetailsFilter, DomainFilter, MAX_TOKENS_PER_USER, NewApiToken, NewCertDomain, Page, Role,
-    RuleStore, StoredRule, User, UserStore, UserUpdate, WhitelistEntry, WhitelistStore,
-    check_admin_remains, validate_hash, validate_limit, validate_username,
+    ApiToken, AuditLog, AuditPage, AuditQuery, AuditRecord, CertCheckResult, CertDomain,
+    CertDomainUpdate, CertStore, CertificateDetails, DetailsFilter, DomainFilter,
+    MAX_TOKENS_PER_USER, NewApiToken, NewCertDomain, Page, Role, RuleStore, StoredRule, User,
+    UserStore, UserUpdate, WhitelistEntry, WhitelistStore, check_admin_remains, validate_hash,
+    validate_limit, validate_username,
 };
 use oxmon_core::notify_history::{
     DeliveryPage, DeliveryQuery, DeliveryRecord, MemoryHistory, NotificationHistory,
@@ -29,6 +30,7 @@ pub struct MemoryManagementStore {
     whitelist: RwLock<BTreeMap<String, WhitelistEntry>>,
     certs: RwLock<Certs>,
     rules: RwLock<Rules>,
+    audit: RwLock<Vec<AuditRecord>>,
     history: MemoryHistory,
 }
 
@@ -579,6 +581,33 @@ impl CertStore for MemoryManagementStore {
 }
 
 #[async_trait]
+impl AuditLog for MemoryManagementStore {
+    async fn record(&self, record: &AuditRecord) -> Result<()> {
+        write(&self.audit).push(record.clone());
+        Ok(())
+    }
+
+    async fn query_audit(&self, query: &AuditQuery) -> Result<AuditPage> {
+        let audit = read(&self.audit);
+        let mut matching: Vec<(usize, &AuditRecord)> = audit
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| query.matches(r))
+            .collect();
+        matching.sort_by(|a, b| b.1.at_ms.cmp(&a.1.at_ms).then(b.0.cmp(&a.0)));
+        Ok(AuditPage {
+            total: matching.len() as u64,
+            records: matching
+                .into_iter()
+                .skip(query.offset)
+                .take(query.limit)
+                .map(|(_, r)| r.clone())
+                .collect(),
+        })
+    }
+}
+
+#[async_trait]
 impl RuleStore for MemoryManagementStore {
     async fn list_rules(&self) -> Result<Vec<StoredRule>> {
         Ok(read(&self.rules).list.clone())
@@ -648,6 +677,7 @@ mod tests {
         let store = MemoryManagementStore::new();
         oxmon_core::testing::manage::run_all(&store, &store, &store).await;
         oxmon_core::testing::manage::rules::run_all(&store).await;
+        oxmon_core::testing::manage::audit::run_all(&store).await;
     }
 
     #[tokio::test]

@@ -484,6 +484,7 @@ impl ServerBuilder {
             .with_metrics(store.clone())
             .with_rule_admin(rule_admin)
             .with_notification_log(notification_log)
+            .with_audit_log(manage.clone())
             .with_active_alerts(Arc::new(EngineAlerts {
                 engine: engine.clone(),
                 alerts: alert_inputs,

@@ -28,6 +28,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 
+mod audit;
 mod rules;
 mod types;
 
@@ -36,6 +37,7 @@ pub use crate::cert::{
     CertCheckResult, CertificateDetails, ChainCertificate, DEFAULT_CERT_PORT, MAX_DOMAIN_LEN,
     normalize_domain, validate_port,
 };
+pub use audit::{AuditLog, AuditPage, AuditQuery, AuditRecord};
 pub use rules::{RuleStore, StoredRule};
 pub use types::{
     ApiToken, CertDomain, CertDomainUpdate, DEFAULT_PAGE_LIMIT, DetailsFilter, DomainFilter,
@@ -344,11 +346,16 @@ pub trait CertStore: Send + Sync + std::fmt::Debug {
 
 /// Everything the server keeps besides metrics: users, the agent
 /// whitelist, certificate domains and results, the notification history
-/// and the alert rules made through the API. Implemented for every type
-/// that implements the five traits
+/// the alert rules made through the API and the audit log. Implemented for
+/// every type that implements the six traits
 /// (`oxmon_storage`'s SQLite and memory stores do).
 pub trait ManagementStore:
-    UserStore + WhitelistStore + CertStore + RuleStore + crate::notify_history::NotificationHistory
+    UserStore
+    + WhitelistStore
+    + CertStore
+    + RuleStore
+    + AuditLog
+    + crate::notify_history::NotificationHistory
 {
 }
 
@@ -357,6 +364,7 @@ impl<T> ManagementStore for T where
         + WhitelistStore
         + CertStore
         + RuleStore
+        + AuditLog
         + crate::notify_history::NotificationHistory
 {
 }

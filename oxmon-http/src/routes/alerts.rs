@@ -14,7 +14,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, OperatorUser};
 use crate::rfc3339;
 use crate::sources::ActiveAlertView;
-use crate::state::{AppState, unavailable};
+use crate::state::{AppState, audited, unavailable};
 
 /// Default page size of the alert history.
 pub const DEFAULT_HISTORY_LIMIT: u64 = 100;
@@ -227,7 +227,11 @@ pub(super) async fn acknowledge(
         .active_alerts
         .as_ref()
         .ok_or_else(|| unavailable("the alert engine"))?;
-    Ok(Json(source.acknowledge(&id, &who.0.username).await?))
+    let acked = source.acknowledge(&id, &who.0.username).await?;
+    state
+        .audit(&who.0, "alert.acknowledge", &id, None, audited(&acked))
+        .await;
+    Ok(Json(acked))
 }
 
 /// Resolves a firing alert by hand; the resolution is stored and notified.
@@ -255,6 +259,16 @@ pub(super) async fn resolve(
         .active_alerts
         .as_ref()
         .ok_or_else(|| unavailable("the alert engine"))?;
+    let before = source.active().into_iter().find(|a| a.id == id);
     source.resolve(&id, &who.0.username).await?;
+    state
+        .audit(
+            &who.0,
+            "alert.resolve",
+            &id,
+            before.as_ref().and_then(audited),
+            None,
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -208,5 +208,8 @@ pub(super) async fn change_password(
         .users
         .set_password_hash(user.id, &hash, state.clock.now_ms())
         .await?;
+    state
+        .audit(&who, "user.change_password", &who.username, None, None)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

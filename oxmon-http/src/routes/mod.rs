@@ -17,6 +17,7 @@ use crate::state::AppState;
 
 mod agents;
 mod alerts;
+mod audit;
 mod auth;
 mod certs;
 mod health;
@@ -31,6 +32,7 @@ mod whitelist;
 
 pub use agents::{AgentItem, LatestValue};
 pub use alerts::{AlertEventView, AlertHistoryPage, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
+pub use audit::{AuditPageView, AuditView};
 pub use metrics::{PointView, SeriesView};
 pub use notifications::{DeliveryLogPage, DeliveryView};
 pub use rules::{RuleDefinition, RuleView};
@@ -64,7 +66,7 @@ pub const BEARER_SCHEME: &str = "bearer";
         (name = "alerts", description = "Alert rules, history and firing alerts"),
         (name = "notifications", description = "Every attempt to notify a channel"),
         (name = "whitelist", description = "Agents allowed to report over gRPC"),
-        (name = "users", description = "Users and their roles (viewer, operator, admin)"),
+        (name = "users", description = "Users and their roles (viewer, operator, admin), and the audit log"),
         (name = "certificates", description = "TLS certificate monitoring: domains, details, chains, checks"),
         (name = "openapi", description = "This document"),
     )
@@ -112,6 +114,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::log))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::update, users::delete))
+        .routes(routes!(audit::list))
         .routes(routes!(whitelist::list, whitelist::add))
         .routes(routes!(whitelist::update, whitelist::delete))
         .routes(routes!(whitelist::regenerate_token))

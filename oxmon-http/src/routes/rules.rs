@@ -19,7 +19,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AdminUser, ApiJson, ApiPath};
 use crate::rfc3339;
 use crate::sources::{ManagedRule, RuleAdmin, RuleSource};
-use crate::state::{AppState, unavailable};
+use crate::state::{AppState, audited, unavailable};
 
 /// An alert rule with every field of its `[[alert.rules]]` entry (`name`,
 /// `type`, `metric`, `agent_pattern`, `severity`, `silence_secs`, `enabled`
@@ -196,12 +196,47 @@ pub(super) async fn list(
 )]
 pub(super) async fn create(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<(StatusCode, Json<RuleView>), ApiError> {
     let admin = admin(&state)?;
-    let rule = admin.create(definition(body)?).await?;
-    Ok((StatusCode::CREATED, Json(rule.into())))
+    let rule = RuleView::from(admin.create(definition(body)?).await?);
+    state
+        .audit(&who.0, "rule.create", &rule.id, None, audited(&rule))
+        .await;
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+/// The rule `id` as the API shows it, if there is one.
+async fn current(admin: &dyn RuleAdmin, id: &str) -> Result<Option<RuleView>, ApiError> {
+    Ok(admin
+        .rules()
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .map(RuleView::from))
+}
+
+/// Runs a change of rule `id` and records it.
+async fn changed(
+    state: &AppState,
+    who: &AdminUser,
+    action: &str,
+    id: &str,
+    change: impl std::future::Future<Output = oxmon_core::Result<Option<ManagedRule>>>,
+) -> Result<Option<RuleView>, ApiError> {
+    let before = current(admin(state)?, id).await?;
+    let after = change.await?.map(RuleView::from);
+    state
+        .audit(
+            &who.0,
+            action,
+            id,
+            before.as_ref().and_then(audited),
+            after.as_ref().and_then(audited),
+        )
+        .await;
+    Ok(after)
 }
 
 /// One rule.
@@ -253,13 +288,19 @@ pub(super) async fn get(
 )]
 pub(super) async fn update(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Json<RuleView>, ApiError> {
     let admin = admin(&state)?;
-    let rule = admin.update(&id, definition(body)?).await?;
-    Ok(Json(rule.into()))
+    let definition = definition(body)?;
+    let after = changed(&state, &who, "rule.update", &id, async {
+        admin.update(&id, definition).await.map(Some)
+    })
+    .await?;
+    after
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("an update answers the rule, and did not"))
 }
 
 /// Deletes a rule made through the API; its firing alerts resolve and the
@@ -281,10 +322,14 @@ pub(super) async fn update(
 )]
 pub(super) async fn delete(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    admin(&state)?.delete(&id).await?;
+    let admin = admin(&state)?;
+    changed(&state, &who, "rule.delete", &id, async {
+        admin.delete(&id).await.map(|()| None)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -306,10 +351,17 @@ pub(super) async fn delete(
 )]
 pub(super) async fn enable(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RuleView>, ApiError> {
-    Ok(Json(admin(&state)?.set_enabled(&id, true).await?.into()))
+    let admin = admin(&state)?;
+    let after = changed(&state, &who, "rule.enable", &id, async {
+        admin.set_enabled(&id, true).await.map(Some)
+    })
+    .await?;
+    after
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("enabling answers the rule, and did not"))
 }
 
 /// Disables a rule made through the API; its firing alerts resolve.
@@ -330,8 +382,15 @@ pub(super) async fn enable(
 )]
 pub(super) async fn disable(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RuleView>, ApiError> {
-    Ok(Json(admin(&state)?.set_enabled(&id, false).await?.into()))
+    let admin = admin(&state)?;
+    let after = changed(&state, &who, "rule.disable", &id, async {
+        admin.set_enabled(&id, false).await.map(Some)
+    })
+    .await?;
+    after
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("disabling answers the rule, and did not"))
 }

@@ -15,7 +15,7 @@ use crate::auth::{AuthUser, generate_api_token};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::rfc3339;
-use crate::state::AppState;
+use crate::state::{AppState, audited};
 
 /// Longest accepted lifetime: ten years, in seconds.
 const MAX_EXPIRES_IN_SECS: u64 = 10 * 366 * 86_400;
@@ -178,12 +178,13 @@ pub(super) async fn create(
             now,
         )
         .await?;
+    let info = ApiTokenView::new(stored, who.username.clone());
+    state
+        .audit(&who, "token.create", &info.id, None, audited(&info))
+        .await;
     Ok((
         StatusCode::CREATED,
-        Json(CreateTokenResponse {
-            token,
-            info: ApiTokenView::new(stored, who.username),
-        }),
+        Json(CreateTokenResponse { token, info }),
     ))
 }
 
@@ -207,18 +208,21 @@ pub(super) async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let of = (who.role < Role::Admin).then_some(who.id);
-    let mine = state
+    let Some(token) = state
         .users
         .list_tokens(of)
         .await?
-        .iter()
-        .any(|t| t.id == id);
-    if !mine {
+        .into_iter()
+        .find(|t| t.id == id)
+    else {
         return Err(ApiError::not_found(format!(
             "no token {:?} of yours",
             id.escape_debug()
         )));
-    }
+    };
     state.users.delete_token(&id).await?;
+    state
+        .audit(&who, "token.revoke", &id, audited(&token), None)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

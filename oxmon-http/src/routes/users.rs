@@ -17,7 +17,7 @@ use crate::auth::check_password_strength;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AdminUser, ApiJson, ApiPath};
 use crate::rfc3339;
-use crate::state::AppState;
+use crate::state::{AppState, audited};
 
 /// A user, never with its password hash.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -124,7 +124,7 @@ pub(super) async fn list(
 )]
 pub(super) async fn create(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     oxmon_core::manage::validate_username(&req.username)?;
@@ -137,7 +137,11 @@ pub(super) async fn create(
         .users
         .create_user(&req.username, &hash, req.role, state.clock.now_ms())
         .await?;
-    Ok((StatusCode::CREATED, Json(user.into())))
+    let view = UserView::from(user);
+    state
+        .audit(&who.0, "user.create", &view.username, None, audited(&view))
+        .await;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Changes a user's role, enables or disables it, or sets its password.
@@ -161,7 +165,7 @@ pub(super) async fn create(
 )]
 pub(super) async fn update(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(username): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateUserRequest>,
 ) -> Result<Json<UserView>, ApiError> {
@@ -180,10 +184,27 @@ pub(super) async fn update(
         disabled: req.disabled,
     };
     let mut changed = state.users.update_user(user.id, &update, now).await?;
+    let password_changed = hash.is_some();
     if let Some(hash) = hash {
         changed.token_version = state.users.set_password_hash(user.id, &hash, now).await?;
     }
-    Ok(Json(changed.into()))
+    let before = UserView::from(user);
+    let after = UserView::from(changed);
+    let action = if password_changed {
+        "user.update_password"
+    } else {
+        "user.update"
+    };
+    state
+        .audit(
+            &who.0,
+            action,
+            &before.username,
+            audited(&before),
+            audited(&after),
+        )
+        .await;
+    Ok(Json(after))
 }
 
 /// Deletes a user; its tokens stop working at once.
@@ -203,10 +224,14 @@ pub(super) async fn update(
 )]
 pub(super) async fn delete(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = user_named(&state, &username).await?;
     state.users.delete_user(user.id).await?;
+    let before = UserView::from(user);
+    state
+        .audit(&who.0, "user.delete", &username, audited(&before), None)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,7 @@ use crate::auth::{AuthUser, generate_secret};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AdminUser, ApiJson, ApiPath};
 use crate::rfc3339;
-use crate::state::AppState;
+use crate::state::{AppState, audited};
 
 /// Longest accepted description, in characters.
 const MAX_DESCRIPTION_LEN: usize = 1024;
@@ -167,7 +167,7 @@ fn check_description(description: Option<&str>) -> Result<(), ApiError> {
 )]
 pub(super) async fn add(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiJson(req): ApiJson<AddAgentRequest>,
 ) -> Result<(StatusCode, Json<AddAgentResponse>), ApiError> {
     oxmon_core::config::validate_agent_id(&req.agent_id)
@@ -183,6 +183,15 @@ pub(super) async fn add(
             state.clock.now_ms(),
         )
         .await?;
+    state
+        .audit(
+            &who.0,
+            "whitelist.add",
+            &entry.agent_id,
+            None,
+            audited(&entry),
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(AddAgentResponse {
@@ -237,15 +246,25 @@ pub(super) async fn list(
 )]
 pub(super) async fn update(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(agent_id): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateAgentRequest>,
 ) -> Result<Json<WhitelistItem>, ApiError> {
     check_description(req.description.as_deref())?;
+    let before = state.whitelist.get_agent(&agent_id).await?;
     let entry = state
         .whitelist
         .update_agent_description(&agent_id, req.description.as_deref(), state.clock.now_ms())
         .await?;
+    state
+        .audit(
+            &who.0,
+            "whitelist.update",
+            &agent_id,
+            before.as_ref().and_then(audited),
+            audited(&entry),
+        )
+        .await;
     let seen = seen(&state).await;
     Ok(Json(item(&state, &seen, entry)))
 }
@@ -266,7 +285,7 @@ pub(super) async fn update(
 )]
 pub(super) async fn regenerate_token(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(agent_id): ApiPath<String>,
 ) -> Result<Json<RegenerateTokenResponse>, ApiError> {
     let token = generate_secret();
@@ -274,6 +293,9 @@ pub(super) async fn regenerate_token(
         .whitelist
         .replace_agent_token_hash(&agent_id, &hash_token(&token), state.clock.now_ms())
         .await?;
+    state
+        .audit(&who.0, "whitelist.token", &agent_id, None, audited(&entry))
+        .await;
     Ok(Json(RegenerateTokenResponse {
         agent_id: entry.agent_id,
         token,
@@ -296,9 +318,19 @@ pub(super) async fn regenerate_token(
 )]
 pub(super) async fn delete(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(agent_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let before = state.whitelist.get_agent(&agent_id).await?;
     state.whitelist.delete_agent(&agent_id).await?;
+    state
+        .audit(
+            &who.0,
+            "whitelist.delete",
+            &agent_id,
+            before.as_ref().and_then(audited),
+            None,
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -44,7 +44,8 @@ pub async fn fixture() -> Fixture {
     .expect("state")
     .with_password_hasher(hasher)
     .with_login_limiter(LoginLimiter::new(3, Duration::from_secs(300)))
-    .with_body_limit(4096);
+    .with_body_limit(4096)
+    .with_audit_log(store.clone());
     Fixture {
         state,
         clock,

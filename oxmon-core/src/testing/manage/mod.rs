@@ -6,6 +6,7 @@
 //! one store, and counts are compared before and after); [`run_all`] runs
 //! them all. The certificate checks live in [`certs`] and [`cert_checks`].
 
+pub mod audit;
 pub mod cert_checks;
 pub mod certs;
 pub mod rules;

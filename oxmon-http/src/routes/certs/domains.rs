@@ -18,7 +18,7 @@ use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::extract::{AdminUser, ApiJson, ApiPath, ApiQuery};
 use crate::routes::json_int;
 use crate::routes::params::{check_len, optional_bool, optional_text};
-use crate::state::AppState;
+use crate::state::{AppState, audited};
 
 /// Longest accepted note, in characters.
 const MAX_NOTE_LEN: usize = 1024;
@@ -192,7 +192,7 @@ fn check_target(state: &AppState, domain: &str) -> Result<(), ApiError> {
 )]
 pub(in crate::routes) async fn add_domain(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiJson(req): ApiJson<AddDomainRequest>,
 ) -> Result<(StatusCode, Json<CertDomainView>), ApiError> {
     check_note(req.note.as_deref())?;
@@ -200,6 +200,15 @@ pub(in crate::routes) async fn add_domain(
     let new = req.into_new().normalized()?;
     check_target(&state, &new.domain)?;
     let domain = store.add_domain(&new, state.clock.now_ms()).await?;
+    state
+        .audit(
+            &who.0,
+            "cert_domain.add",
+            &domain.id,
+            None,
+            audited(&domain),
+        )
+        .await;
     Ok((StatusCode::CREATED, Json(domain.into())))
 }
 
@@ -246,7 +255,7 @@ fn batch_refused(status: StatusCode, items: Vec<BatchItemError>, total: usize) -
 )]
 pub(in crate::routes) async fn add_domains(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiJson(req): ApiJson<AddDomainsRequest>,
 ) -> Result<Response, ApiError> {
     let store = state.certs()?.clone();
@@ -312,6 +321,11 @@ pub(in crate::routes) async fn add_domains(
     let items: Vec<NewCertDomain> = valid.into_iter().map(|(_, _, d)| d).collect();
     // A concurrent request may still win a race: the store refuses atomically.
     let added = store.add_domains(&items, state.clock.now_ms()).await?;
+    for domain in &added {
+        state
+            .audit(&who.0, "cert_domain.add", &domain.id, None, audited(domain))
+            .await;
+    }
     let views: Vec<CertDomainView> = added.into_iter().map(Into::into).collect();
     Ok((StatusCode::CREATED, Json(views)).into_response())
 }
@@ -366,7 +380,7 @@ pub(in crate::routes) async fn list_domains(
 )]
 pub(in crate::routes) async fn update_domain(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateDomainRequest>,
 ) -> Result<Json<CertDomainView>, ApiError> {
@@ -377,10 +391,20 @@ pub(in crate::routes) async fn update_domain(
         check_interval_secs: req.check_interval_secs,
         note: req.note,
     };
+    let before = state.certs()?.get_domain(&id).await?;
     let domain = state
         .certs()?
         .update_domain(&id, &update, state.clock.now_ms())
         .await?;
+    state
+        .audit(
+            &who.0,
+            "cert_domain.update",
+            &id,
+            before.as_ref().and_then(audited),
+            audited(&domain),
+        )
+        .await;
     Ok(Json(domain.into()))
 }
 
@@ -401,9 +425,19 @@ pub(in crate::routes) async fn update_domain(
 )]
 pub(in crate::routes) async fn delete_domain(
     State(state): State<AppState>,
-    _who: AdminUser,
+    who: AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let before = state.certs()?.get_domain(&id).await?;
     state.certs()?.delete_domain(&id).await?;
+    state
+        .audit(
+            &who.0,
+            "cert_domain.delete",
+            &id,
+            before.as_ref().and_then(audited),
+            None,
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -27,6 +27,7 @@
 //! through triggers, so a `DELETE` in the `sqlite3` shell (where foreign keys
 //! are off) cleans up too.
 
+mod audit;
 mod certs;
 mod history;
 mod rules;

@@ -29,7 +29,7 @@ CREATE TABLE notification_history (
 CREATE INDEX notification_history_by_time ON notification_history (attempted_at, id);
 ";
 /// Version 3: user roles and disabling (users before it were all
-/// administrators), API tokens, and alert rules made through the API (their
+/// administrators), API tokens, the audit log, and alert rules made through the API (their
 /// `[[alert.rules]]` fields as TOML text).
 const MIGRATION_V3: &str = "
 ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'; -- viewer, operator, admin
@@ -45,6 +45,16 @@ CREATE TABLE api_tokens (
     last_used INTEGER
 );
 CREATE INDEX api_tokens_by_user ON api_tokens (user_id);
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,                   -- ms since the epoch
+    actor TEXT NOT NULL,                   -- username
+    action TEXT NOT NULL,                  -- rule.create, user.update, ...
+    target TEXT NOT NULL,
+    before TEXT,                           -- JSON as the API shows it, no secrets
+    after TEXT
+);
+CREATE INDEX audit_log_by_time ON audit_log (at, id);
 CREATE TABLE alert_rules (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
     name TEXT NOT NULL UNIQUE,

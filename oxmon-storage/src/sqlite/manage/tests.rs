@@ -38,6 +38,7 @@ async fn conforms_to_the_management_contracts() {
     let store = open_in(dir.path()).await;
     oxmon_core::testing::manage::run_all(&store, &store, &store).await;
     oxmon_core::testing::manage::rules::run_all(&store).await;
+    oxmon_core::testing::manage::audit::run_all(&store).await;
 }
 
 #[tokio::test]
@@ -460,7 +461,8 @@ async fn a_version_2_file_gains_the_rules_table_and_keeps_its_data() {
     // What an oxmon of schema version 2 left behind.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE alert_rules; DROP TABLE api_tokens; ALTER TABLE users DROP COLUMN role; \
+        "DROP TABLE alert_rules; DROP TABLE api_tokens; DROP TABLE audit_log; \
+         ALTER TABLE users DROP COLUMN role; \
          ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 2;",
     )
     .expect("downgrade");
