@@ -96,9 +96,13 @@ impl Agent {
     }
 
     async fn send(&self, metric: &str, value: f64, at_ms: i64) {
-        let sample = Sample::new(metric, Labels::new(), at_ms, value);
-        let batch =
-            MetricBatch::new("edge-1", vec![sample]).with_batch_id(format!("{metric}-{at_ms}"));
+        self.send_labeled(metric, Labels::new(), value, at_ms).await;
+    }
+
+    async fn send_labeled(&self, metric: &str, labels: Labels, value: f64, at_ms: i64) {
+        let sample = Sample::new(metric, labels.clone(), at_ms, value);
+        let batch = MetricBatch::new("edge-1", vec![sample])
+            .with_batch_id(format!("{metric}{labels}-{at_ms}"));
         self.0.send(&batch).await.unwrap();
     }
 }
@@ -509,5 +513,88 @@ async fn an_acknowledged_alert_sends_no_reminder_and_can_be_resolved_by_hand() {
         .call(Method::GET, "/v1/notifications/log?status=lost", None)
         .await;
     assert_eq!(status, 400);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ad_hoc_silence_suppresses_exactly_the_matched_series() {
+    let (port, mut hooks) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let api = Api::login(&server).await;
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/v1/alerts/rules",
+            Some(threshold("hot", "sensor.temp", 0)),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let now = SystemClock.now_ms();
+    let (status, silence) = api
+        .call(
+            Method::POST,
+            "/v1/silences",
+            Some(json!({
+                "matchers": {"metric": "sensor.*", "labels": {"room": "a"}},
+                "ends_at": oxmon::http::rfc3339(now + 3_600_000),
+                "comment": "room a is being rewired",
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{silence}");
+    assert_eq!(
+        (&silence["active"], &silence["created_by"]),
+        (&json!(true), &json!("admin"))
+    );
+    let agent = Agent::connect(&server);
+    let t0 = now - 600_000;
+    agent
+        .send_labeled("sensor.temp", Labels::new().with("room", "a"), 95.0, t0)
+        .await;
+    agent
+        .send_labeled("sensor.temp", Labels::new().with("room", "b"), 96.0, t0)
+        .await;
+    // Only room b is notified; room a's attempt is logged as silenced.
+    let firing = next(&mut hooks).await;
+    assert_eq!(firing["events"][0]["labels"]["room"], "b", "{firing}");
+    let (_, silenced) = api
+        .call(Method::GET, "/v1/notifications/log?status=silenced", None)
+        .await;
+    assert_eq!(silenced["total"], 1, "{silenced}");
+    let (_, active) = api.call(Method::GET, "/v1/alerts/active", None).await;
+    assert_eq!(active.as_array().unwrap().len(), 2, "both fire: {active}");
+    let room_a = active
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["room"] == "a")
+        .unwrap();
+    let event_id = silenced["records"][0]["event_ids"][0].as_str().unwrap();
+    assert!(
+        event_id.starts_with(room_a["id"].as_str().unwrap()),
+        "{event_id}"
+    );
+
+    // Expired by hand: it stays listed, no longer active.
+    let id = silence["id"].as_str().unwrap();
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/v1/silences/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (_, all) = api.call(Method::GET, "/v1/silences", None).await;
+    assert_eq!(all["silences"][0]["id"], json!(id));
+    assert_eq!(all["silences"][0]["active"], false);
+    assert_eq!(all["windows"], json!([]));
+    // Refusals: no matcher, an end before the start.
+    for body in [
+        json!({"matchers": {}, "ends_at": "2099-01-01T00:00:00Z", "comment": "x"}),
+        json!({"matchers": {"agent": "a"}, "starts_at": "2099-01-02T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "comment": "x"}),
+    ] {
+        let (status, answer) = api.call(Method::POST, "/v1/silences", Some(body)).await;
+        assert_eq!(status, 422, "{answer}");
+    }
     server.shutdown().await;
 }

@@ -37,6 +37,8 @@ pub use routes::{
     CreateUserRequest, DeliveryLogPage, DeliveryView, UpdateUserRequest, UserView,
 };
 #[cfg(feature = "http")]
+pub use routes::{CreateSilenceRequest, MatchersView, SilenceView, SilencesView};
+#[cfg(feature = "http")]
 pub use serve::{ServeOptions, serve};
 #[cfg(feature = "http")]
 pub use sources::{

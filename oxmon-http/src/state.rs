@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oxmon_core::config::RuleConfig;
-use oxmon_core::manage::{AuditLog, AuditRecord, CertStore, UserStore, WhitelistStore};
+use oxmon_core::config::SilenceWindow;
+use oxmon_core::manage::{
+    AuditLog, AuditRecord, CertStore, SilenceStore, UserStore, WhitelistStore,
+};
 use oxmon_core::notify_history::NotificationHistory;
 use oxmon_core::{Clock, MetricStore, Secret};
 
@@ -12,6 +15,9 @@ use crate::auth::{Argon2Hasher, AuthError, AuthUser, JwtKeys, LoginLimiter, Pass
 use crate::error::ApiError;
 use crate::sources::{ActiveAlerts, Activity, DEFAULT_MAX_QUERY_SPAN_SECS, RuleAdmin, StaticRules};
 use oxmon_core::time::secs_to_ms;
+
+/// The ad-hoc silences and the configuration's recurring windows.
+pub(crate) type Silences = (Arc<dyn SilenceStore>, Arc<Vec<SilenceWindow>>);
 
 /// Largest accepted request body by default, in bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -37,6 +43,7 @@ pub struct AppState {
     pub(crate) active_alerts: Option<Arc<dyn ActiveAlerts>>,
     pub(crate) notifications: Option<Arc<dyn NotificationHistory>>,
     pub(crate) audit: Option<Arc<dyn AuditLog>>,
+    pub(crate) silences: Option<Silences>,
     pub(crate) status: Option<Arc<dyn crate::ServerStatus>>,
     pub(crate) activity: Activity,
     pub(crate) max_query_span_ms: i64,
@@ -77,6 +84,7 @@ impl AppState {
             active_alerts: None,
             notifications: None,
             audit: None,
+            silences: None,
             status: None,
             activity: Activity::default(),
             max_query_span_ms: secs_to_ms(DEFAULT_MAX_QUERY_SPAN_SECS),
@@ -138,6 +146,19 @@ impl AppState {
     /// answers 503.
     pub fn with_audit_log(mut self, audit: Arc<dyn AuditLog>) -> Self {
         self.audit = Some(audit);
+        self
+    }
+
+    /// Serves `/v1/silences`: ad-hoc silences in `store` (which the
+    /// server's notifier must read, see `NotifierOptions::silences`), and
+    /// the configuration's recurring `windows`, read-only. Without it the
+    /// routes answer 503.
+    pub fn with_silences(
+        mut self,
+        store: Arc<dyn SilenceStore>,
+        windows: Vec<SilenceWindow>,
+    ) -> Self {
+        self.silences = Some((store, Arc::new(windows)));
         self
     }
 

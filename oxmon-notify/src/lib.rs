@@ -10,7 +10,9 @@ mod registry;
 pub mod render;
 mod stub;
 
-pub use dispatch::{Notifier, NotifierOptions, RateLimit, RetryPolicy, Route, SilencePolicy};
+pub use dispatch::{
+    Notifier, NotifierOptions, RateLimit, RetryPolicy, Route, SilencePolicy, silence_matches,
+};
 pub use error::{Error, Result};
 pub use registry::ChannelRegistry;
 pub use stub::{StubChannel, StubPlugin};

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use oxmon_core::manage::{
     ApiToken, AuditLog, AuditPage, AuditQuery, AuditRecord, CertCheckResult, CertDomain,
     CertDomainUpdate, CertStore, CertificateDetails, DetailsFilter, DomainFilter,
-    MAX_TOKENS_PER_USER, NewApiToken, NewCertDomain, Page, Role, RuleStore, StoredRule, User,
-    UserStore, UserUpdate, WhitelistEntry, WhitelistStore, check_admin_remains, validate_hash,
-    validate_limit, validate_username,
+    MAX_TOKENS_PER_USER, NewApiToken, NewCertDomain, NewSilence, Page, Role, RuleStore, Silence,
+    SilenceStore, StoredRule, User, UserStore, UserUpdate, WhitelistEntry, WhitelistStore,
+    check_admin_remains, validate_hash, validate_limit, validate_username,
 };
 use oxmon_core::notify_history::{
     DeliveryPage, DeliveryQuery, DeliveryRecord, MemoryHistory, NotificationHistory,
@@ -31,6 +31,7 @@ pub struct MemoryManagementStore {
     certs: RwLock<Certs>,
     rules: RwLock<Rules>,
     audit: RwLock<Vec<AuditRecord>>,
+    silences: RwLock<Vec<Silence>>,
     history: MemoryHistory,
 }
 
@@ -581,6 +582,39 @@ impl CertStore for MemoryManagementStore {
 }
 
 #[async_trait]
+impl SilenceStore for MemoryManagementStore {
+    async fn create_silence(&self, silence: &NewSilence, now_ms: i64) -> Result<Silence> {
+        silence.validate()?;
+        let mut silences = write(&self.silences);
+        let stored = Silence {
+            id: format!("mem-silence-{}", silences.len() + 1),
+            matchers: silence.matchers.clone(),
+            starts_at_ms: silence.starts_at_ms,
+            ends_at_ms: silence.ends_at_ms,
+            created_by: silence.created_by.clone(),
+            comment: silence.comment.clone(),
+            created_at_ms: now_ms,
+        };
+        silences.push(stored.clone());
+        Ok(stored)
+    }
+
+    async fn list_silences(&self) -> Result<Vec<Silence>> {
+        Ok(read(&self.silences).iter().rev().cloned().collect())
+    }
+
+    async fn expire_silence(&self, id: &str, now_ms: i64) -> Result<Silence> {
+        let mut silences = write(&self.silences);
+        let s = silences
+            .iter_mut()
+            .find(|s| s.id == id)
+            .ok_or_else(|| Error::NotFound(format!("no silence {id:?}")))?;
+        s.ends_at_ms = s.ends_at_ms.min(now_ms);
+        Ok(s.clone())
+    }
+}
+
+#[async_trait]
 impl AuditLog for MemoryManagementStore {
     async fn record(&self, record: &AuditRecord) -> Result<()> {
         write(&self.audit).push(record.clone());
@@ -678,6 +712,7 @@ mod tests {
         oxmon_core::testing::manage::run_all(&store, &store, &store).await;
         oxmon_core::testing::manage::rules::run_all(&store).await;
         oxmon_core::testing::manage::audit::run_all(&store).await;
+        oxmon_core::testing::manage::silences::run_all(&store).await;
     }
 
     #[tokio::test]

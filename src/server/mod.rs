@@ -27,7 +27,7 @@ use oxmon_core::manage::{ManagementStore, WhitelistStore};
 use oxmon_core::notify_history::NotificationHistory;
 use oxmon_core::{ChannelPlugin, Clock, Collector, MetricStore, RulePlugin, SystemClock};
 use oxmon_http::auth::{LoginLimiter, LoginLimits, PasswordPool};
-use oxmon_notify::{ChannelRegistry, Notifier};
+use oxmon_notify::{ChannelRegistry, Notifier, NotifierOptions};
 use oxmon_storage::{SqliteManagementStore, SqliteStore};
 use oxmon_transport::grpc::{GrpcServer, GrpcServerOptions};
 use oxmon_transport::net::{ConnectionLimits, LimitedListener};
@@ -344,12 +344,14 @@ impl ServerBuilder {
         let counting = Arc::new(status::CountingHistory::new(manage.clone()));
         let history: Arc<dyn NotificationHistory> = counting.clone();
         let notification_log = history.clone();
-        let notifier = Notifier::from_config(
-            &parts.channels,
-            &config.notification,
+        let mut notifier_options = NotifierOptions::from_config(&config.notification)?;
+        notifier_options.silences = Some(manage.clone());
+        let notifier = Notifier::new(
+            Notifier::routes_from_config(&parts.channels, &config.notification)?,
+            notifier_options,
             clock.clone(),
             history,
-        )?;
+        );
         let alert_counters = Arc::new(status::AlertCounters::default());
         tracing::info!(channels = ?notifier.channels(), "notification channels ready");
         let (feed, batches) = mpsc::channel(config.ingest.max_queued_batches.max(1));
@@ -485,6 +487,7 @@ impl ServerBuilder {
             .with_rule_admin(rule_admin)
             .with_notification_log(notification_log)
             .with_audit_log(manage.clone())
+            .with_silences(manage.clone(), config.notification.silence_windows.clone())
             .with_active_alerts(Arc::new(EngineAlerts {
                 engine: engine.clone(),
                 alerts: alert_inputs,

@@ -15,7 +15,7 @@ mod channel;
 mod custom_rule;
 mod log;
 mod notification;
-mod rules;
+pub(crate) mod rules;
 mod server;
 mod settings;
 mod silence;

@@ -30,6 +30,7 @@ use crate::error::Result;
 
 mod audit;
 mod rules;
+mod silences;
 mod types;
 
 /// The certificate model [`CertStore`] keeps, defined in [`crate::cert`].
@@ -39,6 +40,10 @@ pub use crate::cert::{
 };
 pub use audit::{AuditLog, AuditPage, AuditQuery, AuditRecord};
 pub use rules::{RuleStore, StoredRule};
+pub use silences::{
+    MAX_LABEL_MATCHERS, MAX_MATCHER_LEN, MAX_SILENCE_COMMENT_LEN, NewSilence, Silence,
+    SilenceMatchers, SilenceStore,
+};
 pub use types::{
     ApiToken, CertDomain, CertDomainUpdate, DEFAULT_PAGE_LIMIT, DetailsFilter, DomainFilter,
     MAX_TOKEN_NAME_LEN, MAX_TOKENS_PER_USER, MAX_USERNAME_LEN, NewApiToken, NewCertDomain, Page,
@@ -346,14 +351,15 @@ pub trait CertStore: Send + Sync + std::fmt::Debug {
 
 /// Everything the server keeps besides metrics: users, the agent
 /// whitelist, certificate domains and results, the notification history
-/// the alert rules made through the API and the audit log. Implemented for
-/// every type that implements the six traits
+/// the alert rules made through the API and ad-hoc silences and the audit log.
+/// Implemented for every type that implements the seven traits
 /// (`oxmon_storage`'s SQLite and memory stores do).
 pub trait ManagementStore:
     UserStore
     + WhitelistStore
     + CertStore
     + RuleStore
+    + SilenceStore
     + AuditLog
     + crate::notify_history::NotificationHistory
 {
@@ -364,6 +370,7 @@ impl<T> ManagementStore for T where
         + WhitelistStore
         + CertStore
         + RuleStore
+        + SilenceStore
         + AuditLog
         + crate::notify_history::NotificationHistory
 {

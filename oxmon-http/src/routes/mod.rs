@@ -26,6 +26,7 @@ mod metrics;
 mod notifications;
 mod params;
 mod rules;
+mod silences;
 mod tokens;
 mod users;
 mod whitelist;
@@ -36,6 +37,7 @@ pub use audit::{AuditPageView, AuditView};
 pub use metrics::{PointView, SeriesView};
 pub use notifications::{DeliveryLogPage, DeliveryView};
 pub use rules::{RuleDefinition, RuleView};
+pub use silences::{CreateSilenceRequest, MatchersView, SilenceView, SilencesView};
 pub use tokens::{ApiTokenView, CreateTokenRequest, CreateTokenResponse};
 pub use users::{CreateUserRequest, UpdateUserRequest, UserView};
 
@@ -64,7 +66,7 @@ pub const BEARER_SCHEME: &str = "bearer";
         (name = "agents", description = "Agents and their newest values"),
         (name = "metrics", description = "Time series queries"),
         (name = "alerts", description = "Alert rules, history and firing alerts"),
-        (name = "notifications", description = "Every attempt to notify a channel"),
+        (name = "notifications", description = "Every attempt to notify a channel, and silences"),
         (name = "whitelist", description = "Agents allowed to report over gRPC"),
         (name = "users", description = "Users and their roles (viewer, operator, admin), and the audit log"),
         (name = "certificates", description = "TLS certificate monitoring: domains, details, chains, checks"),
@@ -112,6 +114,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::acknowledge))
         .routes(routes!(alerts::resolve))
         .routes(routes!(notifications::log))
+        .routes(routes!(silences::list, silences::create))
+        .routes(routes!(silences::expire))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::update, users::delete))
         .routes(routes!(audit::list))

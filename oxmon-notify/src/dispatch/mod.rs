@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use oxmon_core::config::{ChannelConfig, ConfigError, NotificationConfig};
+use oxmon_core::manage::SilenceStore;
 use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
 use oxmon_core::sync::LockExt;
 use oxmon_core::{AlertEvent, AlertStatus, Channel, Clock, Notification, SendErrorKind, Severity};
 
 pub use limit::RateLimit;
 pub use retry::RetryPolicy;
-pub use silence::SilencePolicy;
+pub use silence::{SilencePolicy, silence_matches};
 
 use crate::{ChannelRegistry, Error};
 
@@ -70,6 +71,9 @@ pub struct NotifierOptions {
     pub silence: SilencePolicy,
     /// How failed sends are retried.
     pub retry: RetryPolicy,
+    /// Ad-hoc silences (made through the API): an event one of them
+    /// matches while active is not sent (recorded as `silenced`).
+    pub silences: Option<Arc<dyn SilenceStore>>,
 }
 
 impl NotifierOptions {
@@ -86,6 +90,7 @@ impl NotifierOptions {
             aggregation_window: Duration::from_secs(config.aggregation_window_secs),
             silence,
             retry: RetryPolicy::default(),
+            silences: None,
         })
     }
 }
@@ -107,6 +112,26 @@ struct Inner {
     clock: Arc<dyn Clock>,
     history: Arc<dyn NotificationHistory>,
     groups: Mutex<HashMap<GroupKey, Vec<AlertEvent>>>,
+}
+
+impl Inner {
+    /// Whether an active ad-hoc silence matches `event` at `now`. A store
+    /// that cannot answer silences nothing (and says so in the log): a
+    /// notification too many beats one lost.
+    async fn silenced_by_hand(&self, event: &AlertEvent, now: i64) -> bool {
+        let Some(store) = &self.options.silences else {
+            return false;
+        };
+        match store.list_silences().await {
+            Ok(all) => all
+                .iter()
+                .any(|s| s.is_active(now) && silence::silence_matches(s, event)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the silences; notifying");
+                false
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -161,17 +186,28 @@ impl Notifier {
         clock: Arc<dyn Clock>,
         history: Arc<dyn NotificationHistory>,
     ) -> Result<Self, ConfigError> {
-        let routes = config
-            .channels
-            .iter()
-            .map(|c| Ok(Route::from_config(c, registry.build(c)?)))
-            .collect::<Result<Vec<_>, ConfigError>>()?;
         Ok(Self::new(
-            routes,
+            Self::routes_from_config(registry, config)?,
             NotifierOptions::from_config(config)?,
             clock,
             history,
         ))
+    }
+
+    /// The routes of `[notification]`: every channel built by `registry`,
+    /// for [`Notifier::new`] with options of one's own.
+    ///
+    /// # Errors
+    /// A channel the registry refuses.
+    pub fn routes_from_config(
+        registry: &ChannelRegistry,
+        config: &NotificationConfig,
+    ) -> Result<Vec<Route>, ConfigError> {
+        config
+            .channels
+            .iter()
+            .map(|c| Ok(Route::from_config(c, registry.build(c)?)))
+            .collect()
     }
 
     /// The channels' names, in route order.
@@ -189,7 +225,8 @@ impl Notifier {
     pub async fn notify(&self, event: AlertEvent) {
         let inner = &self.inner;
         let now = inner.clock.now_ms();
-        let silenced = inner.options.silence.is_silenced(now);
+        let silenced =
+            inner.options.silence.is_silenced(now) || inner.silenced_by_hand(&event, now).await;
         for (i, rs) in inner.routes.iter().enumerate() {
             if !rs.route.takes(&event) {
                 continue;

@@ -1,7 +1,28 @@
-//! Silence windows evaluated in the configured IANA time zone.
+//! Silence windows evaluated in the configured IANA time zone, and the
+//! ad-hoc silences made through the API.
 
 use jiff::tz::TimeZone;
+use oxmon_core::AlertEvent;
 use oxmon_core::config::{SilenceWindow, Weekday};
+use oxmon_core::manage::Silence;
+
+/// Whether ad-hoc silence `s` matches `event`: every matcher given must
+/// (agent and metric as globs, the rule by name, labels equal). Whether it
+/// is active is [`Silence::is_active`].
+pub fn silence_matches(s: &Silence, event: &AlertEvent) -> bool {
+    let m = &s.matchers;
+    let glob = |pattern: &Option<String>, value: &str| {
+        pattern
+            .as_deref()
+            .is_none_or(|p| glob::Pattern::new(p).is_ok_and(|g| g.matches(value)))
+    };
+    glob(&m.agent, &event.series.agent_id)
+        && glob(&m.metric, &event.series.metric)
+        && m.rule.as_deref().is_none_or(|r| r == event.rule)
+        && m.labels
+            .iter()
+            .all(|(k, v)| event.series.labels.get(k) == Some(v.as_str()))
+}
 
 /// The `[[notification.silence_windows]]` and the zone they are written in.
 #[derive(Debug, Clone)]
@@ -103,5 +124,49 @@ mod tests {
         assert!(p.is_silenced(T0 + 40 * H + 30 * 60_000));
         assert!(!p.is_silenced(T0 + 41 * H + 30 * 60_000));
         assert!(SilencePolicy::in_zone(vec![], Some("Mars/Olympus")).is_err());
+    }
+
+    #[test]
+    fn an_ad_hoc_silence_matches_every_given_matcher() {
+        use oxmon_core::Severity;
+        use oxmon_core::manage::{Silence, SilenceMatchers};
+        use oxmon_core::testing::sample_event;
+
+        let event = sample_event("e", "web-1", Severity::Critical, T0);
+        let silence = |matchers: SilenceMatchers| Silence {
+            id: "1".into(),
+            matchers,
+            starts_at_ms: T0,
+            ends_at_ms: T0 + 1,
+            created_by: "ann".into(),
+            comment: String::new(),
+            created_at_ms: T0,
+        };
+        let m = |agent: Option<&str>,
+                 metric: Option<&str>,
+                 rule: Option<&str>,
+                 labels: &[(&str, &str)]| {
+            silence(SilenceMatchers {
+                agent: agent.map(Into::into),
+                metric: metric.map(Into::into),
+                rule: rule.map(Into::into),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
+            })
+        };
+        for (s, expected) in [
+            (m(Some("web-*"), None, None, &[]), true),
+            (m(Some("db-*"), None, None, &[]), false),
+            (m(None, Some("disk.*"), None, &[("mount", "/data")]), true),
+            (m(None, Some("disk.*"), None, &[("mount", "/")]), false),
+            (m(None, None, Some("conformance-rule"), &[]), true),
+            (m(None, None, Some("other"), &[]), false),
+            (m(Some("web-1"), Some("cpu.*"), None, &[]), false),
+            (m(None, None, None, &[("absent", "x")]), false),
+        ] {
+            assert_eq!(silence_matches(&s, &event), expected, "{:?}", s.matchers);
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod cert_checks;
 pub mod certs;
 pub mod rules;
+pub mod silences;
 
 use crate::error::Error;
 use crate::manage::{CertDomain, CertStore, NewCertDomain, UserStore, WhitelistStore};

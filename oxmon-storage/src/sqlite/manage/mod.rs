@@ -32,6 +32,7 @@ mod certs;
 mod history;
 mod rules;
 mod schema;
+mod silences;
 #[cfg(test)]
 mod tests;
 mod users;

@@ -29,7 +29,7 @@ CREATE TABLE notification_history (
 CREATE INDEX notification_history_by_time ON notification_history (attempted_at, id);
 ";
 /// Version 3: user roles and disabling (users before it were all
-/// administrators), API tokens, the audit log, and alert rules made through the API (their
+/// administrators), API tokens, the audit log, ad-hoc silences, and alert rules made through the API (their
 /// `[[alert.rules]]` fields as TOML text).
 const MIGRATION_V3: &str = "
 ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'; -- viewer, operator, admin
@@ -55,6 +55,15 @@ CREATE TABLE audit_log (
     after TEXT
 );
 CREATE INDEX audit_log_by_time ON audit_log (at, id);
+CREATE TABLE silences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    matchers TEXT NOT NULL,                -- JSON: agent, metric, rule, labels
+    starts_at INTEGER NOT NULL,            -- ms since the epoch
+    ends_at INTEGER NOT NULL,              -- expiring moves it to the time of expiry
+    created_by TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 CREATE TABLE alert_rules (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
     name TEXT NOT NULL UNIQUE,

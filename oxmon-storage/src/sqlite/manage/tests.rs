@@ -39,6 +39,7 @@ async fn conforms_to_the_management_contracts() {
     oxmon_core::testing::manage::run_all(&store, &store, &store).await;
     oxmon_core::testing::manage::rules::run_all(&store).await;
     oxmon_core::testing::manage::audit::run_all(&store).await;
+    oxmon_core::testing::manage::silences::run_all(&store).await;
 }
 
 #[tokio::test]
@@ -461,7 +462,7 @@ async fn a_version_2_file_gains_the_rules_table_and_keeps_its_data() {
     // What an oxmon of schema version 2 left behind.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE alert_rules; DROP TABLE api_tokens; DROP TABLE audit_log; \
+        "DROP TABLE alert_rules; DROP TABLE api_tokens; DROP TABLE audit_log; DROP TABLE silences; \
          ALTER TABLE users DROP COLUMN role; \
          ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 2;",
     )
