@@ -36,6 +36,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The message, as the body's `error.message` says it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// An error with any status and code.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {

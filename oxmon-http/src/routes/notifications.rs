@@ -119,7 +119,7 @@ pub(super) async fn log(
         .notifications
         .as_ref()
         .ok_or_else(|| unavailable("the notification log"))?;
-    let status = match params.status.as_deref().filter(|s| !s.is_empty()) {
+    let status = match params.status.as_deref() {
         None => None,
         Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
             ApiError::bad_request(format!(

@@ -109,10 +109,11 @@ pub struct SilencesView {
 pub struct CreateSilenceRequest {
     /// What it matches; at least one matcher.
     pub matchers: MatchersView,
-    /// From when, ISO 8601; default now.
+    /// From when, RFC 3339 (1970 to 9999); default now.
+    #[schema(format = DateTime)]
     pub starts_at: Option<String>,
-    /// Until when, ISO 8601, after `starts_at`.
-    #[schema(min_length = 1)]
+    /// Until when, RFC 3339 (1970 to 9999), after `starts_at`.
+    #[schema(format = DateTime)]
     pub ends_at: String,
     /// Why (shown to everyone).
     #[schema(max_length = 1024)]
@@ -169,10 +170,10 @@ pub(super) async fn list(
     security(("bearer" = ["operator"])),
     responses(
         (status = 201, description = "Made", body = SilenceView),
-        (status = 400, description = "Malformed JSON or time", body = ErrorBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "The caller's role is below operator", body = ErrorBody),
-        (status = 422, description = "No matcher, a bad glob, an end not after the start, or a wrong body shape", body = ErrorBody),
+        (status = 422, description = "No matcher, a bad glob, a time that is not RFC 3339 from 1970 to 9999, an end not after the start, or a wrong body shape", body = ErrorBody),
         (status = 503, description = "No silences on this server", body = ErrorBody),
     )
 )]
@@ -183,11 +184,17 @@ pub(super) async fn create(
 ) -> Result<(StatusCode, Json<SilenceView>), ApiError> {
     let store = store(&state)?;
     let now = state.clock.now_ms();
+    // A time of the body that does not parse is unprocessable content (422),
+    // as any other refused field of a body.
+    let time = |name: &str, text: &str| {
+        parse_time(name, text)
+            .map_err(|e| ApiError::unprocessable("invalid_input", e.message().to_owned()))
+    };
     let starts_at_ms = match req.starts_at.as_deref() {
-        Some(t) => parse_time("starts_at", t)?,
+        Some(t) => time("starts_at", t)?,
         None => now,
     };
-    let ends_at_ms = parse_time("ends_at", &req.ends_at)?;
+    let ends_at_ms = time("ends_at", &req.ends_at)?;
     let silence = store
         .create_silence(
             &NewSilence {
