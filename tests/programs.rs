@@ -95,3 +95,51 @@ fn the_server_program_answers_help_and_refuses_bad_arguments_without_starting() 
     assert_eq!(two.status.code(), Some(2));
     assert!(text(&two.stderr).contains("more than one configuration file (`b.toml`)"));
 }
+
+/// `--check-config` also checks the rules made through the API, kept in
+/// `data_dir/cert.db`, without changing the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_checks_the_stored_rules_too() {
+    use oxmon::core::manage::RuleStore;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[auth]\ndefault_password = \"correct horse battery 9\"\n",
+            data.display()
+        ),
+    )
+    .expect("write");
+    let check = || {
+        run(
+            "server",
+            &[config.to_str().expect("utf-8"), "--check-config"],
+        )
+    };
+    assert!(check().status.success(), "{}", text(&check().stderr));
+
+    // A rule of a type this server does not have (its plugin is gone).
+    let store = oxmon::storage::SqliteManagementStore::open(data.join("cert.db"))
+        .await
+        .expect("open");
+    let rule: oxmon::core::toml::Table = "name = \"jumpy\"\ntype = \"jump\"\nmetric = \"m\""
+        .parse()
+        .expect("toml");
+    store.create_rule("jumpy", &rule, 1).await.expect("store");
+    drop(store);
+    let before = std::fs::read(data.join("cert.db")).expect("read");
+    let out = check();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cert.db rule 1") && err.contains("unknown rule type `jump`"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(data.join("cert.db")).expect("read"),
+        before,
+        "checking changes nothing"
+    );
+}

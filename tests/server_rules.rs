@@ -364,12 +364,63 @@ async fn rules_made_over_rest_survive_a_restart_and_run() {
         )
         .await;
     assert_eq!(status, 201);
+    // Users, their API tokens and silences are kept too.
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/v1/users",
+            Some(json!({"username": "vic", "password": "Viewer-Passw0rd-1", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, token) = api
+        .call(
+            Method::POST,
+            "/v1/auth/tokens",
+            Some(json!({"name": "grafana", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let token = token["token"].as_str().unwrap().to_owned();
+    let (status, silence) = api
+        .call(
+            Method::POST,
+            "/v1/silences",
+            Some(json!({
+                "matchers": {"agent": "lab-*"},
+                "ends_at": oxmon::http::rfc3339(SystemClock.now_ms() + 3_600_000),
+                "comment": "lab move",
+            })),
+        )
+        .await;
+    assert_eq!(status, 201);
     server.shutdown().await;
 
     let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
         .await
         .unwrap();
     let api = Api::login(&server).await;
+    let (status, body) = json_call(
+        &api.http,
+        Method::POST,
+        format!("{}/v1/auth/login", api.base),
+        None,
+        Some(json!({"username": "vic", "password": "Viewer-Passw0rd-1"})),
+    )
+    .await;
+    assert_eq!(status, 200, "the user survives: {body}");
+    let (status, _) = json_call(
+        &api.http,
+        Method::GET,
+        format!("{}/v1/agents", api.base),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "the API token survives");
+    let (_, silences) = api.call(Method::GET, "/v1/silences", None).await;
+    assert_eq!(silences["silences"][0]["id"], silence["id"], "{silences}");
+    assert_eq!(silences["silences"][0]["active"], true);
     let (_, rules) = api.call(Method::GET, "/v1/alerts/rules", None).await;
     assert_eq!(rules[1]["id"], created["id"], "{rules}");
     assert_eq!(rules[1]["created_at"], created["created_at"]);

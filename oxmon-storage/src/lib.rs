@@ -8,7 +8,9 @@ mod sqlite;
 pub use memory::MemoryStore;
 pub use memory_manage::MemoryManagementStore;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{CompactReport, SqliteManagementStore, SqliteOptions, SqliteStore};
+pub use sqlite::{
+    CompactReport, SqliteManagementStore, SqliteOptions, SqliteStore, read_stored_rules,
+};
 
 /// `oxmon-core`, the types and traits this crate is built on: the way to
 /// everything of it not re-exported below, without a separate dependency.

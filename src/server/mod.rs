@@ -278,8 +278,10 @@ impl ServerBuilder {
 
     /// Checks what parsing alone cannot, with the channels and rule types
     /// this server will run: every channel against its plugin, every rule
-    /// (enabled or not) against its type, the certificate checker's CA file
-    /// and the first administrator's password. `--check-config` runs it.
+    /// (enabled or not, the file's and those made through the API and kept
+    /// in `data_dir/cert.db`, read without changing it) against its type,
+    /// the certificate checker's CA file and the first administrator's
+    /// password. `--check-config` runs it.
     ///
     /// # Errors
     /// The first problem, naming the file and the field.
@@ -293,6 +295,12 @@ impl ServerBuilder {
             parts.channels.validate(channel)?;
         }
         parts.rules.compile(&config.alert.rules)?;
+        // The rules made through the API, read from `cert.db` without
+        // changing it, as the server would run them.
+        let stored = oxmon_storage::read_stored_rules(&config.data_dir.join("cert.db"))?;
+        parts
+            .rules
+            .compile(&rules::combine(&config.alert.rules, &stored)?)?;
         CertChecker::validate(&config.cert_check)?;
         admin::check_first_password(config)?;
         Ok(())

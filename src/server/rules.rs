@@ -57,8 +57,20 @@ pub(super) async fn all_rules(
         field: None,
         problem: format!("cannot read the stored alert rules: {e}"),
     })?;
+    combine(file, &stored)
+}
+
+/// The rules of the file, then the stored ones, each checked like a file
+/// entry and against the file's names.
+///
+/// # Errors
+/// The first stored rule that fails, naming it.
+pub(super) fn combine(
+    file: &[RuleConfig],
+    stored: &[StoredRule],
+) -> std::result::Result<Vec<RuleConfig>, ConfigError> {
     let mut rules = file.to_vec();
-    for s in &stored {
+    for s in stored {
         if file.iter().any(|r| r.name == s.name) {
             return Err(ConfigError {
                 file: origin(&s.id),

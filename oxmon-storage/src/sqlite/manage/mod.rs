@@ -31,6 +31,7 @@ mod audit;
 mod certs;
 mod history;
 mod rules;
+pub use rules::read_stored_rules;
 mod schema;
 mod silences;
 #[cfg(test)]

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use oxmon_core::manage::{RuleStore, StoredRule};
 use oxmon_core::{Error, Result};
 use rusqlite::types::Type;
-use rusqlite::{Row, params};
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, Row, params};
 
 use super::{SqliteManagementStore, db_err, in_tx, write_err};
 
@@ -39,6 +41,38 @@ fn not_found(id: &str) -> Error {
 
 fn conflict(name: &str) -> Error {
     Error::Conflict(format!("a rule named `{}` exists", name.escape_debug()))
+}
+
+/// The rules stored in the management database at `path`, read without
+/// changing the file (no migration, no write): for `--check-config`. None
+/// when there is no file, or it predates stored rules.
+///
+/// # Errors
+/// The file cannot be read as a database.
+pub fn read_stored_rules(path: &Path) -> Result<Vec<StoredRule>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let context = format!("reading the stored alert rules of {}", path.display());
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| db_err(&context, e))?;
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'alert_rules'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| db_err(&context, e))?;
+    if tables == 0 {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {RULE_COLUMNS} FROM alert_rules ORDER BY id");
+    conn.prepare(&sql)
+        .and_then(|mut s| s.query_map([], rule_from_row)?.collect())
+        .map_err(|e| db_err(&context, e))
 }
 
 #[async_trait]
