@@ -190,25 +190,9 @@ impl AlertState {
         if !f.notified {
             return;
         }
-        let threshold = rule.threshold();
         let key = target.key();
         let message = resolved_message(rule, &key.to_string(), value) + &acknowledged(&f);
-        let hit = Hit {
-            severity: f.severity,
-            value,
-            threshold,
-            prediction: None,
-            detail: f.detail.clone(),
-        };
-        out.push(event(
-            rule,
-            key,
-            AlertStatus::Resolved,
-            ts,
-            f.since_ms,
-            &hit,
-            message,
-        ));
+        out.push(resolution(rule, key, &f, value, ts, message));
     }
 }
 
@@ -241,23 +225,8 @@ impl AlertState {
             return false;
         };
         if f.notified {
-            let hit = Hit {
-                severity: f.severity,
-                value: f.value,
-                threshold: rule.threshold(),
-                prediction: None,
-                detail: f.detail.clone(),
-            };
             let message = format!("{key}: resolved by hand by {by}{}", acknowledged(&f));
-            out.push(event(
-                rule,
-                key,
-                AlertStatus::Resolved,
-                ts,
-                f.since_ms,
-                &hit,
-                message,
-            ));
+            out.push(resolution(rule, key, &f, f.value, ts, message));
         }
         true
     }
@@ -274,18 +243,30 @@ fn acknowledged(f: &Firing) -> String {
 /// The resolution, at `ts`, of an alert whose rule was withdrawn (deleted,
 /// disabled or changed) while it fired.
 pub(crate) fn withdrawn(rule: &Rule, key: SeriesKey, f: &Firing, ts: i64) -> AlertEvent {
-    let hit = Hit {
-        severity: f.severity,
-        value: f.value,
-        threshold: rule.threshold(),
-        prediction: None,
-        detail: f.detail.clone(),
-    };
     let message = format!(
         "{key}: rule `{}` was removed, disabled or changed; the alert ends{}",
         rule.name,
         acknowledged(f)
     );
+    resolution(rule, key, f, f.value, ts, message)
+}
+
+/// The resolved event of firing alert `f` at `ts`, the value then `value`.
+fn resolution(
+    rule: &Rule,
+    key: SeriesKey,
+    f: &Firing,
+    value: f64,
+    ts: i64,
+    message: String,
+) -> AlertEvent {
+    let hit = Hit {
+        severity: f.severity,
+        value,
+        threshold: rule.threshold(),
+        prediction: None,
+        detail: f.detail.clone(),
+    };
     event(
         rule,
         key,

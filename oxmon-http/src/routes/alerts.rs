@@ -8,7 +8,7 @@ use oxmon_core::{AlertQuery, Labels, Severity};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::params::{check_order, optional_text, optional_time, page};
+use super::params::{LogWindow, optional_text};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, OperatorUser};
@@ -148,12 +148,9 @@ pub(super) async fn history(
         }
     };
     let agent_id = optional_text(params.agent);
-    let from_ms = optional_time("from", params.from.as_deref())?;
-    let to_ms = optional_time("to", params.to.as_deref())?;
-    if let (Some(f), Some(t)) = (from_ms, to_ms) {
-        check_order(f, t)?;
-    }
-    let (limit, offset) = page(
+    let w = LogWindow::parse(
+        params.from.as_deref(),
+        params.to.as_deref(),
         params.limit.as_deref(),
         params.offset.as_deref(),
         DEFAULT_HISTORY_LIMIT,
@@ -164,16 +161,16 @@ pub(super) async fn history(
         .query_alert_events(&AlertQuery {
             severity,
             agent_id,
-            from_ms,
-            to_ms,
-            limit: usize::try_from(limit).unwrap_or(usize::MAX),
-            offset: usize::try_from(offset).unwrap_or(usize::MAX),
+            from_ms: w.from_ms,
+            to_ms: w.to_ms,
+            limit: w.limit_usize(),
+            offset: w.offset_usize(),
         })
         .await?;
     Ok(Json(AlertHistoryPage {
         total: page.total,
-        limit,
-        offset,
+        limit: w.limit,
+        offset: w.offset,
         events: page.events.into_iter().map(Into::into).collect(),
     }))
 }

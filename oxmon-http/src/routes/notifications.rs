@@ -7,7 +7,7 @@ use oxmon_core::notify_history::{DeliveryQuery, DeliveryRecord, DeliveryStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::params::{check_order, optional_text, optional_time, page};
+use super::params::{LogWindow, optional_text};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
@@ -128,12 +128,9 @@ pub(super) async fn log(
             ))
         })?),
     };
-    let from_ms = optional_time("from", params.from.as_deref())?;
-    let to_ms = optional_time("to", params.to.as_deref())?;
-    if let (Some(f), Some(t)) = (from_ms, to_ms) {
-        check_order(f, t)?;
-    }
-    let (limit, offset) = page(
+    let w = LogWindow::parse(
+        params.from.as_deref(),
+        params.to.as_deref(),
         params.limit.as_deref(),
         params.offset.as_deref(),
         DEFAULT_LOG_LIMIT,
@@ -143,16 +140,16 @@ pub(super) async fn log(
         .query(&DeliveryQuery {
             channel: optional_text(params.channel),
             status,
-            from_ms,
-            to_ms,
-            limit: usize::try_from(limit).unwrap_or(usize::MAX),
-            offset: usize::try_from(offset).unwrap_or(usize::MAX),
+            from_ms: w.from_ms,
+            to_ms: w.to_ms,
+            limit: w.limit_usize(),
+            offset: w.offset_usize(),
         })
         .await?;
     Ok(Json(DeliveryLogPage {
         total: found.total,
-        limit,
-        offset,
+        limit: w.limit,
+        offset: w.offset,
         records: found.records.into_iter().map(Into::into).collect(),
     }))
 }

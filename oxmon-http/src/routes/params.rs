@@ -124,6 +124,52 @@ pub(crate) fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<
     }
 }
 
+/// The `from`, `to`, `limit` and `offset` of a paged log (the alert
+/// history, the notification log, the audit log): optional times in order,
+/// and the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogWindow {
+    pub(crate) from_ms: Option<i64>,
+    pub(crate) to_ms: Option<i64>,
+    pub(crate) limit: u64,
+    pub(crate) offset: u64,
+}
+
+impl LogWindow {
+    /// Parses the four parameters; `limit` is 1 to `max`, default `default`.
+    pub(crate) fn parse(
+        from: Option<&str>,
+        to: Option<&str>,
+        limit: Option<&str>,
+        offset: Option<&str>,
+        default: u64,
+        max: u64,
+    ) -> Result<Self, ApiError> {
+        let from_ms = optional_time("from", from)?;
+        let to_ms = optional_time("to", to)?;
+        if let (Some(f), Some(t)) = (from_ms, to_ms) {
+            check_order(f, t)?;
+        }
+        let (limit, offset) = page(limit, offset, default, max)?;
+        Ok(Self {
+            from_ms,
+            to_ms,
+            limit,
+            offset,
+        })
+    }
+
+    /// The page size, for a store query.
+    pub(crate) fn limit_usize(&self) -> usize {
+        usize::try_from(self.limit).unwrap_or(usize::MAX)
+    }
+
+    /// The offset, for a store query.
+    pub(crate) fn offset_usize(&self) -> usize {
+        usize::try_from(self.offset).unwrap_or(usize::MAX)
+    }
+}
+
 /// Refuses `from` after `to`.
 pub(crate) fn check_order(from_ms: i64, to_ms: i64) -> Result<(), ApiError> {
     if from_ms > to_ms {
