@@ -167,6 +167,19 @@ pub struct ManagedRule {
 /// The prefix of the id of a rule of the configuration file.
 pub const CONFIG_RULE_ID_PREFIX: &str = "config:";
 
+impl ManagedRule {
+    /// A rule of the configuration file: id `config:<name>`, read-only.
+    pub fn from_file(rule: &oxmon_core::config::RuleConfig) -> Self {
+        Self {
+            id: format!("{CONFIG_RULE_ID_PREFIX}{}", rule.name),
+            source: RuleSource::Config,
+            rule: rule.clone(),
+            created_at_ms: None,
+            updated_at_ms: None,
+        }
+    }
+}
+
 /// The alert rules of a server, and changing them while it runs:
 /// implemented by the server over its alert engine and management store
 /// (wired in with [`crate::AppState::with_rule_admin`]).
@@ -212,17 +225,7 @@ impl StaticRules {
 #[async_trait::async_trait]
 impl RuleAdmin for StaticRules {
     async fn rules(&self) -> oxmon_core::Result<Vec<ManagedRule>> {
-        Ok(self
-            .0
-            .iter()
-            .map(|r| ManagedRule {
-                id: format!("{CONFIG_RULE_ID_PREFIX}{}", r.name),
-                source: RuleSource::Config,
-                rule: r.clone(),
-                created_at_ms: None,
-                updated_at_ms: None,
-            })
-            .collect())
+        Ok(self.0.iter().map(ManagedRule::from_file).collect())
     }
 
     async fn create(&self, _: toml::Table) -> oxmon_core::Result<ManagedRule> {

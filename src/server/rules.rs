@@ -126,16 +126,6 @@ impl RuleManager {
         }
     }
 
-    fn file_rule(rule: &RuleConfig) -> ManagedRule {
-        ManagedRule {
-            id: format!("{CONFIG_RULE_ID_PREFIX}{}", rule.name),
-            source: RuleSource::Config,
-            rule: rule.clone(),
-            created_at_ms: None,
-            updated_at_ms: None,
-        }
-    }
-
     fn api_rule(stored: &StoredRule, rule: RuleConfig) -> ManagedRule {
         ManagedRule {
             id: stored.id.clone(),
@@ -216,7 +206,7 @@ impl RuleManager {
 #[async_trait::async_trait]
 impl oxmon_http::RuleAdmin for RuleManager {
     async fn rules(&self) -> Result<Vec<ManagedRule>> {
-        let mut out: Vec<ManagedRule> = self.file.iter().map(Self::file_rule).collect();
+        let mut out: Vec<ManagedRule> = self.file.iter().map(ManagedRule::from_file).collect();
         for s in self.store.list_rules().await? {
             let rule = parse_stored(&s).map_err(Error::Config)?;
             out.push(Self::api_rule(&s, rule));
