@@ -603,6 +603,15 @@ impl SilenceStore for MemoryManagementStore {
         Ok(read(&self.silences).iter().rev().cloned().collect())
     }
 
+    async fn active_silences(&self, now_ms: i64) -> Result<Vec<Silence>> {
+        Ok(read(&self.silences)
+            .iter()
+            .rev()
+            .filter(|s| s.is_active(now_ms))
+            .cloned()
+            .collect())
+    }
+
     async fn expire_silence(&self, id: &str, now_ms: i64) -> Result<Silence> {
         let mut silences = write(&self.silences);
         let s = silences

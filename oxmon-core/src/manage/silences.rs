@@ -138,6 +138,11 @@ pub trait SilenceStore: Send + Sync + std::fmt::Debug {
     /// Every silence, expired ones too, newest first.
     async fn list_silences(&self) -> Result<Vec<Silence>>;
 
+    /// The silences active at `now_ms` ([`Silence::is_active`]), newest
+    /// first: what the notifier asks for each event, so a store answers it
+    /// without reading the expired history.
+    async fn active_silences(&self, now_ms: i64) -> Result<Vec<Silence>>;
+
     /// Ends silence `id` at `now_ms` (if it would end later); it stays
     /// listed.
     ///

@@ -122,10 +122,8 @@ impl Inner {
         let Some(store) = &self.options.silences else {
             return false;
         };
-        match store.list_silences().await {
-            Ok(all) => all
-                .iter()
-                .any(|s| s.is_active(now) && silence::silence_matches(s, event)),
+        match store.active_silences(now).await {
+            Ok(active) => active.iter().any(|s| silence::silence_matches(s, event)),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the silences; notifying");
                 false

@@ -55,6 +55,18 @@ pub async fn silences_are_stored_listed_and_expired(store: &dyn SilenceStore) {
         vec![b.clone(), a.clone()]
     );
 
+    assert_eq!(
+        store.active_silences(T0).await.expect("active"),
+        vec![b.clone(), a.clone()]
+    );
+    assert!(
+        store
+            .active_silences(T0 - 1)
+            .await
+            .expect("active")
+            .is_empty(),
+        "not yet"
+    );
     let expired = store
         .expire_silence(&a.id, T0 + 60_000)
         .await
@@ -66,6 +78,11 @@ pub async fn silences_are_stored_listed_and_expired(store: &dyn SilenceStore) {
         .await
         .expect("expire");
     assert_eq!(again.ends_at_ms, T0 + 60_000, "an expiry never extends it");
+    assert_eq!(
+        store.active_silences(T0 + 60_000).await.expect("active"),
+        vec![b.clone()],
+        "an expired silence is no longer active"
+    );
     assert_eq!(
         store.list_silences().await.expect("list").len(),
         2,

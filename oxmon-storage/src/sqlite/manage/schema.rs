@@ -64,6 +64,7 @@ CREATE TABLE silences (
     comment TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
+CREATE INDEX silences_by_end ON silences (ends_at); -- the active ones, not the history
 CREATE TABLE alert_rules (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
     name TEXT NOT NULL UNIQUE,

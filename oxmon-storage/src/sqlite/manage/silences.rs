@@ -73,6 +73,19 @@ impl SilenceStore for SqliteManagementStore {
         .await
     }
 
+    async fn active_silences(&self, now_ms: i64) -> Result<Vec<Silence>> {
+        self.call(move |conn| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM silences WHERE ends_at > ?1 AND starts_at <= ?1 \
+                 ORDER BY id DESC"
+            );
+            conn.prepare_cached(&sql)
+                .and_then(|mut st| st.query_map([now_ms], silence_from_row)?.collect())
+                .map_err(|e| db_err("read the active silences", e))
+        })
+        .await
+    }
+
     async fn expire_silence(&self, id: &str, now_ms: i64) -> Result<Silence> {
         let Ok(row) = id.parse::<i64>() else {
             return Err(not_found(id));
