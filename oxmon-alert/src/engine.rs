@@ -299,7 +299,7 @@ impl AlertEngine {
     /// or escalations until it resolves (its resolution is still notified,
     /// naming who acknowledged it). `None` when no alert `id` fires.
     pub fn acknowledge(&mut self, id: &str, by: &str, at_ms: i64) -> Option<ActiveAlert> {
-        let (_, _, alert) = firing_mut(
+        let (rule, key, alert) = firing_mut(
             &self.rules,
             &self.index,
             &mut self.series,
@@ -307,7 +307,8 @@ impl AlertEngine {
             id,
         )?;
         alert.acknowledge(by, at_ms);
-        self.active().into_iter().find(|a| a.id == id)
+        let f = alert.firing.as_deref()?;
+        Some(active_alert(&self.rules[rule as usize], key, f))
     }
 
     /// Resolves the firing alert `id` by hand for `by` at `at_ms`; a
@@ -482,23 +483,26 @@ impl AlertEngine {
     pub fn active(&self) -> Vec<ActiveAlert> {
         let mut active: Vec<ActiveAlert> = self
             .firing()
-            .map(|(rule, target, f)| {
-                let key = target.key();
-                ActiveAlert {
-                    id: alert_id(&self.rules[rule as usize].name, &key),
-                    acknowledged: f.ack.as_ref().map(|a| (a.by.clone(), a.at_ms)),
-                    rule: self.rules[rule as usize].name.clone(),
-                    severity: f.severity,
-                    since_ms: f.since_ms,
-                    value: f.value,
-                    notified: f.notified,
-                    message: f.detail.render(&key.to_string(), f.value),
-                    series: key,
-                }
-            })
+            .map(|(rule, target, f)| active_alert(&self.rules[rule as usize], target.key(), f))
             .collect();
         active.sort_by(|a, b| a.rule.cmp(&b.rule).then_with(|| a.series.cmp(&b.series)));
         active
+    }
+}
+
+/// The firing alert `f` of `rule` on `key`, as [`AlertEngine::active`]
+/// lists it.
+fn active_alert(rule: &Rule, key: SeriesKey, f: &Firing) -> ActiveAlert {
+    ActiveAlert {
+        id: alert_id(&rule.name, &key),
+        acknowledged: f.ack.as_ref().map(|a| (a.by.clone(), a.at_ms)),
+        rule: rule.name.clone(),
+        severity: f.severity,
+        since_ms: f.since_ms,
+        value: f.value,
+        notified: f.notified,
+        message: f.detail.render(&key.to_string(), f.value),
+        series: key,
     }
 }
 
