@@ -8,7 +8,7 @@ use oxmon_core::{AlertQuery, Labels, Severity};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::params::{LogWindow, optional_text};
+use super::params::{WindowParams, optional_text};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, OperatorUser};
@@ -104,10 +104,8 @@ pub(super) enum SeverityName {
 pub(super) struct HistoryParams {
     severity: Option<String>,
     agent: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<String>,
-    offset: Option<String>,
+    #[serde(flatten)]
+    window: WindowParams,
 }
 
 /// Alert events matching the filters, newest first, with the total count.
@@ -148,14 +146,9 @@ pub(super) async fn history(
         }
     };
     let agent_id = optional_text(params.agent);
-    let w = LogWindow::parse(
-        params.from.as_deref(),
-        params.to.as_deref(),
-        params.limit.as_deref(),
-        params.offset.as_deref(),
-        DEFAULT_HISTORY_LIMIT,
-        MAX_HISTORY_LIMIT,
-    )?;
+    let w = params
+        .window
+        .parse(DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT)?;
     let page = state
         .metrics()?
         .query_alert_events(&AlertQuery {

@@ -7,7 +7,7 @@ use oxmon_core::manage::{AuditQuery, AuditRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::params::{LogWindow, optional_text};
+use super::params::{WindowParams, optional_text};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AdminUser, ApiQuery};
 use crate::rfc3339;
@@ -68,10 +68,8 @@ pub struct AuditPageView {
 pub(super) struct AuditParams {
     actor: Option<String>,
     action: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<String>,
-    offset: Option<String>,
+    #[serde(flatten)]
+    window: WindowParams,
 }
 
 /// Changes matching the filters, newest first, with the total.
@@ -105,14 +103,7 @@ pub(super) async fn list(
         .audit
         .as_ref()
         .ok_or_else(|| unavailable("the audit log"))?;
-    let w = LogWindow::parse(
-        params.from.as_deref(),
-        params.to.as_deref(),
-        params.limit.as_deref(),
-        params.offset.as_deref(),
-        DEFAULT_AUDIT_LIMIT,
-        MAX_AUDIT_LIMIT,
-    )?;
+    let w = params.window.parse(DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT)?;
     let found = log
         .query_audit(&AuditQuery {
             actor: optional_text(params.actor),

@@ -7,7 +7,7 @@ use oxmon_core::notify_history::{DeliveryQuery, DeliveryRecord, DeliveryStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::params::{LogWindow, optional_text};
+use super::params::{WindowParams, optional_text};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
@@ -83,10 +83,8 @@ pub(super) enum DeliveryStatusName {
 pub(super) struct LogParams {
     channel: Option<String>,
     status: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<String>,
-    offset: Option<String>,
+    #[serde(flatten)]
+    window: WindowParams,
 }
 
 /// Delivery attempts matching the filters, newest first, with the total.
@@ -128,14 +126,7 @@ pub(super) async fn log(
             ))
         })?),
     };
-    let w = LogWindow::parse(
-        params.from.as_deref(),
-        params.to.as_deref(),
-        params.limit.as_deref(),
-        params.offset.as_deref(),
-        DEFAULT_LOG_LIMIT,
-        MAX_LOG_LIMIT,
-    )?;
+    let w = params.window.parse(DEFAULT_LOG_LIMIT, MAX_LOG_LIMIT)?;
     let found = history
         .query(&DeliveryQuery {
             channel: optional_text(params.channel),

@@ -1,5 +1,7 @@
 //! Parsing of query-string values: every bad value is a 400 with a message.
 
+use serde::Deserialize;
+
 use crate::error::ApiError;
 
 /// Parses an ISO 8601 / RFC 3339 time into ms since the epoch. Accepts a
@@ -135,30 +137,35 @@ pub(crate) struct LogWindow {
     pub(crate) offset: u64,
 }
 
-impl LogWindow {
-    /// Parses the four parameters; `limit` is 1 to `max`, default `default`.
-    pub(crate) fn parse(
-        from: Option<&str>,
-        to: Option<&str>,
-        limit: Option<&str>,
-        offset: Option<&str>,
-        default: u64,
-        max: u64,
-    ) -> Result<Self, ApiError> {
-        let from_ms = optional_time("from", from)?;
-        let to_ms = optional_time("to", to)?;
+/// The raw `from`, `to`, `limit` and `offset` of a paged log's query
+/// string, flattened into each log's parameters.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WindowParams {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+impl WindowParams {
+    /// The window: times in order, `limit` 1 to `max` (default `default`).
+    pub(crate) fn parse(&self, default: u64, max: u64) -> Result<LogWindow, ApiError> {
+        let from_ms = optional_time("from", self.from.as_deref())?;
+        let to_ms = optional_time("to", self.to.as_deref())?;
         if let (Some(f), Some(t)) = (from_ms, to_ms) {
             check_order(f, t)?;
         }
-        let (limit, offset) = page(limit, offset, default, max)?;
-        Ok(Self {
+        let (limit, offset) = page(self.limit.as_deref(), self.offset.as_deref(), default, max)?;
+        Ok(LogWindow {
             from_ms,
             to_ms,
             limit,
             offset,
         })
     }
+}
 
+impl LogWindow {
     /// The page size, for a store query.
     pub(crate) fn limit_usize(&self) -> usize {
         usize::try_from(self.limit).unwrap_or(usize::MAX)
