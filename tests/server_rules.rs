@@ -58,6 +58,10 @@ struct Api {
 
 impl Api {
     async fn login(server: &Server) -> Self {
+        Self::login_as(server, "admin", PASSWORD).await
+    }
+
+    async fn login_as(server: &Server, username: &str, password: &str) -> Self {
         let http = reqwest::Client::new();
         let base = format!("http://{}", server.http_addr());
         let (status, body) = json_call(
@@ -65,10 +69,10 @@ impl Api {
             Method::POST,
             format!("{base}/v1/auth/login"),
             None,
-            Some(json!({"username": "admin", "password": PASSWORD})),
+            Some(json!({"username": username, "password": password})),
         )
         .await;
-        assert_eq!(status, 200, "{body}");
+        assert_eq!(status, 200, "{username} logs in: {body}");
         let jwt = body["token"].as_str().unwrap().to_owned();
         Self { http, base, jwt }
     }
@@ -400,15 +404,8 @@ async fn rules_made_over_rest_survive_a_restart_and_run() {
         .await
         .unwrap();
     let api = Api::login(&server).await;
-    let (status, body) = json_call(
-        &api.http,
-        Method::POST,
-        format!("{}/v1/auth/login", api.base),
-        None,
-        Some(json!({"username": "vic", "password": "Viewer-Passw0rd-1"})),
-    )
-    .await;
-    assert_eq!(status, 200, "the user survives: {body}");
+    // The user survives: it logs in.
+    Api::login_as(&server, "vic", "Viewer-Passw0rd-1").await;
     let (status, _) = json_call(
         &api.http,
         Method::GET,
@@ -466,20 +463,7 @@ async fn an_acknowledged_alert_sends_no_reminder_and_can_be_resolved_by_hand() {
         )
         .await;
     assert_eq!(status, 201);
-    let (status, body) = json_call(
-        &admin.http,
-        Method::POST,
-        format!("{}/v1/auth/login", admin.base),
-        None,
-        Some(json!({"username": "oncall", "password": "Pager-Duty-Passw0rd"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let oncall = Api {
-        http: admin.http.clone(),
-        base: admin.base.clone(),
-        jwt: body["token"].as_str().unwrap().to_owned(),
-    };
+    let oncall = Api::login_as(&server, "oncall", "Pager-Duty-Passw0rd").await;
     let mut rule = threshold("hot", "sensor.temp", 0);
     rule["silence_secs"] = json!(60);
     let (status, _) = admin
