@@ -294,9 +294,8 @@ impl ServerBuilder {
         for channel in &config.notification.channels {
             parts.channels.validate(channel)?;
         }
-        parts.rules.compile(&config.alert.rules)?;
-        // The rules made through the API, read from `cert.db` without
-        // changing it, as the server would run them.
+        // The file's rules, then those made through the API, read from
+        // `cert.db` without changing it: all of them as the server runs them.
         let stored = oxmon_storage::read_stored_rules(&config.data_dir.join("cert.db"))?;
         parts
             .rules
