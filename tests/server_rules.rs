@@ -50,6 +50,13 @@ url = "http://127.0.0.1:{hook_port}/alerts"
     ServerConfig::from_toml(&toml, "server.toml").unwrap()
 }
 
+/// A server on `dir` notifying the webhook receiver on `hook_port`.
+async fn start(dir: &std::path::Path, hook_port: u16) -> Server {
+    Server::start(config(dir, hook_port), Arc::new(SystemClock))
+        .await
+        .unwrap()
+}
+
 struct Api {
     http: reqwest::Client,
     base: String,
@@ -127,9 +134,7 @@ fn threshold(name: &str, metric: &str, duration_secs: u64) -> Value {
 async fn a_rule_made_over_rest_fires_and_its_deletion_resolves_the_alert() {
     let (port, mut hooks) = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
-        .await
-        .unwrap();
+    let server = start(dir.path(), port).await;
     let api = Api::login(&server).await;
     let agent = Agent::connect(&server);
     let t0 = SystemClock.now_ms() - 600_000;
@@ -199,9 +204,7 @@ async fn a_rule_made_over_rest_fires_and_its_deletion_resolves_the_alert() {
 async fn editing_one_rule_keeps_another_rules_pending_state() {
     let (port, mut hooks) = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
-        .await
-        .unwrap();
+    let server = start(dir.path(), port).await;
     let api = Api::login(&server).await;
     let agent = Agent::connect(&server);
     let t0 = SystemClock.now_ms() - 600_000;
@@ -265,9 +268,7 @@ async fn editing_one_rule_keeps_another_rules_pending_state() {
 async fn refusals_name_the_field_and_file_rules_are_read_only() {
     let (port, _hooks) = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
-        .await
-        .unwrap();
+    let server = start(dir.path(), port).await;
     let api = Api::login(&server).await;
     let mut missing = threshold("x", "m", 0);
     missing.as_object_mut().unwrap().remove("operator");
@@ -356,9 +357,7 @@ async fn refusals_name_the_field_and_file_rules_are_read_only() {
 async fn rules_made_over_rest_survive_a_restart_and_run() {
     let (port, mut hooks) = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
-        .await
-        .unwrap();
+    let server = start(dir.path(), port).await;
     let api = Api::login(&server).await;
     let (status, created) = api
         .call(
@@ -400,9 +399,7 @@ async fn rules_made_over_rest_survive_a_restart_and_run() {
     assert_eq!(status, 201);
     server.shutdown().await;
 
-    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
-        .await
-        .unwrap();
+    let server = start(dir.path(), port).await;
     let api = Api::login(&server).await;
     // The user survives: it logs in.
     Api::login_as(&server, "vic", "Viewer-Passw0rd-1").await;
@@ -451,9 +448,7 @@ async fn rules_made_over_rest_survive_a_restart_and_run() {
 async fn an_acknowledged_alert_sends_no_reminder_and_can_be_resolved_by_hand() {
     let (port, mut hooks) = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
-        .await
-        .unwrap();
+    let server = start(dir.path(), port).await;
     let admin = Api::login(&server).await;
     let (status, _) = admin
         .call(
@@ -555,9 +550,7 @@ async fn an_acknowledged_alert_sends_no_reminder_and_can_be_resolved_by_hand() {
 async fn an_ad_hoc_silence_suppresses_exactly_the_matched_series() {
     let (port, mut hooks) = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(config(dir.path(), port), Arc::new(SystemClock))
-        .await
-        .unwrap();
+    let server = start(dir.path(), port).await;
     let api = Api::login(&server).await;
     let (status, _) = api
         .call(
