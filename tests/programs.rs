@@ -100,7 +100,7 @@ fn the_server_program_answers_help_and_refuses_bad_arguments_without_starting() 
 /// `data_dir/cert.db`, without changing the file.
 #[tokio::test(flavor = "multi_thread")]
 async fn check_config_checks_the_stored_rules_too() {
-    use oxmon::core::manage::RuleStore;
+    use oxmon::core::manage::{DefinitionKind, DefinitionStore};
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let config = dir.path().join("server.toml");
@@ -127,7 +127,10 @@ async fn check_config_checks_the_stored_rules_too() {
     let rule: oxmon::core::toml::Table = "name = \"jumpy\"\ntype = \"jump\"\nmetric = \"m\""
         .parse()
         .expect("toml");
-    store.create_rule("jumpy", &rule, 1).await.expect("store");
+    store
+        .create_definition(DefinitionKind::Rule, "jumpy", &rule, 1)
+        .await
+        .expect("store");
     drop(store);
     let before = std::fs::read(data.join("cert.db")).expect("read");
     let out = check();

@@ -9,7 +9,7 @@ pub use memory::MemoryStore;
 pub use memory_manage::MemoryManagementStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{
-    CompactReport, SqliteManagementStore, SqliteOptions, SqliteStore, read_stored_rules,
+    CompactReport, SqliteManagementStore, SqliteOptions, SqliteStore, read_stored_definitions,
 };
 
 /// `oxmon-core`, the types and traits this crate is built on: the way to

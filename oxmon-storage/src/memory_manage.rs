@@ -1,15 +1,15 @@
 //! `MemoryManagementStore`: users, agent whitelist and certificate data in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use oxmon_core::manage::{
     ApiToken, AuditLog, AuditPage, AuditQuery, AuditRecord, CertCheckResult, CertDomain,
-    CertDomainUpdate, CertStore, CertificateDetails, DetailsFilter, DomainFilter,
-    MAX_TOKENS_PER_USER, NewApiToken, NewCertDomain, NewSilence, Page, Role, RuleStore, Silence,
-    SilenceStore, StoredRule, User, UserStore, UserUpdate, WhitelistEntry, WhitelistStore,
-    check_admin_remains, validate_hash, validate_limit, validate_username,
+    CertDomainUpdate, CertStore, CertificateDetails, DefinitionKind, DefinitionStore,
+    DetailsFilter, DomainFilter, MAX_TOKENS_PER_USER, NewApiToken, NewCertDomain, NewSilence, Page,
+    Role, Silence, SilenceStore, StoredDefinition, User, UserStore, UserUpdate, WhitelistEntry,
+    WhitelistStore, check_admin_remains, validate_hash, validate_limit, validate_username,
 };
 use oxmon_core::notify_history::{
     DeliveryPage, DeliveryQuery, DeliveryRecord, MemoryHistory, NotificationHistory,
@@ -29,17 +29,18 @@ pub struct MemoryManagementStore {
     users: RwLock<Users>,
     whitelist: RwLock<BTreeMap<String, WhitelistEntry>>,
     certs: RwLock<Certs>,
-    rules: RwLock<Rules>,
+    definitions: RwLock<HashMap<DefinitionKind, Definitions>>,
     audit: RwLock<Vec<AuditRecord>>,
     silences: RwLock<Vec<Silence>>,
     history: MemoryHistory,
 }
 
+/// The definitions of one kind.
 #[derive(Debug, Default)]
-struct Rules {
+struct Definitions {
     last_id: u64,
     /// In creation order.
-    list: Vec<StoredRule>,
+    list: Vec<StoredDefinition>,
 }
 
 #[derive(Debug, Default)]
@@ -650,62 +651,78 @@ impl AuditLog for MemoryManagementStore {
     }
 }
 
+fn definition_conflict(kind: DefinitionKind, name: &str) -> Error {
+    Error::Conflict(format!("a {} named `{name}` exists", kind.noun()))
+}
+
+fn definition_not_found(kind: DefinitionKind, id: &str) -> Error {
+    Error::NotFound(format!("no {} `{id}`", kind.noun()))
+}
+
 #[async_trait]
-impl RuleStore for MemoryManagementStore {
-    async fn list_rules(&self) -> Result<Vec<StoredRule>> {
-        Ok(read(&self.rules).list.clone())
+impl DefinitionStore for MemoryManagementStore {
+    async fn list_definitions(&self, kind: DefinitionKind) -> Result<Vec<StoredDefinition>> {
+        Ok(read(&self.definitions)
+            .get(&kind)
+            .map(|d| d.list.clone())
+            .unwrap_or_default())
     }
 
-    async fn create_rule(
+    async fn create_definition(
         &self,
+        kind: DefinitionKind,
         name: &str,
         definition: &toml::Table,
         now_ms: i64,
-    ) -> Result<StoredRule> {
-        let mut rules = write(&self.rules);
-        if rules.list.iter().any(|r| r.name == name) {
-            return Err(Error::Conflict(format!("a rule named `{name}` exists")));
+    ) -> Result<StoredDefinition> {
+        let mut all = write(&self.definitions);
+        let defs = all.entry(kind).or_default();
+        if defs.list.iter().any(|d| d.name == name) {
+            return Err(definition_conflict(kind, name));
         }
-        rules.last_id += 1;
-        let rule = StoredRule {
-            id: format!("mem-rule-{}", rules.last_id),
+        defs.last_id += 1;
+        let stored = StoredDefinition {
+            id: format!("mem-{}-{}", kind.noun(), defs.last_id),
             name: name.to_owned(),
             definition: definition.clone(),
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
         };
-        rules.list.push(rule.clone());
-        Ok(rule)
+        defs.list.push(stored.clone());
+        Ok(stored)
     }
 
-    async fn update_rule(
+    async fn update_definition(
         &self,
+        kind: DefinitionKind,
         id: &str,
         name: &str,
         definition: &toml::Table,
         now_ms: i64,
-    ) -> Result<StoredRule> {
-        let mut rules = write(&self.rules);
-        if rules.list.iter().any(|r| r.name == name && r.id != id) {
-            return Err(Error::Conflict(format!("a rule named `{name}` exists")));
+    ) -> Result<StoredDefinition> {
+        let mut all = write(&self.definitions);
+        let defs = all.entry(kind).or_default();
+        if defs.list.iter().any(|d| d.name == name && d.id != id) {
+            return Err(definition_conflict(kind, name));
         }
-        let rule = rules
+        let found = defs
             .list
             .iter_mut()
-            .find(|r| r.id == id)
-            .ok_or_else(|| Error::NotFound(format!("no rule `{id}`")))?;
-        rule.name = name.to_owned();
-        rule.definition = definition.clone();
-        rule.updated_at_ms = now_ms;
-        Ok(rule.clone())
+            .find(|d| d.id == id)
+            .ok_or_else(|| definition_not_found(kind, id))?;
+        found.name = name.to_owned();
+        found.definition = definition.clone();
+        found.updated_at_ms = now_ms;
+        Ok(found.clone())
     }
 
-    async fn delete_rule(&self, id: &str) -> Result<()> {
-        let mut rules = write(&self.rules);
-        let before = rules.list.len();
-        rules.list.retain(|r| r.id != id);
-        if rules.list.len() == before {
-            return Err(Error::NotFound(format!("no rule `{id}`")));
+    async fn delete_definition(&self, kind: DefinitionKind, id: &str) -> Result<()> {
+        let mut all = write(&self.definitions);
+        let defs = all.entry(kind).or_default();
+        let before = defs.list.len();
+        defs.list.retain(|d| d.id != id);
+        if defs.list.len() == before {
+            return Err(definition_not_found(kind, id));
         }
         Ok(())
     }
@@ -719,7 +736,7 @@ mod tests {
     async fn conforms_to_the_management_contracts() {
         let store = MemoryManagementStore::new();
         oxmon_core::testing::manage::run_all(&store, &store, &store).await;
-        oxmon_core::testing::manage::rules::run_all(&store).await;
+        oxmon_core::testing::manage::definitions::run_all(&store).await;
         oxmon_core::testing::manage::audit::run_all(&store).await;
         oxmon_core::testing::manage::silences::run_all(&store).await;
     }

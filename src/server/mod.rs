@@ -23,7 +23,7 @@ use oxmon_alert::{EngineOptions, RuleRegistry};
 use oxmon_collector::cert::{CertChecker, CertCheckerError};
 use oxmon_core::config::ConfigError;
 use oxmon_core::config::{AgentConfig, ServerConfig};
-use oxmon_core::manage::{ManagementStore, WhitelistStore};
+use oxmon_core::manage::{DefinitionKind, ManagementStore, WhitelistStore};
 use oxmon_core::notify_history::NotificationHistory;
 use oxmon_core::{ChannelPlugin, Clock, Collector, MetricStore, RulePlugin, SystemClock};
 use oxmon_http::auth::{LoginLimiter, LoginLimits, PasswordPool};
@@ -296,7 +296,10 @@ impl ServerBuilder {
         }
         // The file's rules, then those made through the API, read from
         // `cert.db` without changing it: all of them as the server runs them.
-        let stored = oxmon_storage::read_stored_rules(&config.data_dir.join("cert.db"))?;
+        let stored = oxmon_storage::read_stored_definitions(
+            &config.data_dir.join("cert.db"),
+            DefinitionKind::Rule,
+        )?;
         parts
             .rules
             .compile(&rules::combine(&config.alert.rules, &stored)?)?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use oxmon_alert::{Rule, RuleRegistry};
 use oxmon_core::config::{ConfigError, RuleConfig, parse_rule};
-use oxmon_core::manage::{ManagementStore, StoredRule};
+use oxmon_core::manage::{DefinitionKind, ManagementStore, StoredDefinition};
 use oxmon_core::toml;
 use oxmon_core::{Clock, Error, MetricBatch, Result};
 use oxmon_http::{CONFIG_RULE_ID_PREFIX, ManagedRule, RuleSource};
@@ -32,6 +32,8 @@ pub(super) enum AlertInput {
     },
 }
 
+const RULE: DefinitionKind = DefinitionKind::Rule;
+
 /// Where a stored rule's errors point: the management database and the
 /// rule's id.
 fn origin(id: &str) -> String {
@@ -39,7 +41,7 @@ fn origin(id: &str) -> String {
 }
 
 /// A stored rule as its configuration.
-fn parse_stored(rule: &StoredRule) -> std::result::Result<RuleConfig, ConfigError> {
+fn parse_stored(rule: &StoredDefinition) -> std::result::Result<RuleConfig, ConfigError> {
     parse_rule(rule.definition.clone(), &origin(&rule.id))
 }
 
@@ -52,11 +54,14 @@ pub(super) async fn all_rules(
     file: &[RuleConfig],
     store: &dyn ManagementStore,
 ) -> std::result::Result<Vec<RuleConfig>, ConfigError> {
-    let stored = store.list_rules().await.map_err(|e| ConfigError {
-        file: "cert.db".into(),
-        field: None,
-        problem: format!("cannot read the stored alert rules: {e}"),
-    })?;
+    let stored = store
+        .list_definitions(RULE)
+        .await
+        .map_err(|e| ConfigError {
+            file: "cert.db".into(),
+            field: None,
+            problem: format!("cannot read the stored alert rules: {e}"),
+        })?;
     combine(file, &stored)
 }
 
@@ -67,7 +72,7 @@ pub(super) async fn all_rules(
 /// The first stored rule that fails, naming it.
 pub(super) fn combine(
     file: &[RuleConfig],
-    stored: &[StoredRule],
+    stored: &[StoredDefinition],
 ) -> std::result::Result<Vec<RuleConfig>, ConfigError> {
     let mut rules = file.to_vec();
     for s in stored {
@@ -126,7 +131,7 @@ impl RuleManager {
         }
     }
 
-    fn api_rule(stored: &StoredRule, rule: RuleConfig) -> ManagedRule {
+    fn api_rule(stored: &StoredDefinition, rule: RuleConfig) -> ManagedRule {
         ManagedRule {
             id: stored.id.clone(),
             source: RuleSource::Api,
@@ -182,21 +187,12 @@ impl RuleManager {
             .map_err(|_| Error::unavailable("the alert engine has stopped"))
     }
 
-    async fn stored(&self, id: &str) -> Result<StoredRule> {
-        self.store
-            .list_rules()
-            .await?
-            .into_iter()
-            .find(|r| r.id == id)
-            .ok_or_else(|| Error::NotFound(format!("no rule `{}`", id.escape_debug())))
-    }
-
     async fn replace(&self, id: &str, definition: toml::Table) -> Result<ManagedRule> {
         self.refuse_file_rule(id)?;
         let rule = self.check(&definition)?;
         let stored = self
             .store
-            .update_rule(id, &rule.name, &definition, self.clock.now_ms())
+            .update_definition(RULE, id, &rule.name, &definition, self.clock.now_ms())
             .await?;
         self.apply().await?;
         Ok(Self::api_rule(&stored, rule))
@@ -207,7 +203,7 @@ impl RuleManager {
 impl oxmon_http::RuleAdmin for RuleManager {
     async fn rules(&self) -> Result<Vec<ManagedRule>> {
         let mut out: Vec<ManagedRule> = self.file.iter().map(ManagedRule::from_file).collect();
-        for s in self.store.list_rules().await? {
+        for s in self.store.list_definitions(RULE).await? {
             let rule = parse_stored(&s).map_err(Error::Config)?;
             out.push(Self::api_rule(&s, rule));
         }
@@ -219,7 +215,7 @@ impl oxmon_http::RuleAdmin for RuleManager {
         let rule = self.check(&definition)?;
         let stored = self
             .store
-            .create_rule(&rule.name, &definition, self.clock.now_ms())
+            .create_definition(RULE, &rule.name, &definition, self.clock.now_ms())
             .await?;
         self.apply().await?;
         Ok(Self::api_rule(&stored, rule))
@@ -233,14 +229,14 @@ impl oxmon_http::RuleAdmin for RuleManager {
     async fn delete(&self, id: &str) -> Result<()> {
         let _one = self.changes.lock().await;
         self.refuse_file_rule(id)?;
-        self.store.delete_rule(id).await?;
+        self.store.delete_definition(RULE, id).await?;
         self.apply().await
     }
 
     async fn set_enabled(&self, id: &str, enabled: bool) -> Result<ManagedRule> {
         let _one = self.changes.lock().await;
         self.refuse_file_rule(id)?;
-        let mut definition = self.stored(id).await?.definition;
+        let mut definition = self.store.get_definition(RULE, id).await?.definition;
         definition.insert("enabled".into(), toml::Value::Boolean(enabled));
         self.replace(id, definition).await
     }

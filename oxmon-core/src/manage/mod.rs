@@ -16,7 +16,11 @@
 //!   the wall clock.
 //! - **Secrets stay out.** Stores keep only opaque hashes of passwords and
 //!   agent tokens, and the `Debug` output of [`User`] and [`WhitelistEntry`]
-//!   leaves even the hashes out.
+//!   leaves even the hashes out. The one exception is a channel made through
+//!   the API ([`DefinitionKind::Channel`]): the server must send with its
+//!   credentials, so they are kept as given (the database file is readable
+//!   by its owner only), and `Debug` of [`StoredDefinition`] names fields
+//!   without values.
 //! - **Writes are atomic and durable** (for persistent stores): `Ok` means
 //!   the change is committed; on `Err` nothing of the call is visible.
 //! - **Errors**, common to every method: [`crate::Error::Unavailable`] when
@@ -29,7 +33,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 
 mod audit;
-mod rules;
+mod definitions;
 mod silences;
 mod types;
 
@@ -39,7 +43,7 @@ pub use crate::cert::{
     normalize_domain, validate_port,
 };
 pub use audit::{AuditLog, AuditPage, AuditQuery, AuditRecord};
-pub use rules::{RuleStore, StoredRule};
+pub use definitions::{DefinitionKind, DefinitionStore, StoredDefinition};
 pub use silences::{
     MAX_LABEL_MATCHERS, MAX_MATCHER_LEN, MAX_SILENCE_COMMENT_LEN, NewSilence, Silence,
     SilenceMatchers, SilenceStore,
@@ -351,14 +355,15 @@ pub trait CertStore: Send + Sync + std::fmt::Debug {
 
 /// Everything the server keeps besides metrics: users, the agent
 /// whitelist, certificate domains and results, the notification history
-/// the alert rules made through the API and ad-hoc silences and the audit log.
+/// the alert rules and channels made through the API, ad-hoc silences and
+/// the audit log.
 /// Implemented for every type that implements the seven traits
 /// (`oxmon_storage`'s SQLite and memory stores do).
 pub trait ManagementStore:
     UserStore
     + WhitelistStore
     + CertStore
-    + RuleStore
+    + DefinitionStore
     + SilenceStore
     + AuditLog
     + crate::notify_history::NotificationHistory
@@ -369,7 +374,7 @@ impl<T> ManagementStore for T where
     T: UserStore
         + WhitelistStore
         + CertStore
-        + RuleStore
+        + DefinitionStore
         + SilenceStore
         + AuditLog
         + crate::notify_history::NotificationHistory

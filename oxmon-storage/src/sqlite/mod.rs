@@ -31,7 +31,7 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 pub use compact::CompactReport;
-pub use manage::{SqliteManagementStore, read_stored_rules};
+pub use manage::{SqliteManagementStore, read_stored_definitions};
 pub use options::SqliteOptions;
 
 use index::{Index, IndexData};

@@ -1,5 +1,5 @@
 //! Conformance suite for [`UserStore`], [`WhitelistStore`], [`CertStore`]
-//! and [`RuleStore`](crate::manage::RuleStore) implementations.
+//! and [`DefinitionStore`](crate::manage::DefinitionStore) implementations.
 //!
 //! Every function expects a store that holds nothing under the names it uses
 //! (each check has its own usernames, agent ids and domains, so they can share
@@ -9,7 +9,7 @@
 pub mod audit;
 pub mod cert_checks;
 pub mod certs;
-pub mod rules;
+pub mod definitions;
 pub mod silences;
 
 use crate::error::Error;

@@ -29,9 +29,9 @@
 
 mod audit;
 mod certs;
+mod definitions;
 mod history;
-mod rules;
-pub use rules::read_stored_rules;
+pub use definitions::read_stored_definitions;
 mod schema;
 mod silences;
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::db_err;
 /// `PRAGMA application_id` of an oxmon management database: "OXMC".
 pub(super) const APPLICATION_ID: i32 = 0x4F58_4D43;
 /// The schema version this build writes and reads.
-pub(super) const SCHEMA_VERSION: i32 = 3;
+pub(super) const SCHEMA_VERSION: i32 = 4;
 
 /// Version 2: the notification history (every delivery attempt).
 const MIGRATION_V2: &str = "
@@ -73,6 +73,20 @@ CREATE TABLE alert_rules (
     updated_at INTEGER NOT NULL
 );
 ";
+/// Version 4: notification channels made through the API (their
+/// `[[notification.channels]]` fields as TOML text, credentials included:
+/// the file is its owner's alone).
+const MIGRATION_V4: &str = "
+CREATE TABLE channels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+    name TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL,              -- the channel's fields, a TOML table
+    created_at INTEGER NOT NULL,           -- ms since the epoch
+    updated_at INTEGER NOT NULL
+);
+";
+/// Every forward migration, in order: the one to version `n + 2` at `n`.
+const MIGRATIONS: [&str; 3] = [MIGRATION_V2, MIGRATION_V3, MIGRATION_V4];
 /// How long a statement waits for another connection's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -310,14 +324,12 @@ fn migrate(mut conn: Connection, path: &Path) -> Result<Connection> {
     };
     if !id.has_schema {
         tx.execute_batch(SCHEMA_V1)
-            .and_then(|()| tx.execute_batch(MIGRATION_V2))
-            .and_then(|()| tx.execute_batch(MIGRATION_V3))
+            .and_then(|()| MIGRATIONS.iter().try_for_each(|m| tx.execute_batch(m)))
             .and_then(|()| set_version(&tx))
             .map_err(|e| db_err(&context, e))?;
     } else if id.user_version < SCHEMA_VERSION && id.user_version >= 1 {
-        // Forward migrations, one step each: 1 -> 2 -> 3.
-        let steps = [MIGRATION_V2, MIGRATION_V3];
-        for step in &steps[usize::try_from(id.user_version - 1).unwrap_or(0)..] {
+        // Forward migrations, one step each: 1 -> 2 -> 3 -> 4.
+        for step in &MIGRATIONS[usize::try_from(id.user_version - 1).unwrap_or(0)..] {
             tx.execute_batch(step).map_err(|e| db_err(&context, e))?;
         }
         set_version(&tx).map_err(|e| db_err(&context, e))?;

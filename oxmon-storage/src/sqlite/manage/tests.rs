@@ -37,7 +37,7 @@ async fn conforms_to_the_management_contracts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_in(dir.path()).await;
     oxmon_core::testing::manage::run_all(&store, &store, &store).await;
-    oxmon_core::testing::manage::rules::run_all(&store).await;
+    oxmon_core::testing::manage::definitions::run_all(&store).await;
     oxmon_core::testing::manage::audit::run_all(&store).await;
     oxmon_core::testing::manage::silences::run_all(&store).await;
 }
@@ -452,8 +452,8 @@ fn sqlite_failures_map_to_retryable_or_permanent() {
 }
 
 #[tokio::test]
-async fn a_version_2_file_gains_the_rules_table_and_keeps_its_data() {
-    use oxmon_core::manage::RuleStore;
+async fn a_version_2_file_gains_the_later_tables_and_keeps_its_data() {
+    use oxmon_core::manage::{DefinitionKind, DefinitionStore};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cert.db");
     let store = open_in(dir.path()).await;
@@ -462,7 +462,7 @@ async fn a_version_2_file_gains_the_rules_table_and_keeps_its_data() {
     // What an oxmon of schema version 2 left behind.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE alert_rules; DROP TABLE api_tokens; DROP TABLE audit_log; DROP TABLE silences; \
+        "DROP TABLE channels; DROP TABLE alert_rules; DROP TABLE api_tokens; DROP TABLE audit_log; DROP TABLE silences; \
          ALTER TABLE users DROP COLUMN role; \
          ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 2;",
     )
@@ -486,17 +486,24 @@ async fn a_version_2_file_gains_the_rules_table_and_keeps_its_data() {
         (oxmon_core::manage::Role::Admin, false),
         "users before roles were administrators and stay so"
     );
-    assert!(store.list_rules().await.expect("rules").is_empty());
     let table: toml::Table = "name = \"r\"".parse().expect("toml");
-    store.create_rule("r", &table, T0).await.expect("create");
+    for kind in DefinitionKind::ALL {
+        assert!(store.list_definitions(kind).await.expect("list").is_empty());
+        store
+            .create_definition(kind, "r", &table, T0)
+            .await
+            .expect("create");
+    }
     drop(store);
     assert_eq!(
         pragma(&raw(&path), "user_version"),
         format!("Integer({SCHEMA_VERSION})")
     );
     let store = open_in(dir.path()).await;
-    assert_eq!(
-        store.list_rules().await.expect("rules")[0].definition,
-        table
-    );
+    for kind in DefinitionKind::ALL {
+        assert_eq!(
+            store.list_definitions(kind).await.expect("list")[0].definition,
+            table
+        );
+    }
 }
