@@ -164,6 +164,42 @@ pub trait ChannelPlugin: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// The [`ConfigError`] naming the field.
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError>;
+
+    /// The settings of this `type` that hold credentials (a password, an
+    /// API key, a signing secret, a URL carrying a token): the REST API
+    /// takes them but never shows them, only whether they are set. Whatever
+    /// this lists, a setting whose name [looks secret](looks_secret) is
+    /// treated so too.
+    fn secret_settings(&self) -> &[&str] {
+        &[]
+    }
+
+    /// Whether setting `key` is write-only: listed by
+    /// [`ChannelPlugin::secret_settings`] or [named like a secret](looks_secret).
+    fn is_secret(&self, key: &str) -> bool {
+        self.secret_settings().contains(&key) || looks_secret(key)
+    }
+}
+
+/// Whether a setting's name says it holds a credential: it contains
+/// `password`, `passwd`, `secret`, `token`, `key`, `auth`, `credential`,
+/// `header` or `url` (URLs of chat robots and webhooks carry their access
+/// token), in any case. Deliberately broad: a setting hidden by mistake
+/// costs a look at the configuration, one shown by mistake leaks.
+pub fn looks_secret(key: &str) -> bool {
+    const WORDS: [&str; 9] = [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "key",
+        "auth",
+        "credential",
+        "header",
+        "url",
+    ];
+    let key = key.to_ascii_lowercase();
+    WORDS.iter().any(|w| key.contains(w))
 }
 
 #[cfg(test)]

@@ -25,7 +25,9 @@ pub mod validate;
 pub mod testing;
 
 pub use alert::{AlertEvent, AlertStatus, Prediction};
-pub use channel::{Channel, ChannelPlugin, Notification, SendError, SendErrorKind, fmt_value};
+pub use channel::{
+    Channel, ChannelPlugin, Notification, SendError, SendErrorKind, fmt_value, looks_secret,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use collector::{CollectContext, Collector};
 pub use error::{BoxError, Error, Result};

@@ -30,7 +30,7 @@ pub use auth::AuthConfig;
 pub use channel::ChannelConfig;
 pub use custom_rule::CustomRule;
 pub use log::{LogConfig, LogFormat, validate_log_filter};
-pub use notification::NotificationConfig;
+pub use notification::{NotificationConfig, parse_channel};
 pub use rules::{BUILTIN_RULE_TYPES, Operator, RateDirection, RuleConfig, RuleKind, parse_rule};
 pub use server::{
     AlertConfig, CertCheckConfig, IngestConfig, LimitsConfig, LocalAgentConfig, ServerConfig,

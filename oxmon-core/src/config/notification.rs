@@ -62,79 +62,20 @@ impl RawNotification {
         let mut channels = Vec::with_capacity(self.channels.len());
         let mut names = std::collections::HashSet::new();
         for (i, mut table) in self.channels.into_iter().enumerate() {
-            let at = |f: &str| format!("notification.channels[{i}].{f}");
-            let kind = match table.remove("type") {
-                Some(toml::Value::String(s)) if !s.trim().is_empty() => s,
-                Some(other) => {
-                    return Err(ctx.err(
-                        at("type"),
-                        format!("must be a non-empty string, got {other}"),
-                    ));
-                }
-                None => {
-                    return Err(ctx.err(
-                        at("type"),
-                        "is required (email, webhook, sms, dingtalk, weixin, ...)",
-                    ));
-                }
-            };
-            let name = match table.remove("name") {
-                Some(toml::Value::String(s)) if !s.trim().is_empty() => s,
-                None => format!("{kind}-{}", i + 1),
-                Some(other) => {
-                    return Err(ctx.err(
-                        at("name"),
-                        format!("must be a non-empty string, got {other}"),
-                    ));
-                }
-            };
-            if !names.insert(name.clone()) {
-                return Err(ctx.err(
-                    at("name"),
-                    format!("`{name}` is used by another channel; names must be unique"),
-                ));
-            }
-            let min_severity = match table.remove("min_severity") {
-                None => Severity::Info,
-                Some(toml::Value::String(s)) => s
-                    .parse()
-                    .map_err(|p: String| ctx.err(at("min_severity"), p))?,
-                Some(other) => {
-                    return Err(
-                        ctx.err(at("min_severity"), format!("must be a string, got {other}"))
-                    );
-                }
-            };
-            let send_resolved = match table.remove("send_resolved") {
-                None => true,
-                Some(toml::Value::Boolean(b)) => b,
-                Some(other) => {
-                    return Err(ctx.err(
-                        at("send_resolved"),
-                        format!("must be true or false, got {other}"),
-                    ));
-                }
-            };
             // TOML puts every key written after a `[[notification.channels]]`
             // header into that channel, so the spec's `aggregation_window_secs = 60`
             // at the end of the file lands here. Accept it as the global setting.
             if let Some(v) = table.remove("aggregation_window_secs") {
+                let at = format!("notification.channels[{i}].aggregation_window_secs");
                 let toml::Value::Integer(v) = v else {
-                    return Err(ctx.err(
-                        at("aggregation_window_secs"),
-                        "must be a whole number of seconds",
-                    ));
+                    return Err(ctx.err(at, "must be a whole number of seconds"));
                 };
-                let v = u64::try_from(v).map_err(|_| {
-                    ctx.err(
-                        at("aggregation_window_secs"),
-                        format!("must not be negative, got {v}"),
-                    )
-                })?;
+                let v = u64::try_from(v)
+                    .map_err(|_| ctx.err(&at, format!("must not be negative, got {v}")))?;
                 match aggregation {
                     Some(existing) if existing != v => {
                         return Err(ctx.err(
-                            at("aggregation_window_secs"),
+                            at,
                             format!(
                                 "is {v} but aggregation_window_secs is already {existing}; it is a global setting: \
                                  write it once, before the [[notification.channels]] tables"
@@ -144,15 +85,17 @@ impl RawNotification {
                     _ => aggregation = Some(v),
                 }
             }
-            channels.push(ChannelConfig {
-                name,
-                kind,
-                min_severity,
-                send_resolved,
-                settings: table,
-                index: i,
-                origin: ctx.file.to_owned(),
-            });
+            let channel = validate_channel(table, ctx, i)?;
+            if !names.insert(channel.name.clone()) {
+                return Err(ctx.err(
+                    format!("notification.channels[{i}].name"),
+                    format!(
+                        "`{}` is used by another channel; names must be unique",
+                        channel.name
+                    ),
+                ));
+            }
+            channels.push(channel);
         }
         let silence_windows = self
             .silence_windows
@@ -171,5 +114,95 @@ impl RawNotification {
             aggregation_window_secs: aggregation.unwrap_or(60),
             timezone: self.timezone,
         })
+    }
+}
+
+/// One `[[notification.channels]]` table: its `type`, `name` (default
+/// `<type>-<position>`), `min_severity` and `send_resolved`; every other key
+/// stays in `settings` for the channel's plugin.
+fn validate_channel(
+    mut table: toml::Table,
+    ctx: Ctx<'_>,
+    i: usize,
+) -> Result<ChannelConfig, ConfigError> {
+    let at = |f: &str| format!("notification.channels[{i}].{f}");
+    let kind = match table.remove("type") {
+        Some(toml::Value::String(s)) if !s.trim().is_empty() => s,
+        Some(other) => {
+            return Err(ctx.err(
+                at("type"),
+                format!("must be a non-empty string, got {other}"),
+            ));
+        }
+        None => {
+            return Err(ctx.err(
+                at("type"),
+                "is required (email, webhook, sms, dingtalk, weixin, ...)",
+            ));
+        }
+    };
+    let name = match table.remove("name") {
+        Some(toml::Value::String(s)) if !s.trim().is_empty() => s,
+        None => format!("{kind}-{}", i + 1),
+        Some(other) => {
+            return Err(ctx.err(
+                at("name"),
+                format!("must be a non-empty string, got {other}"),
+            ));
+        }
+    };
+    let min_severity = match table.remove("min_severity") {
+        None => Severity::Info,
+        Some(toml::Value::String(s)) => s
+            .parse()
+            .map_err(|p: String| ctx.err(at("min_severity"), p))?,
+        Some(other) => {
+            return Err(ctx.err(at("min_severity"), format!("must be a string, got {other}")));
+        }
+    };
+    let send_resolved = match table.remove("send_resolved") {
+        None => true,
+        Some(toml::Value::Boolean(b)) => b,
+        Some(other) => {
+            return Err(ctx.err(
+                at("send_resolved"),
+                format!("must be true or false, got {other}"),
+            ));
+        }
+    };
+    Ok(ChannelConfig {
+        name,
+        kind,
+        min_severity,
+        send_resolved,
+        settings: table,
+        index: i,
+        origin: ctx.file.to_owned(),
+    })
+}
+
+/// Parses one `[[notification.channels]]` table on its own (a channel sent
+/// to the REST API): the same checks as in a file, errors naming the field
+/// as in the channel (`min_severity`, not `notification.channels[0].min_severity`)
+/// and `origin` as the file. The settings are left for the channel's plugin
+/// to check ([`ConfigError::within_channel`] reads its errors the same way).
+///
+/// # Errors
+/// [`ConfigError`] naming `origin` and the field.
+pub fn parse_channel(table: toml::Table, origin: &str) -> Result<ChannelConfig, ConfigError> {
+    validate_channel(table, Ctx { file: origin }, 0).map_err(ConfigError::within_channel)
+}
+
+impl ConfigError {
+    /// The error of a channel checked on its own (see [`parse_channel`]),
+    /// its field named as in the channel: `notification.channels[0].url`
+    /// becomes `url`.
+    #[must_use]
+    pub fn within_channel(mut self) -> Self {
+        self.field = self.field.map(|f| {
+            let own = f.strip_prefix("notification.channels[0]").unwrap_or(&f);
+            own.strip_prefix('.').unwrap_or(own).to_owned()
+        });
+        self
     }
 }

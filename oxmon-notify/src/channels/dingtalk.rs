@@ -86,6 +86,10 @@ impl ChannelPlugin for DingTalkPlugin {
         "dingtalk"
     }
 
+    fn secret_settings(&self) -> &[&str] {
+        &["webhook_url", "secret"]
+    }
+
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
         Ok(Arc::new(self.parse(config)?))
     }

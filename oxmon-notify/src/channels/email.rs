@@ -216,6 +216,10 @@ impl ChannelPlugin for EmailPlugin {
         "email"
     }
 
+    fn secret_settings(&self) -> &[&str] {
+        &["smtp_password"]
+    }
+
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
         Ok(Arc::new(Self::parse(config)?))
     }

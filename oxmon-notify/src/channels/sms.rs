@@ -97,6 +97,10 @@ impl ChannelPlugin for SmsPlugin {
         "sms"
     }
 
+    fn secret_settings(&self) -> &[&str] {
+        &["gateway_url", "api_key"]
+    }
+
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
         Ok(Arc::new(Self::parse(config)?))
     }

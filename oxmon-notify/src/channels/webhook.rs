@@ -117,6 +117,10 @@ impl ChannelPlugin for WebhookPlugin {
         "webhook"
     }
 
+    fn secret_settings(&self) -> &[&str] {
+        &["url", "headers"]
+    }
+
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
         Ok(Arc::new(Self::parse(config)?))
     }

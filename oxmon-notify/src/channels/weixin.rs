@@ -65,6 +65,10 @@ impl ChannelPlugin for WeixinPlugin {
         "weixin"
     }
 
+    fn secret_settings(&self) -> &[&str] {
+        &["webhook_url"]
+    }
+
     fn build(&self, config: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
         Ok(Arc::new(Self::parse(config)?))
     }

@@ -6,7 +6,7 @@ mod retry;
 mod silence;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use oxmon_core::config::{ChannelConfig, ConfigError, NotificationConfig};
@@ -56,6 +56,14 @@ impl Route {
         }
     }
 
+    /// The same channel (the same built instance) with the same settings.
+    fn same_as(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.channel, &other.channel)
+            && self.min_severity == other.min_severity
+            && self.send_resolved == other.send_resolved
+            && self.rate_limit == other.rate_limit
+    }
+
     fn takes(&self, e: &AlertEvent) -> bool {
         e.severity >= self.min_severity && (e.status == AlertStatus::Firing || self.send_resolved)
     }
@@ -95,7 +103,8 @@ impl NotifierOptions {
     }
 }
 
-type GroupKey = (usize, String, AlertStatus);
+/// Channel name, rule, status.
+type GroupKey = (String, String, AlertStatus);
 
 #[derive(Debug)]
 struct RouteState {
@@ -107,14 +116,34 @@ struct RouteState {
 
 #[derive(Debug)]
 struct Inner {
-    routes: Vec<RouteState>,
+    /// Replaced as a whole by [`Notifier::set_routes`]; a delivery under
+    /// way keeps the route it started with.
+    routes: RwLock<Vec<Arc<RouteState>>>,
     options: NotifierOptions,
     clock: Arc<dyn Clock>,
     history: Arc<dyn NotificationHistory>,
-    groups: Mutex<HashMap<GroupKey, Vec<AlertEvent>>>,
+    groups: Mutex<HashMap<GroupKey, (Arc<RouteState>, Vec<AlertEvent>)>>,
+}
+
+impl RouteState {
+    fn new(route: Route) -> Arc<Self> {
+        Arc::new(Self {
+            window: route.rate_limit.map(|l| Mutex::new(limit::Window::new(l))),
+            route,
+            backlog: Mutex::new(None),
+        })
+    }
 }
 
 impl Inner {
+    /// The routes now.
+    fn routes(&self) -> Vec<Arc<RouteState>> {
+        self.routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Whether an active ad-hoc silence matches `event` at `now`. A store
     /// that cannot answer silences nothing (and says so in the log): a
     /// notification too many beats one lost.
@@ -155,17 +184,10 @@ impl Notifier {
         clock: Arc<dyn Clock>,
         history: Arc<dyn NotificationHistory>,
     ) -> Self {
-        let routes = routes
-            .into_iter()
-            .map(|route| RouteState {
-                window: route.rate_limit.map(|l| Mutex::new(limit::Window::new(l))),
-                route,
-                backlog: Mutex::new(None),
-            })
-            .collect();
+        let routes = routes.into_iter().map(RouteState::new).collect();
         Self {
             inner: Arc::new(Inner {
-                routes,
+                routes: RwLock::new(routes),
                 options,
                 clock,
                 history,
@@ -209,12 +231,35 @@ impl Notifier {
     }
 
     /// The channels' names, in route order.
-    pub fn channels(&self) -> Vec<&str> {
+    pub fn channels(&self) -> Vec<String> {
         self.inner
-            .routes
+            .routes()
             .iter()
-            .map(|r| r.route.channel.name())
+            .map(|r| r.route.channel.name().to_owned())
             .collect()
+    }
+
+    /// Switches to `routes` for every event from now on. A route the same
+    /// as one of now (the same channel instance, severity, `send_resolved`
+    /// and rate limit) keeps its rate-limit window and backlog; events
+    /// already waiting for their aggregation window or a retry still go to
+    /// the channel they were queued for.
+    pub fn set_routes(&self, routes: Vec<Route>) {
+        let mut now = self
+            .inner
+            .routes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = routes
+            .into_iter()
+            .map(|route| {
+                now.iter()
+                    .find(|rs| rs.route.same_as(&route))
+                    .cloned()
+                    .unwrap_or_else(|| RouteState::new(route))
+            })
+            .collect();
+        *now = next;
     }
 
     /// Takes one event: suppressed inside a silence window (recorded as
@@ -225,14 +270,14 @@ impl Notifier {
         let now = inner.clock.now_ms();
         let silenced =
             inner.options.silence.is_silenced(now) || inner.silenced_by_hand(&event, now).await;
-        for (i, rs) in inner.routes.iter().enumerate() {
+        for rs in inner.routes() {
             if !rs.route.takes(&event) {
                 continue;
             }
             if silenced {
                 inner
                     .record(
-                        rs,
+                        &rs,
                         std::slice::from_ref(&event),
                         DeliveryStatus::Silenced,
                         None,
@@ -244,13 +289,19 @@ impl Notifier {
             }
             let window = inner.options.aggregation_window;
             if window.is_zero() {
-                self.spawn_deliver(i, vec![event.clone()]);
+                self.spawn_deliver(rs, vec![event.clone()]);
                 continue;
             }
-            let key = (i, event.rule.clone(), event.status);
+            let key = (
+                rs.route.channel.name().to_owned(),
+                event.rule.clone(),
+                event.status,
+            );
             let first = {
                 let mut groups = lock(&inner.groups);
-                let group = groups.entry(key.clone()).or_default();
+                let (_, group) = groups
+                    .entry(key.clone())
+                    .or_insert_with(|| (rs.clone(), Vec::new()));
                 group.push(event.clone());
                 group.len() == 1
             };
@@ -258,9 +309,9 @@ impl Notifier {
                 let this = self.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(window).await;
-                    let events = lock(&this.inner.groups).remove(&key);
-                    if let Some(events) = events {
-                        this.deliver(key.0, events).await;
+                    let group = lock(&this.inner.groups).remove(&key);
+                    if let Some((rs, events)) = group {
+                        this.deliver(rs, events).await;
                     }
                 });
             }
@@ -269,22 +320,24 @@ impl Notifier {
 
     /// Sends every event still waiting for its aggregation window now.
     pub async fn flush(&self) {
-        let pending: Vec<(GroupKey, Vec<AlertEvent>)> = lock(&self.inner.groups).drain().collect();
-        for ((i, _, _), events) in pending {
-            self.deliver(i, events).await;
+        let pending: Vec<(Arc<RouteState>, Vec<AlertEvent>)> =
+            lock(&self.inner.groups).drain().map(|(_, g)| g).collect();
+        for (rs, events) in pending {
+            self.deliver(rs, events).await;
         }
     }
 
-    /// Sends a test notification to the channel named `channel` now, with
-    /// retries, bypassing silence windows, aggregation and rate limits.
+    /// Sends a test notification to the channel named `channel` now, in one
+    /// attempt (someone is waiting for the answer), bypassing silence
+    /// windows, aggregation and rate limits. The attempt is recorded.
     ///
     /// # Errors
-    /// [`Error::UnknownChannel`], or [`Error::Send`] with the last failure.
+    /// [`Error::UnknownChannel`], or [`Error::Send`] with the failure.
     pub async fn send_test(&self, channel: &str) -> Result<(), Error> {
         let rs = self
             .inner
-            .routes
-            .iter()
+            .routes()
+            .into_iter()
             .find(|r| r.route.channel.name() == channel)
             .ok_or_else(|| Error::UnknownChannel(channel.to_owned()))?;
         let now = self.inner.clock.now_ms();
@@ -302,25 +355,24 @@ impl Notifier {
             message: format!("Test notification from oxmon to channel {channel}: delivery works."),
         };
         self.inner
-            .send_with_retry(rs, &Notification::single(event))
+            .send_with_retry(&rs, &Notification::single(event), RetryPolicy::once())
             .await
     }
 
-    fn spawn_deliver(&self, i: usize, events: Vec<AlertEvent>) {
+    fn spawn_deliver(&self, rs: Arc<RouteState>, events: Vec<AlertEvent>) {
         let this = self.clone();
-        tokio::spawn(async move { this.deliver(i, events).await });
+        tokio::spawn(async move { this.deliver(rs, events).await });
     }
 
     /// Sends now if the route's rate limit allows, else adds the events to the
     /// route's backlog, which goes out as one digest when a slot frees.
-    async fn deliver(&self, i: usize, events: Vec<AlertEvent>) {
+    async fn deliver(&self, rs: Arc<RouteState>, events: Vec<AlertEvent>) {
         let inner = &self.inner;
-        let rs = &inner.routes[i];
         if let Some(window) = &rs.window {
             let verdict = lock(window).try_take(tokio::time::Instant::now());
             if let Err(free_at) = verdict {
                 inner
-                    .record(rs, &events, DeliveryStatus::Deferred, None, 0, 0)
+                    .record(&rs, &events, DeliveryStatus::Deferred, None, 0, 0)
                     .await;
                 let schedule = {
                     let mut backlog = lock(&rs.backlog);
@@ -332,16 +384,18 @@ impl Notifier {
                     let this = self.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep_until(free_at).await;
-                        let digest = lock(&this.inner.routes[i].backlog).take();
+                        let digest = lock(&rs.backlog).take();
                         if let Some(digest) = digest {
-                            this.spawn_deliver(i, digest);
+                            this.spawn_deliver(rs, digest);
                         }
                     });
                 }
                 return;
             }
         }
-        let _ = inner.send_with_retry(rs, &Notification { events }).await;
+        let _ = inner
+            .send_with_retry(&rs, &Notification { events }, &inner.options.retry)
+            .await;
     }
 }
 
@@ -370,9 +424,14 @@ impl Inner {
     }
 
     /// Sends, retrying retryable failures with backoff; records every attempt.
-    async fn send_with_retry(&self, rs: &RouteState, n: &Notification) -> Result<(), Error> {
+    async fn send_with_retry(
+        &self,
+        rs: &RouteState,
+        n: &Notification,
+        retry: &RetryPolicy,
+    ) -> Result<(), Error> {
         let name = rs.route.channel.name();
-        let mut delays = self.options.retry.delays();
+        let mut delays = retry.delays();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -396,7 +455,7 @@ impl Inner {
             let next = match err.kind {
                 SendErrorKind::Retryable { retry_after } => delays
                     .next()
-                    .map(|d| self.options.retry.wait(d, retry_after)),
+                    .map(|d| retry.wait(d, retry_after)),
                 SendErrorKind::Permanent => None,
             };
             let Some(wait) = next else {

@@ -29,6 +29,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// One attempt, no retry.
+    pub const fn once() -> &'static Self {
+        &Self {
+            max_attempts: 1,
+            min_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            jitter: false,
+        }
+    }
+
     /// The delays between attempts: `max_attempts - 1` of them.
     pub(crate) fn delays(&self) -> impl Iterator<Item = Duration> + use<> {
         let mut b = ExponentialBuilder::default()

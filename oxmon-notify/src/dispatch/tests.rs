@@ -304,3 +304,43 @@ async fn flush_sends_pending_groups_now() {
     tokio::time::sleep(Duration::from_secs(301)).await;
     assert_eq!(stub.sent().len(), 1, "the timer finds nothing left");
 }
+
+#[tokio::test(start_paused = true)]
+async fn set_routes_applies_to_the_next_event_and_keeps_unchanged_rate_limits() {
+    let robot = StubChannel::new("robot");
+    let robot: Arc<dyn Channel> = Arc::new(robot);
+    let mut limited = Route::new(robot.clone());
+    limited.rate_limit = Some(RateLimit {
+        max: 1,
+        per: Duration::from_secs(60),
+    });
+    let old = StubChannel::new("old");
+    let s = setup(
+        vec![limited.clone(), Route::new(Arc::new(old.clone()))],
+        no_jitter(0),
+    );
+    s.notifier
+        .notify(event("e0", "web-1", Severity::Warning))
+        .await;
+    settle().await;
+
+    // "old" goes, "new" comes, the robot's route is the same one.
+    let new = StubChannel::new("new");
+    s.notifier
+        .set_routes(vec![limited, Route::new(Arc::new(new.clone()))]);
+    assert_eq!(s.notifier.channels(), ["robot", "new"]);
+    s.notifier
+        .notify(event("e1", "web-1", Severity::Warning))
+        .await;
+    settle().await;
+    assert_eq!(old.sent().len(), 1, "a removed channel gets nothing more");
+    assert_eq!(new.sent().len(), 1, "an added channel gets the next event");
+    let deferred = statuses(&s.history)
+        .iter()
+        .filter(|s| **s == DeliveryStatus::Deferred)
+        .count();
+    assert_eq!(
+        deferred, 1,
+        "the robot's spent budget survived the switch: e1 waits"
+    );
+}
