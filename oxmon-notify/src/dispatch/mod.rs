@@ -105,6 +105,8 @@ impl NotifierOptions {
 
 /// Channel name, rule, status.
 type GroupKey = (String, String, AlertStatus);
+/// Events waiting for their aggregation window, with the route they go to.
+type Group = (Arc<RouteState>, Vec<AlertEvent>);
 
 #[derive(Debug)]
 struct RouteState {
@@ -122,7 +124,7 @@ struct Inner {
     options: NotifierOptions,
     clock: Arc<dyn Clock>,
     history: Arc<dyn NotificationHistory>,
-    groups: Mutex<HashMap<GroupKey, (Arc<RouteState>, Vec<AlertEvent>)>>,
+    groups: Mutex<HashMap<GroupKey, Group>>,
 }
 
 impl RouteState {
@@ -320,8 +322,7 @@ impl Notifier {
 
     /// Sends every event still waiting for its aggregation window now.
     pub async fn flush(&self) {
-        let pending: Vec<(Arc<RouteState>, Vec<AlertEvent>)> =
-            lock(&self.inner.groups).drain().map(|(_, g)| g).collect();
+        let pending: Vec<Group> = lock(&self.inner.groups).drain().map(|(_, g)| g).collect();
         for (rs, events) in pending {
             self.deliver(rs, events).await;
         }
@@ -453,9 +454,9 @@ impl Inner {
                 Err(e) => e,
             };
             let next = match err.kind {
-                SendErrorKind::Retryable { retry_after } => delays
-                    .next()
-                    .map(|d| retry.wait(d, retry_after)),
+                SendErrorKind::Retryable { retry_after } => {
+                    delays.next().map(|d| retry.wait(d, retry_after))
+                }
                 SendErrorKind::Permanent => None,
             };
             let Some(wait) = next else {
