@@ -37,14 +37,17 @@ pub use routes::{
     CreateUserRequest, DeliveryLogPage, DeliveryView, UpdateUserRequest, UserView,
 };
 #[cfg(feature = "http")]
-pub use routes::{CreateSilenceRequest, MatchersView, SilenceView, SilencesView};
+pub use routes::{
+    ChannelDefinition, ChannelTestView, ChannelView, CreateSilenceRequest, MatchersView,
+    SecretState, SilenceView, SilencesView,
+};
 #[cfg(feature = "http")]
 pub use serve::{ServeOptions, serve};
 #[cfg(feature = "http")]
 pub use sources::{
-    ActiveAlertView, ActiveAlerts, CONFIG_RULE_ID_PREFIX, CertChecks,
+    ActiveAlertView, ActiveAlerts, CONFIG_ID_PREFIX, CertChecks, ChannelAdmin, ChannelTestOutcome,
     DEFAULT_ACTIVITY_INTERVAL_SECS, DEFAULT_ACTIVITY_MULTIPLE, DEFAULT_MAX_QUERY_SPAN_SECS,
-    ManagedRule, RuleAdmin, RuleSource, ServerStatus,
+    DefinitionSource, ManagedChannel, ManagedRule, RuleAdmin, ServerStatus,
 };
 #[cfg(feature = "http")]
 pub use state::{AppState, DEFAULT_BODY_LIMIT};

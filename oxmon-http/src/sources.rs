@@ -139,11 +139,12 @@ pub trait CertChecks: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Where an alert rule is defined.
+/// Where an alert rule or a notification channel is defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum RuleSource {
-    /// `[[alert.rules]]` of `server.toml`: read-only through the API.
+pub enum DefinitionSource {
+    /// `[[alert.rules]]` or `[[notification.channels]]` of `server.toml`:
+    /// read-only through the API.
     Config,
     /// Made through the API and kept in the management database.
     Api,
@@ -155,7 +156,7 @@ pub struct ManagedRule {
     /// `config:<name>` for a rule of the file, the store's id otherwise.
     pub id: String,
     /// Where it is defined.
-    pub source: RuleSource,
+    pub source: DefinitionSource,
     /// The rule.
     pub rule: oxmon_core::config::RuleConfig,
     /// When it was made through the API (ms since the epoch).
@@ -164,15 +165,15 @@ pub struct ManagedRule {
     pub updated_at_ms: Option<i64>,
 }
 
-/// The prefix of the id of a rule of the configuration file.
-pub const CONFIG_RULE_ID_PREFIX: &str = "config:";
+/// The prefix of the id of a rule or channel of the configuration file.
+pub const CONFIG_ID_PREFIX: &str = "config:";
 
 impl ManagedRule {
     /// A rule of the configuration file: id `config:<name>`, read-only.
     pub fn from_file(rule: &oxmon_core::config::RuleConfig) -> Self {
         Self {
-            id: format!("{CONFIG_RULE_ID_PREFIX}{}", rule.name),
-            source: RuleSource::Config,
+            id: format!("{CONFIG_ID_PREFIX}{}", rule.name),
+            source: DefinitionSource::Config,
             rule: rule.clone(),
             created_at_ms: None,
             updated_at_ms: None,
@@ -243,4 +244,137 @@ impl RuleAdmin for StaticRules {
     async fn set_enabled(&self, _: &str, _: bool) -> oxmon_core::Result<ManagedRule> {
         Err(Self::read_only())
     }
+}
+
+/// A notification channel as the API shows it: where it is defined, its
+/// settings without the write-only ones, and which of those are set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedChannel {
+    /// `config:<name>` for a channel of the file, the store's id otherwise.
+    pub id: String,
+    /// Where it is defined.
+    pub source: DefinitionSource,
+    /// Its unique name.
+    pub name: String,
+    /// Its `type`.
+    pub kind: String,
+    /// Events below this severity skip it.
+    pub min_severity: oxmon_core::Severity,
+    /// Whether resolutions reach it.
+    pub send_resolved: bool,
+    /// Its settings that are not secrets.
+    pub settings: toml::Table,
+    /// Each write-only setting its plugin knows or it has: whether it is set.
+    pub secrets: std::collections::BTreeMap<String, bool>,
+    /// When it was made through the API (ms since the epoch).
+    pub created_at_ms: Option<i64>,
+    /// When it was last changed through the API (ms since the epoch).
+    pub updated_at_ms: Option<i64>,
+}
+
+impl ManagedChannel {
+    /// A channel of the configuration file: id `config:<name>`, read-only,
+    /// its secrets hidden by what `plugin` says of them.
+    pub fn from_file(
+        config: &oxmon_core::config::ChannelConfig,
+        plugin: Option<&dyn oxmon_core::ChannelPlugin>,
+    ) -> Self {
+        Self::new(
+            format!("{CONFIG_ID_PREFIX}{}", config.name),
+            DefinitionSource::Config,
+            config,
+            plugin,
+        )
+    }
+
+    /// `config` as the API shows it: every setting `plugin` calls secret
+    /// (all of them without a plugin) moved out of `settings` into
+    /// `secrets` as set, with the plugin's other secret settings as unset.
+    pub fn new(
+        id: String,
+        source: DefinitionSource,
+        config: &oxmon_core::config::ChannelConfig,
+        plugin: Option<&dyn oxmon_core::ChannelPlugin>,
+    ) -> Self {
+        let is_secret = |key: &str| plugin.is_none_or(|p| p.is_secret(key));
+        let mut secrets: std::collections::BTreeMap<String, bool> = plugin
+            .map(|p| p.secret_settings())
+            .unwrap_or_default()
+            .iter()
+            .map(|k| ((*k).to_owned(), false))
+            .collect();
+        let mut settings = toml::Table::new();
+        for (key, value) in &config.settings {
+            if is_secret(key) {
+                secrets.insert(key.clone(), true);
+            } else {
+                settings.insert(key.clone(), value.clone());
+            }
+        }
+        Self {
+            id,
+            source,
+            name: config.name.clone(),
+            kind: config.kind.clone(),
+            min_severity: config.min_severity,
+            send_resolved: config.send_resolved,
+            settings,
+            secrets,
+            created_at_ms: None,
+            updated_at_ms: None,
+        }
+    }
+}
+
+/// How a test notification went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelTestOutcome {
+    /// The channel's name.
+    pub channel: String,
+    /// Whether the channel took it.
+    pub delivered: bool,
+    /// Why not, as the channel said it (URLs and secrets left out).
+    pub error: Option<String>,
+    /// How long the attempt took, ms.
+    pub duration_ms: u64,
+}
+
+/// The notification channels of a server, and changing them while it runs:
+/// implemented by the server over its notifier and management store (wired
+/// in with [`crate::AppState::with_channel_admin`]).
+///
+/// Every change is validated like a `[[notification.channels]]` entry by
+/// the channel's plugin and applies to the running notifier before the call
+/// returns. Nothing returned holds a secret setting's value.
+///
+/// # Errors
+/// [`oxmon_core::Error::Config`] for a definition the file would refuse
+/// (naming the field), [`oxmon_core::Error::NotFound`] for an unknown id,
+/// [`oxmon_core::Error::Conflict`] for a taken name or a channel of the file.
+#[async_trait::async_trait]
+pub trait ChannelAdmin: Send + Sync + std::fmt::Debug {
+    /// Every channel: the file's first, then the API's in creation order.
+    async fn channels(&self) -> oxmon_core::Result<Vec<ManagedChannel>>;
+
+    /// Adds a channel from its `[[notification.channels]]` fields.
+    async fn create(&self, definition: toml::Table) -> oxmon_core::Result<ManagedChannel>;
+
+    /// Replaces channel `id` with these fields. A secret setting left out
+    /// keeps its stored value unless it is named in `cleared`.
+    async fn update(
+        &self,
+        id: &str,
+        definition: toml::Table,
+        cleared: &[String],
+    ) -> oxmon_core::Result<ManagedChannel>;
+
+    /// Deletes channel `id`.
+    async fn delete(&self, id: &str) -> oxmon_core::Result<()>;
+
+    /// Sends a test notification through channel `id` now, in one attempt.
+    ///
+    /// # Errors
+    /// Only for an unknown channel or a stopped notifier: a failed send is
+    /// an outcome.
+    async fn test(&self, id: &str) -> oxmon_core::Result<ChannelTestOutcome>;
 }

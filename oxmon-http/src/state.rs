@@ -40,6 +40,7 @@ pub struct AppState {
     pub(crate) cors_origins: Vec<String>,
     pub(crate) metrics: Option<Arc<dyn MetricStore>>,
     pub(crate) rules: Option<Arc<dyn RuleAdmin>>,
+    pub(crate) channels: Option<Arc<dyn crate::ChannelAdmin>>,
     pub(crate) active_alerts: Option<Arc<dyn ActiveAlerts>>,
     pub(crate) notifications: Option<Arc<dyn NotificationHistory>>,
     pub(crate) audit: Option<Arc<dyn AuditLog>>,
@@ -81,6 +82,7 @@ impl AppState {
             cors_origins: Vec::new(),
             metrics: None,
             rules: None,
+            channels: None,
             active_alerts: None,
             notifications: None,
             audit: None,
@@ -138,6 +140,14 @@ impl AppState {
     /// from this admin, which applies changes to the running server.
     pub fn with_rule_admin(mut self, admin: Arc<dyn RuleAdmin>) -> Self {
         self.rules = Some(admin);
+        self
+    }
+
+    /// Serves the channel routes (`/v1/notifications/channels[/{id}[/test]]`)
+    /// from this admin, which applies changes to the running notifier.
+    /// Without it they answer 503.
+    pub fn with_channel_admin(mut self, admin: Arc<dyn crate::ChannelAdmin>) -> Self {
+        self.channels = Some(admin);
         self
     }
 

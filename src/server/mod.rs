@@ -4,6 +4,7 @@
 //! lives in the crates.
 
 mod admin;
+mod channels;
 mod parts;
 mod program;
 mod rules;
@@ -294,15 +295,16 @@ impl ServerBuilder {
         for channel in &config.notification.channels {
             parts.channels.validate(channel)?;
         }
-        // The file's rules, then those made through the API, read from
-        // `cert.db` without changing it: all of them as the server runs them.
-        let stored = oxmon_storage::read_stored_definitions(
-            &config.data_dir.join("cert.db"),
-            DefinitionKind::Rule,
-        )?;
+        // The file's rules and channels, then those made through the API,
+        // read from `cert.db` without changing it: all of them as the server
+        // runs them.
+        let cert_db = config.data_dir.join("cert.db");
+        let stored = oxmon_storage::read_stored_definitions(&cert_db, DefinitionKind::Rule)?;
         parts
             .rules
             .compile(&rules::combine(&config.alert.rules, &stored)?)?;
+        let stored = oxmon_storage::read_stored_definitions(&cert_db, DefinitionKind::Channel)?;
+        channels::combine(&config.notification.channels, &stored, &parts.channels)?;
         CertChecker::validate(&config.cert_check)?;
         admin::check_first_password(config)?;
         Ok(())
@@ -356,14 +358,21 @@ impl ServerBuilder {
         let notification_log = history.clone();
         let mut notifier_options = NotifierOptions::from_config(&config.notification)?;
         notifier_options.silences = Some(manage.clone());
-        let notifier = Notifier::new(
-            Notifier::routes_from_config(&parts.channels, &config.notification)?,
-            notifier_options,
+        // The routes come from the channel manager: the file's channels and
+        // those made through the API.
+        let notifier = Notifier::new(Vec::new(), notifier_options, clock.clone(), history);
+        let channel_admin = Arc::new(channels::ChannelManager::new(
+            config.notification.channels.clone(),
+            manage.clone(),
+            parts.channels.clone(),
+            notifier.clone(),
             clock.clone(),
-            history,
-        );
+        ));
+        channel_admin.apply().await.map_err(|e| match e {
+            oxmon_core::Error::Config(c) => ServerError::Config(c),
+            other => ServerError::Storage(other),
+        })?;
         let alert_counters = Arc::new(status::AlertCounters::default());
-        tracing::info!(channels = ?notifier.channels(), "notification channels ready");
         let (feed, batches) = mpsc::channel(config.ingest.max_queued_batches.max(1));
         let all_rules = rules::all_rules(&config.alert.rules, manage.as_ref()).await?;
         let engine = Arc::new(std::sync::Mutex::new(
@@ -495,6 +504,7 @@ impl ServerBuilder {
             .with_cors(config.cors_allowed_origins.clone())
             .with_metrics(store.clone())
             .with_rule_admin(rule_admin)
+            .with_channel_admin(channel_admin)
             .with_notification_log(notification_log)
             .with_audit_log(manage.clone())
             .with_silences(manage.clone(), config.notification.silence_windows.clone())

@@ -9,7 +9,7 @@ use oxmon_core::config::{ConfigError, RuleConfig, parse_rule};
 use oxmon_core::manage::{DefinitionKind, ManagementStore, StoredDefinition};
 use oxmon_core::toml;
 use oxmon_core::{Clock, Error, MetricBatch, Result};
-use oxmon_http::{CONFIG_RULE_ID_PREFIX, ManagedRule, RuleSource};
+use oxmon_http::{CONFIG_ID_PREFIX, DefinitionSource, ManagedRule};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// What the alert task takes in: stored batches to evaluate, and rule sets
@@ -134,7 +134,7 @@ impl RuleManager {
     fn api_rule(stored: &StoredDefinition, rule: RuleConfig) -> ManagedRule {
         ManagedRule {
             id: stored.id.clone(),
-            source: RuleSource::Api,
+            source: DefinitionSource::Api,
             rule,
             created_at_ms: Some(stored.created_at_ms),
             updated_at_ms: Some(stored.updated_at_ms),
@@ -143,7 +143,7 @@ impl RuleManager {
 
     /// Refuses a change to a rule of the file.
     fn refuse_file_rule(&self, id: &str) -> Result<()> {
-        if let Some(name) = id.strip_prefix(CONFIG_RULE_ID_PREFIX)
+        if let Some(name) = id.strip_prefix(CONFIG_ID_PREFIX)
             && self.file.iter().any(|r| r.name == name)
         {
             return Err(Error::Conflict(format!(

@@ -33,10 +33,15 @@ pub fn free_port() -> u16 {
 }
 
 pub fn spawn(binary: &Path, config: &Path, log: &Path) -> Child {
+    spawn_logging(binary, config, log, "info")
+}
+
+/// As [`spawn`], logging at `level` (a `RUST_LOG` filter).
+pub fn spawn_logging(binary: &Path, config: &Path, log: &Path, level: &str) -> Child {
     let log = std::fs::File::create(log).expect("log file");
     Command::new(binary)
         .arg(config)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", level)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -73,6 +78,21 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
 
 /// A webhook receiver: answers 200 to every POST and hands over the body.
 pub async fn receiver() -> (u16, mpsc::UnboundedReceiver<String>) {
+    let (port, mut requests) = requests().await;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some((_, body)) = requests.recv().await {
+            if tx.send(body).is_err() {
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// A webhook receiver: answers 200 to every POST and hands over its head
+/// (request line and headers) and body.
+pub async fn requests() -> (u16, mpsc::UnboundedReceiver<(String, String)>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -105,7 +125,7 @@ pub async fn receiver() -> (u16, mpsc::UnboundedReceiver<String>) {
                     if body.len() < len {
                         continue;
                     }
-                    let _ = tx.send(body[..len].to_owned());
+                    let _ = tx.send((head.to_owned(), body[..len].to_owned()));
                     let _ = sock
                         .write_all(
                             b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",

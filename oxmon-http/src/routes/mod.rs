@@ -20,6 +20,8 @@ mod alerts;
 mod audit;
 mod auth;
 mod certs;
+mod channels;
+mod definition;
 mod health;
 mod json_int;
 mod metrics;
@@ -34,6 +36,7 @@ mod whitelist;
 pub use agents::{AgentItem, LatestValue};
 pub use alerts::{AlertEventView, AlertHistoryPage, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 pub use audit::{AuditPageView, AuditView};
+pub use channels::{ChannelDefinition, ChannelTestView, ChannelView, SecretState};
 pub use metrics::{PointView, SeriesView};
 pub use notifications::{DeliveryLogPage, DeliveryView};
 pub use rules::{RuleDefinition, RuleView};
@@ -114,6 +117,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::acknowledge))
         .routes(routes!(alerts::resolve))
         .routes(routes!(notifications::log))
+        .routes(routes!(channels::list, channels::create))
+        .routes(routes!(channels::get, channels::update, channels::delete))
+        .routes(routes!(channels::test))
         .routes(routes!(silences::list, silences::create))
         .routes(routes!(silences::expire))
         .routes(routes!(users::list, users::create))

@@ -14,11 +14,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::definition::definition;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AdminUser, ApiJson, ApiPath};
 use crate::rfc3339;
-use crate::sources::{ManagedRule, RuleAdmin, RuleSource};
+use crate::sources::{DefinitionSource, ManagedRule, RuleAdmin};
 use crate::state::{AppState, audited, unavailable};
 
 /// An alert rule with every field of its `[[alert.rules]]` entry (`name`,
@@ -29,7 +30,7 @@ pub struct RuleView {
     /// `config:<name>` for a rule of `server.toml`, else the id the API gave it.
     pub id: String,
     /// `config` (read-only here; change `server.toml`) or `api`.
-    pub source: RuleSource,
+    pub source: DefinitionSource,
     /// The rule's fields.
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -106,47 +107,6 @@ pub struct RuleDefinition {
     warning_days: Option<f64>,
     /// cert_expiration: days left that are critical; default 7.
     critical_days: Option<f64>,
-}
-
-/// A JSON body as the TOML table a file would hold. JSON `null` has no TOML
-/// form: leave the field out instead.
-fn definition(body: Map<String, Value>) -> Result<toml::Table, ApiError> {
-    fn value(v: Value, at: &str) -> Result<toml::Value, ApiError> {
-        Ok(match v {
-            Value::Null => {
-                return Err(ApiError::unprocessable(
-                    "invalid_config",
-                    format!("field `{at}`: null is not a value; leave the field out instead"),
-                ));
-            }
-            Value::Bool(b) => toml::Value::Boolean(b),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => toml::Value::Integer(i),
-                None => toml::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-            },
-            Value::String(s) => toml::Value::String(s),
-            Value::Array(items) => toml::Value::Array(
-                items
-                    .into_iter()
-                    .map(|v| value(v, at))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Value::Object(map) => toml::Value::Table(table(map, at)?),
-        })
-    }
-    fn table(map: Map<String, Value>, at: &str) -> Result<toml::Table, ApiError> {
-        map.into_iter()
-            .map(|(k, v)| {
-                let path = if at.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{at}.{k}")
-                };
-                Ok((k, value(v, &path)?))
-            })
-            .collect()
-    }
-    table(body, "")
 }
 
 fn admin(state: &AppState) -> Result<&dyn RuleAdmin, ApiError> {
