@@ -99,7 +99,7 @@ fn the_server_program_answers_help_and_refuses_bad_arguments_without_starting() 
 /// `--check-config` also checks the rules made through the API, kept in
 /// `data_dir/cert.db`, without changing the file.
 #[tokio::test(flavor = "multi_thread")]
-async fn check_config_checks_the_stored_rules_too() {
+async fn check_config_checks_the_stored_rules_and_channels_too() {
     use oxmon::core::manage::{DefinitionKind, DefinitionStore};
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
@@ -144,5 +144,34 @@ async fn check_config_checks_the_stored_rules_too() {
         std::fs::read(data.join("cert.db")).expect("read"),
         before,
         "checking changes nothing"
+    );
+
+    // Without it, a stored channel its plugin refuses fails the check too.
+    let store = oxmon::storage::SqliteManagementStore::open(data.join("cert.db"))
+        .await
+        .expect("open");
+    let rules = store
+        .list_definitions(DefinitionKind::Rule)
+        .await
+        .expect("list");
+    store
+        .delete_definition(DefinitionKind::Rule, &rules[0].id)
+        .await
+        .expect("delete");
+    let channel: oxmon::core::toml::Table =
+        "name = \"pager\"\ntype = \"webhook\"\nurl = \"ftp://x\""
+            .parse()
+            .expect("toml");
+    store
+        .create_definition(DefinitionKind::Channel, "pager", &channel, 1)
+        .await
+        .expect("store");
+    drop(store);
+    let out = check();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cert.db channel 1") && err.contains("url"),
+        "{err}"
     );
 }
