@@ -12,7 +12,7 @@ use std::time::Duration;
 use oxmon_core::config::{ChannelConfig, ConfigError, NotificationConfig};
 use oxmon_core::manage::SilenceStore;
 use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
-use oxmon_core::sync::LockExt;
+use oxmon_core::sync::{LockExt, RwLockExt};
 use oxmon_core::{AlertEvent, AlertStatus, Channel, Clock, Notification, SendErrorKind, Severity};
 
 pub use limit::RateLimit;
@@ -140,10 +140,7 @@ impl RouteState {
 impl Inner {
     /// The routes now.
     fn routes(&self) -> Vec<Arc<RouteState>> {
-        self.routes
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.routes.read_locked().clone()
     }
 
     /// Whether an active ad-hoc silence matches `event` at `now`. A store
@@ -247,11 +244,7 @@ impl Notifier {
     /// already waiting for their aggregation window or a retry still go to
     /// the channel they were queued for.
     pub fn set_routes(&self, routes: Vec<Route>) {
-        let mut now = self
-            .inner
-            .routes
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut now = self.inner.routes.write_locked();
         let next = routes
             .into_iter()
             .map(|route| {
