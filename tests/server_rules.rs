@@ -39,6 +39,7 @@ value = 95.0
 
 [notification]
 aggregation_window_secs = 0
+timezone = "UTC"
 
 [[notification.channels]]
 type = "webhook"
@@ -625,4 +626,118 @@ async fn an_ad_hoc_silence_suppresses_exactly_the_matched_series() {
         assert_eq!(status, 422, "{answer}");
     }
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recurring_window_made_over_rest_silences_everything_until_deleted() {
+    let (port, mut hooks) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), port).await;
+    let api = Api::login(&server).await;
+    let agent = Agent::connect(&server);
+    let t0 = SystemClock.now_ms() - 600_000;
+
+    // Two hours around now, in the configured zone (UTC); it may cross
+    // midnight, which a window may.
+    let minute = (SystemClock.now_ms() / 60_000).rem_euclid(1440);
+    let hm = |m: i64| {
+        let m = m.rem_euclid(1440);
+        format!("{:02}:{:02}", m / 60, m % 60)
+    };
+    let body = json!({"start_time": hm(minute - 60), "end_time": hm(minute + 60)});
+    let (status, window) = api
+        .call(Method::POST, "/v1/silences/windows", Some(body.clone()))
+        .await;
+    assert_eq!(status, 201, "{window}");
+    assert_eq!(
+        (&window["source"], &window["recurrence"]),
+        (&json!("api"), &json!("daily"))
+    );
+    assert_eq!(
+        window["description"],
+        format!("{}-{} daily", hm(minute - 60), hm(minute + 60))
+    );
+    let id = window["id"].as_str().unwrap().to_owned();
+    let (status, _) = api
+        .call(Method::POST, "/v1/silences/windows", Some(body))
+        .await;
+    assert_eq!(status, 409, "an equal window");
+    for (body, field) in [
+        (
+            json!({"start_time": "25:00", "end_time": "01:00"}),
+            "start_time",
+        ),
+        (
+            json!({"start_time": "01:00", "end_time": "01:00"}),
+            "end_time",
+        ),
+        (
+            json!({"start_time": "01:00", "end_time": "02:00", "recurrence": "weekly"}),
+            "days",
+        ),
+    ] {
+        let (status, refused) = api
+            .call(Method::POST, "/v1/silences/windows", Some(body))
+            .await;
+        assert_eq!(status, 422, "{refused}");
+        let message = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("field `{field}`")), "{message}");
+    }
+
+    // A breach inside the window is stored but not sent.
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/v1/alerts/rules",
+            Some(threshold("hot", "sensor.temp", 0)),
+        )
+        .await;
+    assert_eq!(status, 201);
+    agent.send("sensor.temp", 95.0, t0).await;
+    let (_, history) = api.call(Method::GET, "/v1/alerts/history", None).await;
+    assert_eq!(history["total"], 1, "the alert fired: {history}");
+    let mut silenced = Value::Null;
+    for _ in 0..100 {
+        let (_, log) = api
+            .call(Method::GET, "/v1/notifications/log?status=silenced", None)
+            .await;
+        if log["total"] == 1 {
+            silenced = log;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(silenced["records"][0]["channel"], "hook", "{silenced}");
+
+    // The window survives a restart.
+    server.shutdown().await;
+    let server = start(dir.path(), port).await;
+    let api = Api::login(&server).await;
+    let agent = Agent::connect(&server);
+    let (_, silences) = api.call(Method::GET, "/v1/silences", None).await;
+    assert_eq!(silences["windows"][0]["id"], json!(id), "{silences}");
+    let (status, _) = api
+        .call(Method::DELETE, "/v1/silences/windows/config:0", None)
+        .await;
+    assert_eq!(status, 404, "the file has no windows");
+
+    // Deleted: the next breach is sent.
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/v1/silences/windows/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (_, silences) = api.call(Method::GET, "/v1/silences", None).await;
+    assert_eq!(silences["windows"], json!([]));
+    agent.send("disk.used_percent", 99.0, t0 + 1_000).await;
+    let firing = next(&mut hooks).await;
+    assert_eq!(firing["events"][0]["rule"], "from-file", "{firing}");
+    let (_, audit) = api
+        .call(Method::GET, "/v1/audit?action=silence_window.", None)
+        .await;
+    assert_eq!(audit["total"], 2, "{audit}");
+    server.shutdown().await;
+    assert!(
+        hooks.try_recv().is_err(),
+        "the silenced alert never went out"
+    );
 }

@@ -378,3 +378,80 @@ pub trait ChannelAdmin: Send + Sync + std::fmt::Debug {
     /// an outcome.
     async fn test(&self, id: &str) -> oxmon_core::Result<ChannelTestOutcome>;
 }
+
+/// A recurring silence window with where it is defined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedWindow {
+    /// `config:<n>` (its position in the file, from 0) for a window of the
+    /// file, the store's id otherwise.
+    pub id: String,
+    /// Where it is defined.
+    pub source: DefinitionSource,
+    /// The window.
+    pub window: oxmon_core::config::SilenceWindow,
+    /// When it was made through the API (ms since the epoch).
+    pub created_at_ms: Option<i64>,
+}
+
+impl ManagedWindow {
+    /// The windows of the configuration file, read-only, ids `config:0`, ...
+    pub fn from_file(windows: &[oxmon_core::config::SilenceWindow]) -> Vec<Self> {
+        windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| Self {
+                id: format!("{CONFIG_ID_PREFIX}{i}"),
+                source: DefinitionSource::Config,
+                window: w.clone(),
+                created_at_ms: None,
+            })
+            .collect()
+    }
+}
+
+/// The recurring silence windows of a server, and changing them while it
+/// runs: implemented by the server over its notifier and management store
+/// (wired in with [`crate::AppState::with_window_admin`]).
+///
+/// # Errors
+/// [`oxmon_core::Error::Config`] for a window the file would refuse (naming
+/// the field), [`oxmon_core::Error::NotFound`] for an unknown id,
+/// [`oxmon_core::Error::Conflict`] for an equal window or one of the file.
+#[async_trait::async_trait]
+pub trait WindowAdmin: Send + Sync + std::fmt::Debug {
+    /// Every window: the file's first, then the API's in creation order.
+    async fn windows(&self) -> oxmon_core::Result<Vec<ManagedWindow>>;
+
+    /// Adds a window from its `[[notification.silence_windows]]` fields; it
+    /// silences from the next event on.
+    async fn create(&self, definition: toml::Table) -> oxmon_core::Result<ManagedWindow>;
+
+    /// Deletes window `id`.
+    async fn delete(&self, id: &str) -> oxmon_core::Result<()>;
+}
+
+/// The windows of a configuration, read-only: what
+/// [`crate::AppState::with_silences`] serves.
+#[derive(Debug, Clone)]
+pub(crate) struct StaticWindows(pub(crate) Vec<oxmon_core::config::SilenceWindow>);
+
+#[async_trait::async_trait]
+impl WindowAdmin for StaticWindows {
+    async fn windows(&self) -> oxmon_core::Result<Vec<ManagedWindow>> {
+        Ok(ManagedWindow::from_file(&self.0))
+    }
+
+    async fn create(&self, _: toml::Table) -> oxmon_core::Result<ManagedWindow> {
+        Err(windows_read_only())
+    }
+
+    async fn delete(&self, _: &str) -> oxmon_core::Result<()> {
+        Err(windows_read_only())
+    }
+}
+
+fn windows_read_only() -> oxmon_core::Error {
+    oxmon_core::Error::Conflict(
+        "this server's silence windows are read-only: they come from its configuration".into(),
+    )
+}

@@ -16,8 +16,8 @@ use crate::error::ApiError;
 use crate::sources::{ActiveAlerts, Activity, DEFAULT_MAX_QUERY_SPAN_SECS, RuleAdmin, StaticRules};
 use oxmon_core::time::secs_to_ms;
 
-/// The ad-hoc silences and the configuration's recurring windows.
-pub(crate) type Silences = (Arc<dyn SilenceStore>, Arc<Vec<SilenceWindow>>);
+/// The ad-hoc silences and the recurring windows.
+pub(crate) type Silences = (Arc<dyn SilenceStore>, Arc<dyn crate::WindowAdmin>);
 
 /// Largest accepted request body by default, in bytes.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -168,7 +168,20 @@ impl AppState {
         store: Arc<dyn SilenceStore>,
         windows: Vec<SilenceWindow>,
     ) -> Self {
-        self.silences = Some((store, Arc::new(windows)));
+        self.silences = Some((store, Arc::new(crate::sources::StaticWindows(windows))));
+        self
+    }
+
+    /// Serves `/v1/silences` with ad-hoc silences in `store` and recurring
+    /// windows from `windows`, which applies changes to the running
+    /// notifier (`POST /v1/silences/windows`,
+    /// `DELETE /v1/silences/windows/{id}`).
+    pub fn with_window_admin(
+        mut self,
+        store: Arc<dyn SilenceStore>,
+        windows: Arc<dyn crate::WindowAdmin>,
+    ) -> Self {
+        self.silences = Some((store, windows));
         self
     }
 

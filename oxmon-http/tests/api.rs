@@ -397,6 +397,8 @@ async fn openapi_lists_exactly_the_served_routes() {
         "GET /v1/silences",
         "POST /v1/silences",
         "DELETE /v1/silences/{id}",
+        "POST /v1/silences/windows",
+        "DELETE /v1/silences/windows/{id}",
         "POST /v1/auth/login",
         "POST /v1/auth/password",
         "GET /v1/auth/tokens",

@@ -9,6 +9,7 @@ mod parts;
 mod program;
 mod rules;
 mod status;
+mod windows;
 
 pub use admin::AdminPasswordSource;
 pub use program::main_with;
@@ -305,6 +306,9 @@ impl ServerBuilder {
             .compile(&rules::combine(&config.alert.rules, &stored)?)?;
         let stored = oxmon_storage::read_stored_definitions(&cert_db, DefinitionKind::Channel)?;
         channels::combine(&config.notification.channels, &stored, &parts.channels)?;
+        let stored =
+            oxmon_storage::read_stored_definitions(&cert_db, DefinitionKind::SilenceWindow)?;
+        windows::combine(&config.notification.silence_windows, &stored)?;
         CertChecker::validate(&config.cert_check)?;
         admin::check_first_password(config)?;
         Ok(())
@@ -368,10 +372,18 @@ impl ServerBuilder {
             notifier.clone(),
             clock.clone(),
         ));
-        channel_admin.apply().await.map_err(|e| match e {
+        let window_admin = Arc::new(windows::WindowManager::new(
+            config.notification.silence_windows.clone(),
+            manage.clone(),
+            notifier.clone(),
+            clock.clone(),
+        ));
+        let config_error = |e| match e {
             oxmon_core::Error::Config(c) => ServerError::Config(c),
             other => ServerError::Storage(other),
-        })?;
+        };
+        channel_admin.apply().await.map_err(config_error)?;
+        window_admin.apply().await.map_err(config_error)?;
         let alert_counters = Arc::new(status::AlertCounters::default());
         let (feed, batches) = mpsc::channel(config.ingest.max_queued_batches.max(1));
         let all_rules = rules::all_rules(&config.alert.rules, manage.as_ref()).await?;
@@ -507,7 +519,7 @@ impl ServerBuilder {
             .with_channel_admin(channel_admin)
             .with_notification_log(notification_log)
             .with_audit_log(manage.clone())
-            .with_silences(manage.clone(), config.notification.silence_windows.clone())
+            .with_window_admin(manage.clone(), window_admin)
             .with_active_alerts(Arc::new(EngineAlerts {
                 engine: engine.clone(),
                 alerts: alert_inputs,

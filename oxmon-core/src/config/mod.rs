@@ -36,7 +36,7 @@ pub use server::{
     AlertConfig, CertCheckConfig, IngestConfig, LimitsConfig, LocalAgentConfig, ServerConfig,
     TlsFiles,
 };
-pub use silence::{Recurrence, SilenceWindow, TimeOfDay, Weekday};
+pub use silence::{Recurrence, SilenceWindow, TimeOfDay, Weekday, parse_silence_window};
 
 /// A configuration problem: which file, which field, what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

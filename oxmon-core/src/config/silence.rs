@@ -214,6 +214,58 @@ impl RawSilenceWindow {
     }
 }
 
+/// Parses one `[[notification.silence_windows]]` table on its own (a window
+/// sent to the REST API): the same checks as in a file, errors naming the
+/// field as in the window (`end_time`, not
+/// `notification.silence_windows[0].end_time`) and `origin` as the file.
+///
+/// # Errors
+/// [`ConfigError`] naming `origin` and the field.
+pub fn parse_silence_window(
+    table: toml::Table,
+    origin: &str,
+) -> Result<SilenceWindow, ConfigError> {
+    let raw: RawSilenceWindow =
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError {
+                file: origin.to_owned(),
+                field: None,
+                problem: e.message().to_owned(),
+            })?;
+    raw.validate(Ctx { file: origin }, 0).map_err(|mut e| {
+        e.field = e.field.map(|f| {
+            let own = f
+                .strip_prefix("notification.silence_windows[0]")
+                .unwrap_or(&f);
+            own.strip_prefix('.').unwrap_or(own).to_owned()
+        });
+        e
+    })
+}
+
+impl SilenceWindow {
+    /// A name that says what the window covers and is the same for equal
+    /// windows: `02:00-04:00 daily`, `22:00-06:00 mon,tue`.
+    pub fn describe(&self) -> String {
+        let days = match &self.recurrence {
+            Recurrence::Daily => "daily".to_owned(),
+            Recurrence::Weekly(days) => days
+                .iter()
+                .map(|d| {
+                    serde_json::to_value(d)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let hm = |t: TimeOfDay| format!("{:02}:{:02}", t.hour, t.minute);
+        format!("{}-{} {days}", hm(self.start), hm(self.end))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

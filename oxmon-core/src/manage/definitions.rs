@@ -1,4 +1,5 @@
-//! Alert rules and notification channels made through the API: named
+//! Alert rules, notification channels and silence windows made through the
+//! API: named
 //! definitions, each the TOML table a configuration file's entry would
 //! hold, kept beside the rules and channels of the file.
 
@@ -16,17 +17,22 @@ pub enum DefinitionKind {
     /// to send: the store keeps them as given, and only the channel's
     /// plugin decides what of them may be shown.
     Channel,
+    /// A `[[notification.silence_windows]]` entry. It has no name of its
+    /// own: its name is what it covers (`SilenceWindow::describe`), so two
+    /// equal windows conflict.
+    SilenceWindow,
 }
 
 impl DefinitionKind {
     /// Both kinds.
-    pub const ALL: [Self; 2] = [Self::Rule, Self::Channel];
+    pub const ALL: [Self; 3] = [Self::Rule, Self::Channel, Self::SilenceWindow];
 
-    /// `rule` or `channel`, for messages.
+    /// `rule`, `channel` or `silence window`, for messages.
     pub fn noun(self) -> &'static str {
         match self {
             Self::Rule => "rule",
             Self::Channel => "channel",
+            Self::SilenceWindow => "silence window",
         }
     }
 }

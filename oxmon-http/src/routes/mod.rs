@@ -40,7 +40,9 @@ pub use channels::{ChannelDefinition, ChannelTestView, ChannelView, SecretState}
 pub use metrics::{PointView, SeriesView};
 pub use notifications::{DeliveryLogPage, DeliveryView};
 pub use rules::{RuleDefinition, RuleView};
-pub use silences::{CreateSilenceRequest, MatchersView, SilenceView, SilencesView};
+pub use silences::{
+    CreateSilenceRequest, MatchersView, SilenceView, SilencesView, WindowDefinition, WindowView,
+};
 pub use tokens::{ApiTokenView, CreateTokenRequest, CreateTokenResponse};
 pub use users::{CreateUserRequest, UpdateUserRequest, UserView};
 
@@ -122,6 +124,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(channels::test))
         .routes(routes!(silences::list, silences::create))
         .routes(routes!(silences::expire))
+        .routes(routes!(silences::create_window))
+        .routes(routes!(silences::delete_window))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::update, users::delete))
         .routes(routes!(audit::list))

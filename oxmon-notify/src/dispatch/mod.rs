@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use oxmon_core::config::{ChannelConfig, ConfigError, NotificationConfig};
+use oxmon_core::config::{ChannelConfig, ConfigError, NotificationConfig, SilenceWindow};
 use oxmon_core::manage::SilenceStore;
 use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
 use oxmon_core::sync::{LockExt, RwLockExt};
@@ -121,6 +121,9 @@ struct Inner {
     /// Replaced as a whole by [`Notifier::set_routes`]; a delivery under
     /// way keeps the route it started with.
     routes: RwLock<Vec<Arc<RouteState>>>,
+    /// The recurring windows now: `options.silence` until
+    /// [`Notifier::set_silence_windows`] replaces them.
+    silence: RwLock<SilencePolicy>,
     options: NotifierOptions,
     clock: Arc<dyn Clock>,
     history: Arc<dyn NotificationHistory>,
@@ -187,6 +190,7 @@ impl Notifier {
         Self {
             inner: Arc::new(Inner {
                 routes: RwLock::new(routes),
+                silence: RwLock::new(options.silence.clone()),
                 options,
                 clock,
                 history,
@@ -238,6 +242,13 @@ impl Notifier {
             .collect()
     }
 
+    /// Replaces the recurring silence windows (kept in the options' time
+    /// zone) for every event from now on.
+    pub fn set_silence_windows(&self, windows: Vec<SilenceWindow>) {
+        let mut policy = self.inner.silence.write_locked();
+        *policy = policy.with_windows(windows);
+    }
+
     /// Switches to `routes` for every event from now on. A route the same
     /// as one of now (the same channel instance, severity, `send_resolved`
     /// and rate limit) keeps its rate-limit window and backlog; events
@@ -263,8 +274,8 @@ impl Notifier {
     pub async fn notify(&self, event: AlertEvent) {
         let inner = &self.inner;
         let now = inner.clock.now_ms();
-        let silenced =
-            inner.options.silence.is_silenced(now) || inner.silenced_by_hand(&event, now).await;
+        let silenced = inner.silence.read_locked().is_silenced(now)
+            || inner.silenced_by_hand(&event, now).await;
         for rs in inner.routes() {
             if !rs.route.takes(&event) {
                 continue;

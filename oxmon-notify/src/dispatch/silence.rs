@@ -56,6 +56,12 @@ impl SilencePolicy {
         Ok(Self::new(windows, zone))
     }
 
+    /// These windows in the same zone.
+    #[must_use]
+    pub fn with_windows(&self, windows: Vec<SilenceWindow>) -> Self {
+        Self::new(windows, self.zone.clone())
+    }
+
     /// Whether `ms` (since the epoch) falls inside any window, in local time.
     pub fn is_silenced(&self, ms: i64) -> bool {
         if self.windows.is_empty() {

@@ -344,3 +344,25 @@ async fn set_routes_applies_to_the_next_event_and_keeps_unchanged_rate_limits() 
         "the robot's spent budget survived the switch: e1 waits"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn set_silence_windows_applies_to_the_next_event() {
+    use oxmon_core::testing::silence_window;
+    let stub = StubChannel::new("s");
+    let s = setup(vec![Route::new(Arc::new(stub.clone()))], no_jitter(0));
+    // Every minute but 23:59 (T0 is 10:30 UTC, the default options' zone).
+    s.notifier
+        .set_silence_windows(vec![silence_window("00:00", "23:59", Recurrence::Daily)]);
+    s.notifier
+        .notify(event("quiet", "web-1", Severity::Critical))
+        .await;
+    settle().await;
+    assert!(stub.sent().is_empty(), "silenced by the new window");
+    assert_eq!(statuses(&s.history), [DeliveryStatus::Silenced]);
+    s.notifier.set_silence_windows(Vec::new());
+    s.notifier
+        .notify(event("loud", "web-1", Severity::Critical))
+        .await;
+    settle().await;
+    assert_eq!(stub.sent().len(), 1, "the window is gone");
+}

@@ -1,5 +1,6 @@
-//! `alert_rules` and `channels`: the rules and notification channels made
-//! through the API, one table per kind of the same shape.
+//! `alert_rules`, `channels` and `silence_windows`: the rules, notification
+//! channels and recurring silence windows made through the API, one table
+//! per kind of the same shape.
 
 use std::path::Path;
 
@@ -18,6 +19,7 @@ fn table(kind: DefinitionKind) -> &'static str {
     match kind {
         DefinitionKind::Rule => "alert_rules",
         DefinitionKind::Channel => "channels",
+        DefinitionKind::SilenceWindow => "silence_windows",
     }
 }
 

@@ -73,14 +73,22 @@ CREATE TABLE alert_rules (
     updated_at INTEGER NOT NULL
 );
 ";
-/// Version 4: notification channels made through the API (their
-/// `[[notification.channels]]` fields as TOML text, credentials included:
-/// the file is its owner's alone).
+/// Version 4: notification channels and recurring silence windows made
+/// through the API (their `[[notification.channels]]` and
+/// `[[notification.silence_windows]]` fields as TOML text, credentials
+/// included: the file is its owner's alone).
 const MIGRATION_V4: &str = "
 CREATE TABLE channels (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
     name TEXT NOT NULL UNIQUE,
     definition TEXT NOT NULL,              -- the channel's fields, a TOML table
+    created_at INTEGER NOT NULL,           -- ms since the epoch
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE silence_windows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+    name TEXT NOT NULL UNIQUE,             -- what it covers: 02:00-04:00 daily
+    definition TEXT NOT NULL,              -- the window's fields, a TOML table
     created_at INTEGER NOT NULL,           -- ms since the epoch
     updated_at INTEGER NOT NULL
 );
