@@ -99,7 +99,7 @@ fn the_server_program_answers_help_and_refuses_bad_arguments_without_starting() 
 /// `--check-config` also checks the rules made through the API, kept in
 /// `data_dir/cert.db`, without changing the file.
 #[tokio::test(flavor = "multi_thread")]
-async fn check_config_checks_the_stored_rules_and_channels_too() {
+async fn check_config_checks_what_the_api_stored_too() {
     use oxmon::core::manage::{DefinitionKind, DefinitionStore};
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
@@ -172,6 +172,32 @@ async fn check_config_checks_the_stored_rules_and_channels_too() {
     let err = text(&out.stderr);
     assert!(
         err.contains("cert.db channel 1") && err.contains("url"),
+        "{err}"
+    );
+
+    // And a stored runtime setting the file's check refuses.
+    let store = oxmon::storage::SqliteManagementStore::open(data.join("cert.db"))
+        .await
+        .expect("open");
+    let channels = store
+        .list_definitions(DefinitionKind::Channel)
+        .await
+        .expect("list");
+    store
+        .delete_definition(DefinitionKind::Channel, &channels[0].id)
+        .await
+        .expect("delete");
+    let setting: oxmon::core::toml::Table = "value = -3".parse().expect("toml");
+    store
+        .create_definition(DefinitionKind::Setting, "retention_days", &setting, 1)
+        .await
+        .expect("store");
+    drop(store);
+    let out = check();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cert.db settings") && err.contains("retention_days"),
         "{err}"
     );
 }

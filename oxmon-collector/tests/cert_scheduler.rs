@@ -179,4 +179,22 @@ async fn only_due_enabled_domains_are_checked() {
     assert_eq!(checker.tick().await.len(), 3, "the default interval passed");
     assert_eq!(store.check_history(&ids[0], 10).await.unwrap().len(), 3);
     assert_eq!(store.check_history(&ids[1], 10).await.unwrap().len(), 2);
+
+    // A shorter default interval set while it runs applies to the next tick.
+    clock.advance(Duration::from_secs(600));
+    assert!(
+        checker.tick().await.is_empty(),
+        "not due by the old default"
+    );
+    let mut shorter = checker_config(10);
+    shorter.default_interval_secs = 300;
+    checker.reconfigure(&shorter).unwrap();
+    let due = checker.tick().await;
+    assert_eq!(due.len(), 2, "the two on the default interval: {due:?}");
+    let mut unreadable = shorter.clone();
+    unreadable.ca_file = Some("/nonexistent/ca.pem".into());
+    assert!(
+        checker.reconfigure(&unreadable).is_err(),
+        "an unreadable CA file is refused"
+    );
 }

@@ -39,7 +39,7 @@ pub use routes::{
 #[cfg(feature = "http")]
 pub use routes::{
     ChannelDefinition, ChannelTestView, ChannelView, CreateSilenceRequest, MatchersView,
-    SecretState, SilenceView, SilencesView, WindowDefinition, WindowView,
+    SecretState, SettingView, SilenceView, SilencesView, WindowDefinition, WindowView,
 };
 #[cfg(feature = "http")]
 pub use serve::{ServeOptions, serve};
@@ -47,8 +47,8 @@ pub use serve::{ServeOptions, serve};
 pub use sources::{
     ActiveAlertView, ActiveAlerts, CONFIG_ID_PREFIX, CertChecks, ChannelAdmin, ChannelTestOutcome,
     DEFAULT_ACTIVITY_INTERVAL_SECS, DEFAULT_ACTIVITY_MULTIPLE, DEFAULT_MAX_QUERY_SPAN_SECS,
-    DefinitionSource, ManagedChannel, ManagedRule, ManagedWindow, RuleAdmin, ServerStatus,
-    WindowAdmin,
+    DefinitionSource, ManagedChannel, ManagedRule, ManagedSetting, ManagedWindow, RuleAdmin,
+    ServerStatus, SettingsAdmin, WindowAdmin,
 };
 #[cfg(feature = "http")]
 pub use state::{AppState, DEFAULT_BODY_LIMIT};

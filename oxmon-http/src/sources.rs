@@ -455,3 +455,41 @@ fn windows_read_only() -> oxmon_core::Error {
         "this server's silence windows are read-only: they come from its configuration".into(),
     )
 }
+
+/// A runtime setting: its value now and where it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedSetting {
+    /// Its key, as its place in `server.toml` (`retention_days`,
+    /// `cert_check.tick_secs`).
+    pub key: String,
+    /// Its value now; `None` for an unset optional one.
+    pub value: Option<toml::Value>,
+    /// `config` (the file's value or the default) or `api` (set through
+    /// the API, overriding the file).
+    pub source: DefinitionSource,
+    /// The file's value (or the default), what a reset returns to.
+    pub file_value: Option<toml::Value>,
+    /// When the API last set it (ms since the epoch).
+    pub updated_at_ms: Option<i64>,
+}
+
+/// The settings of `server.toml` a running server can change, and
+/// changing them: implemented by the server (wired in with
+/// [`crate::AppState::with_settings_admin`]).
+///
+/// # Errors
+/// [`oxmon_core::Error::Config`] for a key that is not a runtime setting or
+/// a value the file would refuse (naming the field).
+#[async_trait::async_trait]
+pub trait SettingsAdmin: Send + Sync + std::fmt::Debug {
+    /// Every runtime setting.
+    async fn settings(&self) -> oxmon_core::Result<Vec<ManagedSetting>>;
+
+    /// Sets each key to its value (`None`: back to the file's), all or
+    /// none, applied to the running server before it returns; the settings
+    /// after.
+    async fn update(
+        &self,
+        changes: std::collections::BTreeMap<String, Option<toml::Value>>,
+    ) -> oxmon_core::Result<Vec<ManagedSetting>>;
+}

@@ -41,6 +41,7 @@ pub struct AppState {
     pub(crate) metrics: Option<Arc<dyn MetricStore>>,
     pub(crate) rules: Option<Arc<dyn RuleAdmin>>,
     pub(crate) channels: Option<Arc<dyn crate::ChannelAdmin>>,
+    pub(crate) settings: Option<Arc<dyn crate::SettingsAdmin>>,
     pub(crate) active_alerts: Option<Arc<dyn ActiveAlerts>>,
     pub(crate) notifications: Option<Arc<dyn NotificationHistory>>,
     pub(crate) audit: Option<Arc<dyn AuditLog>>,
@@ -83,6 +84,7 @@ impl AppState {
             metrics: None,
             rules: None,
             channels: None,
+            settings: None,
             active_alerts: None,
             notifications: None,
             audit: None,
@@ -148,6 +150,13 @@ impl AppState {
     /// Without it they answer 503.
     pub fn with_channel_admin(mut self, admin: Arc<dyn crate::ChannelAdmin>) -> Self {
         self.channels = Some(admin);
+        self
+    }
+
+    /// Serves `/v1/settings` from this admin, which applies changes to the
+    /// running server. Without it the route answers 503.
+    pub fn with_settings_admin(mut self, admin: Arc<dyn crate::SettingsAdmin>) -> Self {
+        self.settings = Some(admin);
         self
     }
 

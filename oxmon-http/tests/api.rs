@@ -398,6 +398,8 @@ async fn openapi_lists_exactly_the_served_routes() {
         "POST /v1/silences",
         "DELETE /v1/silences/{id}",
         "POST /v1/silences/windows",
+        "GET /v1/settings",
+        "PUT /v1/settings",
         "DELETE /v1/silences/windows/{id}",
         "POST /v1/auth/login",
         "POST /v1/auth/password",

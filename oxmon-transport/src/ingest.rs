@@ -119,6 +119,8 @@ impl std::fmt::Debug for ObserverSlot {
 pub struct Ingest {
     store: Arc<dyn MetricStore>,
     whitelist: Option<Arc<dyn WhitelistStore>>,
+    /// Whether the whitelist is checked now (`require_agent_auth`).
+    auth_required: std::sync::atomic::AtomicBool,
     clock: Arc<dyn Clock>,
     limits: IngestLimits,
     observer: Option<Arc<dyn IngestObserver>>,
@@ -185,6 +187,7 @@ impl Ingest {
     ) -> Self {
         Self {
             store,
+            auth_required: std::sync::atomic::AtomicBool::new(whitelist.is_some()),
             whitelist,
             clock,
             limits: IngestLimits::default(),
@@ -208,6 +211,22 @@ impl Ingest {
         self
     }
 
+    /// Turns the whitelist check on or off for the next batch
+    /// (`require_agent_auth` changed while the server runs). Returns
+    /// whether it is now as asked: without a whitelist it stays off.
+    pub fn set_auth_required(&self, required: bool) -> bool {
+        let on = required && self.whitelist.is_some();
+        self.auth_required
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        on == required
+    }
+
+    /// Whether the whitelist is checked now.
+    pub fn auth_required(&self) -> bool {
+        self.auth_required
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// When each agent last reported (server time, ms), for liveness.
     pub fn last_seen(&self) -> HashMap<String, i64> {
         self.last_seen.read_locked().clone()
@@ -216,7 +235,7 @@ impl Ingest {
     /// The whitelist check of the credentials alone (see
     /// [`BatchHandler::authenticate`]).
     async fn check_credentials(&self, credentials: &Credentials) -> Result<(), TransportError> {
-        let Some(whitelist) = &self.whitelist else {
+        let Some(whitelist) = self.whitelist.as_ref().filter(|_| self.auth_required()) else {
             return Ok(());
         };
         let unauthenticated = |m: &str| denied(TransportErrorKind::Unauthenticated, m.to_owned());

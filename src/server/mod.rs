@@ -8,6 +8,7 @@ mod channels;
 mod parts;
 mod program;
 mod rules;
+mod settings;
 mod status;
 mod windows;
 
@@ -309,6 +310,8 @@ impl ServerBuilder {
         let stored =
             oxmon_storage::read_stored_definitions(&cert_db, DefinitionKind::SilenceWindow)?;
         windows::combine(&config.notification.silence_windows, &stored)?;
+        let stored = oxmon_storage::read_stored_definitions(&cert_db, DefinitionKind::Setting)?;
+        settings::effective(config, &stored)?;
         CertChecker::validate(&config.cert_check)?;
         admin::check_first_password(config)?;
         Ok(())
@@ -339,19 +342,17 @@ impl ServerBuilder {
             Some(m) => m,
             None => Arc::new(SqliteManagementStore::open(config.data_dir.join("cert.db")).await?),
         };
-        let whitelist: Option<Arc<dyn WhitelistStore>> = config
-            .require_agent_auth
-            .then(|| manage.clone() as Arc<dyn WhitelistStore>);
-        if !config.require_agent_auth && !config.grpc_bind.is_loopback() {
-            tracing::warn!(bind = %config.grpc_bind, "require_agent_auth = false: anyone who reaches the gRPC port can write metrics");
-        }
+        // Always there: whether it is checked is `require_agent_auth`, a
+        // runtime setting.
+        let whitelist: Option<Arc<dyn WhitelistStore>> = Some(manage.clone());
 
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
+        let retention_days = Arc::new(std::sync::atomic::AtomicU32::new(config.retention_days));
         if sqlite.is_none() {
             tasks.push(tokio::spawn(retention_task(
                 store.clone(),
-                config.retention_days,
+                retention_days.clone(),
                 clock.clone(),
                 stopped.clone(),
             )));
@@ -365,6 +366,7 @@ impl ServerBuilder {
         // The routes come from the channel manager: the file's channels and
         // those made through the API.
         let notifier = Notifier::new(Vec::new(), notifier_options, clock.clone(), history);
+        let settings_notifier = notifier.clone();
         let channel_admin = Arc::new(channels::ChannelManager::new(
             config.notification.channels.clone(),
             manage.clone(),
@@ -429,18 +431,33 @@ impl ServerBuilder {
             trusted_ingest.clone(),
             clock.clone(),
         )?;
-        if config.cert_check.enabled {
-            let mut rx = stopped.clone();
-            let scheduler = checker.clone();
-            let tick = std::time::Duration::from_secs(config.cert_check.tick_secs);
-            tasks.push(tokio::spawn(async move {
-                scheduler
-                    .run(tick, async move {
-                        let _ = rx.wait_for(|s| *s).await;
-                    })
-                    .await;
-            }));
+        let settings_admin = Arc::new(settings::SettingsManager::new(
+            config.clone(),
+            manage.clone(),
+            settings::Targets {
+                notifier: settings_notifier,
+                ingest: ingest.clone(),
+                checker: checker.clone(),
+                sqlite: sqlite.clone(),
+                retention_days,
+            },
+            clock.clone(),
+        ));
+        settings_admin.apply().await.map_err(config_error)?;
+        if !ingest.auth_required() && !config.grpc_bind.is_loopback() {
+            tracing::warn!(bind = %config.grpc_bind, "require_agent_auth = false: anyone who reaches the gRPC port can write metrics");
         }
+        // Always running: `cert_check.enabled` and `tick_secs` are runtime
+        // settings the scheduler reads at each tick.
+        let mut rx = stopped.clone();
+        let scheduler = checker.clone();
+        tasks.push(tokio::spawn(async move {
+            scheduler
+                .run(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await;
+        }));
 
         let addr = SocketAddr::new(config.grpc_bind, config.grpc_port);
         let listener = tokio::net::TcpListener::bind(addr)
@@ -517,6 +534,7 @@ impl ServerBuilder {
             .with_metrics(store.clone())
             .with_rule_admin(rule_admin)
             .with_channel_admin(channel_admin)
+            .with_settings_admin(settings_admin)
             .with_notification_log(notification_log)
             .with_audit_log(manage.clone())
             .with_window_admin(manage.clone(), window_admin)

@@ -137,11 +137,11 @@ pub(super) async fn open_sqlite(
     Ok(Arc::new(store))
 }
 
-/// Applies `retention_days` once an hour to a store the server did not
-/// open (the SQLite store applies it itself).
+/// Applies `retention_days` (as it is now) once an hour to a store the
+/// server did not open (the SQLite store applies it itself).
 pub(super) async fn retention_task(
     store: Arc<dyn MetricStore>,
-    retention_days: u32,
+    retention_days: Arc<std::sync::atomic::AtomicU32>,
     clock: Arc<dyn Clock>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -151,7 +151,8 @@ pub(super) async fn retention_task(
             _ = every.tick() => {}
             _ = stopped.wait_for(|s| *s) => return,
         }
-        let cutoff = clock.now_ms() - i64::from(retention_days) * DAY_MS;
+        let days = retention_days.load(std::sync::atomic::Ordering::Relaxed);
+        let cutoff = clock.now_ms() - i64::from(days) * DAY_MS;
         match store.apply_retention(cutoff).await {
             Ok(report) => tracing::debug!(?report, "retention applied"),
             Err(e) => tracing::warn!(error = %e, "retention failed"),

@@ -13,7 +13,7 @@ use super::{CertProber, ProbeOptions, non_global_kind};
 use oxmon_core::cert::{CertCheckResult, DAYS_UNTIL_EXPIRY_METRIC, IS_VALID_METRIC};
 use oxmon_core::config::CertCheckConfig;
 use oxmon_core::manage::{CertDomain, CertStore};
-use oxmon_core::sync::LockExt;
+use oxmon_core::sync::{LockExt, RwLockExt};
 use oxmon_core::time::secs_to_ms;
 use oxmon_core::{BatchHandler, Credentials};
 use oxmon_core::{Clock, Labels, MetricBatch, Sample};
@@ -37,14 +37,36 @@ pub struct CertChecker {
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn CertStore>,
-    prober: CertProber,
     sink: Arc<dyn BatchHandler>,
     agent_id: String,
-    default_interval_ms: i64,
     allow_private_targets: bool,
-    permits: Semaphore,
     in_flight: Mutex<HashSet<String>>,
     clock: Arc<dyn Clock>,
+    /// What [`CertChecker::reconfigure`] may change; a check under way
+    /// keeps the tuning it started with.
+    tuning: std::sync::RwLock<Arc<Tuning>>,
+}
+
+/// The settings of `[cert_check]` a running checker can change.
+#[derive(Debug)]
+struct Tuning {
+    prober: CertProber,
+    default_interval_ms: i64,
+    permits: Semaphore,
+    enabled: bool,
+    tick: Duration,
+}
+
+impl Tuning {
+    fn new(config: &CertCheckConfig) -> Result<Self, CertCheckerError> {
+        Ok(Self {
+            prober: prober(config)?,
+            default_interval_ms: secs_to_ms(config.default_interval_secs),
+            permits: Semaphore::new(config.max_concurrent.max(1)),
+            enabled: config.enabled,
+            tick: Duration::from_secs(config.tick_secs).max(Duration::from_secs(1)),
+        })
+    }
 }
 
 impl CertChecker {
@@ -60,20 +82,35 @@ impl CertChecker {
         sink: Arc<dyn BatchHandler>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CertCheckerError> {
-        let prober = prober(config)?;
+        let tuning = Tuning::new(config)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
-                prober,
                 sink,
                 agent_id: config.agent_id.clone(),
-                default_interval_ms: secs_to_ms(config.default_interval_secs),
                 allow_private_targets: config.allow_private_targets,
-                permits: Semaphore::new(config.max_concurrent.max(1)),
                 in_flight: Mutex::new(HashSet::new()),
                 clock,
+                tuning: std::sync::RwLock::new(Arc::new(tuning)),
             }),
         })
+    }
+
+    /// Takes the changeable settings of `config` (`enabled`,
+    /// `default_interval_secs`, `tick_secs`, `connect_timeout_secs`,
+    /// `max_concurrent`; the CA file is read again) for the checks that
+    /// start from now on. `agent_id` and `allow_private_targets` stay.
+    ///
+    /// # Errors
+    /// The extra CA file cannot be read; nothing changes.
+    pub fn reconfigure(&self, config: &CertCheckConfig) -> Result<(), CertCheckerError> {
+        let tuning = Arc::new(Tuning::new(config)?);
+        *self.inner.tuning.write_locked() = tuning;
+        Ok(())
+    }
+
+    fn tuning(&self) -> Arc<Tuning> {
+        self.inner.tuning.read_locked().clone()
     }
 
     /// Checks what [`CertChecker::new`] would check of `config` (the extra
@@ -92,6 +129,7 @@ impl CertChecker {
     /// The store's error.
     pub async fn due(&self, now_ms: i64) -> oxmon_core::Result<Vec<CertDomain>> {
         let store = &self.inner.store;
+        let default_interval_ms = self.tuning().default_interval_ms;
         let last: HashMap<String, i64> = store
             .latest_check_results()
             .await?
@@ -105,7 +143,7 @@ impl CertChecker {
             .filter(|d| {
                 let interval = d
                     .check_interval_secs
-                    .map_or(self.inner.default_interval_ms, secs_to_ms);
+                    .map_or(default_interval_ms, secs_to_ms);
                 last.get(&d.id)
                     .is_none_or(|&at| now_ms.saturating_sub(at) >= interval)
             })
@@ -151,10 +189,11 @@ impl CertChecker {
 
     async fn check_one(&self, domain: CertDomain) -> CertCheckResult {
         let inner = &self.inner;
-        let _permit = inner.permits.acquire().await;
+        let tuning = self.tuning();
+        let _permit = tuning.permits.acquire().await;
         let _guard = InFlight::enter(&inner.in_flight, &domain.id);
         let now_ms = inner.clock.now_ms();
-        let report = inner
+        let report = tuning
             .prober
             .probe(&domain.domain, domain.port, now_ms)
             .await;
@@ -219,16 +258,28 @@ impl CertChecker {
         }
     }
 
-    /// Runs the schedule: a tick at once, then every `tick` until `stop`
-    /// completes. Checks in flight finish before it returns.
-    pub async fn run(self, tick: Duration, stop: impl std::future::Future<Output = ()>) {
-        let mut interval = tokio::time::interval(tick.max(Duration::from_secs(1)));
+    /// Runs the schedule: a tick at once, then every `tick_secs` until
+    /// `stop` completes, skipping ticks while `enabled` is false; both as
+    /// [`CertChecker::reconfigure`] last set them. Checks in flight finish
+    /// before it returns.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let mut tick = self.tuning().tick;
+        let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 () = &mut stop => return,
                 _ = interval.tick() => {
+                    let tuning = self.tuning();
+                    if tuning.tick != tick {
+                        tick = tuning.tick;
+                        interval = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
+                        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    }
+                    if !tuning.enabled {
+                        continue;
+                    }
                     tokio::select! {
                         () = &mut stop => return,
                         _ = self.tick() => {}

@@ -16,6 +16,7 @@ mod custom_rule;
 mod log;
 mod notification;
 pub(crate) mod rules;
+mod runtime;
 mod server;
 mod settings;
 mod silence;
@@ -32,6 +33,7 @@ pub use custom_rule::CustomRule;
 pub use log::{LogConfig, LogFormat, validate_log_filter};
 pub use notification::{NotificationConfig, parse_channel};
 pub use rules::{BUILTIN_RULE_TYPES, Operator, RateDirection, RuleConfig, RuleKind, parse_rule};
+pub use runtime::RUNTIME_SETTINGS;
 pub use server::{
     AlertConfig, CertCheckConfig, IngestConfig, LimitsConfig, LocalAgentConfig, ServerConfig,
     TlsFiles,

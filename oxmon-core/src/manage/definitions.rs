@@ -21,18 +21,28 @@ pub enum DefinitionKind {
     /// own: its name is what it covers (`SilenceWindow::describe`), so two
     /// equal windows conflict.
     SilenceWindow,
+    /// A runtime setting overriding `server.toml` (`PUT /v1/settings`): its
+    /// name is the setting's key (`retention_days`,
+    /// `cert_check.tick_secs`), its table holds `value`.
+    Setting,
 }
 
 impl DefinitionKind {
     /// Both kinds.
-    pub const ALL: [Self; 3] = [Self::Rule, Self::Channel, Self::SilenceWindow];
+    pub const ALL: [Self; 4] = [
+        Self::Rule,
+        Self::Channel,
+        Self::SilenceWindow,
+        Self::Setting,
+    ];
 
-    /// `rule`, `channel` or `silence window`, for messages.
+    /// `rule`, `channel`, `silence window` or `setting`, for messages.
     pub fn noun(self) -> &'static str {
         match self {
             Self::Rule => "rule",
             Self::Channel => "channel",
             Self::SilenceWindow => "silence window",
+            Self::Setting => "setting",
         }
     }
 }

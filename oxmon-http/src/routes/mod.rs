@@ -28,6 +28,7 @@ mod metrics;
 mod notifications;
 mod params;
 mod rules;
+mod settings;
 mod silences;
 mod tokens;
 mod users;
@@ -40,6 +41,7 @@ pub use channels::{ChannelDefinition, ChannelTestView, ChannelView, SecretState}
 pub use metrics::{PointView, SeriesView};
 pub use notifications::{DeliveryLogPage, DeliveryView};
 pub use rules::{RuleDefinition, RuleView};
+pub use settings::SettingView;
 pub use silences::{
     CreateSilenceRequest, MatchersView, SilenceView, SilencesView, WindowDefinition, WindowView,
 };
@@ -67,11 +69,12 @@ pub const BEARER_SCHEME: &str = "bearer";
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "Server status"),
+        (name = "settings", description = "The settings of server.toml a running server can change"),
         (name = "auth", description = "Login, password and API tokens"),
         (name = "agents", description = "Agents and their newest values"),
         (name = "metrics", description = "Time series queries"),
         (name = "alerts", description = "Alert rules, history and firing alerts"),
-        (name = "notifications", description = "Every attempt to notify a channel, and silences"),
+        (name = "notifications", description = "Channels, every attempt to notify them, and silences"),
         (name = "whitelist", description = "Agents allowed to report over gRPC"),
         (name = "users", description = "Users and their roles (viewer, operator, admin), and the audit log"),
         (name = "certificates", description = "TLS certificate monitoring: domains, details, chains, checks"),
@@ -129,6 +132,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::update, users::delete))
         .routes(routes!(audit::list))
+        .routes(routes!(settings::list, settings::update))
         .routes(routes!(whitelist::list, whitelist::add))
         .routes(routes!(whitelist::update, whitelist::delete))
         .routes(routes!(whitelist::regenerate_token))

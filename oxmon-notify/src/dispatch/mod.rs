@@ -124,6 +124,9 @@ struct Inner {
     /// The recurring windows now: `options.silence` until
     /// [`Notifier::set_silence_windows`] replaces them.
     silence: RwLock<SilencePolicy>,
+    /// The aggregation window now: `options.aggregation_window` until
+    /// [`Notifier::set_aggregation_window`] changes it.
+    aggregation_window: RwLock<Duration>,
     options: NotifierOptions,
     clock: Arc<dyn Clock>,
     history: Arc<dyn NotificationHistory>,
@@ -191,6 +194,7 @@ impl Notifier {
             inner: Arc::new(Inner {
                 routes: RwLock::new(routes),
                 silence: RwLock::new(options.silence.clone()),
+                aggregation_window: RwLock::new(options.aggregation_window),
                 options,
                 clock,
                 history,
@@ -240,6 +244,23 @@ impl Notifier {
             .iter()
             .map(|r| r.route.channel.name().to_owned())
             .collect()
+    }
+
+    /// Changes the aggregation window for events from now on (groups
+    /// already waiting keep their timer).
+    pub fn set_aggregation_window(&self, window: Duration) {
+        *self.inner.aggregation_window.write_locked() = window;
+    }
+
+    /// Evaluates the recurring silence windows in the zone named by
+    /// `timezone` (IANA), or the host's zone when `None`, from now on.
+    ///
+    /// # Errors
+    /// The name when it is not a known zone; nothing changes.
+    pub fn set_silence_zone(&self, timezone: Option<&str>) -> Result<(), String> {
+        let mut policy = self.inner.silence.write_locked();
+        *policy = policy.in_other_zone(timezone)?;
+        Ok(())
     }
 
     /// Replaces the recurring silence windows (kept in the options' time
@@ -293,7 +314,7 @@ impl Notifier {
                     .await;
                 continue;
             }
-            let window = inner.options.aggregation_window;
+            let window = *inner.aggregation_window.read_locked();
             if window.is_zero() {
                 self.spawn_deliver(rs, vec![event.clone()]);
                 continue;

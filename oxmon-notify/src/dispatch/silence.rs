@@ -56,6 +56,15 @@ impl SilencePolicy {
         Ok(Self::new(windows, zone))
     }
 
+    /// The same windows in the zone named by `timezone` (the host's when
+    /// `None`).
+    ///
+    /// # Errors
+    /// The name when it is not a known zone.
+    pub fn in_other_zone(&self, timezone: Option<&str>) -> Result<Self, String> {
+        Self::in_zone(self.windows.clone(), timezone)
+    }
+
     /// These windows in the same zone.
     #[must_use]
     pub fn with_windows(&self, windows: Vec<SilenceWindow>) -> Self {

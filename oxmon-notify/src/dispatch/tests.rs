@@ -366,3 +366,23 @@ async fn set_silence_windows_applies_to_the_next_event() {
     settle().await;
     assert_eq!(stub.sent().len(), 1, "the window is gone");
 }
+
+#[tokio::test(start_paused = true)]
+async fn set_aggregation_window_applies_to_the_next_event() {
+    let stub = StubChannel::new("s");
+    let s = setup(vec![Route::new(Arc::new(stub.clone()))], no_jitter(300));
+    s.notifier.set_aggregation_window(Duration::ZERO);
+    s.notifier
+        .notify(event("now", "web-1", Severity::Warning))
+        .await;
+    settle().await;
+    assert_eq!(stub.sent().len(), 1, "no window: sent at once");
+    s.notifier.set_aggregation_window(Duration::from_secs(60));
+    s.notifier
+        .notify(event("later", "web-1", Severity::Warning))
+        .await;
+    settle().await;
+    assert_eq!(stub.sent().len(), 1, "held for the new window");
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert_eq!(stub.sent().len(), 2);
+}

@@ -24,7 +24,7 @@ use oxmon_core::{
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -56,6 +56,16 @@ pub(crate) struct Shared {
     queue_refusals: AtomicU64,
     /// Batches refused by a series cap.
     pub(crate) series_refusals: AtomicU64,
+    /// Days of data kept, 0 for all: `options.retention_days` until
+    /// [`SqliteStore::set_retention_days`] changes it.
+    retention_days: AtomicU32,
+}
+
+impl Shared {
+    /// Days of data kept now; `None` keeps everything.
+    pub(crate) fn retention_days(&self) -> Option<u32> {
+        Some(self.retention_days.load(Ordering::Relaxed)).filter(|d| *d > 0)
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -267,6 +277,7 @@ impl SqliteStore {
         }
         let shared = Arc::new(Shared {
             dir,
+            retention_days: AtomicU32::new(options.retention_days.unwrap_or(0)),
             options,
             partitions: RwLock::new(partitions),
             readers: Mutex::new(HashMap::new()),
@@ -277,7 +288,7 @@ impl SqliteStore {
         });
         shared.rebuild_index()?;
         let mut writer = Writer::new(shared.clone());
-        if let Some(days) = shared.options.retention_days {
+        if let Some(days) = shared.retention_days() {
             let cutoff = shared.options.clock.now_ms() - i64::from(days) * oxmon_core::DAY_MS;
             writer.retention(cutoff)?;
         }
@@ -326,6 +337,14 @@ impl SqliteStore {
     /// created series past a cap (`Error::ResourceExhausted`).
     pub fn series_refusals(&self) -> u64 {
         self.shared.series_refusals.load(Ordering::Relaxed)
+    }
+
+    /// Keeps `days` of data from the next maintenance on (`None`: all):
+    /// `retention_days` changed while the server runs.
+    pub fn set_retention_days(&self, days: Option<u32>) {
+        self.shared
+            .retention_days
+            .store(days.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Appends waiting for the writer now (queued or being written).

@@ -188,7 +188,7 @@ impl Writer {
         if let Err(e) = self.compact(now) {
             tracing::warn!(error = %e, "compaction failed; will retry");
         }
-        if let Some(days) = self.shared.options.retention_days {
+        if let Some(days) = self.shared.retention_days() {
             let cutoff = now - i64::from(days) * oxmon_core::DAY_MS;
             if let Err(e) = self.retention(cutoff) {
                 tracing::warn!(error = %e, "retention failed; will retry");

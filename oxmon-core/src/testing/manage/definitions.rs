@@ -13,6 +13,7 @@ fn table(kind: DefinitionKind, name: &str, value: f64) -> toml::Table {
         DefinitionKind::Channel => format!(
             "name = \"{name}\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook?token=t{value}\"\n"
         ),
+        DefinitionKind::Setting => format!("value = {value:?}\nnote = \"{name}\"\n"),
         DefinitionKind::SilenceWindow => format!(
             "start_time = \"02:00\"\nend_time = \"04:00\"\nrecurrence = \"daily\"\nnote = \"{name} {value}\"\n"
         ),

@@ -20,6 +20,7 @@ fn table(kind: DefinitionKind) -> &'static str {
         DefinitionKind::Rule => "alert_rules",
         DefinitionKind::Channel => "channels",
         DefinitionKind::SilenceWindow => "silence_windows",
+        DefinitionKind::Setting => "settings",
     }
 }
 

@@ -230,7 +230,7 @@ mod tests {
         // Turn it back into a version 1 file.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE notification_history; DROP TABLE channels; DROP TABLE silence_windows; DROP TABLE alert_rules; DROP TABLE api_tokens; DROP TABLE audit_log; DROP TABLE silences; ALTER TABLE users DROP COLUMN role; ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 1;",
+            "DROP TABLE notification_history; DROP TABLE channels; DROP TABLE silence_windows; DROP TABLE settings; DROP TABLE alert_rules; DROP TABLE api_tokens; DROP TABLE audit_log; DROP TABLE silences; ALTER TABLE users DROP COLUMN role; ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 1;",
         )
         .unwrap();
         drop(conn);

@@ -73,8 +73,8 @@ CREATE TABLE alert_rules (
     updated_at INTEGER NOT NULL
 );
 ";
-/// Version 4: notification channels and recurring silence windows made
-/// through the API (their `[[notification.channels]]` and
+/// Version 4: notification channels, recurring silence windows and runtime
+/// settings made through the API (their `[[notification.channels]]` and
 /// `[[notification.silence_windows]]` fields as TOML text, credentials
 /// included: the file is its owner's alone).
 const MIGRATION_V4: &str = "
@@ -82,6 +82,13 @@ CREATE TABLE channels (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
     name TEXT NOT NULL UNIQUE,
     definition TEXT NOT NULL,              -- the channel's fields, a TOML table
+    created_at INTEGER NOT NULL,           -- ms since the epoch
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE settings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+    name TEXT NOT NULL UNIQUE,             -- the key: retention_days, cert_check.tick_secs
+    definition TEXT NOT NULL,              -- TOML: value = ...
     created_at INTEGER NOT NULL,           -- ms since the epoch
     updated_at INTEGER NOT NULL
 );

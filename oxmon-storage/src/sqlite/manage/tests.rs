@@ -462,7 +462,7 @@ async fn a_version_2_file_gains_the_later_tables_and_keeps_its_data() {
     // What an oxmon of schema version 2 left behind.
     let conn = raw(&path);
     conn.execute_batch(
-        "DROP TABLE channels; DROP TABLE silence_windows; DROP TABLE alert_rules; DROP TABLE api_tokens; DROP TABLE audit_log; DROP TABLE silences; \
+        "DROP TABLE channels; DROP TABLE silence_windows; DROP TABLE settings; DROP TABLE alert_rules; DROP TABLE api_tokens; DROP TABLE audit_log; DROP TABLE silences; \
          ALTER TABLE users DROP COLUMN role; \
          ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 2;",
     )
