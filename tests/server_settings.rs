@@ -171,8 +171,12 @@ async fn require_agent_auth_changes_at_once_survives_a_restart_and_resets() {
     assert_eq!(audit["total"], 2, "{audit}");
     let (reset, first) = (&audit["records"][0], &audit["records"][1]);
     assert_eq!(first["target"], "require_agent_auth", "{audit}");
+    let key = "require_agent_auth";
     assert_eq!(
-        (&first["before"][0]["value"], &first["after"][0]["value"]),
+        (
+            &first["before"][key]["value"],
+            &first["after"][key]["value"]
+        ),
         (&json!(false), &json!(true))
     );
     assert_eq!(reset["target"], "require_agent_auth,retention_days");

@@ -31,13 +31,13 @@ pub struct SettingView {
     pub key: String,
     /// Its value now; `null` for an unset optional one (the timezone: the
     /// host's zone).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Value>)]
     pub value: Option<toml::Value>,
     /// `config` (the file's value or the default) or `api` (set here,
     /// overriding the file, kept across restarts).
     pub source: DefinitionSource,
     /// The file's value (or the default): what `null` in a `PUT` returns to.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Value>)]
     pub file_value: Option<toml::Value>,
     /// When it was last set here, RFC 3339.
     pub updated_at: Option<String>,
@@ -132,10 +132,11 @@ pub(super) async fn update(
         .into_iter()
         .map(Into::into)
         .collect();
-    let changed = |all: &[SettingView]| -> Vec<SettingView> {
+    // The changed settings, by key: the audit log keeps objects.
+    let changed = |all: &[SettingView]| -> BTreeMap<String, SettingView> {
         all.iter()
             .filter(|s| keys.contains(&s.key))
-            .cloned()
+            .map(|s| (s.key.clone(), s.clone()))
             .collect()
     };
     state
