@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # The full test run: the workspace tests, then the property-based run of the
 # real server against its own OpenAPI document (scripts/schemathesis.sh).
-# Installs what it needs (schemathesis from PyPI, curl if missing).
+# Installs what it needs (schemathesis from PyPI; curl, and Chromium with
+# its WebDriver for the console's browser test, from Debian if missing).
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v curl >/dev/null 2>&1; then
-  echo "== installing curl"
+MISSING=()
+command -v curl >/dev/null 2>&1 || MISSING+=(curl)
+if [ "${OXMON_BROWSER_TESTS:-1}" != 0 ]; then
+  command -v chromium >/dev/null 2>&1 || MISSING+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || MISSING+=(chromium-driver)
+fi
+if [ "${#MISSING[@]}" -gt 0 ]; then
+  echo "== installing ${MISSING[*]} from Debian"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${MISSING[@]}"
 fi
 if ! command -v python3 >/dev/null 2>&1; then
   echo "python3 is required for scripts/schemathesis.sh" >&2

@@ -13,6 +13,8 @@ mod serve;
 mod sources;
 #[cfg(feature = "http")]
 mod state;
+#[cfg(feature = "ui")]
+pub mod ui;
 
 #[cfg(feature = "http")]
 pub use error::{ApiError, ErrorBody, ErrorDetail};

@@ -208,6 +208,8 @@ pub fn router(state: AppState) -> Router {
     let limit = state.body_limit;
     let cors = cors_layer(&state.cors_origins);
     let (router, _) = api_routes().split_for_parts();
+    #[cfg(feature = "ui")]
+    let router = router.merge(crate::ui::routes());
     let router = router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

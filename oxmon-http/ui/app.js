@@ -1,0 +1,57 @@
+// The console: a hash router over the pages, the language switch, logout
+// and a 30 s auto-refresh of the page shown.
+
+import { setToken, token } from './api.js';
+import { t, toggleLanguage, language } from './i18n.js';
+import { agentPage, el, loginPage, overviewPage } from './pages.js';
+
+window.oxmon = { charts: {}, ready: false };
+
+const view = document.getElementById('view');
+const nav = document.getElementById('nav');
+const langButton = document.getElementById('lang');
+const logoutButton = document.getElementById('logout');
+const agentState = { span: 3600, rerender: () => show() };
+let timer = null;
+
+function header() {
+  langButton.textContent = t('other');
+  logoutButton.textContent = t('logout');
+  logoutButton.hidden = !token();
+  nav.replaceChildren(token() ? el('a', { href: '#/' }, t('fleet')) : '');
+}
+
+async function show() {
+  clearTimeout(timer);
+  window.oxmon.ready = false;
+  header();
+  const route = location.hash.replace(/^#/, '') || '/';
+  try {
+    if (!token() || route === '/login') {
+      loginPage(view, () => {
+        location.hash = '#/';
+        show();
+      });
+    } else if (route.startsWith('/agent/')) {
+      await agentPage(view, decodeURIComponent(route.slice('/agent/'.length)), agentState);
+    } else {
+      await overviewPage(view);
+    }
+  } catch (err) {
+    if (err.status !== 401) view.replaceChildren(el('p', { className: 'error' }, `${t('error')}: ${err.message}`));
+  }
+  window.oxmon.ready = true;
+  if (token() && route !== '/login') timer = setTimeout(show, 30000);
+}
+
+langButton.addEventListener('click', () => {
+  toggleLanguage();
+  show();
+});
+logoutButton.addEventListener('click', () => {
+  setToken(null);
+  location.hash = '#/login';
+});
+window.addEventListener('hashchange', show);
+document.documentElement.lang = language() === 'zh' ? 'zh-CN' : 'en';
+show();

@@ -1,0 +1,223 @@
+// The pages. Everything that comes from agents (ids, labels, metric names,
+// messages) is put in the page as text, never as HTML.
+
+import { api, pool, setToken } from './api.js';
+import { t } from './i18n.js';
+
+// An element with attributes and children (strings become text nodes).
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else if (k === 'className') node.className = v;
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function fmt(value, digits = 1) {
+  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '–';
+}
+
+function ago(iso) {
+  if (!iso) return t('never');
+  const secs = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (secs < 90) return `${secs} s`;
+  if (secs < 5400) return `${Math.round(secs / 60)} min`;
+  if (secs < 172800) return `${Math.round(secs / 3600)} h`;
+  return `${Math.round(secs / 86400)} d`;
+}
+
+// The newest value of `metric` among `latest` (the highest when several
+// series carry it, such as disks).
+function newest(latest, metric) {
+  const values = latest.filter((v) => v.metric === metric).map((v) => v.value);
+  return values.length ? Math.max(...values) : undefined;
+}
+
+export function loginPage(view, onLogin) {
+  const error = el('p', { className: 'error', role: 'alert' });
+  const user = el('input', { id: 'username', name: 'username', autocomplete: 'username', required: true, value: 'admin' });
+  const pass = el('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const form = el('form', { id: 'login', className: 'card narrow' },
+    el('h1', {}, t('login')),
+    el('label', {}, t('username'), user),
+    el('label', {}, t('password'), pass),
+    el('button', { type: 'submit' }, t('login')),
+    error);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    try {
+      const answer = await api('POST', '/v1/auth/login', { username: user.value, password: pass.value });
+      setToken(answer.token);
+      onLogin();
+    } catch (err) {
+      error.textContent = `${t('loginFailed')}: ${err.message}`;
+    }
+  });
+  view.replaceChildren(form);
+  pass.focus();
+}
+
+// The fleet: every agent with status, last seen and its newest CPU,
+// memory, disk and load, sortable and filterable; firing alerts by
+// severity.
+export async function overviewPage(view) {
+  const [agents, active] = await Promise.all([
+    api('GET', '/v1/agents'),
+    api('GET', '/v1/alerts/active').catch(() => []),
+  ]);
+  const latest = await pool(agents, 8, (a) =>
+    api('GET', `/v1/agents/${encodeURIComponent(a.agent_id)}/latest?limit=1000`).catch(() => []));
+  const rows = agents.map((a, i) => ({
+    id: a.agent_id,
+    active: a.active,
+    lastSeen: a.last_seen,
+    cpu: newest(latest[i], 'cpu.usage'),
+    memory: newest(latest[i], 'memory.used_percent'),
+    disk: newest(latest[i], 'disk.used_percent'),
+    load: newest(latest[i], 'load.load_1'),
+  }));
+  const counts = { critical: 0, warning: 0, info: 0 };
+  for (const a of active) counts[a.severity] = (counts[a.severity] ?? 0) + 1;
+
+  let sortKey = 'id';
+  let ascending = true;
+  const filter = el('input', { id: 'filter', type: 'search', placeholder: t('filter') });
+  const body = el('tbody');
+  const columns = [
+    ['id', t('agent')], ['active', t('status')], ['lastSeen', t('lastSeen')],
+    ['cpu', t('cpu')], ['memory', t('memory')], ['disk', t('disk')], ['load', t('load')],
+  ];
+  const render = () => {
+    const needle = filter.value.trim().toLowerCase();
+    const shown = rows
+      .filter((r) => !needle || r.id.toLowerCase().includes(needle))
+      .sort((a, b) => {
+        const x = a[sortKey] ?? -Infinity;
+        const y = b[sortKey] ?? -Infinity;
+        const order = x < y ? -1 : x > y ? 1 : 0;
+        return ascending ? order : -order;
+      });
+    body.replaceChildren(...shown.map((r) => el('tr', { 'data-agent': r.id },
+      el('td', {}, el('a', { href: `#/agent/${encodeURIComponent(r.id)}` }, r.id)),
+      el('td', {}, el('span', { className: r.active ? 'ok' : 'bad' }, r.active ? t('active') : t('inactive'))),
+      el('td', {}, ago(r.lastSeen)),
+      el('td', { className: 'num' }, fmt(r.cpu)),
+      el('td', { className: 'num' }, fmt(r.memory)),
+      el('td', { className: 'num' }, fmt(r.disk)),
+      el('td', { className: 'num' }, fmt(r.load, 2)))));
+  };
+  filter.addEventListener('input', render);
+  const head = el('tr', {}, columns.map(([key, label]) => el('th', {
+    onclick: () => {
+      ascending = sortKey === key ? !ascending : true;
+      sortKey = key;
+      render();
+    },
+  }, label)));
+  render();
+  view.replaceChildren(
+    el('section', { className: 'summary' },
+      el('div', { className: 'card' }, el('b', {}, String(rows.length)), ' ', t('agents')),
+      el('div', { className: 'card' }, t('firing'), ': ',
+        ['critical', 'warning', 'info'].map((s) => el('span', { className: `sev ${s}` }, `${t(s)} ${counts[s]}`)))),
+    filter,
+    rows.length
+      ? el('table', { id: 'fleet' }, el('thead', {}, head), body)
+      : el('p', {}, t('noAgents')));
+}
+
+const RANGES = [['1h', 3600], ['6h', 21600], ['24h', 86400], ['7d', 604800]];
+
+const CHARTS = [
+  { metric: 'cpu.usage', title: 'cpuChart' },
+  { metric: 'memory.used_percent', title: 'memoryChart' },
+  { metric: 'disk.used_percent', title: 'diskChart', by: 'mount' },
+  { metric: ['load.load_1', 'load.load_5', 'load.load_15'], title: 'loadChart' },
+  { metric: 'network.bytes_recv', title: 'netChart', by: 'interface' },
+];
+
+const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563'];
+
+// Series from the API as uPlot data: the union of timestamps (seconds),
+// one column per series, gaps as null.
+function columns(series) {
+  const times = [...new Set(series.flatMap((s) => s.points.map((p) => Date.parse(p.timestamp) / 1000)))]
+    .sort((a, b) => a - b);
+  const index = new Map(times.map((x, i) => [x, i]));
+  const data = [times];
+  for (const s of series) {
+    const column = new Array(times.length).fill(null);
+    for (const p of s.points) column[index.get(Date.parse(p.timestamp) / 1000)] = p.value;
+    data.push(column);
+  }
+  return data;
+}
+
+function seriesName(s, by) {
+  if (by && s.labels[by] !== undefined) return s.labels[by];
+  const labels = Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(',');
+  return labels ? `${s.metric}{${labels}}` : s.metric;
+}
+
+// One agent: charts of every metric family over a range, its firing alerts.
+export async function agentPage(view, agentId, state) {
+  const span = state.span ?? 3600;
+  const to = new Date();
+  const from = new Date(to.getTime() - span * 1000);
+  // About 600 points per series whatever the range.
+  const step = Math.max(10, Math.round(span / 600));
+  const query = (metric) => api('GET', `/v1/metrics?agent=${encodeURIComponent(agentId)}&metric=${encodeURIComponent(metric)}`
+    + `&from=${from.toISOString()}&to=${to.toISOString()}&step=${step}`);
+  const ranges = el('div', { className: 'ranges' }, t('range'), ' ',
+    RANGES.map(([label, secs]) => el('button', {
+      type: 'button', className: secs === span ? 'on' : '', 'data-range': label,
+      onclick: () => { state.span = secs; state.rerender(); },
+    }, label)));
+  const grid = el('div', { className: 'charts' });
+  const alerts = el('div', { id: 'agent-alerts' });
+  view.replaceChildren(
+    el('p', {}, el('a', { href: '#/' }, `← ${t('back')}`)),
+    el('h1', {}, agentId),
+    ranges, el('p', { className: 'hint' }, t('refresh')), alerts, grid);
+
+  window.oxmon.charts = {};
+  await Promise.all(CHARTS.map(async (c) => {
+    const metrics = Array.isArray(c.metric) ? c.metric : [c.metric];
+    // In the order of CHARTS, whichever answers first.
+    const box = el('figure', { className: 'chart', 'data-metric': metrics[0] }, el('figcaption', {}, t(c.title)));
+    grid.append(box);
+    const series = (await Promise.all(metrics.map((m) => query(m).catch(() => [])))).flat();
+    if (!series.length) {
+      box.append(el('p', { className: 'hint' }, t('noData')));
+      return;
+    }
+    const opts = {
+      width: Math.min(560, Math.max(320, grid.clientWidth / 2 - 24)),
+      height: 220,
+      series: [{}, ...series.map((s, i) => ({
+        label: seriesName(s, c.by), stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
+      }))],
+      // The whole range on the x axis, however few points it has.
+      scales: { x: { time: true, range: () => [from.getTime() / 1000, to.getTime() / 1000] } },
+      axes: [{}, { size: 60 }],
+    };
+    window.oxmon.charts[metrics[0]] = new window.uPlot(opts, columns(series), box);
+  }));
+
+  const firing = (await api('GET', '/v1/alerts/active').catch(() => []))
+    .filter((a) => a.agent_id === agentId);
+  alerts.replaceChildren(firing.length
+    ? el('table', {}, el('thead', {}, el('tr', {}, [t('rule'), t('severity'), t('since'), t('value'), t('message')].map((h) => el('th', {}, h)))),
+      el('tbody', {}, firing.map((a) => el('tr', {},
+        el('td', {}, a.rule), el('td', {}, el('span', { className: `sev ${a.severity}` }, t(a.severity))),
+        el('td', {}, ago(a.since)), el('td', { className: 'num' }, fmt(a.value, 2)), el('td', {}, a.message)))))
+    : el('p', { className: 'hint' }, t('noAlerts')));
+}

@@ -1,0 +1,349 @@
+//! The web console in a real headless Chromium, driven over the W3C
+//! WebDriver protocol by Debian's chromedriver (installed by
+//! scripts/test.sh), against a real server with its local agent reporting
+//! real host metrics and a gRPC agent whose label carries an XSS probe:
+//! log in, see the host in the fleet, open its page and read drawn points
+//! from the CPU chart's data, see the probe rendered as text and never run.
+//! Screenshots of each page go to `target/console-screenshots/`.
+//!
+//! `OXMON_BROWSER_TESTS=0` skips it where no Chromium can be installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use oxmon::core::config::{AgentConfig, ServerConfig};
+use oxmon::core::{Clock, Labels, MetricBatch, Sample, SystemClock, Transport};
+use oxmon::server::Server;
+use oxmon::transport::grpc::GrpcTransport;
+use serde_json::{Value, json};
+
+mod support;
+use support::free_port;
+
+const PASSWORD: &str = "console-Admin-Passw0rd";
+const HOST: &str = "console-host";
+const PROBE: &str = "<img src=x onerror=\"window.__xss=1\">";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    child: Child,
+    http: reqwest::Client,
+    base: String,
+    session: String,
+}
+
+impl Driver {
+    async fn start(profile: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/test.sh installs chromium-driver)");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--no-first-run",
+            "--window-size=1280,900",
+            &format!("--user-data-dir={}", profile.display()),
+        ];
+        let answer: Value = http
+            .post(format!("{base}/session"))
+            .json(&json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": chromium(), "args": args},
+            }}}))
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session answer");
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a session: {answer}"))
+            .to_owned();
+        Self {
+            child,
+            http,
+            base,
+            session,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("webdriver JSON");
+        answer["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    async fn run(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Polls `script` until it returns something truthy (at most 30 s).
+    async fn wait_for(&self, what: &str, script: &str) -> Value {
+        for _ in 0..300 {
+            let v = self.run(script).await;
+            if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("{css}: {found}"))
+            .to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.element(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self
+            .call(reqwest::Method::GET, "/screenshot", None)
+            .await
+            .as_str()
+            .map(|b| base64::engine::general_purpose::STANDARD.decode(b))
+            .expect("a screenshot")
+            .expect("base64");
+        let dir = screenshots();
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    async fn quit(mut self) {
+        self.call(reqwest::Method::DELETE, "", None).await;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromium() -> &'static str {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("/usr/bin/chromium")
+}
+
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots")
+}
+
+async fn start_server(dir: &Path) -> Server {
+    let toml = format!(
+        "grpc_port = 0\nhttp_port = 0\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\n\
+         data_dir = \"{}\"\n[auth]\ndefault_password = \"{PASSWORD}\"\n[cert_check]\nenabled = false\n\
+         [local_agent]\nenabled = true\nagent_id = \"{HOST}\"\ncollection_interval_secs = 1\n",
+        dir.display()
+    );
+    let config = ServerConfig::from_toml(&toml, "server.toml").unwrap();
+    Server::start(config, Arc::new(SystemClock)).await.unwrap()
+}
+
+/// A gRPC agent whose disk label and CPU series carry the probe.
+async fn send_probe(server: &Server) {
+    let mut agent = AgentConfig::default();
+    agent.server_endpoint = server.grpc_addr().to_string();
+    let transport = GrpcTransport::connect(&agent, "xss-host").unwrap();
+    let now = SystemClock.now_ms();
+    let mut labels = Labels::new();
+    labels.insert("mount", PROBE);
+    let mut samples = Vec::new();
+    for i in 0..5 {
+        let at = now - 60_000 + i * 10_000;
+        samples.push(Sample::new("disk.used_percent", labels.clone(), at, 40.0));
+        samples.push(Sample::new("cpu.usage", labels.clone(), at, 12.0));
+    }
+    transport
+        .send(&MetricBatch::new("xss-host", samples).with_batch_id("probe"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(&dir.path().join("data")).await;
+    let base = format!("http://{}", server.http_addr());
+
+    // The console's files come with their security headers.
+    let http = reqwest::Client::new();
+    let index = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(index.status(), 200);
+    let csp = index.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(index.headers()["x-content-type-options"], "nosniff");
+    for missing in [
+        "/ui/nope.js",
+        "/ui/..%2FCargo.toml",
+        "/ui/%2e%2e%2fCargo.toml",
+    ] {
+        let r = http.get(format!("{base}{missing}")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{missing}");
+    }
+    if std::env::var("OXMON_BROWSER_TESTS").as_deref() == Ok("0") {
+        eprintln!("OXMON_BROWSER_TESTS=0: the browser part is skipped");
+        server.shutdown().await;
+        return;
+    }
+    send_probe(&server).await;
+
+    let driver = Driver::start(&dir.path().join("chromium")).await;
+    driver.go(&format!("{base}/#/login")).await;
+    driver
+        .wait_for(
+            "the login form",
+            "return !!document.querySelector('#login');",
+        )
+        .await;
+    driver.screenshot("login").await;
+    driver.type_into("#username", "admin").await;
+    driver.type_into("#password", PASSWORD).await;
+    driver.click("#login button[type=submit]").await;
+
+    // The fleet shows this host (reported by the local agent) and the
+    // probe's agent.
+    let row = format!("#fleet tr[data-agent=\"{HOST}\"]");
+    driver
+        .wait_for(
+            "this host in the fleet",
+            &format!("return window.oxmon.ready && !!document.querySelector('{row}');"),
+        )
+        .await;
+    let cpu = driver
+        .run(&format!(
+            "return document.querySelector('{row}').children[3].textContent;"
+        ))
+        .await;
+    assert!(
+        cpu.as_str().is_some_and(|c| c.parse::<f64>().is_ok()),
+        "the host's CPU shows a number: {cpu}"
+    );
+    driver.screenshot("overview").await;
+
+    // Its page: the CPU chart has drawn points, read from the chart's data.
+    driver.go(&format!("{base}/#/agent/{HOST}")).await;
+    let points = driver
+        .wait_for(
+            "CPU points in the chart",
+            "const c = window.oxmon.ready && window.oxmon.charts['cpu.usage']; \
+             return c && c.data[1].filter((v) => typeof v === 'number').length;",
+        )
+        .await;
+    assert!(points.as_u64().is_some_and(|n| n >= 1), "{points}");
+    driver.screenshot("agent").await;
+    for range in ["6h", "7d"] {
+        driver
+            .click(&format!("button[data-range=\"{range}\"]"))
+            .await;
+        driver
+            .wait_for(
+                "the chart of another range",
+                &format!(
+                    "return window.oxmon.ready && document.querySelector('button.on').dataset.range === '{range}' \
+                     && window.oxmon.charts['cpu.usage'] && window.oxmon.charts['cpu.usage'].data[0].length;"
+                ),
+            )
+            .await;
+    }
+
+    // The probe's page: its label is text in the legend, and nothing ran.
+    driver.go(&format!("{base}/#/agent/xss-host")).await;
+    driver
+        .wait_for(
+            "the probe's charts",
+            "return window.oxmon.ready && !!window.oxmon.charts['disk.used_percent'];",
+        )
+        .await;
+    let shown = driver
+        .run("return document.querySelector('.chart[data-metric=\"disk.used_percent\"]').textContent;")
+        .await;
+    assert!(
+        shown.as_str().is_some_and(|t| t.contains(PROBE)),
+        "the label shows as text: {shown}"
+    );
+    let ran = driver
+        .run("return [window.__xss === undefined, document.querySelectorAll('img').length];")
+        .await;
+    assert_eq!(ran, json!([true, 0]), "the probe never became markup");
+    driver.screenshot("probe").await;
+
+    driver.quit().await;
+    server.shutdown().await;
+}
