@@ -3,7 +3,8 @@
 //! scripts/test.sh), against a real server with its local agent reporting
 //! real host metrics and a gRPC agent whose label carries an XSS probe:
 //! log in, see the host in the fleet, open its page and read drawn points
-//! from the CPU chart's data, see the probe rendered as text and never run.
+//! from the CPU chart's data, see the probe rendered as text and never run,
+//! whitelist an agent and see its token once, acknowledge a firing alert.
 //! Screenshots of each page go to `target/console-screenshots/`.
 //!
 //! `OXMON_BROWSER_TESTS=0` skips it where no Chromium can be installed.
@@ -228,7 +229,7 @@ async fn send_probe(server: &Server) {
         samples.push(Sample::new("cpu.usage", labels.clone(), at, 12.0));
     }
     transport
-        .send(&MetricBatch::new("xss-host", samples).with_batch_id("probe"))
+        .send(&MetricBatch::new("xss-host", samples).with_batch_id(format!("probe-{now}")))
         .await
         .unwrap();
 }
@@ -343,6 +344,88 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
         .await;
     assert_eq!(ran, json!([true, 0]), "the probe never became markup");
     driver.screenshot("probe").await;
+
+    // Whitelist an agent from the page: its token shows once, and works.
+    driver.go(&format!("{base}/#/whitelist")).await;
+    driver
+        .wait_for(
+            "the whitelist page",
+            "return window.oxmon.ready && !!document.querySelector('#add-agent');",
+        )
+        .await;
+    driver.type_into("#new-agent", "web-07").await;
+    driver.click("#add-agent button[type=submit]").await;
+    let token = driver
+        .wait_for(
+            "the new token",
+            "const t = document.querySelector('#token-value'); return t && t.textContent;",
+        )
+        .await;
+    let token = token.as_str().expect("token text").to_owned();
+    assert!(
+        driver
+            .run("return !!document.querySelector('#whitelist tr[data-agent=\"web-07\"]');")
+            .await
+            == json!(true),
+        "listed"
+    );
+    driver.screenshot("whitelist").await;
+    let (status, _) = support::json_call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/v1/agents/whitelist"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "an agent token is not an API token");
+    let login = support::attack::login(&base, PASSWORD).await;
+    let (_, listed) = support::json_call(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/v1/agents/whitelist"),
+        Some(&login),
+        None,
+    )
+    .await;
+    assert!(listed.to_string().contains("web-07"), "{listed}");
+    assert!(
+        !listed.to_string().contains(&token),
+        "shown once, never listed"
+    );
+
+    // A firing alert shows on the alerts page and is acknowledged there.
+    let rule = json!({"name": "probe-hot", "type": "threshold", "metric": "cpu.usage",
+        "agent_pattern": "xss-host", "operator": "greater_than", "value": 10, "severity": "critical"});
+    let (status, _) = support::json_call(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/v1/alerts/rules"),
+        Some(&login),
+        Some(rule),
+    )
+    .await;
+    assert_eq!(status, 201);
+    send_probe(&server).await;
+    driver.go(&format!("{base}/#/alerts")).await;
+    driver
+        .wait_for(
+            "the firing alert",
+            "return window.oxmon.ready && !!document.querySelector('#active-alerts button.ack');",
+        )
+        .await;
+    driver.click("#active-alerts button.ack").await;
+    let acked = driver
+        .wait_for(
+            "the acknowledgement",
+            "const a = document.querySelector('#active-alerts .acked'); return a && a.textContent;",
+        )
+        .await;
+    assert!(
+        acked.as_str().is_some_and(|a| a.contains("admin")),
+        "{acked}"
+    );
+    driver.screenshot("alerts").await;
 
     driver.quit().await;
     server.shutdown().await;

@@ -3,7 +3,7 @@
 
 import { setToken, token } from './api.js';
 import { t, toggleLanguage, language } from './i18n.js';
-import { agentPage, el, loginPage, overviewPage } from './pages.js';
+import { agentPage, alertsPage, el, loginPage, overviewPage, whitelistPage } from './pages.js';
 
 window.oxmon = { charts: {}, ready: false };
 
@@ -18,7 +18,10 @@ function header() {
   langButton.textContent = t('other');
   logoutButton.textContent = t('logout');
   logoutButton.hidden = !token();
-  nav.replaceChildren(token() ? el('a', { href: '#/' }, t('fleet')) : '');
+  nav.replaceChildren(...(token()
+    ? [el('a', { href: '#/' }, t('fleet')), el('a', { href: '#/alerts' }, t('alerts')),
+      el('a', { href: '#/whitelist' }, t('whitelist'))]
+    : []));
 }
 
 async function show() {
@@ -32,6 +35,10 @@ async function show() {
         location.hash = '#/';
         show();
       });
+    } else if (route === '/alerts') {
+      await alertsPage(view, show);
+    } else if (route === '/whitelist') {
+      await whitelistPage(view, show);
     } else if (route.startsWith('/agent/')) {
       await agentPage(view, decodeURIComponent(route.slice('/agent/'.length)), agentState);
     } else {
@@ -41,7 +48,8 @@ async function show() {
     if (err.status !== 401) view.replaceChildren(el('p', { className: 'error' }, `${t('error')}: ${err.message}`));
   }
   window.oxmon.ready = true;
-  if (token() && route !== '/login') timer = setTimeout(show, 30000);
+  // The whitelist page is left alone: it may show a token once.
+  if (token() && route !== '/login' && route !== '/whitelist') timer = setTimeout(show, 30000);
 }
 
 langButton.addEventListener('click', () => {

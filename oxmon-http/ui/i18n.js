@@ -13,6 +13,11 @@ const TEXT = {
     loadChart: 'Load average', netChart: 'Network bytes received by interface',
     rule: 'Rule', severity: 'Severity', since: 'Since', value: 'Value', message: 'Message',
     noAlerts: 'Nothing is firing.', back: 'Fleet', other: '中文', error: 'Error',
+    acknowledge: 'Acknowledge', acknowledgedBy: 'acknowledged by', resolve: 'Resolve',
+    history: 'History', time: 'Time', firingStatus: 'firing', resolved: 'resolved',
+    whitelist: 'Agent whitelist', whitelistHint: 'Agents allowed to report when require_agent_auth is on. A token is shown once.',
+    description: 'Description', add: 'Add', newToken: 'New token', delete: 'Delete', created: 'Added',
+    tokenOnce: 'Token (shown once; put it in the agent\'s auth_token) for',
   },
   zh: {
     login: '登录', logout: '退出', username: '用户名', password: '密码',
@@ -26,6 +31,11 @@ const TEXT = {
     loadChart: '系统负载', netChart: '各网卡接收字节',
     rule: '规则', severity: '级别', since: '开始于', value: '数值', message: '信息',
     noAlerts: '当前没有告警。', back: '主机总览', other: 'English', error: '错误',
+    acknowledge: '确认', acknowledgedBy: '已确认：', resolve: '解决',
+    history: '历史', time: '时间', firingStatus: '告警中', resolved: '已恢复',
+    whitelist: 'Agent 白名单', whitelistHint: '开启 require_agent_auth 时允许上报的 Agent。令牌只显示一次。',
+    description: '描述', add: '添加', newToken: '重新生成令牌', delete: '删除', created: '添加于',
+    tokenOnce: '令牌（只显示一次，填入 Agent 的 auth_token）：',
   },
 };
 

@@ -221,3 +221,99 @@ export async function agentPage(view, agentId, state) {
         el('td', {}, ago(a.since)), el('td', { className: 'num' }, fmt(a.value, 2)), el('td', {}, a.message)))))
     : el('p', { className: 'hint' }, t('noAlerts')));
 }
+
+function agentLink(id) {
+  return el('a', { href: `#/agent/${encodeURIComponent(id)}` }, id);
+}
+
+// What is firing now (acknowledge, resolve) and the history.
+export async function alertsPage(view, rerender) {
+  const [active, history] = await Promise.all([
+    api('GET', '/v1/alerts/active'),
+    api('GET', '/v1/alerts/history?limit=100'),
+  ]);
+  const message = el('p', { className: 'error', role: 'alert' });
+  const act = (alert, action) => async () => {
+    message.textContent = '';
+    try {
+      await api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/${action}`);
+      rerender();
+    } catch (err) {
+      message.textContent = `${t('error')}: ${err.message}`;
+    }
+  };
+  const activeTable = active.length
+    ? el('table', { id: 'active-alerts' },
+      el('thead', {}, el('tr', {}, [t('agent'), t('rule'), t('severity'), t('since'), t('value'), t('message'), ''].map((h) => el('th', {}, h)))),
+      el('tbody', {}, active.map((a) => el('tr', { 'data-alert': a.id },
+        el('td', {}, agentLink(a.agent_id)), el('td', {}, a.rule),
+        el('td', {}, el('span', { className: `sev ${a.severity}` }, t(a.severity))),
+        el('td', {}, ago(a.since)), el('td', { className: 'num' }, fmt(a.value, 2)), el('td', {}, a.message),
+        el('td', {},
+          a.acknowledged_by
+            ? el('span', { className: 'hint acked' }, `${t('acknowledgedBy')} ${a.acknowledged_by}`)
+            : el('button', { type: 'button', className: 'ack', onclick: act(a, 'acknowledge') }, t('acknowledge')),
+          ' ',
+          el('button', { type: 'button', className: 'resolve', onclick: act(a, 'resolve') }, t('resolve')))))))
+    : el('p', { className: 'hint' }, t('noAlerts'));
+  const historyTable = el('table', { id: 'alert-history' },
+    el('thead', {}, el('tr', {}, [t('time'), t('agent'), t('rule'), t('severity'), t('status'), t('value'), t('message')].map((h) => el('th', {}, h)))),
+    el('tbody', {}, history.events.map((e) => el('tr', {},
+      el('td', {}, new Date(e.timestamp).toLocaleString()),
+      el('td', {}, agentLink(e.agent_id)), el('td', {}, e.rule),
+      el('td', {}, el('span', { className: `sev ${e.severity}` }, t(e.severity))),
+      el('td', {}, t(e.status === 'firing' ? 'firingStatus' : 'resolved')), el('td', { className: 'num' }, fmt(e.value, 2)), el('td', {}, e.message)))));
+  view.replaceChildren(el('h1', {}, t('alerts')), message, el('h2', {}, t('firing')), activeTable,
+    el('h2', {}, t('history')), historyTable);
+}
+
+// The agent whitelist: add (the token is shown once), new token, delete.
+export async function whitelistPage(view, rerender) {
+  const entries = await api('GET', '/v1/agents/whitelist');
+  const message = el('p', { className: 'error', role: 'alert' });
+  const secret = el('div', { id: 'new-token' });
+  // Into the page shown now (an add re-renders the list first).
+  const showToken = (answer) => {
+    (document.getElementById('new-token') ?? secret).replaceChildren(el('div', { className: 'card token' },
+      el('p', {}, `${t('tokenOnce')} ${answer.agent_id}:`),
+      el('code', { id: 'token-value' }, answer.token)));
+  };
+  const guard = (work) => async (e) => {
+    e?.preventDefault?.();
+    message.textContent = '';
+    try {
+      await work();
+    } catch (err) {
+      message.textContent = `${t('error')}: ${err.message}`;
+    }
+  };
+  const id = el('input', { id: 'new-agent', required: true, placeholder: 'web-01' });
+  const description = el('input', { id: 'new-description', placeholder: t('description') });
+  const form = el('form', { id: 'add-agent', className: 'inline' }, id, description,
+    el('button', { type: 'submit' }, t('add')));
+  form.addEventListener('submit', guard(async () => {
+    const body = { agent_id: id.value.trim() };
+    if (description.value.trim()) body.description = description.value.trim();
+    const answer = await api('POST', '/v1/agents/whitelist', body);
+    await rerender();
+    showToken(answer);
+  }));
+  const rows = entries.map((w) => el('tr', { 'data-agent': w.agent_id },
+    el('td', {}, agentLink(w.agent_id)), el('td', {}, w.description ?? ''),
+    el('td', {}, ago(w.last_seen)), el('td', {}, new Date(w.created_at).toLocaleString()),
+    el('td', {},
+      el('button', { type: 'button', onclick: guard(async () => {
+        const answer = await api('POST', `/v1/agents/whitelist/${encodeURIComponent(w.agent_id)}/token`);
+        showToken(answer);
+      }) }, t('newToken')), ' ',
+      el('button', { type: 'button', onclick: guard(async () => {
+        if (!confirm(`${t('delete')} ${w.agent_id}?`)) return;
+        await api('DELETE', `/v1/agents/whitelist/${encodeURIComponent(w.agent_id)}`);
+        await rerender();
+      }) }, t('delete')))));
+  view.replaceChildren(el('h1', {}, t('whitelist')), el('p', { className: 'hint' }, t('whitelistHint')),
+    form, message, secret,
+    el('table', { id: 'whitelist' },
+      el('thead', {}, el('tr', {}, [t('agent'), t('description'), t('lastSeen'), t('created'), ''].map((h) => el('th', {}, h)))),
+      el('tbody', {}, rows)));
+}
