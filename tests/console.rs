@@ -204,11 +204,19 @@ fn screenshots() -> PathBuf {
 }
 
 async fn start_server(dir: &Path) -> Server {
+    start_server_with(dir, "").await
+}
+
+/// A server on `dir`, with `extra` top-level keys (before any table).
+async fn start_server_with(dir: &Path, extra: &str) -> Server {
     let toml = format!(
-        "grpc_port = 0\nhttp_port = 0\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\n\
+        "{extra}\n{}",
+        format_args!(
+            "grpc_port = 0\nhttp_port = 0\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\n\
          data_dir = \"{}\"\n[auth]\ndefault_password = \"{PASSWORD}\"\n[cert_check]\nenabled = false\n\
          [local_agent]\nenabled = true\nagent_id = \"{HOST}\"\ncollection_interval_secs = 1\n",
-        dir.display()
+            dir.display()
+        )
     );
     let config = ServerConfig::from_toml(&toml, "server.toml").unwrap();
     Server::start(config, Arc::new(SystemClock)).await.unwrap()
@@ -427,6 +435,131 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
     );
     driver.screenshot("alerts").await;
 
+    driver.quit().await;
+    server.shutdown().await;
+}
+
+/// Sends `samples` as `agent` in batches of at most 5,000.
+async fn send_all(server: &Server, agent: &str, samples: Vec<Sample>) {
+    let mut config = AgentConfig::default();
+    config.server_endpoint = server.grpc_addr().to_string();
+    let transport = GrpcTransport::connect(&config, agent).unwrap();
+    for (i, chunk) in samples.chunks(5_000).enumerate() {
+        let batch = MetricBatch::new(agent, chunk.to_vec()).with_batch_id(format!("{agent}-{i}"));
+        transport.send(&batch).await.unwrap();
+    }
+}
+
+/// Loads `hash` in a fresh page (the session's token kept) and reports the
+/// time until its data was drawn, first contentful paint and bytes moved.
+async fn measure(driver: &Driver, base: &str, hash: &str, ready: &str) -> Value {
+    // A fresh document (sessionStorage, and so the token, stays).
+    driver.go("about:blank").await;
+    driver.go(&format!("{base}/{hash}")).await;
+    driver.wait_for("the page's data", ready).await;
+    driver
+        .run(
+            "const paint = performance.getEntriesByType('paint').find((p) => p.name === 'first-contentful-paint'); \
+             const nav = performance.getEntriesByType('navigation')[0]; \
+             const resources = performance.getEntriesByType('resource'); \
+             const api = resources.filter((r) => r.name.includes('/v1/')); \
+             return { drawn_ms: Math.round(window.oxmon.readyAt), \
+                      first_contentful_paint_ms: paint ? Math.round(paint.startTime) : null, \
+                      bytes_total: nav.transferSize + resources.reduce((n, r) => n + r.transferSize, 0), \
+                      bytes_api: api.reduce((n, r) => n + r.transferSize, 0), \
+                      requests: resources.length + 1 };",
+        )
+        .await
+}
+
+/// The console's figures (docs/benchmarks.md): the overview of 1,000
+/// agents and an agent page over 7 days of 10 s samples, in headless
+/// Chromium. Run with
+/// `cargo test --release --all-features --test console -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement, not a check: run it by hand (docs/benchmarks.md)"]
+async fn console_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server_with(&dir.path().join("data"), "retention_days = 30").await;
+    let base = format!("http://{}", server.http_addr());
+    let now = SystemClock.now_ms();
+
+    // 1,000 agents with their headline metrics.
+    for i in 0..1000 {
+        let agent = format!("fleet-{i:04}");
+        let mut disk = Labels::new();
+        disk.insert("mount", "/");
+        let samples = vec![
+            Sample::new("cpu.usage", Labels::new(), now - 5_000, f64::from(i % 100)),
+            Sample::new("memory.used_percent", Labels::new(), now - 5_000, 50.0),
+            Sample::new("disk.used_percent", disk, now - 5_000, 70.0),
+            Sample::new("load.load_1", Labels::new(), now - 5_000, 0.5),
+        ];
+        send_all(&server, &agent, samples).await;
+    }
+    // One agent with 7 days at 10 s of CPU, memory and three loads.
+    let week = 7 * 86_400_000 / 10_000;
+    let mut samples = Vec::with_capacity(week * 5);
+    for k in 0..week {
+        let at = now - 7 * 86_400_000 + (k as i64) * 10_000 + 10_000;
+        let x = (k % 360) as f64;
+        for metric in [
+            "cpu.usage",
+            "memory.used_percent",
+            "load.load_1",
+            "load.load_5",
+            "load.load_15",
+        ] {
+            samples.push(Sample::new(metric, Labels::new(), at, x / 3.6));
+        }
+    }
+    send_all(&server, "week-host", samples).await;
+
+    let driver = Driver::start(&dir.path().join("chromium")).await;
+    driver.go(&format!("{base}/#/login")).await;
+    driver
+        .wait_for(
+            "the login form",
+            "return !!document.querySelector('#login');",
+        )
+        .await;
+    driver.type_into("#password", PASSWORD).await;
+    driver.click("#login button[type=submit]").await;
+    driver
+        .wait_for(
+            "the first overview",
+            "return window.oxmon.ready && !!document.querySelector('#fleet');",
+        )
+        .await;
+
+    let overview = measure(
+        &driver,
+        &base,
+        "#/",
+        "return window.oxmon.ready && document.querySelectorAll('#fleet tbody tr').length >= 1000;",
+    )
+    .await;
+    println!("overview of 1,000 agents: {overview}");
+    let hour = measure(
+        &driver,
+        &base,
+        "#/agent/week-host?range=1h",
+        "return window.oxmon.ready && !!window.oxmon.charts['cpu.usage'];",
+    )
+    .await;
+    println!("agent page, 1 h: {hour}");
+    let week = measure(
+        &driver,
+        &base,
+        "#/agent/week-host?range=7d",
+        "return window.oxmon.ready && !!window.oxmon.charts['cpu.usage'];",
+    )
+    .await;
+    let points = driver
+        .run("return window.oxmon.charts['cpu.usage'].data[0].length;")
+        .await;
+    println!("agent page, 7 d of 10 s samples: {week}, {points} points per series");
+    println!("console assets: {} bytes", oxmon::http::ui::assets_size());
     driver.quit().await;
     server.shutdown().await;
 }

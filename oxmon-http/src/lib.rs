@@ -22,10 +22,11 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use extract::{AdminUser, ApiJson, ApiPath, ApiQuery, ClientAddr, OperatorUser};
 #[cfg(feature = "http")]
 pub use routes::{
-    AddAgentRequest, AddAgentResponse, AgentItem, AgentStatus, AlertEventView, AlertHistoryPage,
-    BEARER_SCHEME, ChangePasswordRequest, DEFAULT_HISTORY_LIMIT, HealthResponse, LatestValue,
-    LoginRequest, LoginResponse, MAX_HISTORY_LIMIT, PointView, RegenerateTokenResponse,
-    RuleDefinition, RuleView, SeriesView, UpdateAgentRequest, WhitelistItem, openapi, router,
+    AddAgentRequest, AddAgentResponse, AgentItem, AgentOverview, AgentStatus, AlertEventView,
+    AlertHistoryPage, BEARER_SCHEME, ChangePasswordRequest, DEFAULT_HISTORY_LIMIT, FiringCounts,
+    FleetOverview, HealthResponse, LatestValue, LoginRequest, LoginResponse, MAX_HISTORY_LIMIT,
+    PointView, RegenerateTokenResponse, RuleDefinition, RuleView, SeriesView, UpdateAgentRequest,
+    WhitelistItem, openapi, router,
 };
 #[cfg(feature = "http")]
 pub use routes::{

@@ -399,6 +399,7 @@ async fn openapi_lists_exactly_the_served_routes() {
         "DELETE /v1/silences/{id}",
         "POST /v1/silences/windows",
         "GET /v1/settings",
+        "GET /v1/agents/overview",
         "PUT /v1/settings",
         "DELETE /v1/silences/windows/{id}",
         "POST /v1/auth/login",

@@ -52,17 +52,3 @@ export async function api(method, path, body) {
   }
   return data;
 }
-
-// Runs `work` over `items` with at most `limit` at once.
-export async function pool(items, limit, work) {
-  const out = new Array(items.length);
-  let next = 0;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await work(items[i]);
-    }
-  });
-  await Promise.all(runners);
-  return out;
-}

@@ -11,7 +11,7 @@ const view = document.getElementById('view');
 const nav = document.getElementById('nav');
 const langButton = document.getElementById('lang');
 const logoutButton = document.getElementById('logout');
-const agentState = { span: 3600, rerender: () => show() };
+const agentState = { range: '1h', rerender: () => show() };
 let timer = null;
 
 function header() {
@@ -40,7 +40,11 @@ async function show() {
     } else if (route === '/whitelist') {
       await whitelistPage(view, show);
     } else if (route.startsWith('/agent/')) {
-      await agentPage(view, decodeURIComponent(route.slice('/agent/'.length)), agentState);
+      // `#/agent/<id>?range=7d`: the range is part of the address.
+      const [path, query] = route.slice('/agent/'.length).split('?');
+      const range = new URLSearchParams(query ?? '').get('range');
+      agentState.range = range;
+      await agentPage(view, decodeURIComponent(path), agentState);
     } else {
       await overviewPage(view);
     }
@@ -48,6 +52,8 @@ async function show() {
     if (err.status !== 401) view.replaceChildren(el('p', { className: 'error' }, `${t('error')}: ${err.message}`));
   }
   window.oxmon.ready = true;
+  // For the console's figures: when the page shown had its data drawn.
+  window.oxmon.readyAt = performance.now();
   // The whitelist page is left alone: it may show a token once.
   if (token() && route !== '/login' && route !== '/whitelist') timer = setTimeout(show, 30000);
 }

@@ -1,7 +1,7 @@
 // The pages. Everything that comes from agents (ids, labels, metric names,
 // messages) is put in the page as text, never as HTML.
 
-import { api, pool, setToken } from './api.js';
+import { api, setToken } from './api.js';
 import { t } from './i18n.js';
 
 // An element with attributes and children (strings become text nodes).
@@ -33,13 +33,6 @@ function ago(iso) {
   return `${Math.round(secs / 86400)} d`;
 }
 
-// The newest value of `metric` among `latest` (the highest when several
-// series carry it, such as disks).
-function newest(latest, metric) {
-  const values = latest.filter((v) => v.metric === metric).map((v) => v.value);
-  return values.length ? Math.max(...values) : undefined;
-}
-
 export function loginPage(view, onLogin) {
   const error = el('p', { className: 'error', role: 'alert' });
   const user = el('input', { id: 'username', name: 'username', autocomplete: 'username', required: true, value: 'admin' });
@@ -69,23 +62,17 @@ export function loginPage(view, onLogin) {
 // memory, disk and load, sortable and filterable; firing alerts by
 // severity.
 export async function overviewPage(view) {
-  const [agents, active] = await Promise.all([
-    api('GET', '/v1/agents'),
-    api('GET', '/v1/alerts/active').catch(() => []),
-  ]);
-  const latest = await pool(agents, 8, (a) =>
-    api('GET', `/v1/agents/${encodeURIComponent(a.agent_id)}/latest?limit=1000`).catch(() => []));
-  const rows = agents.map((a, i) => ({
+  const fleet = await api('GET', '/v1/agents/overview');
+  const rows = fleet.agents.map((a) => ({
     id: a.agent_id,
     active: a.active,
     lastSeen: a.last_seen,
-    cpu: newest(latest[i], 'cpu.usage'),
-    memory: newest(latest[i], 'memory.used_percent'),
-    disk: newest(latest[i], 'disk.used_percent'),
-    load: newest(latest[i], 'load.load_1'),
+    cpu: a.cpu ?? undefined,
+    memory: a.memory ?? undefined,
+    disk: a.disk ?? undefined,
+    load: a.load ?? undefined,
   }));
-  const counts = { critical: 0, warning: 0, info: 0 };
-  for (const a of active) counts[a.severity] = (counts[a.severity] ?? 0) + 1;
+  const counts = fleet.firing;
 
   let sortKey = 'id';
   let ascending = true;
@@ -169,7 +156,7 @@ function seriesName(s, by) {
 
 // One agent: charts of every metric family over a range, its firing alerts.
 export async function agentPage(view, agentId, state) {
-  const span = state.span ?? 3600;
+  const span = (RANGES.find(([label]) => label === state.range) ?? RANGES[0])[1];
   const to = new Date();
   const from = new Date(to.getTime() - span * 1000);
   // About 600 points per series whatever the range.
@@ -179,7 +166,7 @@ export async function agentPage(view, agentId, state) {
   const ranges = el('div', { className: 'ranges' }, t('range'), ' ',
     RANGES.map(([label, secs]) => el('button', {
       type: 'button', className: secs === span ? 'on' : '', 'data-range': label,
-      onclick: () => { state.span = secs; state.rerender(); },
+      onclick: () => { location.hash = `#/agent/${encodeURIComponent(agentId)}?range=${label}`; },
     }, label)));
   const grid = el('div', { className: 'charts' });
   const alerts = el('div', { id: 'agent-alerts' });

@@ -92,6 +92,101 @@ pub(super) async fn list(
     ))
 }
 
+/// One agent at a glance: status and its newest headline values.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentOverview {
+    /// The agent id.
+    pub agent_id: String,
+    /// Time of its newest stored sample, RFC 3339; `null` when never seen.
+    pub last_seen: Option<String>,
+    /// Whether it reported within the configured multiple of its interval.
+    pub active: bool,
+    /// Newest `cpu.usage`, percent.
+    pub cpu: Option<f64>,
+    /// Newest `memory.used_percent`.
+    pub memory: Option<f64>,
+    /// Newest `disk.used_percent` of its fullest mount.
+    pub disk: Option<f64>,
+    /// Newest `load.load_1`.
+    pub load: Option<f64>,
+}
+
+/// How many alerts fire now, by severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FiringCounts {
+    /// Critical ones.
+    pub critical: u64,
+    /// Warnings.
+    pub warning: u64,
+    /// Informational ones.
+    pub info: u64,
+}
+
+/// The fleet in one answer: what the console's overview shows.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct FleetOverview {
+    /// Every agent that has reported or is whitelisted, by agent id.
+    pub agents: Vec<AgentOverview>,
+    /// Alerts firing now, by severity (zeros without an alert engine).
+    pub firing: FiringCounts,
+}
+
+/// Every agent with its status and newest CPU, memory, disk and load, and
+/// the firing alerts by severity: one call instead of one per agent.
+#[utoipa::path(
+    get,
+    path = "/v1/agents/overview",
+    tag = "agents",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The fleet", body = FleetOverview),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 503, description = "No metric store on this server", body = ErrorBody),
+    )
+)]
+pub(super) async fn overview(
+    State(state): State<AppState>,
+    who: AuthUser,
+) -> Result<Json<FleetOverview>, ApiError> {
+    let Json(items) = list(State(state.clone()), who).await?;
+    let metrics = state.metrics()?;
+    let mut agents = Vec::with_capacity(items.len());
+    for item in items {
+        let latest = if item.last_seen.is_some() {
+            metrics.latest(&item.agent_id).await?
+        } else {
+            Vec::new()
+        };
+        let newest = |metric: &str| {
+            latest
+                .iter()
+                .filter(|s| s.metric == metric)
+                .map(|s| s.value)
+                .reduce(f64::max)
+        };
+        agents.push(AgentOverview {
+            cpu: newest("cpu.usage"),
+            memory: newest("memory.used_percent"),
+            disk: newest("disk.used_percent"),
+            load: newest("load.load_1"),
+            agent_id: item.agent_id,
+            last_seen: item.last_seen,
+            active: item.active,
+        });
+    }
+    let mut firing = FiringCounts::default();
+    if let Some(source) = state.active_alerts.as_ref() {
+        for alert in source.active() {
+            match alert.severity {
+                oxmon_core::Severity::Critical => firing.critical += 1,
+                oxmon_core::Severity::Warning => firing.warning += 1,
+                oxmon_core::Severity::Info => firing.info += 1,
+            }
+        }
+    }
+    Ok(Json(FleetOverview { agents, firing }))
+}
+
 /// Default page size of `/v1/agents/{id}/latest`.
 const DEFAULT_LATEST_LIMIT: u64 = 1000;
 /// Largest page size of `/v1/agents/{id}/latest`.

@@ -34,7 +34,7 @@ mod tokens;
 mod users;
 mod whitelist;
 
-pub use agents::{AgentItem, LatestValue};
+pub use agents::{AgentItem, AgentOverview, FiringCounts, FleetOverview, LatestValue};
 pub use alerts::{AlertEventView, AlertHistoryPage, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 pub use audit::{AuditPageView, AuditView};
 pub use channels::{ChannelDefinition, ChannelTestView, ChannelView, SecretState};
@@ -111,6 +111,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::delete))
         .routes(routes!(agents::list))
+        .routes(routes!(agents::overview))
         .routes(routes!(agents::latest))
         .routes(routes!(metrics::query))
         .routes(routes!(rules::list, rules::create))
