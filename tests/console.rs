@@ -213,7 +213,7 @@ async fn start_server_with(dir: &Path, extra: &str) -> Server {
         "{extra}\n{}",
         format_args!(
             "grpc_port = 0\nhttp_port = 0\ngrpc_bind = \"127.0.0.1\"\nhttp_bind = \"127.0.0.1\"\n\
-         data_dir = \"{}\"\n[auth]\ndefault_password = \"{PASSWORD}\"\n[cert_check]\nenabled = false\n\
+         data_dir = \"{}\"\n[auth]\ndefault_password = \"{PASSWORD}\"\n[cert_check]\nenabled = false\nallow_private_targets = true\n\
          [local_agent]\nenabled = true\nagent_id = \"{HOST}\"\ncollection_interval_secs = 1\n",
             dir.display()
         )
@@ -434,6 +434,41 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
         "{acked}"
     );
     driver.screenshot("alerts").await;
+
+    // Certificates: add a domain whose port is closed, check it now, and
+    // read why it is invalid.
+    let closed = free_port();
+    driver.go(&format!("{base}/#/certificates")).await;
+    driver
+        .wait_for(
+            "the certificates page",
+            "return window.oxmon.ready && !!document.querySelector('#add-domain');",
+        )
+        .await;
+    driver.type_into("#new-domain", "127.0.0.1").await;
+    driver.type_into("#new-port", &closed.to_string()).await;
+    driver.click("#add-domain button[type=submit]").await;
+    let row = format!("#certificates tr[data-domain=\"127.0.0.1:{closed}\"]");
+    driver
+        .wait_for(
+            "the new domain",
+            &format!("return window.oxmon.ready && !!document.querySelector('{row}');"),
+        )
+        .await;
+    driver.click(&format!("{row} button.check")).await;
+    let reason = driver
+        .wait_for(
+            "the check's reason",
+            &format!(
+                "const r = document.querySelector('{row} .reason'); return r && r.textContent;"
+            ),
+        )
+        .await;
+    assert!(
+        reason.as_str().is_some_and(|r| r.contains("refused")),
+        "{reason}"
+    );
+    driver.screenshot("certificates").await;
 
     driver.quit().await;
     server.shutdown().await;

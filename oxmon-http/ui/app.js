@@ -3,7 +3,9 @@
 
 import { setToken, token } from './api.js';
 import { t, toggleLanguage, language } from './i18n.js';
-import { agentPage, alertsPage, el, loginPage, overviewPage, whitelistPage } from './pages.js';
+import {
+  agentPage, alertsPage, certificatesPage, el, loginPage, overviewPage, whitelistPage,
+} from './pages.js';
 
 window.oxmon = { charts: {}, ready: false };
 
@@ -20,7 +22,7 @@ function header() {
   logoutButton.hidden = !token();
   nav.replaceChildren(...(token()
     ? [el('a', { href: '#/' }, t('fleet')), el('a', { href: '#/alerts' }, t('alerts')),
-      el('a', { href: '#/whitelist' }, t('whitelist'))]
+      el('a', { href: '#/certificates' }, t('certificates')), el('a', { href: '#/whitelist' }, t('whitelist'))]
     : []));
 }
 
@@ -37,6 +39,8 @@ async function show() {
       });
     } else if (route === '/alerts') {
       await alertsPage(view, show);
+    } else if (route === '/certificates') {
+      await certificatesPage(view, show);
     } else if (route === '/whitelist') {
       await whitelistPage(view, show);
     } else if (route.startsWith('/agent/')) {

@@ -18,6 +18,9 @@ const TEXT = {
     whitelist: 'Agent whitelist', whitelistHint: 'Agents allowed to report when require_agent_auth is on. A token is shown once.',
     description: 'Description', add: 'Add', newToken: 'New token', delete: 'Delete', created: 'Added',
     tokenOnce: 'Token (shown once; put it in the agent\'s auth_token) for',
+    certificates: 'Certificates', domain: 'Domain', daysLeft: 'Days left', reason: 'Why not',
+    checkedAt: 'Checked', checkNow: 'Check now', chain: 'Chain', valid: 'valid', invalid: 'invalid',
+    notChecked: 'not checked yet', issuer: 'Issuer', validUntil: 'Valid until', days: 'days',
   },
   zh: {
     login: '登录', logout: '退出', username: '用户名', password: '密码',
@@ -36,6 +39,9 @@ const TEXT = {
     whitelist: 'Agent 白名单', whitelistHint: '开启 require_agent_auth 时允许上报的 Agent。令牌只显示一次。',
     description: '描述', add: '添加', newToken: '重新生成令牌', delete: '删除', created: '添加于',
     tokenOnce: '令牌（只显示一次，填入 Agent 的 auth_token）：',
+    certificates: '证书', domain: '域名', daysLeft: '剩余天数', reason: '原因',
+    checkedAt: '检测时间', checkNow: '立即检测', chain: '证书链', valid: '有效', invalid: '无效',
+    notChecked: '尚未检测', issuer: '签发者', validUntil: '有效期至', days: '天',
   },
 };
 

@@ -304,3 +304,72 @@ export async function whitelistPage(view, rerender) {
       el('thead', {}, el('tr', {}, [t('agent'), t('description'), t('lastSeen'), t('created'), ''].map((h) => el('th', {}, h)))),
       el('tbody', {}, rows)));
 }
+
+// Certificates: every monitored domain with days left, validity and why
+// not; add, check now, delete, and the chain of the last check.
+export async function certificatesPage(view, rerender) {
+  const [domains, results] = await Promise.all([
+    api('GET', '/v1/certs/domains?limit=1000'),
+    api('GET', '/v1/certs/status'),
+  ]);
+  const latest = new Map(results.map((r) => [r.domain_id, r]));
+  const message = el('p', { className: 'error', role: 'alert' });
+  const chainBox = el('div', { id: 'chain' });
+  const guard = (work) => async (e) => {
+    e?.preventDefault?.();
+    message.textContent = '';
+    try {
+      await work();
+    } catch (err) {
+      message.textContent = `${t('error')}: ${err.message}`;
+    }
+  };
+  const domain = el('input', { id: 'new-domain', required: true, placeholder: 'example.com' });
+  const port = el('input', { id: 'new-port', type: 'number', min: 1, max: 65535, placeholder: '443' });
+  const form = el('form', { id: 'add-domain', className: 'inline' }, domain, port, el('button', { type: 'submit' }, t('add')));
+  form.addEventListener('submit', guard(async () => {
+    const body = { domain: domain.value.trim() };
+    if (port.value) body.port = Number(port.value);
+    await api('POST', '/v1/certs/domains', body);
+    await rerender();
+  }));
+  const showChain = (d) => guard(async () => {
+    const chain = await api('GET', `/v1/certificates/${encodeURIComponent(d.domain)}/chain`);
+    chainBox.replaceChildren(el('div', { className: 'card' },
+      el('h2', {}, `${t('chain')}: ${chain.domain}:${chain.port}`),
+      el('p', {}, chain.chain_valid ? el('span', { className: 'ok' }, t('valid')) : el('span', { className: 'bad' }, `${t('invalid')}: ${chain.chain_error ?? ''}`)),
+      el('ol', {}, chain.certificates.map((c) => el('li', {},
+        el('b', {}, c.subject), el('br'), `${t('issuer')}: ${c.issuer}`, el('br'),
+        `${t('validUntil')}: ${new Date(c.not_after).toLocaleString()} (${fmt(c.days_until_expiry, 0)} ${t('days')})`)))));
+  });
+  const rows = domains.items.map((d) => {
+    const r = latest.get(d.id);
+    const state = !r ? el('span', { className: 'hint' }, t('notChecked'))
+      : r.is_valid ? el('span', { className: 'ok' }, t('valid'))
+        : el('span', { className: 'bad' }, t('invalid'));
+    return el('tr', { 'data-domain': `${d.domain}:${d.port}` },
+      el('td', {}, `${d.domain}:${d.port}`),
+      el('td', { className: 'num' }, r ? fmt(r.days_until_expiry, 0) : '–'),
+      el('td', {}, state),
+      el('td', { className: 'reason' }, r?.error ?? ''),
+      el('td', {}, r ? new Date(r.checked_at).toLocaleString() : ''),
+      el('td', {},
+        el('button', { type: 'button', className: 'check', onclick: guard(async () => {
+          await api('POST', `/v1/certs/domains/${encodeURIComponent(d.id)}/check`);
+          await rerender();
+        }) }, t('checkNow')), ' ',
+        r?.is_valid ? el('button', { type: 'button', onclick: showChain(d) }, t('chain')) : '', ' ',
+        el('button', { type: 'button', onclick: guard(async () => {
+          if (!confirm(`${t('delete')} ${d.domain}:${d.port}?`)) return;
+          await api('DELETE', `/v1/certs/domains/${encodeURIComponent(d.id)}`);
+          await rerender();
+        }) }, t('delete'))));
+  });
+  // Soonest to expire first.
+  rows.sort((a, b) => (Number(a.children[1].textContent) || Infinity) - (Number(b.children[1].textContent) || Infinity));
+  view.replaceChildren(el('h1', {}, t('certificates')), form, message,
+    el('table', { id: 'certificates' },
+      el('thead', {}, el('tr', {}, [t('domain'), t('daysLeft'), t('status'), t('reason'), t('checkedAt'), ''].map((h) => el('th', {}, h)))),
+      el('tbody', {}, rows)),
+    chainBox);
+}
