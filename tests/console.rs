@@ -415,6 +415,21 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
     .await;
     assert_eq!(status, 201);
     send_probe(&server).await;
+    // The alert task evaluates the batch after its ack: wait until it fires.
+    for _ in 0..200 {
+        let (_, active) = support::json_call(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/v1/alerts/active"),
+            Some(&login),
+            None,
+        )
+        .await;
+        if active.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     driver.go(&format!("{base}/#/alerts")).await;
     driver
         .wait_for(
