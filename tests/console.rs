@@ -272,6 +272,22 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
         return;
     }
     send_probe(&server).await;
+    // The local agent's first report is in before the console looks.
+    let jwt = support::attack::login(&base, PASSWORD).await;
+    for _ in 0..200 {
+        let (_, latest) = support::json_call(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/v1/agents/{HOST}/latest?metric=cpu.usage"),
+            Some(&jwt),
+            None,
+        )
+        .await;
+        if latest.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let driver = Driver::start(&dir.path().join("chromium")).await;
     driver.go(&format!("{base}/#/login")).await;
