@@ -106,10 +106,12 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async {
+        // Before the agent is built: a stop request meanwhile is clean.
+        let stop = oxmon::shutdown_signal();
         // The gRPC client needs the runtime.
         match Agent::builder(config).build() {
             Ok(agent) => {
-                agent.run(oxmon::shutdown_signal()).await;
+                agent.run(stop).await;
                 ExitCode::SUCCESS
             }
             Err(e) => {

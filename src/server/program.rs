@@ -103,6 +103,9 @@ pub async fn main_with(customize: impl FnOnce(ServerBuilder) -> ServerBuilder) -
         );
         return ExitCode::SUCCESS;
     }
+    // Installed before the server starts: a stop request while it starts
+    // shuts it down cleanly instead of killing it.
+    let stop = crate::shutdown_signal();
     let server = match builder.start().await {
         Ok(s) => s,
         // Start-up checks first, so it reports the same configuration
@@ -138,7 +141,7 @@ pub async fn main_with(customize: impl FnOnce(ServerBuilder) -> ServerBuilder) -
             config.auth.default_username
         ),
     }
-    crate::shutdown_signal().await;
+    stop.await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }
