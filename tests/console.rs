@@ -465,6 +465,21 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
         "{acked}"
     );
     driver.screenshot("alerts").await;
+    // The history links to the agent's charts at the alert's time.
+    driver.click("#alert-history a.at-time").await;
+    let shown = driver
+        .wait_for(
+            "the agent's charts at the alert's time",
+            "const c = window.oxmon.ready && location.hash.includes('at=') && window.oxmon.charts['cpu.usage']; \
+             return c && [c.scales.x.min, c.scales.x.max];",
+        )
+        .await;
+    let (min, max) = (shown[0].as_f64().unwrap(), shown[1].as_f64().unwrap());
+    let fired = (SystemClock.now_ms() / 1000) as f64;
+    assert!(
+        min < fired - 60.0 && max <= fired + 5.0 && max - min > 6.0 * 3600.0 - 5.0,
+        "a 6 h range around the alert: {shown}"
+    );
 
     // Certificates: add a domain whose port is closed, check it now, and
     // read why it is invalid.

@@ -48,6 +48,7 @@ async function show() {
       const [path, query] = route.slice('/agent/'.length).split('?');
       const range = new URLSearchParams(query ?? '').get('range');
       agentState.range = range;
+      agentState.at = new URLSearchParams(query ?? '').get('at');
       await agentPage(view, decodeURIComponent(path), agentState);
     } else {
       await overviewPage(view);

@@ -157,7 +157,9 @@ function seriesName(s, by) {
 // One agent: charts of every metric family over a range, its firing alerts.
 export async function agentPage(view, agentId, state) {
   const span = (RANGES.find(([label]) => label === state.range) ?? RANGES[0])[1];
-  const to = new Date();
+  // Centred on `state.at` (an alert's time) when given, else ending now.
+  const at = state.at ? Date.parse(state.at) : NaN;
+  const to = new Date(Number.isFinite(at) ? Math.min(Date.now(), at + (span * 1000) / 2) : Date.now());
   const from = new Date(to.getTime() - span * 1000);
   // About 600 points per series whatever the range.
   const step = Math.max(10, Math.round(span / 600));
@@ -247,7 +249,10 @@ export async function alertsPage(view, rerender) {
     el('thead', {}, el('tr', {}, [t('time'), t('agent'), t('rule'), t('severity'), t('status'), t('value'), t('message')].map((h) => el('th', {}, h)))),
     el('tbody', {}, history.events.map((e) => el('tr', {},
       el('td', {}, new Date(e.timestamp).toLocaleString()),
-      el('td', {}, agentLink(e.agent_id)), el('td', {}, e.rule),
+      el('td', {}, el('a', {
+        className: 'at-time',
+        href: `#/agent/${encodeURIComponent(e.agent_id)}?range=6h&at=${encodeURIComponent(e.timestamp)}`,
+      }, e.agent_id)), el('td', {}, e.rule),
       el('td', {}, el('span', { className: `sev ${e.severity}` }, t(e.severity))),
       el('td', {}, t(e.status === 'firing' ? 'firingStatus' : 'resolved')), el('td', { className: 'num' }, fmt(e.value, 2)), el('td', {}, e.message)))));
   view.replaceChildren(el('h1', {}, t('alerts')), message, el('h2', {}, t('firing')), activeTable,
