@@ -119,27 +119,18 @@ impl ChannelManager {
 
     /// Refuses a change to a channel of the file.
     fn refuse_file_channel(&self, id: &str) -> Result<()> {
-        if let Some(name) = id.strip_prefix(CONFIG_ID_PREFIX)
-            && self.file.iter().any(|c| c.name == name)
-        {
-            return Err(Error::Conflict(format!(
-                "channel `{}` is defined in the configuration file; change it there",
-                name.escape_debug()
-            )));
-        }
-        Ok(())
+        super::managed::refuse_file_entry(id, "channel", self.file.iter().map(|x| x.name.as_str()))
     }
 
     /// Checks a definition as the file's entry would be, by its plugin, and
     /// against the file's channel names.
     fn check(&self, definition: &toml::Table) -> Result<ChannelConfig> {
         let channel = parse_channel(definition.clone(), "request body").map_err(Error::Config)?;
-        if self.file.iter().any(|c| c.name == channel.name) {
-            return Err(Error::Conflict(format!(
-                "a channel named `{}` is defined in the configuration file",
-                channel.name.escape_debug()
-            )));
-        }
+        super::managed::refuse_file_name(
+            &channel.name,
+            "channel",
+            self.file.iter().map(|x| x.name.as_str()),
+        )?;
         self.registry
             .validate(&channel)
             .map_err(|e| Error::Config(e.within_channel()))?;

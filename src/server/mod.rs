@@ -5,6 +5,7 @@
 
 mod admin;
 mod channels;
+mod managed;
 mod parts;
 mod program;
 mod rules;

@@ -9,7 +9,7 @@ use oxmon_core::config::{ConfigError, RuleConfig, parse_rule};
 use oxmon_core::manage::{DefinitionKind, ManagementStore, StoredDefinition};
 use oxmon_core::toml;
 use oxmon_core::{Clock, Error, MetricBatch, Result};
-use oxmon_http::{CONFIG_ID_PREFIX, DefinitionSource, ManagedRule};
+use oxmon_http::{DefinitionSource, ManagedRule};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// What the alert task takes in: stored batches to evaluate, and rule sets
@@ -143,27 +143,18 @@ impl RuleManager {
 
     /// Refuses a change to a rule of the file.
     fn refuse_file_rule(&self, id: &str) -> Result<()> {
-        if let Some(name) = id.strip_prefix(CONFIG_ID_PREFIX)
-            && self.file.iter().any(|r| r.name == name)
-        {
-            return Err(Error::Conflict(format!(
-                "rule `{}` is defined in the configuration file; change it there",
-                name.escape_debug()
-            )));
-        }
-        Ok(())
+        super::managed::refuse_file_entry(id, "rule", self.file.iter().map(|x| x.name.as_str()))
     }
 
     /// Checks a definition as the file's entry would be, and against the
     /// file's rule names.
     fn check(&self, definition: &toml::Table) -> Result<RuleConfig> {
         let rule = parse_rule(definition.clone(), "request body").map_err(Error::Config)?;
-        if self.file.iter().any(|r| r.name == rule.name) {
-            return Err(Error::Conflict(format!(
-                "a rule named `{}` is defined in the configuration file",
-                rule.name.escape_debug()
-            )));
-        }
+        super::managed::refuse_file_name(
+            &rule.name,
+            "rule",
+            self.file.iter().map(|x| x.name.as_str()),
+        )?;
         self.registry.compile_rule(&rule).map_err(refused)?;
         Ok(rule)
     }
