@@ -211,6 +211,20 @@ export async function agentPage(view, agentId, state) {
     : el('p', { className: 'hint' }, t('noAlerts')));
 }
 
+// An event handler running `work`, its failure shown in `message` (a
+// form's submit is not sent).
+function guarded(message) {
+  return (work) => async (e) => {
+    e?.preventDefault?.();
+    message.textContent = '';
+    try {
+      await work();
+    } catch (err) {
+      message.textContent = `${t('error')}: ${err.message}`;
+    }
+  };
+}
+
 function agentLink(id) {
   return el('a', { href: `#/agent/${encodeURIComponent(id)}` }, id);
 }
@@ -222,15 +236,10 @@ export async function alertsPage(view, rerender) {
     api('GET', '/v1/alerts/history?limit=100'),
   ]);
   const message = el('p', { className: 'error', role: 'alert' });
-  const act = (alert, action) => async () => {
-    message.textContent = '';
-    try {
-      await api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/${action}`);
-      rerender();
-    } catch (err) {
-      message.textContent = `${t('error')}: ${err.message}`;
-    }
-  };
+  const act = (alert, action) => guarded(message)(async () => {
+    await api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/${action}`);
+    await rerender();
+  });
   const activeTable = active.length
     ? el('table', { id: 'active-alerts' },
       el('thead', {}, el('tr', {}, [t('agent'), t('rule'), t('severity'), t('since'), t('value'), t('message'), ''].map((h) => el('th', {}, h)))),
@@ -270,15 +279,7 @@ export async function whitelistPage(view, rerender) {
       el('p', {}, `${t('tokenOnce')} ${answer.agent_id}:`),
       el('code', { id: 'token-value' }, answer.token)));
   };
-  const guard = (work) => async (e) => {
-    e?.preventDefault?.();
-    message.textContent = '';
-    try {
-      await work();
-    } catch (err) {
-      message.textContent = `${t('error')}: ${err.message}`;
-    }
-  };
+  const guard = guarded(message);
   const id = el('input', { id: 'new-agent', required: true, placeholder: 'web-01' });
   const description = el('input', { id: 'new-description', placeholder: t('description') });
   const form = el('form', { id: 'add-agent', className: 'inline' }, id, description,
@@ -320,15 +321,7 @@ export async function certificatesPage(view, rerender) {
   const latest = new Map(results.map((r) => [r.domain_id, r]));
   const message = el('p', { className: 'error', role: 'alert' });
   const chainBox = el('div', { id: 'chain' });
-  const guard = (work) => async (e) => {
-    e?.preventDefault?.();
-    message.textContent = '';
-    try {
-      await work();
-    } catch (err) {
-      message.textContent = `${t('error')}: ${err.message}`;
-    }
-  };
+  const guard = guarded(message);
   const domain = el('input', { id: 'new-domain', required: true, placeholder: 'example.com' });
   const port = el('input', { id: 'new-port', type: 'number', min: 1, max: 65535, placeholder: '443' });
   const form = el('form', { id: 'add-domain', className: 'inline' }, domain, port, el('button', { type: 'submit' }, t('add')));
