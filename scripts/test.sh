@@ -2,7 +2,8 @@
 # The full test run: the workspace tests, then the property-based run of the
 # real server against its own OpenAPI document (scripts/schemathesis.sh).
 # Installs what it needs (schemathesis from PyPI; curl, and Chromium with
-# its WebDriver for the console's browser test, from Debian if missing).
+# its WebDriver and a CJK font for the console's browser test, from Debian
+# if missing).
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ command -v curl >/dev/null 2>&1 || MISSING+=(curl)
 if [ "${OXMON_BROWSER_TESTS:-1}" != 0 ]; then
   command -v chromium >/dev/null 2>&1 || MISSING+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || MISSING+=(chromium-driver)
+  # A small CJK font, so the 中文 console renders in the screenshots.
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || MISSING+=(fonts-wqy-microhei)
 fi
 if [ "${#MISSING[@]}" -gt 0 ]; then
   echo "== installing ${MISSING[*]} from Debian"

@@ -9,12 +9,10 @@
 //!
 //! `OXMON_BROWSER_TESTS=0` skips it where no Chromium can be installed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use oxmon::core::config::{AgentConfig, ServerConfig};
 use oxmon::core::{Clock, Labels, MetricBatch, Sample, SystemClock, Transport};
 use oxmon::server::Server;
@@ -22,186 +20,12 @@ use oxmon::transport::grpc::GrpcTransport;
 use serde_json::{Value, json};
 
 mod support;
+use support::browser::Driver;
 use support::free_port;
 
 const PASSWORD: &str = "console-Admin-Passw0rd";
 const HOST: &str = "console-host";
 const PROBE: &str = "<img src=x onerror=\"window.__xss=1\">";
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-struct Driver {
-    child: Child,
-    http: reqwest::Client,
-    base: String,
-    session: String,
-}
-
-impl Driver {
-    async fn start(profile: &Path) -> Self {
-        let port = free_port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver runs (scripts/test.sh installs chromium-driver)");
-        let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if http.get(format!("{base}/status")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let args = [
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            "--no-first-run",
-            "--window-size=1280,900",
-            &format!("--user-data-dir={}", profile.display()),
-        ];
-        let answer: Value = http
-            .post(format!("{base}/session"))
-            .json(&json!({"capabilities": {"alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {"binary": chromium(), "args": args},
-            }}}))
-            .send()
-            .await
-            .expect("new session")
-            .json()
-            .await
-            .expect("session answer");
-        let session = answer["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("a session: {answer}"))
-            .to_owned();
-        Self {
-            child,
-            http,
-            base,
-            session,
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request
-            .send()
-            .await
-            .expect("webdriver")
-            .json()
-            .await
-            .expect("webdriver JSON");
-        answer["value"].clone()
-    }
-
-    async fn go(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
-            .await;
-    }
-
-    async fn run(&self, script: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({"script": script, "args": []})),
-        )
-        .await
-    }
-
-    /// Polls `script` until it returns something truthy (at most 30 s).
-    async fn wait_for(&self, what: &str, script: &str) -> Value {
-        for _ in 0..300 {
-            let v = self.run(script).await;
-            if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("timed out waiting for {what}");
-    }
-
-    async fn element(&self, css: &str) -> String {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("{css}: {found}"))
-            .to_owned()
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
-    }
-
-    async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let png = self
-            .call(reqwest::Method::GET, "/screenshot", None)
-            .await
-            .as_str()
-            .map(|b| base64::engine::general_purpose::STANDARD.decode(b))
-            .expect("a screenshot")
-            .expect("base64");
-        let dir = screenshots();
-        std::fs::create_dir_all(&dir).expect("screenshot dir");
-        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
-    }
-
-    async fn quit(mut self) {
-        self.call(reqwest::Method::DELETE, "", None).await;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromium() -> &'static str {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("/usr/bin/chromium")
-}
-
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots")
-}
 
 async fn start_server(dir: &Path) -> Server {
     start_server_with(dir, "").await
@@ -266,7 +90,7 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
         let r = http.get(format!("{base}{missing}")).send().await.unwrap();
         assert_eq!(r.status(), 404, "{missing}");
     }
-    if std::env::var("OXMON_BROWSER_TESTS").as_deref() == Ok("0") {
+    if !support::browser::enabled() {
         eprintln!("OXMON_BROWSER_TESTS=0: the browser part is skipped");
         server.shutdown().await;
         return;
@@ -320,6 +144,13 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
         cpu.as_str().is_some_and(|c| c.parse::<f64>().is_ok()),
         "the host's CPU shows a number: {cpu}"
     );
+    // Its CPU of the last hour as a small line.
+    driver
+        .wait_for(
+            "the CPU trend line",
+            &format!("return !!document.querySelector('{row} svg.spark polyline');"),
+        )
+        .await;
     driver.screenshot("overview").await;
 
     // Its page: the CPU chart has drawn points, read from the chart's data.
@@ -347,6 +178,36 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
             )
             .await;
     }
+
+    // Per core, as its own chart.
+    driver
+        .wait_for(
+            "the per-core chart",
+            "const c = window.oxmon.charts['cpu.core_usage']; return c && c.data.length >= 2;",
+        )
+        .await;
+    // A custom range: the last ten minutes, kept in the address.
+    driver
+        .run(
+            "const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); \
+             const now = Date.now(); \
+             document.querySelector('#range-from').value = local(new Date(now - 600000)); \
+             document.querySelector('#range-to').value = local(new Date(now + 60000)); return true;",
+        )
+        .await;
+    driver.click("#custom-range button[type=submit]").await;
+    let span = driver
+        .wait_for(
+            "the chart of the custom range",
+            "const c = window.oxmon.ready && location.hash.includes('from=') && window.oxmon.charts['cpu.usage']; \
+             return c && !document.querySelector('button.on') && c.scales.x.max - c.scales.x.min;",
+        )
+        .await;
+    let span = span.as_f64().expect("seconds");
+    assert!(
+        (540.0..720.0).contains(&span),
+        "ten minutes, to now: {span}"
+    );
 
     // The probe's page: its label is text in the legend, and nothing ran.
     driver.go(&format!("{base}/#/agent/xss-host")).await;

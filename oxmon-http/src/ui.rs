@@ -33,6 +33,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../ui/i18n.js"),
     ),
     (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/dom.js"),
+    ),
+    (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/admin.js"),
+    ),
+    (
         "pages.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../ui/pages.js"),

@@ -194,6 +194,26 @@ async fn agents_list_reporting_and_whitelisted() {
 }
 
 #[tokio::test]
+async fn the_overview_has_each_agents_headline_values_and_cpu_trend() {
+    let f = fixture().await;
+    let (s, b) = get(&f, "/v1/agents/overview").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let mut trend = vec![Value::Null; 12];
+    // web-1's six samples (0 to 5) fall in the newest five minutes.
+    trend[11] = json!(2.5);
+    assert_eq!(
+        b["agents"][2],
+        json!({"agent_id": "web-1", "last_seen": "2026-02-08T09:59:50Z", "active": true,
+            "cpu": 5.0, "memory": null, "disk": null, "load": null, "cpu_trend": trend})
+    );
+    // db-1's one sample is an hour old: out of the trend, still its newest.
+    assert_eq!(b["agents"][0]["cpu"], 1.0);
+    assert_eq!(b["agents"][0]["cpu_trend"], json!(vec![Value::Null; 12]));
+    assert_eq!(b["agents"][1]["cpu_trend"], json!(vec![Value::Null; 12]));
+    assert_eq!(b["firing"], json!({"critical": 1, "warning": 0, "info": 0}));
+}
+
+#[tokio::test]
 async fn latest_values_and_404() {
     let f = fixture().await;
     let (s, b) = get(&f, "/v1/agents/web-1/latest").await;

@@ -3,35 +3,7 @@
 
 import { api, setToken } from './api.js';
 import { t } from './i18n.js';
-
-// An element with attributes and children (strings become text nodes).
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else if (k === 'className') node.className = v;
-    else node.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function fmt(value, digits = 1) {
-  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '–';
-}
-
-function ago(iso) {
-  if (!iso) return t('never');
-  const secs = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (secs < 90) return `${secs} s`;
-  if (secs < 5400) return `${Math.round(secs / 60)} min`;
-  if (secs < 172800) return `${Math.round(secs / 3600)} h`;
-  return `${Math.round(secs / 86400)} d`;
-}
+import { agentLink, ago, el, fmt, guarded } from './dom.js';
 
 export function loginPage(view, onLogin) {
   const error = el('p', { className: 'error', role: 'alert' });
@@ -62,8 +34,12 @@ export function loginPage(view, onLogin) {
 // memory, disk and load, sortable and filterable; firing alerts by
 // severity.
 export async function overviewPage(view) {
-  const fleet = await api('GET', '/v1/agents/overview');
+  const [fleet, certs] = await Promise.all([
+    api('GET', '/v1/agents/overview'),
+    api('GET', '/v1/certs/status').catch(() => []),
+  ]);
   const rows = fleet.agents.map((a) => ({
+    trend: a.cpu_trend ?? [],
     id: a.agent_id,
     active: a.active,
     lastSeen: a.last_seen,
@@ -80,7 +56,7 @@ export async function overviewPage(view) {
   const body = el('tbody');
   const columns = [
     ['id', t('agent')], ['active', t('status')], ['lastSeen', t('lastSeen')],
-    ['cpu', t('cpu')], ['memory', t('memory')], ['disk', t('disk')], ['load', t('load')],
+    ['cpu', t('cpu')], ['trend', t('cpuHour')], ['memory', t('memory')], ['disk', t('disk')], ['load', t('load')],
   ];
   const render = () => {
     const needle = filter.value.trim().toLowerCase();
@@ -97,12 +73,13 @@ export async function overviewPage(view) {
       el('td', {}, el('span', { className: r.active ? 'ok' : 'bad' }, r.active ? t('active') : t('inactive'))),
       el('td', {}, ago(r.lastSeen)),
       el('td', { className: 'num' }, fmt(r.cpu)),
+      el('td', {}, sparkline(r.trend)),
       el('td', { className: 'num' }, fmt(r.memory)),
       el('td', { className: 'num' }, fmt(r.disk)),
       el('td', { className: 'num' }, fmt(r.load, 2)))));
   };
   filter.addEventListener('input', render);
-  const head = el('tr', {}, columns.map(([key, label]) => el('th', {
+  const head = el('tr', {}, columns.map(([key, label]) => el('th', key === 'trend' ? {} : {
     onclick: () => {
       ascending = sortKey === key ? !ascending : true;
       sortKey = key;
@@ -114,22 +91,88 @@ export async function overviewPage(view) {
     el('section', { className: 'summary' },
       el('div', { className: 'card' }, el('b', {}, String(rows.length)), ' ', t('agents')),
       el('div', { className: 'card' }, t('firing'), ': ',
-        ['critical', 'warning', 'info'].map((s) => el('span', { className: `sev ${s}` }, `${t(s)} ${counts[s]}`)))),
+        ['critical', 'warning', 'info'].map((s) => el('span', { className: `sev ${s}` }, `${t(s)} ${counts[s]}`))),
+      expiring(certs)),
     filter,
     rows.length
       ? el('table', { id: 'fleet' }, el('thead', {}, head), body)
       : el('p', {}, t('noAgents')));
 }
 
+// A small line of `values` (0 to 100, nulls are gaps) as SVG.
+function sparkline(values) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('viewBox', '0 0 60 20');
+  const step = values.length > 1 ? 60 / (values.length - 1) : 0;
+  let points = [];
+  const flush = () => {
+    // A lone value is a short dash.
+    if (points.length === 1) points.push([points[0][0] + 2, points[0][1]]);
+    if (points.length) {
+      const line = document.createElementNS(ns, 'polyline');
+      line.setAttribute('points', points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' '));
+      svg.append(line);
+    }
+    points = [];
+  };
+  values.forEach((v, i) => {
+    if (typeof v === 'number') points.push([i * step, 19 - Math.min(100, Math.max(0, v)) * 0.18]);
+    else flush();
+  });
+  flush();
+  return svg;
+}
+
+// Certificates that are invalid or expire within 30 days, soonest first.
+function expiring(results) {
+  const soon = results
+    .filter((r) => !r.is_valid || (r.days_until_expiry ?? Infinity) <= 30)
+    .sort((a, b) => (a.days_until_expiry ?? -1) - (b.days_until_expiry ?? -1));
+  return el('div', { className: 'card', id: 'expiring' },
+    el('a', { href: '#/certificates' }, t('expiring')), ': ',
+    soon.length
+      ? soon.slice(0, 5).map((r) => el('span', { className: `sev ${r.is_valid ? 'warning' : 'critical'}` },
+        `${r.domain}:${r.port} ${r.is_valid ? `${fmt(r.days_until_expiry, 0)} ${t('days')}` : t('invalid')}`))
+      : el('span', { className: 'hint' }, t('none')),
+    soon.length > 5 ? ` +${soon.length - 5}` : '');
+}
+
 const RANGES = [['1h', 3600], ['6h', 21600], ['24h', 86400], ['7d', 604800]];
 
 const CHARTS = [
   { metric: 'cpu.usage', title: 'cpuChart' },
+  { metric: 'cpu.core_usage', title: 'coreChart', by: 'core' },
   { metric: 'memory.used_percent', title: 'memoryChart' },
   { metric: 'disk.used_percent', title: 'diskChart', by: 'mount' },
   { metric: ['load.load_1', 'load.load_5', 'load.load_15'], title: 'loadChart' },
   { metric: 'network.bytes_recv', title: 'netChart', by: 'interface' },
+  { metric: 'network.bytes_sent', title: 'netSentChart', by: 'interface' },
 ];
+
+// The API's longest range.
+const MAX_SPAN_SECS = 31 * 86400;
+
+// A time for a `datetime-local` input, in local time.
+function localInput(date) {
+  const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
+  return shifted.toISOString().slice(0, 16);
+}
+
+// The range shown: `from`/`to` when both are given and sane, else a preset
+// ending now or centred on `at` (an alert's time).
+function chartRange(state) {
+  const from = Date.parse(state.from ?? '');
+  const to = Date.parse(state.to ?? '');
+  if (Number.isFinite(from) && Number.isFinite(to) && from < to && to - from <= MAX_SPAN_SECS * 1000) {
+    return { from: new Date(from), to: new Date(Math.min(to, Date.now())), preset: null };
+  }
+  const [preset, span] = RANGES.find(([label]) => label === state.range) ?? RANGES[0];
+  const at = state.at ? Date.parse(state.at) : NaN;
+  const end = new Date(Number.isFinite(at) ? Math.min(Date.now(), at + (span * 1000) / 2) : Date.now());
+  return { from: new Date(end.getTime() - span * 1000), to: end, preset };
+}
 
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563'];
 
@@ -156,20 +199,30 @@ function seriesName(s, by) {
 
 // One agent: charts of every metric family over a range, its firing alerts.
 export async function agentPage(view, agentId, state) {
-  const span = (RANGES.find(([label]) => label === state.range) ?? RANGES[0])[1];
-  // Centred on `state.at` (an alert's time) when given, else ending now.
-  const at = state.at ? Date.parse(state.at) : NaN;
-  const to = new Date(Number.isFinite(at) ? Math.min(Date.now(), at + (span * 1000) / 2) : Date.now());
-  const from = new Date(to.getTime() - span * 1000);
+  const { from, to, preset } = chartRange(state);
+  const span = Math.max(1, (to.getTime() - from.getTime()) / 1000);
   // About 600 points per series whatever the range.
   const step = Math.max(10, Math.round(span / 600));
   const query = (metric) => api('GET', `/v1/metrics?agent=${encodeURIComponent(agentId)}&metric=${encodeURIComponent(metric)}`
     + `&from=${from.toISOString()}&to=${to.toISOString()}&step=${step}`);
   const ranges = el('div', { className: 'ranges' }, t('range'), ' ',
-    RANGES.map(([label, secs]) => el('button', {
-      type: 'button', className: secs === span ? 'on' : '', 'data-range': label,
+    RANGES.map(([label]) => el('button', {
+      type: 'button', className: label === preset ? 'on' : '', 'data-range': label,
       onclick: () => { location.hash = `#/agent/${encodeURIComponent(agentId)}?range=${label}`; },
     }, label)));
+  // A custom range, in local time; the address keeps it as UTC.
+  const fromInput = el('input', { id: 'range-from', type: 'datetime-local', value: localInput(from) });
+  const toInput = el('input', { id: 'range-to', type: 'datetime-local', value: localInput(to) });
+  const custom = el('form', { id: 'custom-range', className: 'inline' }, t('from'), fromInput, t('to'), toInput,
+    el('button', { type: 'submit' }, t('show')));
+  custom.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const f = new Date(fromInput.value);
+    const u = new Date(toInput.value);
+    if (!(f < u)) return;
+    location.hash = `#/agent/${encodeURIComponent(agentId)}?from=${f.toISOString()}&to=${u.toISOString()}`;
+  });
+  ranges.append(custom);
   const grid = el('div', { className: 'charts' });
   const alerts = el('div', { id: 'agent-alerts' });
   view.replaceChildren(
@@ -211,24 +264,6 @@ export async function agentPage(view, agentId, state) {
     : el('p', { className: 'hint' }, t('noAlerts')));
 }
 
-// An event handler running `work`, its failure shown in `message` (a
-// form's submit is not sent).
-function guarded(message) {
-  return (work) => async (e) => {
-    e?.preventDefault?.();
-    message.textContent = '';
-    try {
-      await work();
-    } catch (err) {
-      message.textContent = `${t('error')}: ${err.message}`;
-    }
-  };
-}
-
-function agentLink(id) {
-  return el('a', { href: `#/agent/${encodeURIComponent(id)}` }, id);
-}
-
 // What is firing now (acknowledge, resolve) and the history.
 export async function alertsPage(view, rerender) {
   const [active, history] = await Promise.all([
@@ -266,49 +301,6 @@ export async function alertsPage(view, rerender) {
       el('td', {}, t(e.status === 'firing' ? 'firingStatus' : 'resolved')), el('td', { className: 'num' }, fmt(e.value, 2)), el('td', {}, e.message)))));
   view.replaceChildren(el('h1', {}, t('alerts')), message, el('h2', {}, t('firing')), activeTable,
     el('h2', {}, t('history')), historyTable);
-}
-
-// The agent whitelist: add (the token is shown once), new token, delete.
-export async function whitelistPage(view, rerender) {
-  const entries = await api('GET', '/v1/agents/whitelist');
-  const message = el('p', { className: 'error', role: 'alert' });
-  const secret = el('div', { id: 'new-token' });
-  // Into the page shown now (an add re-renders the list first).
-  const showToken = (answer) => {
-    (document.getElementById('new-token') ?? secret).replaceChildren(el('div', { className: 'card token' },
-      el('p', {}, `${t('tokenOnce')} ${answer.agent_id}:`),
-      el('code', { id: 'token-value' }, answer.token)));
-  };
-  const guard = guarded(message);
-  const id = el('input', { id: 'new-agent', required: true, placeholder: 'web-01' });
-  const description = el('input', { id: 'new-description', placeholder: t('description') });
-  const form = el('form', { id: 'add-agent', className: 'inline' }, id, description,
-    el('button', { type: 'submit' }, t('add')));
-  form.addEventListener('submit', guard(async () => {
-    const body = { agent_id: id.value.trim() };
-    if (description.value.trim()) body.description = description.value.trim();
-    const answer = await api('POST', '/v1/agents/whitelist', body);
-    await rerender();
-    showToken(answer);
-  }));
-  const rows = entries.map((w) => el('tr', { 'data-agent': w.agent_id },
-    el('td', {}, agentLink(w.agent_id)), el('td', {}, w.description ?? ''),
-    el('td', {}, ago(w.last_seen)), el('td', {}, new Date(w.created_at).toLocaleString()),
-    el('td', {},
-      el('button', { type: 'button', onclick: guard(async () => {
-        const answer = await api('POST', `/v1/agents/whitelist/${encodeURIComponent(w.agent_id)}/token`);
-        showToken(answer);
-      }) }, t('newToken')), ' ',
-      el('button', { type: 'button', onclick: guard(async () => {
-        if (!confirm(`${t('delete')} ${w.agent_id}?`)) return;
-        await api('DELETE', `/v1/agents/whitelist/${encodeURIComponent(w.agent_id)}`);
-        await rerender();
-      }) }, t('delete')))));
-  view.replaceChildren(el('h1', {}, t('whitelist')), el('p', { className: 'hint' }, t('whitelistHint')),
-    form, message, secret,
-    el('table', { id: 'whitelist' },
-      el('thead', {}, el('tr', {}, [t('agent'), t('description'), t('lastSeen'), t('created'), ''].map((h) => el('th', {}, h)))),
-      el('tbody', {}, rows)));
 }
 
 // Certificates: every monitored domain with days left, validity and why

@@ -109,7 +109,15 @@ pub struct AgentOverview {
     pub disk: Option<f64>,
     /// Newest `load.load_1`.
     pub load: Option<f64>,
+    /// `cpu.usage` over the last hour as 12 averages of
+    /// five minutes, oldest first; `null` where it has no sample.
+    pub cpu_trend: Vec<Option<f64>>,
 }
+
+/// How many averages [`AgentOverview::cpu_trend`] holds.
+const TREND_BUCKETS: usize = 12;
+/// The span of one of them, ms.
+const TREND_BUCKET_MS: i64 = 300_000;
 
 /// How many alerts fire now, by severity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -164,7 +172,12 @@ pub(super) async fn overview(
                 .map(|s| s.value)
                 .reduce(f64::max)
         };
+        let cpu_trend = match &item.last_seen {
+            Some(_) => cpu_trend(metrics.as_ref(), &item.agent_id, state.clock.now_ms()).await?,
+            None => vec![None; TREND_BUCKETS],
+        };
         agents.push(AgentOverview {
+            cpu_trend,
             cpu: newest("cpu.usage"),
             memory: newest("memory.used_percent"),
             disk: newest("disk.used_percent"),
@@ -185,6 +198,42 @@ pub(super) async fn overview(
         }
     }
     Ok(Json(FleetOverview { agents, firing }))
+}
+
+/// An agent's `cpu.usage` of the hour before `now_ms` in five-minute
+/// averages, oldest first (the first series when it has several).
+async fn cpu_trend(
+    metrics: &dyn oxmon_core::MetricStore,
+    agent_id: &str,
+    now_ms: i64,
+) -> Result<Vec<Option<f64>>, ApiError> {
+    let span = TREND_BUCKET_MS * TREND_BUCKETS as i64;
+    let from_ms = now_ms - span + 1;
+    let series = metrics
+        .query_range(&oxmon_core::RangeQuery {
+            agent_id: agent_id.to_owned(),
+            metric: "cpu.usage".to_owned(),
+            labels: None,
+            from_ms,
+            to_ms: now_ms,
+        })
+        .await?;
+    let mut sums = [(0.0_f64, 0_u32); TREND_BUCKETS];
+    for point in series
+        .first()
+        .map(|s| s.points.as_slice())
+        .unwrap_or_default()
+    {
+        let bucket = usize::try_from((point.timestamp_ms - from_ms) / TREND_BUCKET_MS)
+            .unwrap_or(0)
+            .min(TREND_BUCKETS - 1);
+        sums[bucket].0 += point.value;
+        sums[bucket].1 += 1;
+    }
+    Ok(sums
+        .iter()
+        .map(|&(sum, n)| (n > 0).then(|| sum / f64::from(n)))
+        .collect())
 }
 
 /// Default page size of `/v1/agents/{id}/latest`.
