@@ -135,7 +135,7 @@ impl CertStates {
         }
         let outcome = c.readings.outcome(rule);
         c.alert
-            .transition(rule, Target::Cert(&c.key), outcome, ts, value, out);
+            .transition(rule, Target::Key(&c.key), outcome, ts, value, out);
     }
 
     /// The certificate alerts firing now: rule index, domain, alert.
@@ -144,7 +144,7 @@ impl CertStates {
             c.alert
                 .firing
                 .as_ref()
-                .map(|f| (c.rule, Target::Cert(&c.key), &**f))
+                .map(|f| (c.rule, Target::Key(&c.key), &**f))
         })
     }
 

@@ -6,6 +6,7 @@ use oxmon_core::config::RuleConfig;
 use oxmon_core::{AlertEvent, MetricBatch, Sample, SeriesKey, Severity};
 use rustc_hash::FxHashMap;
 
+use crate::absence::Absence;
 use crate::cert::CertStates;
 use crate::error::{Error, Result};
 use crate::memory::{heap_block, reserve_quarter};
@@ -142,6 +143,9 @@ pub struct AlertEngine {
     index: SeriesIndex,
     series: Vec<SeriesState>,
     certs: CertStates,
+    absence: Absence,
+    /// When the batch being observed arrived (`observe_batch_at`).
+    arrival_ms: Option<i64>,
     stats: EngineStats,
 }
 
@@ -158,6 +162,8 @@ impl AlertEngine {
         }
         Ok(Self {
             index: SeriesIndex::new(&rules),
+            absence: Absence::new(&rules),
+            arrival_ms: None,
             rules,
             options,
             series: Vec::new(),
@@ -213,7 +219,7 @@ impl AlertEngine {
                 .sum::<usize>();
         let index = self.index.approx_bytes();
         let certs = self.certs.approx_bytes();
-        size_of::<Self>() + series + index + certs
+        size_of::<Self>() + series + index + certs + self.absence.approx_bytes()
     }
 
     /// Replaces the rule set, keeping the state of every rule whose
@@ -262,6 +268,8 @@ impl AlertEngine {
             }
         }
         next.certs.inherit(std::mem::take(&mut self.certs), &kept);
+        next.absence
+            .inherit(std::mem::take(&mut self.absence), &kept);
         next.stats = self.stats;
         *self = next;
         Ok(())
@@ -304,6 +312,7 @@ impl AlertEngine {
             &self.index,
             &mut self.series,
             &mut self.certs,
+            &mut self.absence,
             id,
         )?;
         alert.acknowledge(by, at_ms);
@@ -327,11 +336,17 @@ impl AlertEngine {
             &self.index,
             &mut self.series,
             &mut self.certs,
+            &mut self.absence,
             id,
         ) else {
             return false;
         };
-        alert.resolve_by_hand(&self.rules[rule as usize], key, by, at_ms, out)
+        let resolved =
+            alert.resolve_by_hand(&self.rules[rule as usize], key.clone(), by, at_ms, out);
+        // An absence resolved by hand is taken as meant (a decommissioned
+        // agent, a series gone for good).
+        self.absence.dismiss(&self.rules, rule, &key);
+        resolved
     }
 
     /// Every firing alert: its rule's index, its series and its state.
@@ -348,7 +363,9 @@ impl AlertEngine {
                         .map(|f| (slot.rule, Target::Series(index, i as u32), f))
                 })
         });
-        from_slots.chain(self.certs.firing())
+        from_slots
+            .chain(self.certs.firing())
+            .chain(self.absence.firing())
     }
 
     /// The series' handle, creating its state; `None` when no rule watches it.
@@ -397,8 +414,28 @@ impl AlertEngine {
         Some(SeriesHandle(idx))
     }
 
-    /// Feeds one sample of `agent_id`'s; events go to `out`.
+    /// Feeds one sample of `agent_id`'s; events go to `out`. For absence
+    /// rules the sample counts as a report at its own time (see
+    /// [`AlertEngine::observe_batch_at`] for reports at their arrival).
     pub fn observe(&mut self, agent_id: &str, sample: &Sample, out: &mut Vec<AlertEvent>) {
+        if self.absence.is_active() {
+            let at = match self.arrival_ms {
+                Some(at) => at,
+                None => {
+                    self.absence
+                        .agent_reported(&self.rules, agent_id, sample.timestamp_ms, out);
+                    sample.timestamp_ms
+                }
+            };
+            self.absence.series_reported(
+                &self.rules,
+                agent_id,
+                &sample.metric,
+                &sample.labels,
+                at,
+                out,
+            );
+        }
         // Fast path: a metric no rule watches costs one lookup, no allocation.
         let known = self.index.get(&sample.metric, agent_id, &sample.labels);
         let handle = match known {
@@ -417,6 +454,59 @@ impl AlertEngine {
         for s in &batch.samples {
             self.observe(&batch.agent_id, s, out);
         }
+    }
+
+    /// Feeds a batch that arrived at `arrived_ms` (the server's clock):
+    /// for absence rules the agent and each of the batch's series reported
+    /// then, whatever the samples' own times say.
+    pub fn observe_batch_at(
+        &mut self,
+        batch: &MetricBatch,
+        arrived_ms: i64,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        if self.absence.is_active() {
+            self.absence
+                .agent_reported(&self.rules, &batch.agent_id, arrived_ms, out);
+            self.arrival_ms = Some(arrived_ms);
+        }
+        self.observe_batch(batch, out);
+        self.arrival_ms = None;
+    }
+
+    /// Evaluates the absence rules (`agent_offline`, `absent`) at `now_ms`:
+    /// call it on the clock's ticks (the server does once a second).
+    pub fn tick(&mut self, now_ms: i64, out: &mut Vec<AlertEvent>) {
+        if self.absence.is_active() {
+            let before = out.len();
+            self.absence.tick(&self.rules, now_ms, out);
+            self.stats.events += (out.len() - before) as u64;
+        }
+    }
+
+    /// Whether any rule is judged on ticks (absence rules).
+    pub fn needs_ticks(&self) -> bool {
+        self.absence.is_active()
+    }
+
+    /// `agent_id` last reported at `at_ms` (known from storage after a
+    /// restart, for example): absence rules count its silence from then.
+    pub fn agent_seen(&mut self, agent_id: &str, at_ms: i64, out: &mut Vec<AlertEvent>) {
+        self.absence
+            .agent_reported(&self.rules, agent_id, at_ms, out);
+    }
+
+    /// `agent_id` is expected to report from `since_ms` on (whitelisted):
+    /// until it does, `agent_offline` rules count its silence from then.
+    /// Nothing changes for an agent already known.
+    pub fn expect_agent(&mut self, agent_id: &str, since_ms: i64) {
+        self.absence.expect(agent_id, since_ms);
+    }
+
+    /// Stops expecting `agent_id` (removed from the whitelist, or gone):
+    /// its absence alerts end silently; it is known again when it reports.
+    pub fn forget_agent(&mut self, agent_id: &str) {
+        self.absence.forget(agent_id);
     }
 
     /// Feeds one point of a resolved series; events go to `out`.
@@ -472,7 +562,8 @@ impl AlertEngine {
                 self.certs.observe(state, rule, validity, ts, value, out);
                 continue;
             }
-            let outcome = slot.tracker.observe(rule, &s.windows, obs);
+            let firing = slot.alert.firing.is_some();
+            let outcome = slot.tracker.observe(rule, &s.windows, obs, firing);
             let series = Target::Series(&self.index, handle.0);
             slot.alert.transition(rule, series, outcome, ts, value, out);
         }
@@ -513,6 +604,7 @@ fn firing_mut<'a>(
     index: &SeriesIndex,
     series: &'a mut [SeriesState],
     certs: &'a mut CertStates,
+    absence: &'a mut Absence,
     id: &str,
 ) -> Option<(u32, SeriesKey, &'a mut AlertState)> {
     let slots = series.iter_mut().enumerate().flat_map(|(i, s)| {
@@ -527,8 +619,13 @@ fn firing_mut<'a>(
         .alerts_mut()
         .filter(|(_, _, alert)| alert.firing.is_some())
         .map(|(rule, key, alert)| (rule, key.clone(), alert));
+    let absent = absence
+        .alerts_mut()
+        .filter(|(_, _, alert)| alert.firing.is_some())
+        .map(|(rule, key, alert)| (rule, key.clone(), alert));
     slots
         .chain(certs)
+        .chain(absent)
         .find(|(rule, key, _)| alert_id(&rules[*rule as usize].name, key) == id)
 }
 
@@ -561,8 +658,20 @@ pub fn replay(
         ))
     });
     let mut out = Vec::new();
+    // Absence rules are judged on ticks of event time, one a second as on
+    // the server, up to the last sample.
+    let mut next_tick = samples.first().map_or(0, |(_, s)| s.timestamp_ms);
     for (agent, s) in &samples {
+        if engine.needs_ticks() {
+            while next_tick < s.timestamp_ms {
+                engine.tick(next_tick, &mut out);
+                next_tick += REPLAY_TICK_MS;
+            }
+        }
         engine.observe(agent, s, &mut out);
     }
     Ok(out)
 }
+
+/// The tick of [`replay`] for absence rules, ms of event time.
+const REPLAY_TICK_MS: i64 = 1000;

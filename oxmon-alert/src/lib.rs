@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod absence;
 mod cert;
 mod engine;
 mod error;
@@ -26,12 +27,16 @@ pub use oxmon_core as core;
 /// from `[[alert.rules]]` (`ServerConfig::from_toml(..).alert.rules`), and
 /// the traits of a custom rule type (`RulePlugin`, `RuleEvaluator`).
 #[doc(no_inline)]
-pub use oxmon_core::config::{ConfigError, CustomRule, RuleConfig, RuleKind, ServerConfig};
+pub use oxmon_core::config::{
+    AGENT_OFFLINE_METRIC, ConfigError, CustomRule, RuleConfig, RuleKind, ServerConfig,
+};
 #[doc(no_inline)]
 pub use oxmon_core::{
     AlertEvent, AlertStatus, Breach, Labels, Point, Prediction, RuleEvaluator, RulePlugin, Sample,
     SeriesKey, Severity, Verdict,
 };
 
+#[cfg(test)]
+mod absence_tests;
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use oxmon_core::cert::IS_VALID_METRIC;
 use oxmon_core::config::{Operator, RateDirection, RuleConfig, RuleKind};
-use oxmon_core::{RuleEvaluator, SeriesKey, Severity};
+use oxmon_core::{Labels, RuleEvaluator, SeriesKey, Severity};
 
 use crate::error::{Error, Result};
 
@@ -18,6 +18,9 @@ pub struct Rule {
     pub(crate) pattern: glob::Pattern,
     pub(crate) severity: Severity,
     pub(crate) silence_ms: i64,
+    /// A firing alert resolves only after its condition has been clear
+    /// this long.
+    pub(crate) keep_firing_ms: i64,
     pub(crate) logic: Logic,
     pub(crate) config: Option<RuleConfig>,
 }
@@ -28,6 +31,8 @@ pub(crate) enum Logic {
         op: Operator,
         value: f64,
         duration_ms: i64,
+        /// Once firing, the alert holds while `op` holds against this.
+        recovery: Option<f64>,
     },
     Rate {
         threshold: f64,
@@ -46,6 +51,15 @@ pub(crate) enum Logic {
         critical_days: f64,
     },
     Custom(Arc<dyn RuleEvaluator>),
+    /// An agent silent for `after_ms` (`absence.rs`).
+    Offline {
+        after_ms: i64,
+    },
+    /// A series silent for `after_ms` (`absence.rs`).
+    Absent {
+        after_ms: i64,
+        labels: Labels,
+    },
 }
 
 impl Rule {
@@ -60,10 +74,12 @@ impl Rule {
                 operator,
                 value,
                 duration_secs,
+                recovery_value,
             } => Logic::Threshold {
                 op: operator,
                 value,
                 duration_ms: secs(duration_secs),
+                recovery: recovery_value,
             },
             RuleKind::RateOfChange {
                 rate_threshold,
@@ -94,6 +110,18 @@ impl Rule {
                 warning_days,
                 critical_days,
             },
+            RuleKind::AgentOffline { after_secs } => Logic::Offline {
+                after_ms: secs(after_secs),
+            },
+            RuleKind::Absent {
+                after_secs,
+                ref labels,
+            } => Logic::Absent {
+                after_ms: secs(after_secs),
+                labels: labels
+                    .iter()
+                    .fold(Labels::new(), |l, (k, v)| l.with(k.clone(), v.clone())),
+            },
             _ => {
                 return Err(Error::InvalidRule {
                     rule: config.name.clone(),
@@ -121,10 +149,12 @@ impl Rule {
             pattern,
             severity: config.severity,
             silence_ms: secs(config.silence_secs),
+            keep_firing_ms: secs(config.keep_firing_secs),
             logic: Logic::Threshold {
                 op: Operator::GreaterThan,
                 value: f64::INFINITY,
                 duration_ms: 0,
+                recovery: None,
             },
             config: Some(config.clone()),
         })
@@ -155,6 +185,7 @@ impl Rule {
             pattern: glob::Pattern::new("*").unwrap_or_default(),
             severity,
             silence_ms: secs(silence_secs),
+            keep_firing_ms: 0,
             logic: Logic::Custom(evaluator),
             config: None,
         }
@@ -179,6 +210,8 @@ impl Rule {
     pub(crate) fn watched_metrics(&self) -> Vec<&str> {
         match self.logic {
             Logic::Cert { .. } => vec![self.metric.as_str(), IS_VALID_METRIC],
+            // Judged on ticks, from reports (`absence.rs`), not per series.
+            Logic::Offline { .. } | Logic::Absent { .. } => Vec::new(),
             _ => vec![self.metric.as_str()],
         }
     }
@@ -208,6 +241,9 @@ impl Rule {
             Logic::Threshold { value, .. } => Some(value),
             Logic::Rate { threshold, .. } | Logic::Trend { threshold, .. } => Some(threshold),
             Logic::Cert { warning_days, .. } => Some(warning_days),
+            Logic::Offline { after_ms } | Logic::Absent { after_ms, .. } => {
+                Some(after_ms as f64 / 1000.0)
+            }
             Logic::Custom(_) => None,
         }
     }

@@ -1194,10 +1194,10 @@ fn the_registry_refuses_what_it_cannot_run_naming_the_file_and_field() {
     assert_eq!(
         err(&crate::RuleRegistry::new(), bogus),
         "test.toml: field `alert.rules[0].type`: unknown rule type `bogus`, expected one of: \
-         threshold, rate_of_change, trend_prediction, cert_expiration"
+         threshold, rate_of_change, trend_prediction, cert_expiration, agent_offline, absent"
     );
     assert!(
-        err(&registry(), bogus).ends_with("cert_expiration, above_mean"),
+        err(&registry(), bogus).ends_with("agent_offline, absent, above_mean"),
         "registered types are listed"
     );
     let bad = CUSTOM.replace("factor = 2.0", "factor = 3");

@@ -41,6 +41,12 @@ pub(crate) enum Detail {
         invalid: bool,
     },
     Custom(String),
+    /// An agent or a series silent for `silent_ms` (last report `last_ms`).
+    Absent {
+        last_ms: Option<i64>,
+        silent_ms: i64,
+        offline: bool,
+    },
 }
 
 impl Detail {
@@ -108,6 +114,28 @@ impl Detail {
                 }
             }
             Detail::Custom(m) => m.clone(),
+            Detail::Absent {
+                last_ms,
+                silent_ms,
+                offline,
+            } => {
+                let subject = if *offline {
+                    format!("agent {}", what.split('/').next().unwrap_or(what))
+                } else {
+                    what.to_owned()
+                };
+                match last_ms {
+                    Some(last) => format!(
+                        "{subject}: nothing reported for {} (last at {})",
+                        fmt_duration(*silent_ms),
+                        rfc3339_secs(*last)
+                    ),
+                    None => format!(
+                        "{subject}: never reported in {} since it was expected",
+                        fmt_duration(*silent_ms)
+                    ),
+                }
+            }
         }
     }
 }
@@ -172,6 +200,10 @@ impl Tracker {
                 window: Box::default(),
             },
             Logic::Cert { .. } => Tracker::Cert { state: u32::MAX },
+            // Never indexed per series (`Rule::watched_metrics`).
+            Logic::Offline { .. } | Logic::Absent { .. } => Tracker::Threshold {
+                pending_since: None,
+            },
         }
     }
 
@@ -193,8 +225,15 @@ impl Tracker {
         }
     }
 
-    /// Evaluates the rule on the series after `windows` took the sample in.
-    pub(crate) fn observe(&mut self, rule: &Rule, w: &SeriesWindows, o: Obs) -> Outcome {
+    /// Evaluates the rule on the series after `windows` took the sample in;
+    /// `firing`: whether its alert fires now (hysteresis).
+    pub(crate) fn observe(
+        &mut self,
+        rule: &Rule,
+        w: &SeriesWindows,
+        o: Obs,
+        firing: bool,
+    ) -> Outcome {
         match (&mut *self, &rule.logic) {
             (
                 Tracker::Threshold { pending_since },
@@ -202,9 +241,16 @@ impl Tracker {
                     op,
                     value,
                     duration_ms,
+                    recovery,
                 },
             ) => {
-                if !op.holds(o.value, value) {
+                // A firing alert holds until the value is back past the
+                // recovery value; a new one needs the threshold.
+                let limit = match recovery {
+                    Some(r) if firing => r,
+                    _ => value,
+                };
+                if !op.holds(o.value, limit) {
                     *pending_since = None;
                     return Outcome::Clear;
                 }
@@ -213,7 +259,9 @@ impl Tracker {
                     _ => *pending_since.insert(o.ts),
                 };
                 let held_ms = o.ts - since;
-                if held_ms < duration_ms {
+                // A firing alert goes on at once (after a dip held by
+                // `keep_firing_secs`); a new one waits the duration out.
+                if held_ms < duration_ms && !firing {
                     return Outcome::Insufficient;
                 }
                 Outcome::Holds(Hit {
@@ -223,7 +271,7 @@ impl Tracker {
                     prediction: None,
                     detail: Detail::Threshold {
                         op,
-                        threshold: value,
+                        threshold: limit,
                         held_ms,
                     },
                 })

@@ -38,6 +38,9 @@ pub(crate) struct Firing {
     pub(crate) detail: Detail,
     /// Who took it on: no reminders or escalations until it resolves.
     pub(crate) ack: Option<Box<Ack>>,
+    /// Since when its condition is clear, while `keep_firing_secs` holds
+    /// it.
+    pub(crate) clear_since_ms: Option<i64>,
 }
 
 /// An acknowledgement: who and when (ms).
@@ -60,7 +63,8 @@ pub(crate) fn alert_id(rule: &str, key: &SeriesKey) -> String {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Target<'a> {
     Series(&'a SeriesIndex, u32),
-    Cert(&'a SeriesKey),
+    /// A key kept apart from the series index (certificates, absence).
+    Key(&'a SeriesKey),
 }
 
 impl Target<'_> {
@@ -68,7 +72,7 @@ impl Target<'_> {
     pub(crate) fn key(&self) -> SeriesKey {
         match self {
             Target::Series(index, idx) => index.key(*idx),
-            Target::Cert(key) => (*key).clone(),
+            Target::Key(key) => (*key).clone(),
         }
     }
 }
@@ -162,6 +166,7 @@ impl AlertState {
         match &mut self.firing {
             Some(f) => {
                 (f.severity, f.notified, f.value, f.detail) = (severity, notified, value, detail);
+                f.clear_since_ms = None;
             }
             None => {
                 self.firing = Some(Box::new(Firing {
@@ -171,13 +176,15 @@ impl AlertState {
                     value,
                     detail,
                     ack: None,
+                    clear_since_ms: None,
                 }));
             }
         }
     }
 
-    /// The rule no longer holds: a notified alert resolves, a silent one
-    /// ends silently.
+    /// The rule no longer holds: once it has been clear for the rule's
+    /// `keep_firing_secs`, a notified alert resolves and a silent one ends
+    /// silently.
     fn clear(
         &mut self,
         rule: &Rule,
@@ -186,6 +193,16 @@ impl AlertState {
         value: f64,
         out: &mut Vec<AlertEvent>,
     ) {
+        let Some(firing) = self.firing.as_mut() else {
+            return;
+        };
+        if rule.keep_firing_ms > 0 {
+            let since = *firing.clear_since_ms.get_or_insert(ts);
+            if ts.saturating_sub(since) < rule.keep_firing_ms {
+                firing.value = value;
+                return;
+            }
+        }
         let Some(f) = self.firing.take() else { return };
         if !f.notified {
             return;
@@ -281,6 +298,11 @@ fn resolution(
 /// The message of a resolved alert of `what`, now at `value`.
 fn resolved_message(rule: &Rule, what: &str, value: f64) -> String {
     match (&rule.logic, rule.threshold()) {
+        (Logic::Offline { .. }, _) => format!(
+            "agent {}: reporting again",
+            what.split('/').next().unwrap_or(what)
+        ),
+        (Logic::Absent { .. }, _) => format!("{what}: reporting again"),
         (Logic::Trend { .. }, Some(t)) => format!(
             "{what}: no longer predicted to reach {} within the horizon (now {})",
             fmt_value(t),

@@ -207,7 +207,7 @@ fn the_program_checks_its_configuration_with_its_own_parts() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("field `alert.rules[0].type`: unknown rule type `jmup`, expected one of: threshold, rate_of_change, trend_prediction, cert_expiration, jump"),
+        stderr.contains("field `alert.rules[0].type`: unknown rule type `jmup`, expected one of: threshold, rate_of_change, trend_prediction, cert_expiration, agent_offline, absent, jump"),
         "{stderr}"
     );
     let out = check(&good.replace("secret = ", "secrt = "));

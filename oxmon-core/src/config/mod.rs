@@ -32,7 +32,10 @@ pub use channel::ChannelConfig;
 pub use custom_rule::CustomRule;
 pub use log::{LogConfig, LogFormat, validate_log_filter};
 pub use notification::{NotificationConfig, parse_channel};
-pub use rules::{BUILTIN_RULE_TYPES, Operator, RateDirection, RuleConfig, RuleKind, parse_rule};
+pub use rules::{
+    AGENT_OFFLINE_METRIC, BUILTIN_RULE_TYPES, Operator, RateDirection, RuleConfig, RuleKind,
+    parse_rule,
+};
 pub use runtime::RUNTIME_SETTINGS;
 pub use server::{
     AlertConfig, CertCheckConfig, IngestConfig, LimitsConfig, LocalAgentConfig, ServerConfig,

@@ -87,6 +87,11 @@ pub enum RuleKind {
         value: f64,
         /// How long the condition must hold on every sample (0 = the latest sample decides).
         duration_secs: u64,
+        /// Hysteresis: once firing, the alert holds while the value is
+        /// past this one (on the threshold's side), so it fires above 90
+        /// and resolves only below 80. `None`: `value` both ways.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovery_value: Option<f64>,
     },
     /// `type = "rate_of_change"`: percentage change over `window_secs`.
     RateOfChange {
@@ -117,6 +122,25 @@ pub enum RuleKind {
         /// Critical at or below this many days (default 7).
         critical_days: f64,
     },
+    /// `type = "agent_offline"`: an agent (matching `agent_pattern`) has
+    /// reported nothing for `after_secs`, including a whitelisted agent
+    /// that never reported. Its events name the metric
+    /// [`AGENT_OFFLINE_METRIC`], the value the seconds of silence.
+    AgentOffline {
+        /// Silence that fires, in seconds (default 120).
+        after_secs: u64,
+    },
+    /// `type = "absent"`: a series of `metric` (with `labels`, when given)
+    /// has had no sample for `after_secs`; an agent that reports but never
+    /// sent one fires for the metric with those labels.
+    Absent {
+        /// Silence that fires, in seconds (default 120).
+        after_secs: u64,
+        /// Only series with these labels (equal values); empty: every
+        /// series of the metric.
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        labels: std::collections::BTreeMap<String, String>,
+    },
     /// Any other `type`: a rule type a downstream crate registers (a
     /// `RulePlugin` in the alert engine's registry), with its own fields.
     /// Parsing keeps them; the registry checks them.
@@ -132,18 +156,26 @@ impl RuleKind {
             RuleKind::RateOfChange { .. } => "rate_of_change",
             RuleKind::TrendPrediction { .. } => "trend_prediction",
             RuleKind::CertExpiration { .. } => "cert_expiration",
+            RuleKind::AgentOffline { .. } => "agent_offline",
+            RuleKind::Absent { .. } => "absent",
             RuleKind::Custom(c) => &c.type_name,
         }
     }
 }
 
 /// The rule types the engine has built in.
-pub const BUILTIN_RULE_TYPES: [&str; 4] = [
+pub const BUILTIN_RULE_TYPES: [&str; 6] = [
     "threshold",
     "rate_of_change",
     "trend_prediction",
     "cert_expiration",
+    "agent_offline",
+    "absent",
 ];
+
+/// The metric the events of `agent_offline` rules name: the value is how
+/// many seconds the agent has been silent.
+pub const AGENT_OFFLINE_METRIC: &str = "agent.offline";
 
 /// One `[[alert.rules]]` entry, validated.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,9 +194,17 @@ pub struct RuleConfig {
     pub silence_secs: u64,
     /// `false` keeps the rule configured but inactive. Default `true`.
     pub enabled: bool,
+    /// A firing alert resolves only once its condition has been clear this
+    /// many seconds (a short dip does not end it). Default 0: at once.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub keep_firing_secs: u64,
     /// The type and its fields.
     #[serde(flatten)]
     pub kind: RuleKind,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The settings of a built-in rule type as written in the file, before
@@ -176,6 +216,7 @@ struct BuiltinFields {
     operator: Option<String>,
     value: Option<f64>,
     duration_secs: Option<u64>,
+    recovery_value: Option<f64>,
     // rate_of_change (+ window_secs shared with trend_prediction)
     rate_threshold: Option<f64>,
     window_secs: Option<u64>,
@@ -188,6 +229,10 @@ struct BuiltinFields {
     // cert_expiration
     warning_days: Option<f64>,
     critical_days: Option<f64>,
+    // agent_offline and absent
+    after_secs: Option<u64>,
+    // absent
+    labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl BuiltinFields {
@@ -197,10 +242,13 @@ impl BuiltinFields {
         let required = |f: &str, ty: &str| ctx.err(at(f), format!("is required for a {ty} rule"));
         // Fields that belong to other types are refused: a threshold rule with
         // `rate_threshold` is almost certainly a mistake.
-        let present: [(&str, bool); 12] = [
+        let present: [(&str, bool); 15] = [
             ("operator", self.operator.is_some()),
             ("value", self.value.is_some()),
             ("duration_secs", self.duration_secs.is_some()),
+            ("recovery_value", self.recovery_value.is_some()),
+            ("after_secs", self.after_secs.is_some()),
+            ("labels", self.labels.is_some()),
             ("rate_threshold", self.rate_threshold.is_some()),
             ("window_secs", self.window_secs.is_some()),
             ("direction", self.direction.is_some()),
@@ -212,7 +260,9 @@ impl BuiltinFields {
             ("critical_days", self.critical_days.is_some()),
         ];
         let allowed: &[&str] = match ty {
-            "threshold" => &["operator", "value", "duration_secs"],
+            "threshold" => &["operator", "value", "duration_secs", "recovery_value"],
+            "agent_offline" => &["after_secs"],
+            "absent" => &["after_secs", "labels"],
             "rate_of_change" => &["rate_threshold", "window_secs", "direction"],
             "trend_prediction" => &[
                 "predict_threshold",
@@ -224,7 +274,12 @@ impl BuiltinFields {
             _ => &["warning_days", "critical_days"],
         };
         if let Some((field, _)) = present.iter().find(|(f, set)| *set && !allowed.contains(f)) {
-            return Err(ctx.err(at(field), format!("does not apply to a {ty} rule")));
+            let article = if ty.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            return Err(ctx.err(at(field), format!("does not apply to {article} {ty} rule")));
         }
         let finite = |f: &str, v: f64| {
             if v.is_finite() {
@@ -241,10 +296,44 @@ impl BuiltinFields {
                     .ok_or_else(|| required("operator", ty))?;
                 let operator = Operator::parse(op).map_err(|p| ctx.err(at("operator"), p))?;
                 let value = finite("value", self.value.ok_or_else(|| required("value", ty))?)?;
+                let recovery_value = match self.recovery_value {
+                    None => None,
+                    Some(r) => {
+                        let r = finite("recovery_value", r)?;
+                        // On the clear side of the threshold, or it would
+                        // never let the alert go.
+                        let upward =
+                            matches!(operator, Operator::GreaterThan | Operator::GreaterEqual);
+                        if (upward && r > value) || (!upward && r < value) {
+                            return Err(ctx.err(
+                                at("recovery_value"),
+                                format!(
+                                    "must be on the clear side of value ({} {value} for operator {}), got {r}",
+                                    if upward { "at most" } else { "at least" },
+                                    operator.symbol()
+                                ),
+                            ));
+                        }
+                        Some(r)
+                    }
+                };
                 RuleKind::Threshold {
                     operator,
                     value,
                     duration_secs: self.duration_secs.unwrap_or(0),
+                    recovery_value,
+                }
+            }
+            "agent_offline" | "absent" => {
+                let after_secs = self.after_secs.unwrap_or(120);
+                ctx.at_least(&at("after_secs"), after_secs, 1)?;
+                if ty == "agent_offline" {
+                    RuleKind::AgentOffline { after_secs }
+                } else {
+                    RuleKind::Absent {
+                        after_secs,
+                        labels: self.labels.unwrap_or_default(),
+                    }
                 }
             }
             "rate_of_change" => {
@@ -341,6 +430,7 @@ struct Common {
     severity: Option<Severity>,
     silence_secs: Option<u64>,
     enabled: Option<bool>,
+    keep_firing_secs: Option<u64>,
 }
 
 impl Common {
@@ -359,6 +449,14 @@ impl Common {
         self.check_name(ctx, index)?;
         let name = self.name.unwrap_or_default();
         let metric = match (self.metric, &kind) {
+            // Every report counts: no metric of its own.
+            (Some(m), RuleKind::AgentOffline { .. }) if m != AGENT_OFFLINE_METRIC => {
+                return Err(ctx.err(
+                    at("metric"),
+                    "does not apply to an agent_offline rule (any report counts)",
+                ));
+            }
+            (_, RuleKind::AgentOffline { .. }) => AGENT_OFFLINE_METRIC.to_owned(),
             (Some(m), _) if !m.trim().is_empty() => m,
             (None, RuleKind::CertExpiration { .. }) => {
                 crate::cert::DAYS_UNTIL_EXPIRY_METRIC.to_owned()
@@ -368,7 +466,7 @@ impl Common {
         let agent_pattern = self.agent_pattern.unwrap_or_else(|| "*".to_owned());
         validate_glob(&agent_pattern).map_err(|p| ctx.err(at("agent_pattern"), p))?;
         let default_severity = match kind {
-            RuleKind::CertExpiration { .. } => Severity::Critical,
+            RuleKind::CertExpiration { .. } | RuleKind::AgentOffline { .. } => Severity::Critical,
             _ => Severity::Warning,
         };
         Ok(RuleConfig {
@@ -378,13 +476,14 @@ impl Common {
             severity: self.severity.unwrap_or(default_severity),
             silence_secs: self.silence_secs.unwrap_or(600),
             enabled: self.enabled.unwrap_or(true),
+            keep_firing_secs: self.keep_firing_secs.unwrap_or(0),
             kind,
         })
     }
 }
 
 /// The keys of [`Common`].
-const COMMON_KEYS: [&str; 7] = [
+const COMMON_KEYS: [&str; 8] = [
     "name",
     "type",
     "metric",
@@ -392,6 +491,7 @@ const COMMON_KEYS: [&str; 7] = [
     "severity",
     "silence_secs",
     "enabled",
+    "keep_firing_secs",
 ];
 
 /// Validates one `[[alert.rules]]` entry. A built-in `type` is checked here

@@ -337,7 +337,8 @@ fn the_spec_server_example_parses_with_every_field() {
         RuleKind::Threshold {
             operator: Operator::GreaterThan,
             value: 90.0,
-            duration_secs: 300
+            duration_secs: 300,
+            recovery_value: None,
         }
     );
     assert_eq!(
@@ -1207,5 +1208,78 @@ fn a_rule_on_its_own_is_checked_like_a_file_entry_with_its_own_field_names() {
         parse("name = \"j\"\ntype = \"jump\"\nmetric = \"m\"\nmax_increase = 5").expect("custom");
     assert!(
         matches!(custom.kind, RuleKind::Custom(ref c) if c.settings.contains_key("max_increase"))
+    );
+}
+
+#[test]
+fn absence_rules_hysteresis_and_keep_firing_parse_and_refuse_with_the_field() {
+    let text = "[[alert.rules]]\nname = \"down\"\ntype = \"agent_offline\"\nagent_pattern = \"web-*\"\n\
+                [[alert.rules]]\nname = \"no-disk\"\ntype = \"absent\"\nmetric = \"disk.used_percent\"\n\
+                after_secs = 300\nlabels = { mount = \"/\" }\n\
+                [[alert.rules]]\nname = \"hot\"\ntype = \"threshold\"\nmetric = \"cpu.usage\"\n\
+                operator = \">\"\nvalue = 90.0\nrecovery_value = 80.0\nkeep_firing_secs = 120\n";
+    let c = ServerConfig::from_toml(text, "server.toml").unwrap();
+    let [down, absent, hot] = &c.alert.rules[..] else {
+        panic!("three rules");
+    };
+    assert_eq!(down.kind, RuleKind::AgentOffline { after_secs: 120 });
+    assert_eq!(
+        (down.metric.as_str(), down.severity),
+        (AGENT_OFFLINE_METRIC, Severity::Critical)
+    );
+    assert_eq!(
+        absent.kind,
+        RuleKind::Absent {
+            after_secs: 300,
+            labels: [("mount".to_owned(), "/".to_owned())].into(),
+        }
+    );
+    assert_eq!(absent.severity, Severity::Warning);
+    assert!(matches!(
+        hot.kind,
+        RuleKind::Threshold { recovery_value: Some(r), .. } if r == 80.0
+    ));
+    assert_eq!((hot.keep_firing_secs, down.keep_firing_secs), (120, 0));
+
+    // What the API shows goes back in as it is.
+    for rule in &c.alert.rules {
+        let json = serde_json::to_value(rule).unwrap();
+        let table: toml::Table = serde_json::from_value(json).unwrap();
+        assert_eq!(&parse_rule(table, "api").unwrap(), rule);
+    }
+
+    assert_names(
+        &server_err(&rule("type = \"agent_offline\"")),
+        "server.toml",
+        "alert.rules[0].metric",
+        &["does not apply", "any report"],
+    );
+    assert_names(
+        &server_err(&rule(
+            "type = \"threshold\"\noperator = \">\"\nvalue = 90.0\nrecovery_value = 95.0",
+        )),
+        "server.toml",
+        "alert.rules[0].recovery_value",
+        &["clear side", "at most 90"],
+    );
+    assert_names(
+        &server_err(&rule(
+            "type = \"threshold\"\noperator = \"lt\"\nvalue = 10.0\nrecovery_value = 5.0",
+        )),
+        "server.toml",
+        "alert.rules[0].recovery_value",
+        &["at least 10"],
+    );
+    assert_names(
+        &server_err(&rule("type = \"absent\"\nafter_secs = 0")),
+        "server.toml",
+        "alert.rules[0].after_secs",
+        &["at least 1"],
+    );
+    assert_names(
+        &server_err(&rule("type = \"absent\"\nrecovery_value = 1.0")),
+        "server.toml",
+        "alert.rules[0].recovery_value",
+        &["does not apply to an absent rule"],
     );
 }
