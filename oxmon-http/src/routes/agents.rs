@@ -157,36 +157,28 @@ pub(super) async fn overview(
     who: AuthUser,
 ) -> Result<Json<FleetOverview>, ApiError> {
     let Json(items) = list(State(state.clone()), who).await?;
-    let metrics = state.metrics()?;
+    let metrics = state.metrics()?.clone();
+    let now_ms = state.clock.now_ms();
+    // A few agents at a time: the store's readers work in parallel.
+    let mut pending = tokio::task::JoinSet::new();
     let mut agents = Vec::with_capacity(items.len());
-    for item in items {
-        let latest = if item.last_seen.is_some() {
-            metrics.latest(&item.agent_id).await?
-        } else {
-            Vec::new()
-        };
-        let newest = |metric: &str| {
-            latest
-                .iter()
-                .filter(|s| s.metric == metric)
-                .map(|s| s.value)
-                .reduce(f64::max)
-        };
-        let cpu_trend = match &item.last_seen {
-            Some(_) => cpu_trend(metrics.as_ref(), &item.agent_id, state.clock.now_ms()).await?,
-            None => vec![None; TREND_BUCKETS],
-        };
-        agents.push(AgentOverview {
-            cpu_trend,
-            cpu: newest("cpu.usage"),
-            memory: newest("memory.used_percent"),
-            disk: newest("disk.used_percent"),
-            load: newest("load.load_1"),
-            agent_id: item.agent_id,
-            last_seen: item.last_seen,
-            active: item.active,
+    for (position, item) in items.into_iter().enumerate() {
+        if pending.len() >= OVERVIEW_PARALLELISM
+            && let Some(done) = pending.join_next().await
+        {
+            agents.push(joined(done)?);
+        }
+        let metrics = metrics.clone();
+        pending.spawn(async move {
+            let overview = agent_overview(metrics.as_ref(), item, now_ms).await;
+            overview.map(|o| (position, o))
         });
     }
+    while let Some(done) = pending.join_next().await {
+        agents.push(joined(done)?);
+    }
+    agents.sort_unstable_by_key(|(position, _)| *position);
+    let agents = agents.into_iter().map(|(_, o)| o).collect();
     let mut firing = FiringCounts::default();
     if let Some(source) = state.active_alerts.as_ref() {
         for alert in source.active() {
@@ -198,6 +190,49 @@ pub(super) async fn overview(
         }
     }
     Ok(Json(FleetOverview { agents, firing }))
+}
+
+/// How many agents the overview reads at once.
+const OVERVIEW_PARALLELISM: usize = 8;
+
+/// The result of one agent's overview task.
+fn joined(
+    done: Result<Result<(usize, AgentOverview), ApiError>, tokio::task::JoinError>,
+) -> Result<(usize, AgentOverview), ApiError> {
+    done.map_err(|e| ApiError::from(oxmon_core::Error::unavailable(e.to_string())))?
+}
+
+/// One agent's line of the overview.
+async fn agent_overview(
+    metrics: &dyn oxmon_core::MetricStore,
+    item: AgentItem,
+    now_ms: i64,
+) -> Result<AgentOverview, ApiError> {
+    let (latest, cpu_trend) = if item.last_seen.is_some() {
+        (
+            metrics.latest(&item.agent_id).await?,
+            cpu_trend(metrics, &item.agent_id, now_ms).await?,
+        )
+    } else {
+        (Vec::new(), vec![None; TREND_BUCKETS])
+    };
+    let newest = |metric: &str| {
+        latest
+            .iter()
+            .filter(|s| s.metric == metric)
+            .map(|s| s.value)
+            .reduce(f64::max)
+    };
+    Ok(AgentOverview {
+        cpu_trend,
+        cpu: newest("cpu.usage"),
+        memory: newest("memory.used_percent"),
+        disk: newest("disk.used_percent"),
+        load: newest("load.load_1"),
+        agent_id: item.agent_id,
+        last_seen: item.last_seen,
+        active: item.active,
+    })
 }
 
 /// An agent's `cpu.usage` of the hour before `now_ms` in five-minute
