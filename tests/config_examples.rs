@@ -44,6 +44,7 @@ fn server_example_parses_with_every_section() {
     assert_eq!(
         types,
         [
+            "agent_offline",
             "threshold",
             "rate_of_change",
             "trend_prediction",
@@ -51,7 +52,7 @@ fn server_example_parses_with_every_section() {
         ]
     );
     assert!(
-        matches!(c.alert.rules[2].kind, RuleKind::TrendPrediction { min_r_squared: Some(r), .. } if r == 0.5)
+        matches!(c.alert.rules[3].kind, RuleKind::TrendPrediction { min_r_squared: Some(r), .. } if r == 0.5)
     );
     let kinds: Vec<&str> = c
         .notification

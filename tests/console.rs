@@ -426,17 +426,29 @@ async fn console_figures() {
     let base = format!("http://{}", server.http_addr());
     let now = SystemClock.now_ms();
 
-    // 1,000 agents with their headline metrics.
+    // 1,000 agents with their headline metrics and an hour of CPU at 10 s
+    // (the overview's trend line reads it).
     for i in 0..1000 {
         let agent = format!("fleet-{i:04}");
         let mut disk = Labels::new();
         disk.insert("mount", "/");
-        let samples = vec![
+        let mut samples: Vec<Sample> = (1..360)
+            .map(|k| {
+                let value = f64::from((i + k) % 100);
+                Sample::new(
+                    "cpu.usage",
+                    Labels::new(),
+                    now - 3_600_000 + i64::from(k) * 10_000,
+                    value,
+                )
+            })
+            .collect();
+        samples.extend([
             Sample::new("cpu.usage", Labels::new(), now - 5_000, f64::from(i % 100)),
             Sample::new("memory.used_percent", Labels::new(), now - 5_000, 50.0),
             Sample::new("disk.used_percent", disk, now - 5_000, 70.0),
             Sample::new("load.load_1", Labels::new(), now - 5_000, 0.5),
-        ];
+        ]);
         send_all(&server, &agent, samples).await;
     }
     // One agent with 7 days at 10 s of CPU, memory and three loads.

@@ -101,6 +101,25 @@ impl Absence {
         });
     }
 
+    /// The expected agents as they are now: each listed one is expected
+    /// from its time (nothing changes for one already known), and one that
+    /// never reported and is no longer listed is forgotten.
+    pub(crate) fn set_expected<'a>(&mut self, expected: impl IntoIterator<Item = (&'a str, i64)>) {
+        let listed: FxHashMap<&str, i64> = expected.into_iter().collect();
+        let gone: Vec<Box<str>> = self
+            .agents
+            .iter()
+            .filter(|(agent, seen)| seen.last_ms.is_none() && !listed.contains_key(&***agent))
+            .map(|(agent, _)| agent.clone())
+            .collect();
+        for agent in gone {
+            self.forget(&agent);
+        }
+        for (agent, since_ms) in listed {
+            self.expect(agent, since_ms);
+        }
+    }
+
     /// Stops tracking `agent` until it reports again (decommissioned).
     pub(crate) fn forget(&mut self, agent: &str) {
         self.agents.remove(agent);

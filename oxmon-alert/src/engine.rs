@@ -465,11 +465,10 @@ impl AlertEngine {
         arrived_ms: i64,
         out: &mut Vec<AlertEvent>,
     ) {
-        if self.absence.is_active() {
-            self.absence
-                .agent_reported(&self.rules, &batch.agent_id, arrived_ms, out);
-            self.arrival_ms = Some(arrived_ms);
-        }
+        // Known even without absence rules, for those added later.
+        self.absence
+            .agent_reported(&self.rules, &batch.agent_id, arrived_ms, out);
+        self.arrival_ms = Some(arrived_ms);
         self.observe_batch(batch, out);
         self.arrival_ms = None;
     }
@@ -507,6 +506,13 @@ impl AlertEngine {
     /// its absence alerts end silently; it is known again when it reports.
     pub fn forget_agent(&mut self, agent_id: &str) {
         self.absence.forget(agent_id);
+    }
+
+    /// The agents expected to report (the whitelist, with when each was
+    /// added) as they are now: new ones are expected from then, and those
+    /// no longer listed that never reported are forgotten.
+    pub fn set_expected_agents<'a>(&mut self, expected: impl IntoIterator<Item = (&'a str, i64)>) {
+        self.absence.set_expected(expected);
     }
 
     /// Feeds one point of a resolved series; events go to `out`.

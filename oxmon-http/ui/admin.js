@@ -111,6 +111,12 @@ const RULE_TEMPLATES = {
     name: 'cert-expiry', type: 'cert_expiration', metric: 'certificate.days_until_expiry',
     agent_pattern: 'cert-checker', warning_days: 30, critical_days: 7, severity: 'critical',
   },
+  agent_offline: {
+    name: 'agent-offline', type: 'agent_offline', agent_pattern: '*', after_secs: 120, severity: 'critical',
+  },
+  absent: {
+    name: 'no-root-disk', type: 'absent', metric: 'disk.used_percent', labels: { mount: '/' }, after_secs: 300,
+  },
 };
 
 export async function rulesPage(view, rerender) {

@@ -17,7 +17,8 @@ pub use admin::AdminPasswordSource;
 pub use program::main_with;
 
 use parts::{
-    AlertFeed, EngineAlerts, HttpCertChecks, RestListener, alert_task, open_sqlite, retention_task,
+    AlertFeed, AlertTask, EngineAlerts, HttpCertChecks, RestListener, alert_task, open_sqlite,
+    retention_task,
 };
 
 use std::net::SocketAddr;
@@ -393,14 +394,15 @@ impl ServerBuilder {
         let engine = Arc::new(std::sync::Mutex::new(
             parts.rules.engine(&all_rules, EngineOptions::default())?,
         ));
-        tasks.push(tokio::spawn(alert_task(
-            alert_counters.clone(),
-            engine.clone(),
-            batches,
-            store.clone(),
+        tasks.push(tokio::spawn(alert_task(AlertTask {
+            counters: alert_counters.clone(),
+            engine: engine.clone(),
+            inputs: batches,
+            store: store.clone(),
+            whitelist: manage.clone(),
             notifier,
-            clock.clone(),
-        )));
+            clock: clock.clone(),
+        })));
         let rule_admin = Arc::new(rules::RuleManager::new(
             config.alert.rules.clone(),
             manage.clone(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use oxmon_alert::{ActiveAlert, AlertEngine};
 use oxmon_collector::cert::CertChecker;
 use oxmon_core::config::ServerConfig;
-use oxmon_core::manage::{CertCheckResult, CertDomain};
+use oxmon_core::manage::{CertCheckResult, CertDomain, WhitelistStore};
 use oxmon_core::sync::LockExt;
 use oxmon_core::{AlertEvent, AlertStatus, Clock, DAY_MS, MetricStore, Severity};
 use oxmon_notify::Notifier;
@@ -160,21 +160,93 @@ pub(super) async fn retention_task(
     }
 }
 
-pub(super) async fn alert_task(
-    counters: Arc<status::AlertCounters>,
-    engine: Arc<std::sync::Mutex<AlertEngine>>,
-    mut inputs: mpsc::Receiver<AlertInput>,
-    store: Arc<dyn MetricStore>,
-    notifier: Notifier,
-    clock: Arc<dyn Clock>,
+/// How often absence rules are judged.
+const ALERT_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the whitelist is read again for absence rules, in ticks.
+const WHITELIST_EVERY_TICKS: u64 = 5;
+
+/// The alert engine's task: batches as they are stored (at their arrival
+/// on the server's clock), rule changes and resolutions by hand in order,
+/// and a tick a second for absence rules.
+pub(super) struct AlertTask {
+    pub(super) counters: Arc<status::AlertCounters>,
+    pub(super) engine: Arc<std::sync::Mutex<AlertEngine>>,
+    pub(super) inputs: mpsc::Receiver<AlertInput>,
+    pub(super) store: Arc<dyn MetricStore>,
+    pub(super) whitelist: Arc<dyn WhitelistStore>,
+    pub(super) notifier: Notifier,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+/// Tells the engine which agents the whitelist expects.
+async fn expect_whitelisted(
+    engine: &std::sync::Mutex<AlertEngine>,
+    whitelist: &dyn WhitelistStore,
 ) {
+    match whitelist.list_agents().await {
+        Ok(entries) => engine.locked().set_expected_agents(
+            entries
+                .iter()
+                .map(|e| (e.agent_id.as_str(), e.created_at_ms)),
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not read the whitelist for absence rules"),
+    }
+}
+
+pub(super) async fn alert_task(task: AlertTask) {
+    let AlertTask {
+        counters,
+        engine,
+        mut inputs,
+        store,
+        whitelist,
+        notifier,
+        clock,
+    } = task;
     let mut events = Vec::new();
-    while let Some(input) = inputs.recv().await {
+    // What storage knows of every agent's last report, so a server that
+    // restarts still sees an agent that went silent before.
+    match store.agents().await {
+        Ok(agents) => {
+            let mut engine = engine.locked();
+            for a in agents {
+                engine.agent_seen(&a.agent_id, a.last_seen_ms, &mut events);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the agents for absence rules"),
+    }
+    expect_whitelisted(&engine, whitelist.as_ref()).await;
+    let mut ticks = tokio::time::interval(ALERT_TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut count: u64 = 0;
+    loop {
+        let input = tokio::select! {
+            input = inputs.recv() => match input {
+                Some(input) => input,
+                None => break,
+            },
+            _ = ticks.tick() => {
+                count += 1;
+                if count.is_multiple_of(WHITELIST_EVERY_TICKS) {
+                    expect_whitelisted(&engine, whitelist.as_ref()).await;
+                }
+                engine.locked().tick(clock.now_ms(), &mut events);
+                if !events.is_empty() {
+                    handle_events(&counters, &mut events, store.as_ref(), &notifier).await;
+                }
+                continue;
+            }
+        };
         // The answer to a request, sent once its events are stored and
         // handed to the notifier.
         let mut answer: Option<Box<dyn FnOnce() + Send>> = None;
         match input {
-            AlertInput::Batch(batch) => engine.locked().observe_batch(&batch, &mut events),
+            AlertInput::Batch(batch) => {
+                let arrived = clock.now_ms();
+                engine
+                    .locked()
+                    .observe_batch_at(&batch, arrived, &mut events);
+            }
             AlertInput::Rules { rules, applied } => {
                 let at = clock.now_ms();
                 if let Err(e) = engine.locked().replace_rules(rules, at, &mut events) {

@@ -146,12 +146,31 @@ pub async fn main_with(customize: impl FnOnce(ServerBuilder) -> ServerBuilder) -
     ExitCode::SUCCESS
 }
 
+/// The rule of the quick start: an agent silent for two minutes alerts.
+const QUICK_START_RULES: &str = "[[alert.rules]]\nname = \"agent-offline\"\n\
+     type = \"agent_offline\"\nafter_secs = 120\nsilence_secs = 3600\n";
+
 /// The configuration without a file: everything local, nothing exposed to
-/// the network, and the local agent on.
+/// the network, the local agent on, and an alert when an agent goes silent.
 fn quick_start() -> ServerConfig {
-    let mut c = ServerConfig::default();
+    let mut c =
+        ServerConfig::from_toml(QUICK_START_RULES, "the built-in quick start").unwrap_or_default();
     c.grpc_bind = IpAddr::V4(Ipv4Addr::LOCALHOST);
     c.http_bind = IpAddr::V4(Ipv4Addr::LOCALHOST);
     c.local_agent.enabled = true;
     c
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_quick_start_alerts_when_an_agent_goes_silent() {
+        let c = super::quick_start();
+        assert_eq!(c.alert.rules.len(), 1);
+        assert_eq!(
+            c.alert.rules[0].kind,
+            oxmon_core::config::RuleKind::AgentOffline { after_secs: 120 }
+        );
+        assert!(c.local_agent.enabled);
+    }
 }
