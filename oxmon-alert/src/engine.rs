@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap;
 use crate::absence::Absence;
 use crate::cert::CertStates;
 use crate::error::{Error, Result};
+use crate::inhibit::{Facts, Inhibition};
 use crate::memory::{heap_block, reserve_quarter};
 use crate::rule::Rule;
 use crate::series::{Lookup, SeriesIndex};
@@ -66,6 +67,9 @@ pub struct ActiveAlert {
     /// Who acknowledged it and when (ms): no reminders or escalations
     /// until it resolves.
     pub acknowledged: Option<(String, i64)>,
+    /// The id of the alert that keeps it from being notified, while one
+    /// does (inhibition).
+    pub inhibited_by: Option<String>,
 }
 
 /// Counters of the engine's work.
@@ -144,6 +148,7 @@ pub struct AlertEngine {
     series: Vec<SeriesState>,
     certs: CertStates,
     absence: Absence,
+    inhibition: Inhibition,
     /// When the batch being observed arrived (`observe_batch_at`).
     arrival_ms: Option<i64>,
     stats: EngineStats,
@@ -163,6 +168,7 @@ impl AlertEngine {
         Ok(Self {
             index: SeriesIndex::new(&rules),
             absence: Absence::new(&rules),
+            inhibition: Inhibition::from_config(&oxmon_core::config::AlertConfig::default())?,
             arrival_ms: None,
             rules,
             options,
@@ -270,6 +276,7 @@ impl AlertEngine {
         next.certs.inherit(std::mem::take(&mut self.certs), &kept);
         next.absence
             .inherit(std::mem::take(&mut self.absence), &kept);
+        next.inhibition = std::mem::take(&mut self.inhibition);
         next.stats = self.stats;
         *self = next;
         Ok(())
@@ -576,11 +583,76 @@ impl AlertEngine {
         self.stats.events += (out.len() - before) as u64;
     }
 
+    /// Sets the inhibitions (`[[alert.inhibit]]` and the built-ins of
+    /// `[alert]`); by default both built-ins are on and there are no
+    /// others. What is held back now stays held back.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRule`] naming `alert.inhibit[i]` for a bad glob.
+    pub fn set_inhibition(&mut self, config: &oxmon_core::config::AlertConfig) -> Result<()> {
+        let mut next = Inhibition::from_config(config)?;
+        next.inherit(std::mem::take(&mut self.inhibition));
+        self.inhibition = next;
+        Ok(())
+    }
+
+    /// Every firing alert as inhibition sees it.
+    fn facts(&self) -> Vec<Facts<'_>> {
+        self.firing()
+            .map(|(rule, target, f)| {
+                let rule = &self.rules[rule as usize];
+                let key = target.key();
+                Facts {
+                    id: alert_id(&rule.name, &key),
+                    rule,
+                    key,
+                    severity: f.severity,
+                    firing: f,
+                }
+            })
+            .collect()
+    }
+
+    /// Of `events` (just emitted, already stored), those to notify: an
+    /// inhibited alert's firing event is held back, and so is the
+    /// resolution of one never notified; an alert held back whose
+    /// inhibition has lifted is notified now (`now_ms`). Call it after
+    /// every change, and on ticks with no events (for the lifting).
+    pub fn notifiable(&mut self, events: &[AlertEvent], now_ms: i64) -> Vec<AlertEvent> {
+        if !self.inhibition.is_active() {
+            return events.to_vec();
+        }
+        if events.is_empty() && !self.inhibition.holds_any() {
+            return Vec::new();
+        }
+        let mut inhibition = std::mem::take(&mut self.inhibition);
+        let routed = {
+            let facts = self.facts();
+            inhibition.route(events, &facts, now_ms, |f, ts| {
+                crate::transition::lifted(f.rule, f.key.clone(), f.firing, ts)
+            })
+        };
+        self.inhibition = inhibition;
+        routed
+    }
+
     /// Every alert firing now, ordered by rule then series.
     pub fn active(&self) -> Vec<ActiveAlert> {
+        let facts = if self.inhibition.is_active() {
+            self.facts()
+        } else {
+            Vec::new()
+        };
         let mut active: Vec<ActiveAlert> = self
             .firing()
-            .map(|(rule, target, f)| active_alert(&self.rules[rule as usize], target.key(), f))
+            .map(|(rule, target, f)| {
+                let rule = &self.rules[rule as usize];
+                let mut alert = active_alert(rule, target.key(), f);
+                if let Some(me) = facts.iter().find(|x| x.id == alert.id) {
+                    alert.inhibited_by = self.inhibition.inhibitor(me, &facts).map(str::to_owned);
+                }
+                alert
+            })
             .collect();
         active.sort_by(|a, b| a.rule.cmp(&b.rule).then_with(|| a.series.cmp(&b.series)));
         active
@@ -600,6 +672,7 @@ fn active_alert(rule: &Rule, key: SeriesKey, f: &Firing) -> ActiveAlert {
         notified: f.notified,
         message: f.detail.render(&key.to_string(), f.value),
         series: key,
+        inhibited_by: None,
     }
 }
 

@@ -5,6 +5,7 @@ mod cert;
 mod engine;
 mod error;
 mod history;
+mod inhibit;
 mod memory;
 mod registry;
 pub mod regression;
@@ -37,6 +38,6 @@ pub use oxmon_core::{
 };
 
 #[cfg(test)]
-mod absence_tests;
+mod quality_tests;
 #[cfg(test)]
 mod tests;

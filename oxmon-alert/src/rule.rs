@@ -196,6 +196,13 @@ impl Rule {
         &self.name
     }
 
+    /// Its `type` (`custom` for a rule built from a bare evaluator).
+    pub fn type_name(&self) -> &str {
+        self.config
+            .as_ref()
+            .map_or("custom", |c| c.kind.type_name())
+    }
+
     /// The metric it watches.
     pub fn metric(&self) -> &str {
         &self.metric

@@ -268,6 +268,31 @@ pub(crate) fn withdrawn(rule: &Rule, key: SeriesKey, f: &Firing, ts: i64) -> Ale
     resolution(rule, key, f, f.value, ts, message)
 }
 
+/// The firing notification, at `ts`, of alert `f` whose inhibition lifted
+/// while it fired.
+pub(crate) fn lifted(rule: &Rule, key: SeriesKey, f: &Firing, ts: i64) -> AlertEvent {
+    let hit = Hit {
+        severity: f.severity,
+        value: f.value,
+        threshold: rule.threshold(),
+        prediction: None,
+        detail: f.detail.clone(),
+    };
+    let message = format!(
+        "{} (no longer inhibited)",
+        f.detail.render(&key.to_string(), f.value)
+    );
+    event(
+        rule,
+        key,
+        AlertStatus::Firing,
+        ts,
+        f.since_ms,
+        &hit,
+        message,
+    )
+}
+
 /// The resolved event of firing alert `f` at `ts`, the value then `value`.
 fn resolution(
     rule: &Rule,

@@ -40,6 +40,10 @@ pub struct ActiveAlertView {
     pub acknowledged_by: Option<String>,
     /// When it was acknowledged, RFC 3339.
     pub acknowledged_at: Option<String>,
+    /// The id of the alert that keeps it from being notified while it
+    /// fires (inhibition: a critical alert of the same series, an offline
+    /// agent, an `[[alert.inhibit]]` entry); `null` when none does.
+    pub inhibited_by: Option<String>,
 }
 
 /// What is firing now, and taking it on: implemented by the alert engine's

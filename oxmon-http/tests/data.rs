@@ -41,6 +41,7 @@ impl ActiveAlerts for Firing {
             message: "cpu.usage 97.5 > 90".into(),
             acknowledged_by: None,
             acknowledged_at: None,
+            inhibited_by: None,
         }]
     }
 }

@@ -46,6 +46,7 @@ const TEXT = {
     setting: 'Setting', fileValue: 'server.toml', updated: 'Changed', resetToFile: 'Back to server.toml',
     settingsHint: 'Applied to the running server at once and kept across restarts.',
     actor: 'Who', action: 'Action', target: 'Target', before: 'Before', after: 'After', filterButton: 'Filter',
+    inhibitedBy: 'not notified while this fires:',
   },
   zh: {
     login: '登录', logout: '退出', username: '用户名', password: '密码',
@@ -92,6 +93,7 @@ const TEXT = {
     setting: '设置项', fileValue: 'server.toml', updated: '修改于', resetToFile: '恢复为 server.toml',
     settingsHint: '立即应用到运行中的服务端，重启后仍然保留。',
     actor: '操作者', action: '操作', target: '对象', before: '修改前', after: '修改后', filterButton: '筛选',
+    inhibitedBy: '被抑制（不发送通知），因为正在告警：',
   },
 };
 

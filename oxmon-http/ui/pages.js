@@ -271,6 +271,11 @@ export async function alertsPage(view, rerender) {
     api('GET', '/v1/alerts/history?limit=100'),
   ]);
   const message = el('p', { className: 'error', role: 'alert' });
+  // What inhibits an alert, by the inhibiting alert's rule and agent.
+  const inhibitor = (id) => {
+    const by = active.find((x) => x.id === id);
+    return by ? `${by.rule} (${by.agent_id})` : id;
+  };
   const act = (alert, action) => guarded(message)(async () => {
     await api('POST', `/v1/alerts/${encodeURIComponent(alert.id)}/${action}`);
     await rerender();
@@ -281,7 +286,8 @@ export async function alertsPage(view, rerender) {
       el('tbody', {}, active.map((a) => el('tr', { 'data-alert': a.id },
         el('td', {}, agentLink(a.agent_id)), el('td', {}, a.rule),
         el('td', {}, el('span', { className: `sev ${a.severity}` }, t(a.severity))),
-        el('td', {}, ago(a.since)), el('td', { className: 'num' }, fmt(a.value, 2)), el('td', {}, a.message),
+        el('td', {}, ago(a.since)), el('td', { className: 'num' }, fmt(a.value, 2)),
+        el('td', {}, a.message, a.inhibited_by ? el('div', { className: 'hint inhibited' }, `${t('inhibitedBy')} ${inhibitor(a.inhibited_by)}`) : ''),
         el('td', {},
           a.acknowledged_by
             ? el('span', { className: 'hint acked' }, `${t('acknowledgedBy')} ${a.acknowledged_by}`)

@@ -25,8 +25,18 @@ pub fn truncate_with_marker(s: &str, max: usize) -> String {
     out
 }
 
-/// A one-line subject: `[CRITICAL] high-cpu on web-1: cpu.usage = 97.5`,
-/// or for several events `[WARNING] disk-full: 3 alerts on 2 agents`.
+/// The distinct values of `f` over the events, sorted.
+fn distinct<'a>(events: &'a [AlertEvent], f: impl Fn(&'a AlertEvent) -> &'a str) -> Vec<&'a str> {
+    let mut values: Vec<&str> = events.iter().map(f).collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+/// A one-line subject: `[CRITICAL] high-cpu on web-1: cpu.usage = 97.5`;
+/// for several events of one rule `[WARNING] disk-full: 3 alerts on 2
+/// agents`, of one agent (`group_by = "agent"`) `[CRITICAL] web-1: 3
+/// alerts (disk-full, high-cpu)`.
 pub fn title(n: &Notification) -> String {
     let sev = n.severity().as_str().to_ascii_uppercase();
     let prefix = match n.status() {
@@ -43,15 +53,26 @@ pub fn title(n: &Notification) -> String {
             fmt_value(e.value)
         ),
         events => {
-            let mut agents: Vec<&str> = events.iter().map(AlertEvent::agent_id).collect();
-            agents.sort_unstable();
-            agents.dedup();
-            format!(
-                "{prefix} {}: {} alerts on {} agents",
-                events[0].rule,
-                events.len(),
-                agents.len()
-            )
+            let agents = distinct(events, AlertEvent::agent_id);
+            let rules = distinct(events, |e| e.rule.as_str());
+            match (rules.as_slice(), agents.as_slice()) {
+                ([rule], _) => format!(
+                    "{prefix} {rule}: {} alerts on {} agents",
+                    events.len(),
+                    agents.len()
+                ),
+                (_, [agent]) => format!(
+                    "{prefix} {agent}: {} alerts ({})",
+                    events.len(),
+                    rules.join(", ")
+                ),
+                _ => format!(
+                    "{prefix} {} alerts of {} rules on {} agents",
+                    events.len(),
+                    rules.len(),
+                    agents.len()
+                ),
+            }
         }
     }
 }
@@ -110,16 +131,18 @@ pub fn summary(n: &Notification) -> Option<String> {
     if n.events.len() < 2 {
         return None;
     }
-    let mut agents: Vec<&str> = n.events.iter().map(AlertEvent::agent_id).collect();
-    agents.sort_unstable();
-    agents.dedup();
+    let agents = distinct(&n.events, AlertEvent::agent_id);
+    let rules = distinct(&n.events, |e| e.rule.as_str());
     let mut series: Vec<String> = n.events.iter().map(|e| e.series.to_string()).collect();
     series.sort_unstable();
     series.dedup();
+    let of = match rules.as_slice() {
+        [rule] => format!("rule {rule}"),
+        _ => format!("rules {}", rules.join(", ")),
+    };
     Some(format!(
-        "{} events of rule {}, highest severity {}, agents: {}; series: {}",
+        "{} events of {of}, highest severity {}, agents: {}; series: {}",
         n.events.len(),
-        n.events[0].rule,
         n.severity(),
         agents.join(", "),
         series.join(", ")

@@ -391,9 +391,9 @@ impl ServerBuilder {
         let alert_counters = Arc::new(status::AlertCounters::default());
         let (feed, batches) = mpsc::channel(config.ingest.max_queued_batches.max(1));
         let all_rules = rules::all_rules(&config.alert.rules, manage.as_ref()).await?;
-        let engine = Arc::new(std::sync::Mutex::new(
-            parts.rules.engine(&all_rules, EngineOptions::default())?,
-        ));
+        let mut engine = parts.rules.engine(&all_rules, EngineOptions::default())?;
+        engine.set_inhibition(&config.alert)?;
+        let engine = Arc::new(std::sync::Mutex::new(engine));
         tasks.push(tokio::spawn(alert_task(AlertTask {
             counters: alert_counters.clone(),
             engine: engine.clone(),

@@ -46,6 +46,7 @@ fn view(a: ActiveAlert) -> oxmon_http::ActiveAlertView {
         message: a.message,
         acknowledged_by,
         acknowledged_at,
+        inhibited_by: a.inhibited_by,
     }
 }
 
@@ -230,10 +231,14 @@ pub(super) async fn alert_task(task: AlertTask) {
                 if count.is_multiple_of(WHITELIST_EVERY_TICKS) {
                     expect_whitelisted(&engine, whitelist.as_ref()).await;
                 }
-                engine.locked().tick(clock.now_ms(), &mut events);
-                if !events.is_empty() {
-                    handle_events(&counters, &mut events, store.as_ref(), &notifier).await;
-                }
+                let now = clock.now_ms();
+                let notify = {
+                    let mut engine = engine.locked();
+                    engine.tick(now, &mut events);
+                    // Also what an inhibition that lifted lets through.
+                    engine.notifiable(&events, now)
+                };
+                handle_events(&counters, &mut events, notify, store.as_ref(), &notifier).await;
                 continue;
             }
         };
@@ -265,7 +270,8 @@ pub(super) async fn alert_task(task: AlertTask) {
             }
         }
         if !events.is_empty() {
-            handle_events(&counters, &mut events, store.as_ref(), &notifier).await;
+            let notify = engine.locked().notifiable(&events, clock.now_ms());
+            handle_events(&counters, &mut events, notify, store.as_ref(), &notifier).await;
         }
         if let Some(answer) = answer {
             answer();
@@ -275,11 +281,13 @@ pub(super) async fn alert_task(task: AlertTask) {
     notifier.flush().await;
 }
 
-/// Counts and logs the engine's events, stores them and hands them to the
+/// Counts, logs and stores the engine's events and hands `notify` (those
+/// of them not inhibited, and alerts whose inhibition lifted) to the
 /// notifier; leaves `events` empty.
 async fn handle_events(
     counters: &status::AlertCounters,
     events: &mut Vec<AlertEvent>,
+    notify: Vec<AlertEvent>,
     store: &dyn MetricStore,
     notifier: &Notifier,
 ) {
@@ -301,10 +309,13 @@ async fn handle_events(
             }
         }
     }
-    if let Err(err) = store.insert_alert_events(events).await {
+    if !events.is_empty()
+        && let Err(err) = store.insert_alert_events(events).await
+    {
         tracing::error!(error = %err, "could not store alert events");
     }
-    for e in events.drain(..) {
+    events.clear();
+    for e in notify {
         notifier.notify(e).await;
     }
 }

@@ -13,6 +13,7 @@ mod agent;
 mod auth;
 mod channel;
 mod custom_rule;
+mod inhibit;
 mod log;
 mod notification;
 pub(crate) mod rules;
@@ -30,8 +31,9 @@ pub use agent::{AgentConfig, Backend, CollectorsConfig, MAX_AGENT_ID_LEN, valida
 pub use auth::AuthConfig;
 pub use channel::ChannelConfig;
 pub use custom_rule::CustomRule;
+pub use inhibit::{ALERT_LABELS, InhibitRule};
 pub use log::{LogConfig, LogFormat, validate_log_filter};
-pub use notification::{NotificationConfig, parse_channel};
+pub use notification::{GroupBy, NotificationConfig, parse_channel};
 pub use rules::{
     AGENT_OFFLINE_METRIC, BUILTIN_RULE_TYPES, Operator, RateDirection, RuleConfig, RuleKind,
     parse_rule,

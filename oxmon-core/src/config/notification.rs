@@ -19,6 +19,22 @@ pub struct NotificationConfig {
     pub aggregation_window_secs: u64,
     /// IANA time zone of the silence windows (`Asia/Shanghai`); `None` uses the host's zone.
     pub timezone: Option<String>,
+    /// What the aggregation window groups into one notification per
+    /// channel: events of one rule (default) or of one agent.
+    pub group_by: GroupBy,
+}
+
+/// How `[notification] group_by` groups events within the aggregation
+/// window (firing and resolved events are always apart).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// One notification per rule (the spec's behaviour).
+    #[default]
+    Rule,
+    /// One notification per agent: what fires together on a host arrives
+    /// as one message, with the count and the list.
+    Agent,
 }
 
 impl Default for NotificationConfig {
@@ -28,6 +44,7 @@ impl Default for NotificationConfig {
             silence_windows: Vec::new(),
             aggregation_window_secs: 60,
             timezone: None,
+            group_by: GroupBy::Rule,
         }
     }
 }
@@ -41,6 +58,7 @@ pub(crate) struct RawNotification {
     silence_windows: Vec<RawSilenceWindow>,
     aggregation_window_secs: Option<u64>,
     timezone: Option<String>,
+    group_by: Option<GroupBy>,
 }
 
 impl RawNotification {
@@ -113,6 +131,7 @@ impl RawNotification {
             silence_windows,
             aggregation_window_secs: aggregation.unwrap_or(60),
             timezone: self.timezone,
+            group_by: self.group_by.unwrap_or_default(),
         })
     }
 }

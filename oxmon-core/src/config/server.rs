@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::inhibit::InhibitRule;
 use super::notification::RawNotification;
 use super::rules::validate_rule;
 use super::{
@@ -230,11 +231,30 @@ pub struct TlsFiles {
 }
 
 /// `[alert]`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AlertConfig {
     /// The rules, in file order.
     pub rules: Vec<RuleConfig>,
+    /// `[[alert.inhibit]]`: alerts that keep others from being notified.
+    pub inhibit: Vec<InhibitRule>,
+    /// While a critical alert fires, a warning alert of the same series
+    /// (another rule on the same disk, say) is not notified. Default `true`.
+    pub critical_inhibits_warning: bool,
+    /// While an agent is offline (an `agent_offline` rule fires), its
+    /// other alerts are not notified. Default `true`.
+    pub offline_inhibits_agent: bool,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            inhibit: Vec::new(),
+            critical_inhibits_warning: true,
+            offline_inhibits_agent: true,
+        }
+    }
 }
 
 /// `[cert_check]`.
@@ -320,6 +340,10 @@ struct RawServer {
 struct RawAlert {
     #[serde(default)]
     rules: Vec<toml::Table>,
+    #[serde(default)]
+    inhibit: Vec<InhibitRule>,
+    critical_inhibits_warning: Option<bool>,
+    offline_inhibits_agent: Option<bool>,
 }
 
 impl ServerConfig {
@@ -359,6 +383,9 @@ impl ServerConfig {
                 ));
             }
         };
+        for (i, inhibit) in raw.alert.inhibit.iter().enumerate() {
+            super::inhibit::validate_inhibit(inhibit, ctx, i)?;
+        }
         let mut rules: Vec<RuleConfig> = Vec::with_capacity(raw.alert.rules.len());
         for (i, r) in raw.alert.rules.into_iter().enumerate() {
             let rule = validate_rule(r, ctx, i)?;
@@ -383,7 +410,12 @@ impl ServerConfig {
             retention_days: raw.retention_days.unwrap_or(d.retention_days),
             require_agent_auth: raw.require_agent_auth.unwrap_or(d.require_agent_auth),
             auth: raw.auth,
-            alert: AlertConfig { rules },
+            alert: AlertConfig {
+                rules,
+                inhibit: raw.alert.inhibit,
+                critical_inhibits_warning: raw.alert.critical_inhibits_warning.unwrap_or(true),
+                offline_inhibits_agent: raw.alert.offline_inhibits_agent.unwrap_or(true),
+            },
             notification: raw
                 .notification
                 .validate(ctx, raw.aggregation_window_secs)?,

@@ -1283,3 +1283,20 @@ fn absence_rules_hysteresis_and_keep_firing_parse_and_refuse_with_the_field() {
         &["does not apply to an absent rule"],
     );
 }
+
+#[test]
+fn notifications_group_by_rule_or_agent() {
+    let c = ServerConfig::from_toml("", "server.toml").unwrap();
+    assert_eq!(c.notification.group_by, GroupBy::Rule);
+    assert!(c.alert.critical_inhibits_warning && c.alert.offline_inhibits_agent);
+    let c = ServerConfig::from_toml(
+        "[alert]\noffline_inhibits_agent = false\n[notification]\ngroup_by = \"agent\"\n",
+        "server.toml",
+    )
+    .unwrap();
+    assert_eq!(c.notification.group_by, GroupBy::Agent);
+    assert!(!c.alert.offline_inhibits_agent && c.alert.critical_inhibits_warning);
+    let err = server_err("[notification]\ngroup_by = \"host\"\n");
+    assert_eq!(err.field.as_deref(), Some("notification.group_by"), "{err}");
+    assert!(err.to_string().contains("agent"), "{err}");
+}

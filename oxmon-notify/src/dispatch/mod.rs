@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use oxmon_core::config::{ChannelConfig, ConfigError, NotificationConfig, SilenceWindow};
+use oxmon_core::config::{ChannelConfig, ConfigError, GroupBy, NotificationConfig, SilenceWindow};
 use oxmon_core::manage::SilenceStore;
 use oxmon_core::notify_history::{DeliveryRecord, DeliveryStatus, NotificationHistory};
 use oxmon_core::sync::{LockExt, RwLockExt};
@@ -82,6 +82,9 @@ pub struct NotifierOptions {
     /// Ad-hoc silences (made through the API): an event one of them
     /// matches while active is not sent (recorded as `silenced`).
     pub silences: Option<Arc<dyn SilenceStore>>,
+    /// What one notification of the aggregation window holds: the events
+    /// of one rule (default) or of one agent.
+    pub group_by: GroupBy,
 }
 
 impl NotifierOptions {
@@ -97,13 +100,14 @@ impl NotifierOptions {
         Ok(Self {
             aggregation_window: Duration::from_secs(config.aggregation_window_secs),
             silence,
+            group_by: config.group_by,
             retry: RetryPolicy::default(),
             silences: None,
         })
     }
 }
 
-/// Channel name, rule, status.
+/// Channel name, rule or agent (`group_by`), status.
 type GroupKey = (String, String, AlertStatus);
 /// Events waiting for their aggregation window, with the route they go to.
 type Group = (Arc<RouteState>, Vec<AlertEvent>);
@@ -319,11 +323,11 @@ impl Notifier {
                 self.spawn_deliver(rs, vec![event.clone()]);
                 continue;
             }
-            let key = (
-                rs.route.channel.name().to_owned(),
-                event.rule.clone(),
-                event.status,
-            );
+            let group = match inner.options.group_by {
+                GroupBy::Rule => event.rule.clone(),
+                GroupBy::Agent => event.series.agent_id.clone(),
+            };
+            let key = (rs.route.channel.name().to_owned(), group, event.status);
             let first = {
                 let mut groups = lock(&inner.groups);
                 let (_, group) = groups

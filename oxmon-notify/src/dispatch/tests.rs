@@ -121,6 +121,45 @@ async fn events_of_one_rule_are_merged_and_flushed_by_the_timer() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn grouped_by_agent_what_fires_together_on_a_host_is_one_message() {
+    let stub = StubChannel::new("s");
+    let options = NotifierOptions {
+        group_by: GroupBy::Agent,
+        ..no_jitter(60)
+    };
+    let s = setup(vec![Route::new(Arc::new(stub.clone()))], options);
+    for (id, agent, rule) in [
+        ("1", "web-1", "disk-full"),
+        ("2", "web-1", "high-cpu"),
+        ("3", "web-1", "memory-leak"),
+        ("4", "db-1", "high-cpu"),
+    ] {
+        let mut e = event(id, agent, Severity::Warning);
+        e.rule = rule.into();
+        s.notifier.notify(e).await;
+    }
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let mut sent = stub.sent();
+    sent.sort_by_key(|n| n.events.len());
+    assert_eq!(
+        sent.iter().map(|n| n.events.len()).collect::<Vec<_>>(),
+        [1, 3],
+        "one message per agent"
+    );
+    let title = crate::render::title(&sent[1]);
+    assert_eq!(
+        title,
+        "[WARNING] web-1: 3 alerts (disk-full, high-cpu, memory-leak)"
+    );
+    let summary = crate::render::summary(&sent[1]).unwrap();
+    assert!(
+        summary.starts_with("3 events of rules disk-full, high-cpu, memory-leak")
+            && summary.contains("agents: web-1;"),
+        "{summary}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn silence_windows_apply_in_the_configured_zone() {
     let stub = StubChannel::new("s");
     let window = SilenceWindow {

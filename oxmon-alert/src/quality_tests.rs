@@ -1,6 +1,7 @@
-//! Absence rules (`agent_offline`, `absent`) judged on ticks, hysteresis
-//! (`recovery_value`) and `keep_firing_secs`, on hand-built series with
-//! explicit times (the engine reads no clock).
+//! What keeps alerts few and right: absence rules (`agent_offline`,
+//! `absent`) judged on ticks, hysteresis (`recovery_value`),
+//! `keep_firing_secs` and inhibition, on hand-built series with explicit
+//! times (the engine reads no clock).
 
 use oxmon_core::config::ServerConfig;
 use oxmon_core::{AlertEvent, AlertStatus, Labels, MetricBatch, Sample};
@@ -337,5 +338,232 @@ fn keep_firing_holds_through_a_short_dip_and_resolves_after_a_long_one() {
             (AlertStatus::Firing, T0 + 20 * S),
             (AlertStatus::Resolved, T0 + 100 * S)
         ]
+    );
+}
+
+const DISK: &str = r#"
+[[alert.rules]]
+name = "disk-warn"
+type = "threshold"
+metric = "disk.used_percent"
+operator = ">"
+value = 80.0
+silence_secs = 0
+
+[[alert.rules]]
+name = "disk-crit"
+type = "threshold"
+metric = "disk.used_percent"
+operator = ">"
+value = 90.0
+severity = "critical"
+silence_secs = 0
+"#;
+
+/// (status, rule) of each event.
+fn rules_of(events: &[AlertEvent]) -> Vec<(AlertStatus, String)> {
+    events.iter().map(|e| (e.status, e.rule.clone())).collect()
+}
+
+#[test]
+fn a_critical_alert_inhibits_the_warning_of_the_same_series_until_it_resolves() {
+    let mut e = engine(DISK);
+    let step = |e: &mut AlertEngine, at: i64, v: f64| {
+        let mut events = Vec::new();
+        e.observe_batch(
+            &batch("db", "disk.used_percent", T0 + at * S, v),
+            &mut events,
+        );
+        let notified = e.notifiable(&events, T0 + at * S);
+        (events, notified)
+    };
+    // 95: both fire together; only the critical one is notified.
+    let (events, notified) = step(&mut e, 0, 95.0);
+    assert_eq!(events.len(), 2, "both fire and are stored");
+    assert_eq!(
+        rules_of(&notified),
+        [(AlertStatus::Firing, "disk-crit".to_owned())]
+    );
+    let active = e.active();
+    let warn = active.iter().find(|a| a.rule == "disk-warn").unwrap();
+    let crit = active.iter().find(|a| a.rule == "disk-crit").unwrap();
+    assert_eq!(warn.inhibited_by.as_deref(), Some(crit.id.as_str()));
+    assert_eq!(crit.inhibited_by, None);
+    // 85: the critical one resolves; the warning, still firing, is
+    // notified now that nothing inhibits it.
+    let (_, notified) = step(&mut e, 10, 85.0);
+    assert_eq!(
+        rules_of(&notified),
+        [
+            (AlertStatus::Resolved, "disk-crit".to_owned()),
+            (AlertStatus::Firing, "disk-warn".to_owned())
+        ]
+    );
+    assert!(
+        notified[1].message.ends_with("(no longer inhibited)"),
+        "{}",
+        notified[1].message
+    );
+    assert_eq!(e.active()[0].inhibited_by, None);
+    // 70: its resolution is notified (it was).
+    let (_, notified) = step(&mut e, 20, 70.0);
+    assert_eq!(
+        rules_of(&notified),
+        [(AlertStatus::Resolved, "disk-warn".to_owned())]
+    );
+}
+
+#[test]
+fn a_warning_never_notified_is_not_resolved_either() {
+    let mut e = engine(DISK);
+    let mut events = Vec::new();
+    e.observe_batch(&batch("db", "disk.used_percent", T0, 95.0), &mut events);
+    e.notifiable(&events, T0);
+    events.clear();
+    // Both end at once: the critical resolution only.
+    e.observe_batch(
+        &batch("db", "disk.used_percent", T0 + 10 * S, 50.0),
+        &mut events,
+    );
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        rules_of(&e.notifiable(&events, T0 + 10 * S)),
+        [(AlertStatus::Resolved, "disk-crit".to_owned())]
+    );
+}
+
+#[test]
+fn an_offline_agent_inhibits_its_other_alerts_and_built_ins_can_be_turned_off() {
+    let text = r#"
+[[alert.rules]]
+name = "down"
+type = "agent_offline"
+after_secs = 60
+silence_secs = 0
+
+[[alert.rules]]
+name = "no-cpu"
+type = "absent"
+metric = "cpu.usage"
+after_secs = 30
+silence_secs = 0
+"#;
+    let mut e = engine(text);
+    let mut events = Vec::new();
+    e.observe_batch_at(&batch("web", "cpu.usage", T0, 1.0), T0, &mut events);
+    // 30 s: the series is absent (nothing inhibits it yet): notified.
+    e.tick(T0 + 30 * S, &mut events);
+    assert_eq!(
+        rules_of(&e.notifiable(&events, T0 + 30 * S)),
+        [(AlertStatus::Firing, "no-cpu".to_owned())]
+    );
+    events.clear();
+    // 60 s: offline; from now on the agent's other alerts are inhibited.
+    e.tick(T0 + 60 * S, &mut events);
+    assert_eq!(
+        rules_of(&e.notifiable(&events, T0 + 60 * S)),
+        [(AlertStatus::Firing, "down".to_owned())]
+    );
+    let absent = e.active().into_iter().find(|a| a.rule == "no-cpu").unwrap();
+    assert!(
+        absent
+            .inhibited_by
+            .as_deref()
+            .is_some_and(|id| id.starts_with("down-"))
+    );
+
+    // With the built-in off, nothing is held back.
+    let mut config = ServerConfig::from_toml(text, "t").unwrap().alert;
+    config.offline_inhibits_agent = false;
+    e.set_inhibition(&config).unwrap();
+    assert_eq!(
+        e.active()
+            .iter()
+            .filter(|a| a.inhibited_by.is_some())
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn inhibit_entries_match_labels_and_require_equal_ones() {
+    let text = r#"
+[[alert.rules]]
+name = "disk-full"
+type = "threshold"
+metric = "disk.used_percent"
+operator = ">"
+value = 95.0
+severity = "warning"
+silence_secs = 0
+
+[[alert.rules]]
+name = "disk-growth"
+type = "rate_of_change"
+metric = "disk.used_percent"
+rate_threshold = 1.0
+window_secs = 10
+severity = "info"
+silence_secs = 0
+
+[[alert.inhibit]]
+source = { rule = "disk-full" }
+target = { metric = "disk.*", severity = "info" }
+equal = ["agent", "mount"]
+"#;
+    let config = ServerConfig::from_toml(text, "t").unwrap().alert;
+    let mut e = AlertEngine::from_config(&config.rules, EngineOptions::default()).unwrap();
+    e.set_inhibition(&config).unwrap();
+    let disk = |mount: &str, at: i64, v: f64| {
+        MetricBatch::new(
+            "db",
+            vec![Sample::new(
+                "disk.used_percent",
+                Labels::new().with("mount", mount),
+                at,
+                v,
+            )],
+        )
+    };
+    let mut events = Vec::new();
+    for (mount, v0, v1) in [("/", 90.0, 97.0), ("/data", 50.0, 60.0)] {
+        e.observe_batch(&disk(mount, T0, v0), &mut events);
+        e.observe_batch(&disk(mount, T0 + 10 * S, v1), &mut events);
+    }
+    // "/" is full (warning) and grew (info): the growth is inhibited.
+    // "/data" grew only: notified, since its mount differs.
+    let notified = e.notifiable(&events, T0 + 10 * S);
+    let mut shown: Vec<(String, String)> = notified
+        .iter()
+        .map(|e| {
+            (
+                e.rule.clone(),
+                e.series.labels.get("mount").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    shown.sort();
+    assert_eq!(
+        shown,
+        [
+            ("disk-full".to_owned(), "/".to_owned()),
+            ("disk-growth".to_owned(), "/data".to_owned())
+        ]
+    );
+    assert_eq!(events.len(), 3, "all three are stored");
+
+    let bad = "[[alert.inhibit]]\nsource = {}\ntarget = { severity = \"info\" }\n";
+    let err = ServerConfig::from_toml(bad, "server.toml").unwrap_err();
+    assert_eq!(
+        err.field.as_deref(),
+        Some("alert.inhibit[0].source"),
+        "{err}"
+    );
+    let bad = "[[alert.inhibit]]\nsource = { rule = \"[x\" }\ntarget = { severity = \"info\" }\n";
+    let err = ServerConfig::from_toml(bad, "server.toml").unwrap_err();
+    assert_eq!(
+        err.field.as_deref(),
+        Some("alert.inhibit[0].source.rule"),
+        "{err}"
     );
 }
