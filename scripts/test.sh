@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The full test run: the workspace tests, then the property-based run of the
 # real server against its own OpenAPI document (scripts/schemathesis.sh).
-# Installs what it needs (schemathesis from PyPI; curl, and Chromium with
-# its WebDriver and a CJK font for the console's browser test, from Debian
-# if missing).
+# Installs what it needs (schemathesis from PyPI; curl, Chromium with its
+# WebDriver and a CJK font for the console's browser test, and Prometheus's
+# promtool for the alert-quality comparison, from Debian if missing).
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,11 @@ if [ "${OXMON_BROWSER_TESTS:-1}" != 0 ]; then
   command -v chromedriver >/dev/null 2>&1 || MISSING+=(chromium-driver)
   # A small CJK font, so the 中文 console renders in the screenshots.
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || MISSING+=(fonts-wqy-microhei)
+fi
+# promtool, for the alert-quality comparison with Prometheus
+# (tests/alert_quality.rs); OXMON_PEER_TESTS=0 skips it.
+if [ "${OXMON_PEER_TESTS:-1}" != 0 ]; then
+  command -v promtool >/dev/null 2>&1 || MISSING+=(prometheus)
 fi
 if [ "${#MISSING[@]}" -gt 0 ]; then
   echo "== installing ${MISSING[*]} from Debian"

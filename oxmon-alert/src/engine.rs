@@ -720,7 +720,42 @@ pub fn replay(
     batches: impl IntoIterator<Item = MetricBatch>,
     options: EngineOptions,
 ) -> Result<Vec<AlertEvent>> {
-    let mut engine = AlertEngine::from_config(rules, options)?;
+    let engine = AlertEngine::from_config(rules, options)?;
+    Ok(run_replay(engine, batches, false).events)
+}
+
+/// What [`replay_alerts`] gives: every event the rules produced, and those
+/// a notifier would have been handed (inhibition applied, lifted alerts
+/// included), in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Replayed {
+    /// Every event, as stored.
+    pub events: Vec<AlertEvent>,
+    /// The notifications ([`AlertEngine::notifiable`] after each step).
+    pub notified: Vec<AlertEvent>,
+}
+
+/// As [`replay`], with the whole `[alert]` section: its rules and its
+/// inhibitions, so that what would have been notified is known too.
+///
+/// # Errors
+/// As [`AlertEngine::from_config`] and [`AlertEngine::set_inhibition`].
+pub fn replay_alerts(
+    alert: &oxmon_core::config::AlertConfig,
+    batches: impl IntoIterator<Item = MetricBatch>,
+    options: EngineOptions,
+) -> Result<Replayed> {
+    let mut engine = AlertEngine::from_config(&alert.rules, options)?;
+    engine.set_inhibition(alert)?;
+    Ok(run_replay(engine, batches, true))
+}
+
+fn run_replay(
+    mut engine: AlertEngine,
+    batches: impl IntoIterator<Item = MetricBatch>,
+    notify: bool,
+) -> Replayed {
     let mut samples: Vec<(String, Sample)> = batches
         .into_iter()
         .flat_map(|b| {
@@ -736,20 +771,29 @@ pub fn replay(
             &b.labels,
         ))
     });
-    let mut out = Vec::new();
+    let mut out = Replayed::default();
+    let mut step = Vec::new();
+    let mut settle = |engine: &mut AlertEngine, step: &mut Vec<AlertEvent>, at: i64| {
+        if notify && (!step.is_empty() || engine.inhibition.holds_any()) {
+            out.notified.extend(engine.notifiable(step, at));
+        }
+        out.events.append(step);
+    };
     // Absence rules are judged on ticks of event time, one a second as on
     // the server, up to the last sample.
     let mut next_tick = samples.first().map_or(0, |(_, s)| s.timestamp_ms);
     for (agent, s) in &samples {
         if engine.needs_ticks() {
             while next_tick < s.timestamp_ms {
-                engine.tick(next_tick, &mut out);
+                engine.tick(next_tick, &mut step);
+                settle(&mut engine, &mut step, next_tick);
                 next_tick += REPLAY_TICK_MS;
             }
         }
-        engine.observe(agent, s, &mut out);
+        engine.observe(agent, s, &mut step);
+        settle(&mut engine, &mut step, s.timestamp_ms);
     }
-    Ok(out)
+    out
 }
 
 /// The tick of [`replay`] for absence rules, ms of event time.

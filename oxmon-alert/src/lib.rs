@@ -15,7 +15,10 @@ mod tracker;
 mod transition;
 mod windows;
 
-pub use engine::{ActiveAlert, AlertEngine, EngineOptions, EngineStats, SeriesHandle, replay};
+pub use engine::{
+    ActiveAlert, AlertEngine, EngineOptions, EngineStats, Replayed, SeriesHandle, replay,
+    replay_alerts,
+};
 pub use error::{Error, Result};
 pub use registry::RuleRegistry;
 pub use rule::Rule;
@@ -29,7 +32,8 @@ pub use oxmon_core as core;
 /// the traits of a custom rule type (`RulePlugin`, `RuleEvaluator`).
 #[doc(no_inline)]
 pub use oxmon_core::config::{
-    AGENT_OFFLINE_METRIC, ConfigError, CustomRule, RuleConfig, RuleKind, ServerConfig,
+    AGENT_OFFLINE_METRIC, AlertConfig, ConfigError, CustomRule, InhibitRule, RuleConfig, RuleKind,
+    ServerConfig,
 };
 #[doc(no_inline)]
 pub use oxmon_core::{
