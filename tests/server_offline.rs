@@ -1,7 +1,9 @@
-//! A host that goes silent alerts: the `server` program with an
-//! `agent_offline` rule and a webhook receiver on 127.0.0.1, a real `agent`
-//! process reporting every second. Stopping the agent brings the offline
-//! alert; starting it again brings the resolution. A whitelisted agent
+//! A host that goes silent alerts, once: the `server` program with an
+//! `agent_offline` rule, an `absent` rule and a threshold rule that fires
+//! on every CPU sample, a webhook receiver on 127.0.0.1, a real `agent`
+//! process reporting every second. Stopping the agent brings one offline
+//! notification (its absent series is inhibited, listed as such); starting
+//! it again brings one resolution, and nothing else. A whitelisted agent
 //! that never reports alerts too, and shows in `/v1/alerts/active`.
 
 use std::time::{Duration, Instant};
@@ -43,6 +45,19 @@ async fn next_about(
     }
 }
 
+/// Asserts that nothing about `agent` arrives for `quiet`.
+async fn assert_quiet(
+    hooks: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    agent: &str,
+    quiet: Duration,
+) {
+    let until = tokio::time::Instant::now() + quiet;
+    while let Ok(Some(body)) = tokio::time::timeout_at(until, hooks.recv()).await {
+        let body: Value = serde_json::from_str(&body).unwrap_or_default();
+        assert_ne!(body["events"][0]["agent_id"], agent, "unexpected: {body}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_agent_alerts_offline_and_resolves_when_it_reports_again() {
     let (hook_port, mut hooks) = receiver().await;
@@ -65,6 +80,24 @@ default_password = "{PASSWORD}"
 name = "host-down"
 type = "agent_offline"
 after_secs = 3
+silence_secs = 0
+
+[[alert.rules]]
+name = "no-cpu"
+type = "absent"
+metric = "cpu.usage"
+agent_pattern = "edge-*"
+after_secs = 3
+silence_secs = 0
+
+[[alert.rules]]
+name = "cpu-any"
+type = "threshold"
+metric = "cpu.usage"
+agent_pattern = "edge-*"
+operator = ">="
+value = 0.0
+severity = "info"
 silence_secs = 0
 
 [notification]
@@ -138,6 +171,9 @@ enabled = false
             .then_some(())
     })
     .await;
+    // Its CPU alert fires (and is notified) while it reports.
+    let cpu = next_about(&mut hooks, "edge-01").await;
+    assert_eq!(cpu["events"][0]["rule"], "cpu-any", "{cpu}");
 
     // Stopped: the offline alert comes, naming it and how long it is silent.
     terminate(&mut agent);
@@ -166,15 +202,33 @@ enabled = false
         .collect();
     assert_eq!(offline_agents.len(), 2, "{active}");
     assert!(offline_agents.contains(&"edge-01") && offline_agents.contains(&"ghost-01"));
+    // Its absent CPU series fires too, stored and listed, inhibited by the
+    // offline alert instead of paging.
+    let list = active.as_array().unwrap();
+    let absent = list
+        .iter()
+        .find(|a| a["rule"] == "no-cpu")
+        .unwrap_or_else(|| panic!("the absent series fires: {active}"));
+    let down = list
+        .iter()
+        .find(|a| a["rule"] == "host-down" && a["agent_id"] == "edge-01")
+        .unwrap();
+    assert_eq!(absent["inhibited_by"], down["id"], "{active}");
+    // Nothing else about it is sent while it is down.
+    assert_quiet(&mut hooks, "edge-01", Duration::from_secs(2)).await;
 
     // Started again: its first report resolves the alert.
     let mut agent = spawn(&agent_bin, &agent_toml, &dir.path().join("agent2.log"));
     let back = next_about(&mut hooks, "edge-01").await;
     assert_eq!(back["status"], "resolved", "{back}");
+    assert_eq!(back["events"][0]["rule"], "host-down", "{back}");
     assert_eq!(
         back["events"][0]["message"],
         "agent edge-01: reporting again"
     );
+    // No storm: the absent series' resolution was never due (it was never
+    // notified), the CPU alert never stopped.
+    assert_quiet(&mut hooks, "edge-01", Duration::from_secs(2)).await;
 
     terminate(&mut agent);
     terminate(&mut server);

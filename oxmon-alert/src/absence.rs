@@ -155,8 +155,39 @@ impl Absence {
                 );
             }
         }
+        let mut back = false;
         for &rule in &self.offline {
             let key = SeriesKey::new(agent, OFFLINE_METRIC, Labels::new());
+            back |= clear(&mut self.alerts, rules, rule, key, at_ms, out);
+        }
+        if back {
+            self.judge_afresh(rules, agent, at_ms, out);
+        }
+    }
+
+    /// `agent` is back after being offline: its series are given their
+    /// `after_secs` again from `at_ms` (the first report after an outage
+    /// need not carry every series), and their absence alerts, which the
+    /// outage covered, end. A series really gone fires again after its
+    /// limit.
+    fn judge_afresh(&mut self, rules: &[Rule], agent: &str, at_ms: i64, out: &mut Vec<AlertEvent>) {
+        if let Some(seen) = self.agents.get_mut(agent) {
+            seen.since_ms = at_ms;
+        }
+        for w in self.watched.values_mut() {
+            for (key, last) in w.series.iter_mut() {
+                if key.agent_id == agent {
+                    *last = (*last).max(at_ms);
+                }
+            }
+        }
+        let ended: Vec<(u32, SeriesKey)> = self
+            .alerts
+            .keys()
+            .filter(|(rule, key)| key.agent_id == agent && self.watched.contains_key(rule))
+            .cloned()
+            .collect();
+        for (rule, key) in ended {
             clear(&mut self.alerts, rules, rule, key, at_ms, out);
         }
     }
@@ -387,7 +418,8 @@ fn judge(
     );
 }
 
-/// Ends the alert of `rule` on `key`, if it fires, at `at_ms`.
+/// Ends the alert of `rule` on `key`, if it fires, at `at_ms`; whether it
+/// fired.
 fn clear(
     alerts: &mut FxHashMap<(u32, SeriesKey), AlertState>,
     rules: &[Rule],
@@ -395,19 +427,22 @@ fn clear(
     key: SeriesKey,
     at_ms: i64,
     out: &mut Vec<AlertEvent>,
-) {
+) -> bool {
     let entry = (rule, key);
-    if let Some(alert) = alerts.get_mut(&entry) {
-        alert.transition(
-            &rules[rule as usize],
-            Target::Key(&entry.1),
-            Outcome::Clear,
-            at_ms,
-            0.0,
-            out,
-        );
-        if alert.firing.is_none() {
-            alerts.remove(&entry);
-        }
+    let Some(alert) = alerts.get_mut(&entry) else {
+        return false;
+    };
+    let fired = alert.firing.is_some();
+    alert.transition(
+        &rules[rule as usize],
+        Target::Key(&entry.1),
+        Outcome::Clear,
+        at_ms,
+        0.0,
+        out,
+    );
+    if alert.firing.is_none() {
+        alerts.remove(&entry);
     }
+    fired
 }

@@ -567,3 +567,76 @@ equal = ["agent", "mount"]
         "{err}"
     );
 }
+
+#[test]
+fn an_agent_back_from_offline_gets_its_series_time_before_they_count_as_absent() {
+    let mut e = engine(
+        r#"
+[[alert.rules]]
+name = "down"
+type = "agent_offline"
+after_secs = 60
+silence_secs = 0
+
+[[alert.rules]]
+name = "no-cpu"
+type = "absent"
+metric = "cpu.usage"
+after_secs = 60
+silence_secs = 0
+"#,
+    );
+    let mut notified = Vec::new();
+    let step = |e: &mut AlertEngine,
+                events: &mut Vec<AlertEvent>,
+                notified: &mut Vec<(AlertStatus, String)>,
+                at: i64| {
+        notified.extend(
+            e.notifiable(events, at)
+                .into_iter()
+                .map(|ev| (ev.status, ev.rule)),
+        );
+        events.clear();
+    };
+    let mut events = Vec::new();
+    e.observe_batch_at(&batch("web", "cpu.usage", T0, 1.0), T0, &mut events);
+    step(&mut e, &mut events, &mut notified, T0);
+    // Silent: offline and absent fire in the same tick; only offline pages.
+    e.tick(T0 + 60 * S, &mut events);
+    step(&mut e, &mut events, &mut notified, T0 + 60 * S);
+    // Back, first with memory only (CPU needs two readings): offline ends,
+    // the absent CPU ends with it, and a tick later nothing is "lifted".
+    e.observe_batch_at(
+        &batch("web", "memory.used_percent", T0 + 300 * S, 1.0),
+        T0 + 300 * S,
+        &mut events,
+    );
+    step(&mut e, &mut events, &mut notified, T0 + 300 * S);
+    e.tick(T0 + 301 * S, &mut events);
+    step(&mut e, &mut events, &mut notified, T0 + 301 * S);
+    e.observe_batch_at(
+        &batch("web", "cpu.usage", T0 + 310 * S, 1.0),
+        T0 + 310 * S,
+        &mut events,
+    );
+    step(&mut e, &mut events, &mut notified, T0 + 310 * S);
+    assert_eq!(
+        notified,
+        [
+            (AlertStatus::Firing, "down".to_owned()),
+            (AlertStatus::Resolved, "down".to_owned())
+        ]
+    );
+    // A series that really stays away while the agent reports fires again
+    // after its limit, paged this time.
+    e.observe_batch_at(
+        &batch("web", "memory.used_percent", T0 + 360 * S, 1.0),
+        T0 + 360 * S,
+        &mut events,
+    );
+    step(&mut e, &mut events, &mut notified, T0 + 360 * S);
+    e.tick(T0 + 370 * S, &mut events);
+    step(&mut e, &mut events, &mut notified, T0 + 370 * S);
+    assert_eq!(notified.len(), 3, "{notified:?}");
+    assert_eq!(notified[2], (AlertStatus::Firing, "no-cpu".to_owned()));
+}
