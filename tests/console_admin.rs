@@ -43,27 +43,12 @@ impl Running {
         let child = spawn(&example("server"), &config, &dir.join("server.log"));
         let base = format!("http://127.0.0.1:{http_port}");
         let http = reqwest::Client::new();
-        let mut jwt = None;
-        for _ in 0..300 {
-            let (status, body) = json_call(
-                &http,
-                Method::POST,
-                format!("{base}/v1/auth/login"),
-                None,
-                Some(json!({"username": "admin", "password": PASSWORD})),
-            )
-            .await;
-            if status == 200 {
-                jwt = body["token"].as_str().map(str::to_owned);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let jwt = support::login_when_up(&http, &base, PASSWORD).await;
         Self {
             child,
             base,
             http,
-            jwt: jwt.expect("the server answers a login within 30 s"),
+            jwt,
         }
     }
 

@@ -8,12 +8,14 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 mod support;
-use support::{example, free_port, json_call as call, next, receiver, spawn, terminate};
+use support::{
+    eventually, example, free_port, json_call as call, next, receiver, spawn, terminate,
+};
 
 const PASSWORD: &str = "e2e-Admin-Passw0rd";
 
@@ -53,22 +55,6 @@ impl LoopbackTraffic {
 impl Drop for LoopbackTraffic {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Polls `probe` every 100 ms until it returns `Some`, for at most `secs`.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

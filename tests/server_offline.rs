@@ -11,25 +11,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod support;
-use support::{example, free_port, json_call as call, next, receiver, spawn, terminate};
+use support::{
+    eventually, example, free_port, json_call as call, next, receiver, spawn, terminate,
+};
 
 const PASSWORD: &str = "offline-Admin-Passw0rd";
-
-/// Polls `probe` every 100 ms until it returns `Some`, for at most `secs`.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// The next notification about `agent` (others, such as the whitelisted
 /// ghost's reminders, are skipped).
@@ -122,19 +108,7 @@ enabled = false
     );
     let base = format!("http://127.0.0.1:{http_port}");
     let http = reqwest::Client::new();
-    let login_url = format!("{base}/v1/auth/login");
-    let jwt = eventually("a login", 30, || async {
-        let (s, v) = call(
-            &http,
-            reqwest::Method::POST,
-            &login_url,
-            None,
-            Some(json!({"username": "admin", "password": PASSWORD})),
-        )
-        .await;
-        (s == 200).then(|| v["token"].as_str().unwrap_or_default().to_owned())
-    })
-    .await;
+    let jwt = support::login_when_up(&http, &base, PASSWORD).await;
 
     // A whitelisted agent that never reports alerts after `after_secs`.
     let (s, added) = call(

@@ -173,3 +173,37 @@ pub async fn json_call(
         Err(_) => (0, serde_json::Value::Null),
     }
 }
+
+/// Polls `probe` every 100 ms until it returns `Some`, for at most `secs`.
+pub async fn eventually<T, F, Fut>(what: &str, secs: u64, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Logs in as `admin` at `base` once the server answers (at most 30 s,
+/// as a server program starts); the JWT.
+pub async fn login_when_up(http: &reqwest::Client, base: &str, password: &str) -> String {
+    let url = format!("{base}/v1/auth/login");
+    eventually("the server to answer a login", 30, || async {
+        let (status, body) = json_call(
+            http,
+            reqwest::Method::POST,
+            &url,
+            None,
+            Some(serde_json::json!({"username": "admin", "password": password})),
+        )
+        .await;
+        (status == 200).then(|| body["token"].as_str().unwrap_or_default().to_owned())
+    })
+    .await
+}
