@@ -5,6 +5,8 @@ pub mod auth;
 mod error;
 #[cfg(feature = "http")]
 mod extract;
+#[cfg(feature = "prometheus")]
+pub mod prom;
 #[cfg(feature = "http")]
 mod routes;
 #[cfg(feature = "http")]

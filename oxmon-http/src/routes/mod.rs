@@ -211,6 +211,8 @@ pub fn router(state: AppState) -> Router {
     let (router, _) = api_routes().split_for_parts();
     #[cfg(feature = "ui")]
     let router = router.merge(crate::ui::routes());
+    #[cfg(feature = "prometheus")]
+    let router = router.merge(crate::prom::routes());
     let router = router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,0 +1,156 @@
+//! Reading what a query needs from the metric store: the catalog of series
+//! under their Prometheus labels, and, for each selector of a query, the
+//! points of its series over the query's window, within the limits.
+
+use std::collections::{BTreeMap, HashMap};
+
+use oxmon_core::{Labels, RangeQuery};
+use promql_parser::label::Matcher;
+use promql_parser::parser::{Expr, VectorSelector};
+
+use super::PromError;
+use super::eval::{self, offset_ms};
+use super::value::{NAME, PromLabels, Series, prom_name};
+use crate::state::AppState;
+
+/// Most series one query may read.
+pub(crate) const MAX_SERIES: usize = 10_000;
+/// Most samples one query may load.
+pub(crate) const MAX_SAMPLES: usize = 5_000_000;
+
+/// One series the store has.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) labels: PromLabels,
+    agent: String,
+    metric: String,
+    own: Labels,
+}
+
+/// A series' Prometheus labels: `__name__`, `agent`, then its own (one
+/// named like those two is kept as `exported_<name>`).
+pub(crate) fn prom_labels(agent: &str, metric: &str, own: &Labels) -> PromLabels {
+    let mut labels = PromLabels::new();
+    for (k, v) in own.iter() {
+        let k = if k == NAME || k == "agent" {
+            format!("exported_{k}")
+        } else {
+            k.to_owned()
+        };
+        labels.insert(k, v.to_owned());
+    }
+    labels.insert(NAME.to_owned(), prom_name(metric));
+    labels.insert("agent".to_owned(), agent.to_owned());
+    labels
+}
+
+/// Every series the store has (its newest values name them).
+pub(crate) async fn catalog(state: &AppState) -> Result<Vec<Entry>, PromError> {
+    let store = state
+        .metrics()
+        .map_err(|_| PromError::unavailable("no metric store on this server"))?;
+    let mut out = Vec::new();
+    for agent in store.agents().await? {
+        for s in store.latest(&agent.agent_id).await? {
+            out.push(Entry {
+                labels: prom_labels(&agent.agent_id, &s.metric, &s.labels),
+                agent: agent.agent_id.clone(),
+                metric: s.metric,
+                own: s.labels,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn matches(m: &Matcher, labels: &PromLabels) -> bool {
+    m.is_match(labels.get(&m.name).map_or("", String::as_str))
+}
+
+/// Whether the selector selects a series with `labels`.
+pub(crate) fn selects(vs: &VectorSelector, labels: &PromLabels) -> bool {
+    if vs
+        .name
+        .as_ref()
+        .is_some_and(|n| labels.get(NAME) != Some(n))
+    {
+        return false;
+    }
+    let all = |set: &[Matcher]| set.iter().all(|m| matches(m, labels));
+    if vs.matchers.or_matchers.is_empty() {
+        all(&vs.matchers.matchers)
+    } else {
+        vs.matchers.or_matchers.iter().any(|set| all(set))
+    }
+}
+
+/// For each selector of `expr`, its series' points from what the earliest
+/// evaluation (at `start`) reads back to the latest (at `end`).
+pub(crate) async fn load(
+    state: &AppState,
+    expr: &Expr,
+    start: i64,
+    end: i64,
+) -> Result<HashMap<String, Vec<Series>>, PromError> {
+    let mut wanted = Vec::new();
+    eval::selectors(expr, &mut wanted).map_err(PromError::bad_data)?;
+    let mut data = HashMap::new();
+    if wanted.is_empty() {
+        return Ok(data);
+    }
+    let store = state
+        .metrics()
+        .map_err(|_| PromError::unavailable("no metric store on this server"))?;
+    let catalog = catalog(state).await?;
+    let (mut series_count, mut samples) = (0usize, 0usize);
+    for (vs, span) in wanted {
+        let key = eval::selector_key(&vs);
+        if data.contains_key(&key) {
+            continue;
+        }
+        let offset = offset_ms(&vs);
+        let (from, to) = (start - offset - span, end - offset);
+        if to - from > super::MAX_RANGE_MS + span {
+            return Err(PromError::bad_data("a selector reads more than 31 days"));
+        }
+        // The selected series, by where they live.
+        let mut by_metric: BTreeMap<(&str, &str), Vec<&Entry>> = BTreeMap::new();
+        for e in catalog.iter().filter(|e| selects(&vs, &e.labels)) {
+            series_count += 1;
+            if series_count > MAX_SERIES {
+                return Err(PromError::bad_data(format!(
+                    "the query selects more than {MAX_SERIES} series"
+                )));
+            }
+            by_metric.entry((&e.agent, &e.metric)).or_default().push(e);
+        }
+        let mut series = Vec::new();
+        for ((agent, metric), entries) in by_metric {
+            let found = store
+                .query_range(&RangeQuery {
+                    agent_id: agent.to_owned(),
+                    metric: metric.to_owned(),
+                    labels: None,
+                    from_ms: from,
+                    to_ms: to,
+                })
+                .await?;
+            for s in found {
+                if let Some(e) = entries.iter().find(|e| e.own == s.series.labels) {
+                    samples += s.points.len();
+                    if samples > MAX_SAMPLES {
+                        return Err(PromError::bad_data(format!(
+                            "the query loads more than {MAX_SAMPLES} samples"
+                        )));
+                    }
+                    series.push(Series {
+                        labels: e.labels.clone(),
+                        points: s.points.iter().map(|p| (p.timestamp_ms, p.value)).collect(),
+                    });
+                }
+            }
+        }
+        data.insert(key, series);
+    }
+    Ok(data)
+}

@@ -1,0 +1,105 @@
+//! The values PromQL works with, labelled the Prometheus way: `__name__`
+//! for the metric (oxmon's `cpu.usage` as `cpu_usage`), `agent` for the
+//! agent, the series' own labels as they are.
+
+use std::collections::BTreeMap;
+
+/// A series' labels, `__name__` included.
+pub(crate) type PromLabels = BTreeMap<String, String>;
+
+/// The label of the metric name.
+pub(crate) const NAME: &str = "__name__";
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Element {
+    pub(crate) labels: PromLabels,
+    pub(crate) value: f64,
+    /// When the value was measured (ms): a selector's sample time, else
+    /// the evaluation time.
+    pub(crate) ts: i64,
+}
+
+/// One series of a range vector (or of a range query's result).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Series {
+    pub(crate) labels: PromLabels,
+    /// (ms, value), oldest first.
+    pub(crate) points: Vec<(i64, f64)>,
+}
+
+/// What an expression evaluates to at one time.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Scalar(f64),
+    String(String),
+    Vector(Vec<Element>),
+    Matrix(Vec<Series>),
+}
+
+impl Value {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Value::Scalar(_) => "scalar",
+            Value::String(_) => "string",
+            Value::Vector(_) => "vector",
+            Value::Matrix(_) => "matrix",
+        }
+    }
+}
+
+/// Prometheus's name of an oxmon metric: `cpu.usage` → `cpu_usage`.
+pub(crate) fn prom_name(metric: &str) -> String {
+    metric
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A float as Prometheus writes it in JSON: shortest form, `NaN`, `+Inf`,
+/// `-Inf`.
+pub(crate) fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Milliseconds as Prometheus's float seconds.
+pub(crate) fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// `labels` without the metric name.
+pub(crate) fn drop_name(mut labels: PromLabels) -> PromLabels {
+    labels.remove(NAME);
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_values_read_as_prometheus_writes_them() {
+        assert_eq!(prom_name("cpu.usage"), "cpu_usage");
+        assert_eq!(prom_name("disk.used_percent"), "disk_used_percent");
+        assert_eq!(prom_name("certificate.days-left"), "certificate_days_left");
+        assert_eq!(format_value(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(format_value(1e21), "1000000000000000000000");
+        assert_eq!(format_value(f64::NAN), "NaN");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(seconds(1_500), 1.5);
+    }
+}
