@@ -414,3 +414,62 @@ async fn authentication_and_hostile_queries_are_refused_in_the_envelope() {
     let (status, body) = send(&state, "GET", &long, bearer(), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// What Grafana's Prometheus data source sends: the health check, the
+/// build info, the metrics browser (labels, metric names, series) and a
+/// panel's range query as a form POST, each with the window Grafana adds.
+#[tokio::test]
+async fn the_requests_grafana_sends_to_build_a_dashboard_are_answered() {
+    let (state, jwt) = state().await;
+    let auth = || Some(format!("Bearer {jwt}"));
+    let (start, end) = ((T0 + 300 * S) / 1000, (T0 + 600 * S) / 1000);
+    let window = format!("start={start}&end={end}");
+    let gets = [
+        format!("/api/v1/query?query=1%2B1&time={end}"),
+        "/api/v1/status/buildinfo".to_owned(),
+        format!("/api/v1/labels?{window}"),
+        format!("/api/v1/label/__name__/values?{window}"),
+        format!("/api/v1/label/agent/values?match[]=cpu_usage&{window}"),
+        format!("/api/v1/series?match[]=%7B__name__%3D%22cpu_usage%22%7D&{window}"),
+        "/api/v1/metadata".to_owned(),
+    ];
+    for uri in &gets {
+        let (status, body) = send(&state, "GET", uri, auth(), None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert_eq!(body["status"], "success", "{uri}: {body}");
+    }
+    let (_, health) = send(&state, "GET", &gets[0], auth(), None).await;
+    assert_eq!(health["data"]["result"][1], "2");
+    let (_, agents) = send(&state, "GET", &gets[4], auth(), None).await;
+    assert_eq!(agents["data"], json!(["web-1", "web-2"]));
+    for (uri, form) in [
+        ("/api/v1/labels", window.clone()),
+        ("/api/v1/series", format!("match%5B%5D=cpu_usage&{window}")),
+        (
+            "/api/v1/query_range",
+            format!(
+                "query={}&{window}&step=15",
+                enc("sum by (agent) (rate(cpu_usage[1m]))")
+            ),
+        ),
+        (
+            "/api/v1/query",
+            format!("query={}&time={end}", enc("cpu_usage")),
+        ),
+    ] {
+        let (status, body) = send(&state, "POST", uri, auth(), Some(&form)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert_eq!(body["status"], "success", "{uri}: {body}");
+    }
+    // The panel: 21 steps of 15 s, one series per agent, a rate of 0.1
+    // and 0.2 per second once the 1-minute window is full of samples.
+    let form = format!(
+        "query={}&{window}&step=15",
+        enc("sum by (agent) (rate(cpu_usage[1m]))")
+    );
+    let (_, panel) = send(&state, "POST", "/api/v1/query_range", auth(), Some(&form)).await;
+    let result = panel["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 2, "{panel}");
+    assert_eq!(result[0]["values"].as_array().unwrap().len(), 21);
+    assert_eq!(result[1]["values"][20][1], "0.2");
+}
