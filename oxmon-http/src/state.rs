@@ -51,6 +51,9 @@ pub struct AppState {
     pub(crate) max_query_span_ms: i64,
     pub(crate) certs: Option<Arc<dyn CertStore>>,
     pub(crate) cert_checks: Option<Arc<dyn crate::CertChecks>>,
+    /// The Prometheus API's catalog of series, rebuilt every few seconds.
+    #[cfg(feature = "prometheus")]
+    pub(crate) prom_catalog: crate::prom::CatalogCache,
 }
 
 impl AppState {
@@ -94,6 +97,8 @@ impl AppState {
             max_query_span_ms: secs_to_ms(DEFAULT_MAX_QUERY_SPAN_SECS),
             certs: None,
             cert_checks: None,
+            #[cfg(feature = "prometheus")]
+            prom_catalog: crate::prom::CatalogCache::default(),
         })
     }
 
@@ -128,6 +133,10 @@ impl AppState {
     /// `last_seen`/`status`. Without it those routes answer 503.
     pub fn with_metrics(mut self, metrics: Arc<dyn MetricStore>) -> Self {
         self.metrics = Some(metrics);
+        #[cfg(feature = "prometheus")]
+        {
+            self.prom_catalog = crate::prom::CatalogCache::default();
+        }
         self
     }
 

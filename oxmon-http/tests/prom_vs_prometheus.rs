@@ -10,11 +10,8 @@
 #![cfg(feature = "prometheus")]
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -26,20 +23,13 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 mod common;
+use common::prometheus::{Generated, prometheus};
 
 /// 2026-02-08T10:00:00Z.
 const T0: i64 = 1_770_544_800_000;
 const S: i64 = 1000;
 /// Three hours of 10 s samples.
 const POINTS: i64 = 1080;
-
-/// One generated series: agent, metric, labels, samples (ms, value).
-type Generated = (
-    String,
-    &'static str,
-    Vec<(&'static str, String)>,
-    Vec<(i64, f64)>,
-);
 
 /// The fleet.
 fn fleet() -> Vec<Generated> {
@@ -128,90 +118,6 @@ async fn oxmon(fleet: &[Generated]) -> (AppState, String) {
     let state = f.state.with_metrics(store as Arc<dyn MetricStore>);
     let jwt = common::token(&state).await;
     (state, jwt)
-}
-
-/// Prometheus with the fleet backfilled; killed on drop.
-struct Prometheus {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn prometheus(fleet: &[Generated]) -> Prometheus {
-    let dir = tempfile::tempdir().unwrap();
-    let mut text = String::new();
-    let mut families: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (agent, metric, labels, points) in fleet {
-        let name = metric.replace('.', "_");
-        let mut l = format!("agent=\"{agent}\"");
-        for (k, v) in labels {
-            write!(l, ",{k}=\"{v}\"").unwrap();
-        }
-        let lines = families.entry(name.clone()).or_default();
-        for (t, v) in points {
-            lines.push(format!("{name}{{{l}}} {v} {}.{:03}", t / 1000, t % 1000));
-        }
-    }
-    for (name, lines) in families {
-        writeln!(text, "# TYPE {name} gauge").unwrap();
-        for l in lines {
-            writeln!(text, "{l}").unwrap();
-        }
-    }
-    text.push_str("# EOF\n");
-    let data = dir.path().join("data");
-    std::fs::write(dir.path().join("fleet.om"), text).unwrap();
-    let status = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics", "fleet.om"])
-        .arg(&data)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .status()
-        .expect("promtool runs (scripts/test.sh installs Debian's prometheus)");
-    assert!(status.success(), "backfill");
-    std::fs::write(dir.path().join("prometheus.yml"), "global: {}\n").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.path().join("prometheus.yml").display()
-        ))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg("--storage.tsdb.retention.time=100y")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus runs");
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http
-            .get(format!("{base}/-/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Prometheus {
-        child,
-        base,
-        _dir: dir,
-    }
 }
 
 fn enc(q: &str) -> String {
@@ -489,4 +395,80 @@ async fn the_promql_corpus_agrees_with_prometheus() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The query figures (docs/benchmarks.md): one day of 20 agents' CPU at
+/// 10 s in oxmon's SQLite store behind its HTTP API on 127.0.0.1, and in
+/// Prometheus; a one-day `query_range` (step 60 s) of one series and of
+/// `avg by (agent) (cpu_usage)`, 50 times each, p50 and p99. Run with
+/// `cargo test --release -p oxmon-http --all-features --test prom_vs_prometheus -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement, not a check: run it by hand (docs/benchmarks.md)"]
+async fn query_figures_side_by_side_with_prometheus() {
+    let day = 8_640;
+    let fleet: Vec<Generated> = (1..=20)
+        .map(|a| {
+            let points = (0..day)
+                .map(|k| (T0 + k * 10 * S, 20.0 + ((k + a * 37) % 600) as f64 / 10.0))
+                .collect();
+            (format!("a{a:02}"), "cpu.usage", vec![], points)
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let store = oxmon_storage::SqliteStore::open(
+        dir.path().join("data"),
+        oxmon_storage::SqliteOptions::default(),
+    )
+    .unwrap();
+    let store = Arc::new(store);
+    for (agent, metric, _, points) in &fleet {
+        for chunk in points.chunks(2_000) {
+            let samples = chunk
+                .iter()
+                .map(|&(t, v)| Sample::new(*metric, Labels::new(), t, v))
+                .collect();
+            store.append_samples(agent, samples).await.unwrap();
+        }
+    }
+    let f = common::fixture().await;
+    let state = f.state.with_metrics(store as Arc<dyn MetricStore>);
+    let jwt = common::token(&state).await;
+    let oxmon_base = common::serve_on_loopback(state).await;
+    let prom = prometheus(&fleet).await;
+    let http = reqwest::Client::new();
+    let window = format!(
+        "start={}&end={}&step=60",
+        T0 / 1000,
+        (T0 + 86_400 * S) / 1000
+    );
+    for q in ["cpu_usage{agent=\"a07\"}", "avg by (agent) (cpu_usage)"] {
+        let path = format!("/api/v1/query_range?query={}&{window}", enc(q));
+        for (who, base, auth) in [
+            ("oxmon", &oxmon_base, Some(jwt.as_str())),
+            ("Prometheus", &prom.base, None),
+        ] {
+            let mut times = Vec::new();
+            for i in 0..55 {
+                let mut req = http.get(format!("{base}{path}"));
+                if let Some(t) = auth {
+                    req = req.bearer_auth(t);
+                }
+                let started = std::time::Instant::now();
+                let body = req.send().await.unwrap().bytes().await.unwrap();
+                let took = started.elapsed();
+                assert!(
+                    body.starts_with(b"{\"status\":\"success\""),
+                    "{who}: {}",
+                    String::from_utf8_lossy(&body[..200.min(body.len())])
+                );
+                // The first five warm the caches.
+                if i >= 5 {
+                    times.push(took);
+                }
+            }
+            times.sort();
+            let p = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+            println!("{q} | {who}: p50 {:?}, p99 {:?}", p(0.5), p(0.99));
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! points of its series over the query's window, within the limits.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use oxmon_core::{Labels, RangeQuery};
 use promql_parser::label::Matcher;
@@ -44,8 +45,35 @@ pub(crate) fn prom_labels(agent: &str, metric: &str, own: &Labels) -> PromLabels
     labels
 }
 
-/// Every series the store has (its newest values name them).
-pub(crate) async fn catalog(state: &AppState) -> Result<Vec<Entry>, PromError> {
+/// How long a catalog is used before it is read again, ms: a new series
+/// is queryable this long after its first sample at the latest.
+const CATALOG_TTL_MS: i64 = 10_000;
+
+/// The catalog of series last read, and when (shared by the state's
+/// clones).
+#[derive(Debug, Clone, Default)]
+pub struct CatalogCache(Arc<tokio::sync::Mutex<Option<Read>>>);
+
+/// A catalog and when it was read (ms).
+type Read = (i64, Arc<Vec<Entry>>);
+
+/// Every series the store has (its newest values name them), read at most
+/// once every ten seconds: a query costs no walk over every agent.
+pub(crate) async fn catalog(state: &AppState) -> Result<Arc<Vec<Entry>>, PromError> {
+    let mut cached = state.prom_catalog.0.lock().await;
+    let now = state.clock.now_ms();
+    if let Some((at, entries)) = cached.as_ref()
+        && now - at < CATALOG_TTL_MS
+        && now >= *at
+    {
+        return Ok(entries.clone());
+    }
+    let entries = Arc::new(read_catalog(state).await?);
+    *cached = Some((now, entries.clone()));
+    Ok(entries)
+}
+
+async fn read_catalog(state: &AppState) -> Result<Vec<Entry>, PromError> {
     let store = state
         .metrics()
         .map_err(|_| PromError::unavailable("no metric store on this server"))?;

@@ -32,6 +32,7 @@ use serde_json::{Value as Json_, json};
 
 use crate::auth::AuthUser;
 use crate::state::AppState;
+pub use load::CatalogCache;
 use value::{PromLabels, Value, format_value, seconds};
 
 /// Most evaluation steps of one range query (Prometheus's limit).
@@ -350,7 +351,7 @@ async fn matching(state: &AppState, p: &Params) -> Result<Vec<PromLabels>, PromE
         .map(|(_, v)| v.as_str())
         .collect();
     if selectors.is_empty() {
-        return Ok(catalog.into_iter().map(|e| e.labels).collect());
+        return Ok(catalog.iter().map(|e| e.labels.clone()).collect());
     }
     let mut parsed = Vec::new();
     for s in selectors {
@@ -365,9 +366,9 @@ async fn matching(state: &AppState, p: &Params) -> Result<Vec<PromLabels>, PromE
         }
     }
     Ok(catalog
-        .into_iter()
+        .iter()
         .filter(|e| parsed.iter().any(|vs| load::selects(vs, &e.labels)))
-        .map(|e| e.labels)
+        .map(|e| e.labels.clone())
         .collect())
 }
 
@@ -412,8 +413,8 @@ async fn label_values(
 async fn metadata(State(state): State<AppState>, _who: PromCaller) -> Result<Response, PromError> {
     let names: BTreeSet<String> = load::catalog(&state)
         .await?
-        .into_iter()
-        .filter_map(|mut e| e.labels.remove(value::NAME))
+        .iter()
+        .filter_map(|e| e.labels.get(value::NAME).cloned())
         .collect();
     Ok(success(Json_::Object(
         names

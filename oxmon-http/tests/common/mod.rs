@@ -2,6 +2,8 @@
 //! admin, a manual clock, and a request helper.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod prometheus;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
