@@ -16,6 +16,8 @@ use crate::state::AppState;
 
 /// Most series one query may read.
 pub(crate) const MAX_SERIES: usize = 10_000;
+/// How many store reads one query runs at once.
+const PARALLEL_READS: usize = 8;
 /// Most samples one query may load.
 pub(crate) const MAX_SAMPLES: usize = 5_000_000;
 
@@ -152,19 +154,34 @@ pub(crate) async fn load(
             }
             by_metric.entry((&e.agent, &e.metric)).or_default().push(e);
         }
+        // A few reads at once: the store's readers work in parallel.
         let mut series = Vec::new();
-        for ((agent, metric), entries) in by_metric {
-            let found = store
-                .query_range(&RangeQuery {
+        let mut pending = tokio::task::JoinSet::new();
+        let mut groups = by_metric.into_iter();
+        loop {
+            while pending.len() < PARALLEL_READS
+                && let Some(((agent, metric), entries)) = groups.next()
+            {
+                let store = store.clone();
+                let query = RangeQuery {
                     agent_id: agent.to_owned(),
                     metric: metric.to_owned(),
                     labels: None,
                     from_ms: from,
                     to_ms: to,
-                })
-                .await?;
-            for s in found {
-                if let Some(e) = entries.iter().find(|e| e.own == s.series.labels) {
+                };
+                let wanted: Vec<(Labels, PromLabels)> = entries
+                    .iter()
+                    .map(|e| (e.own.clone(), e.labels.clone()))
+                    .collect();
+                pending.spawn(async move { (store.query_range(&query).await, wanted) });
+            }
+            let Some(done) = pending.join_next().await else {
+                break;
+            };
+            let (found, wanted) = done.map_err(|e| PromError::unavailable(e.to_string()))?;
+            for s in found? {
+                if let Some((_, labels)) = wanted.iter().find(|(own, _)| *own == s.series.labels) {
                     samples += s.points.len();
                     if samples > MAX_SAMPLES {
                         return Err(PromError::bad_data(format!(
@@ -172,12 +189,14 @@ pub(crate) async fn load(
                         )));
                     }
                     series.push(Series {
-                        labels: e.labels.clone(),
+                        labels: labels.clone(),
                         points: s.points.iter().map(|p| (p.timestamp_ms, p.value)).collect(),
                     });
                 }
             }
         }
+        // The same order whatever finished first.
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
         data.insert(key, series);
     }
     Ok(data)
