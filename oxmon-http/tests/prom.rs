@@ -5,20 +5,17 @@
 //! queries.
 #![cfg(feature = "prometheus")]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use oxmon_core::{Labels, MetricStore, MetricStoreExt, Sample};
-use oxmon_http::{AppState, router};
+use oxmon_http::AppState;
 use oxmon_storage::MemoryStore;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
 mod common;
+use common::{form_call as send, url_encode as enc};
 
 /// 2026-02-08T10:00:00Z, the fixture clock's time.
 const T0: i64 = 1_770_544_800_000;
@@ -58,45 +55,6 @@ async fn state() -> (AppState, String) {
     let state = f.state.with_metrics(store as Arc<dyn MetricStore>);
     let jwt = common::token(&state).await;
     (state, jwt)
-}
-
-async fn send(
-    state: &AppState,
-    method: &str,
-    uri: &str,
-    auth: Option<String>,
-    form: Option<&str>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(a) = auth {
-        req = req.header("authorization", a);
-    }
-    if form.is_some() {
-        req = req.header("content-type", "application/x-www-form-urlencoded");
-    }
-    let mut req = req
-        .body(Body::from(form.unwrap_or_default().to_owned()))
-        .unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
-    let resp = router(state.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-fn enc(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// An instant query at `T0 + at_s`: the result, sorted by labels.

@@ -10,20 +10,16 @@
 #![cfg(feature = "prometheus")]
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::Request;
 use oxmon_core::{Labels, MetricStore, MetricStoreExt, Sample};
-use oxmon_http::{AppState, router};
+use oxmon_http::AppState;
 use oxmon_storage::MemoryStore;
 use serde_json::Value;
-use tower::ServiceExt as _;
 
 mod common;
 use common::prometheus::{Generated, prometheus};
+use common::{form_call, url_encode as enc};
 
 /// 2026-02-08T10:00:00Z.
 const T0: i64 = 1_770_544_800_000;
@@ -120,28 +116,26 @@ async fn oxmon(fleet: &[Generated]) -> (AppState, String) {
     (state, jwt)
 }
 
-fn enc(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn ask_oxmon(state: &AppState, jwt: &str, path_and_query: &str) -> Value {
-    let mut req = Request::builder()
-        .uri(path_and_query)
-        .header("authorization", format!("Bearer {jwt}"))
-        .body(Body::empty())
-        .unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
-    let resp = router(state.clone()).oneshot(req).await.unwrap();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+/// oxmon's answer and Prometheus's (at `base`) to the same request.
+async fn both(
+    state: &AppState,
+    jwt: &str,
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+) -> (Value, Value) {
+    let ours = form_call(state, "GET", path, Some(format!("Bearer {jwt}")), None)
+        .await
+        .1;
+    let theirs = http
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap();
-    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    (ours, theirs)
 }
 
 /// A result as comparable data: labels (as JSON text) to its points.
@@ -353,15 +347,7 @@ async fn the_promql_corpus_agrees_with_prometheus() {
                 at / 1000,
                 at % 1000
             );
-            let ours = ask_oxmon(&state, &jwt, &path).await;
-            let theirs: Value = http
-                .get(format!("{}{path}", prom.base))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let (ours, theirs) = both(&state, &jwt, &http, &prom.base, &path).await;
             check(format!("{q} @ {at}"), ours, theirs);
         }
     }
@@ -372,15 +358,7 @@ async fn the_promql_corpus_agrees_with_prometheus() {
             (T0 + from * S) / 1000,
             (T0 + to * S) / 1000
         );
-        let ours = ask_oxmon(&state, &jwt, &path).await;
-        let theirs: Value = http
-            .get(format!("{}{path}", prom.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (ours, theirs) = both(&state, &jwt, &http, &prom.base, &path).await;
         check(
             format!("range {q} [{from}..{to} step {step}]"),
             ours,

@@ -8,11 +8,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use promql_parser::parser::{
-    AggregateExpr, AtModifier, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, Offset,
-    VectorSelector,
+    AggregateExpr, AtModifier, BinaryExpr, Call, Expr, MatrixSelector, Offset, VectorSelector,
 };
 
-use super::value::{Element, NAME, PromLabels, Series, Value, drop_name};
+use super::value::{Element, PromLabels, Series, Value, drop_name, grouping};
 use super::{functions, ops};
 
 /// How far back an instant selector looks for a sample.
@@ -347,20 +346,9 @@ impl Evaluator<'_> {
             Some(p) => Some(Value::Scalar(self.scalar_arg(p, t)?)),
             None => None,
         };
+        // Without by/without, everything is one group.
         let group_key = |labels: &PromLabels| -> PromLabels {
-            match &a.modifier {
-                Some(LabelModifier::Include(l)) => labels
-                    .iter()
-                    .filter(|(k, _)| l.labels.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                Some(LabelModifier::Exclude(l)) => labels
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != NAME && !l.labels.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                None => PromLabels::new(),
-            }
+            grouping(labels, a.modifier.as_ref()).unwrap_or_default()
         };
         let mut groups: BTreeMap<PromLabels, Vec<Element>> = BTreeMap::new();
         for e in input {

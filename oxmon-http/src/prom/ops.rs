@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
-use super::value::{Element, NAME, PromLabels, drop_name};
+use super::value::{Element, NAME, PromLabels, drop_name, grouping};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -23,20 +23,9 @@ pub(crate) fn vector_op(
         .modifier
         .as_ref()
         .map_or(VectorMatchCardinality::OneToOne, |m| m.card.clone());
+    // Without on/ignoring, every label but the name.
     let signature = |labels: &PromLabels| -> PromLabels {
-        match &matching {
-            Some(LabelModifier::Include(on)) => labels
-                .iter()
-                .filter(|(k, _)| on.labels.contains(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            Some(LabelModifier::Exclude(ign)) => labels
-                .iter()
-                .filter(|(k, _)| k.as_str() != NAME && !ign.labels.contains(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            None => drop_name(labels.clone()),
-        }
+        grouping(labels, matching.as_ref()).unwrap_or_else(|| drop_name(labels.clone()))
     };
     match op {
         "and" | "unless" => {

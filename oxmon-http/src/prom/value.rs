@@ -81,6 +81,28 @@ pub(crate) fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// The labels `by`/`on` keeps (`Include`) or `without`/`ignoring` leaves
+/// (`Exclude`, which also drops the metric name); `None` for no modifier.
+pub(crate) fn grouping(
+    labels: &PromLabels,
+    modifier: Option<&promql_parser::parser::LabelModifier>,
+) -> Option<PromLabels> {
+    use promql_parser::parser::LabelModifier;
+    let keep = |k: &String| match modifier {
+        Some(LabelModifier::Include(on)) => on.labels.contains(k),
+        Some(LabelModifier::Exclude(off)) => k.as_str() != NAME && !off.labels.contains(k),
+        None => true,
+    };
+    modifier?;
+    Some(
+        labels
+            .iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
 /// `labels` without the metric name.
 pub(crate) fn drop_name(mut labels: PromLabels) -> PromLabels {
     labels.remove(NAME);

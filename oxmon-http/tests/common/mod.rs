@@ -122,3 +122,46 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
     assert!(body["error"]["code"].is_string(), "{body}");
     assert!(body["error"]["message"].is_string(), "{body}");
 }
+
+/// A request as a Prometheus client sends it: `auth` as the whole
+/// Authorization header, an optional form-encoded body; the status and
+/// the JSON answer (`Null` when there is none).
+pub async fn form_call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    auth: Option<String>,
+    form: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    if form.is_some() {
+        req = req.header("content-type", "application/x-www-form-urlencoded");
+    }
+    let mut req = req
+        .body(Body::from(form.unwrap_or_default().to_owned()))
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 5000))));
+    let resp = router(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Percent-encodes a query parameter's value.
+pub fn url_encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
