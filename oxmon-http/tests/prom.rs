@@ -431,3 +431,42 @@ async fn the_requests_grafana_sends_to_build_a_dashboard_are_answered() {
     assert_eq!(result[0]["values"].as_array().unwrap().len(), 21);
     assert_eq!(result[1]["values"][20][1], "0.2");
 }
+
+/// A query that is cheap to send and dear to evaluate (thousands of steps,
+/// each over a long range of many series) is refused once it has read
+/// Prometheus's default of 50 million samples, and the server answers the
+/// next query.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_too_dear_to_evaluate_is_refused_and_the_server_goes_on() {
+    let f = common::fixture().await;
+    let store = Arc::new(MemoryStore::new());
+    for a in 0..50 {
+        let samples = (0..2_000)
+            .map(|i| Sample::new("cpu.usage", Labels::new(), T0 + i * 60 * S, i as f64))
+            .collect();
+        store
+            .append_samples(&format!("host-{a:02}"), samples)
+            .await
+            .unwrap();
+    }
+    let state = f.state.with_metrics(store as Arc<dyn MetricStore>);
+    let jwt = common::token(&state).await;
+    let (start, end) = (T0 / 1000, (T0 + 2_000 * 60 * S) / 1000);
+    let uri = format!(
+        "/api/v1/query_range?query={}&start={start}&end={end}&step=11",
+        enc("count_over_time(cpu_usage[31d])")
+    );
+    let (status, body) = send(&state, "GET", &uri, Some(format!("Bearer {jwt}")), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errorType"], "execution");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("50000000 samples")),
+        "{body}"
+    );
+    let uri = format!("/api/v1/query?query=count(cpu_usage)&time={end}");
+    let (status, body) = send(&state, "GET", &uri, Some(format!("Bearer {jwt}")), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["result"][0]["value"][1], "50");
+}

@@ -81,12 +81,38 @@ fn check_at(vs: &VectorSelector) -> Result<()> {
 /// Evaluates expressions over the loaded series of their selectors.
 pub(crate) struct Evaluator<'a> {
     /// By selector key: the matching series, points oldest first.
-    pub(crate) data: &'a HashMap<String, Vec<Series>>,
+    data: &'a HashMap<String, Vec<Series>>,
+    /// Samples and series read so far, against [`MAX_WORK`].
+    work: std::cell::Cell<u64>,
 }
+
+/// Most samples (and instant series) one query may read over all its
+/// steps, as Prometheus's `query.max-samples`: a query of many steps over
+/// long ranges is refused rather than keeping a core busy for minutes.
+pub(crate) const MAX_WORK: u64 = 50_000_000;
 
 type Result<T> = std::result::Result<T, String>;
 
-impl Evaluator<'_> {
+impl<'a> Evaluator<'a> {
+    pub(crate) fn new(data: &'a HashMap<String, Vec<Series>>) -> Self {
+        Self {
+            data,
+            work: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Counts `n` more samples read; refuses past [`MAX_WORK`].
+    fn spend(&self, n: usize) -> Result<()> {
+        let total = self.work.get().saturating_add(n as u64);
+        self.work.set(total);
+        if total > MAX_WORK {
+            return Err(format!(
+                "query processing would read more than {MAX_WORK} samples; narrow it (fewer series, shorter ranges or a larger step)"
+            ));
+        }
+        Ok(())
+    }
+
     /// The value of `expr` at `t` (ms).
     pub(crate) fn eval(&self, expr: &Expr, t: i64) -> Result<Value> {
         match expr {
@@ -106,12 +132,12 @@ impl Evaluator<'_> {
                 )),
                 other => Err(format!("unary minus of a {}", other.kind())),
             },
-            Expr::VectorSelector(vs) => Ok(Value::Vector(self.instant(vs, t))),
+            Expr::VectorSelector(vs) => Ok(Value::Vector(self.instant(vs, t)?)),
             Expr::MatrixSelector(ms) => Ok(Value::Matrix(self.range(
                 &ms.vs,
                 ms.range.as_millis() as i64,
                 t,
-            ))),
+            )?)),
             Expr::Call(c) => self.call(c, t),
             Expr::Aggregate(a) => self.aggregate(a, t),
             Expr::Binary(b) => self.binary(b, t),
@@ -127,9 +153,11 @@ impl Evaluator<'_> {
     }
 
     /// Each series' newest sample within the lookback before `t`.
-    fn instant(&self, vs: &VectorSelector, t: i64) -> Vec<Element> {
+    fn instant(&self, vs: &VectorSelector, t: i64) -> Result<Vec<Element>> {
         let at = t - offset_ms(vs);
-        self.series_of(vs)
+        let series = self.series_of(vs);
+        self.spend(series.len())?;
+        Ok(series
             .iter()
             .filter_map(|s| {
                 let end = s.points.partition_point(|p| p.0 <= at);
@@ -140,23 +168,25 @@ impl Evaluator<'_> {
                     ts,
                 })
             })
-            .collect()
+            .collect())
     }
 
     /// Each series' samples in `[t - range, t]` (offset applied).
-    fn range(&self, vs: &VectorSelector, range: i64, t: i64) -> Vec<Series> {
+    fn range(&self, vs: &VectorSelector, range: i64, t: i64) -> Result<Vec<Series>> {
         let end_t = t - offset_ms(vs);
-        self.series_of(vs)
-            .iter()
-            .filter_map(|s| {
-                let from = s.points.partition_point(|p| p.0 < end_t - range);
-                let to = s.points.partition_point(|p| p.0 <= end_t);
-                (from < to).then(|| Series {
+        let mut out = Vec::new();
+        for s in self.series_of(vs) {
+            let from = s.points.partition_point(|p| p.0 < end_t - range);
+            let to = s.points.partition_point(|p| p.0 <= end_t);
+            self.spend(to.saturating_sub(from) + 1)?;
+            if from < to {
+                out.push(Series {
                     labels: s.labels.clone(),
                     points: s.points[from..to].to_vec(),
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn scalar_arg(&self, e: &Expr, t: i64) -> Result<f64> {
@@ -254,7 +284,7 @@ impl Evaluator<'_> {
             let range = ms.range.as_millis() as i64;
             let end = t - offset_ms(&ms.vs);
             let mut out = Vec::new();
-            for s in self.range(&ms.vs, range, t) {
+            for s in self.range(&ms.vs, range, t)? {
                 let value = match name {
                     "rate" | "increase" | "delta" => functions::extrapolated(
                         &s.points,

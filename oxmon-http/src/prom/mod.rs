@@ -242,9 +242,12 @@ async fn query(
         None => state.clock.now_ms(),
     };
     let data = load::load(&state, &expr, t, t).await?;
-    let value = eval::Evaluator { data: &data }
-        .eval(&expr, t)
-        .map_err(PromError::execution)?;
+    let value = off_the_runtime(move || {
+        eval::Evaluator::new(&data)
+            .eval(&expr, t)
+            .map_err(PromError::execution)
+    })
+    .await?;
     let ts = seconds(t);
     Ok(success(match value {
         Value::Scalar(v) => json!({"resultType": "scalar", "result": [ts, format_value(v)]}),
@@ -309,11 +312,37 @@ async fn query_range(
         ));
     }
     let data = load::load(&state, &expr, start, end).await?;
-    let evaluator = eval::Evaluator { data: &data };
+    let out = off_the_runtime(move || evaluate_range(&expr, &data, start, end, step)).await?;
+    Ok(success(
+        json!({"resultType": "matrix", "result": out.iter().map(|(labels, points)| json!({
+        "metric": labels_json(labels),
+        "values": points.iter().map(|(t, v)| json!([seconds(*t), format_value(*v)])).collect::<Vec<_>>(),
+    })).collect::<Vec<_>>()}),
+    ))
+}
+
+/// Runs CPU-bound evaluation on the blocking pool, not on a runtime worker.
+async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, PromError> + Send + 'static,
+) -> Result<T, PromError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| PromError::unavailable(e.to_string()))?
+}
+
+/// A range query's result: every step from `start` to `end`.
+fn evaluate_range(
+    expr: &promql_parser::parser::Expr,
+    data: &std::collections::HashMap<String, Vec<value::Series>>,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<BTreeMap<PromLabels, Vec<(i64, f64)>>, PromError> {
+    let evaluator = eval::Evaluator::new(data);
     let mut out: BTreeMap<PromLabels, Vec<(i64, f64)>> = BTreeMap::new();
     let mut t = start;
     while t <= end {
-        match evaluator.eval(&expr, t).map_err(PromError::execution)? {
+        match evaluator.eval(expr, t).map_err(PromError::execution)? {
             Value::Scalar(v) => out.entry(PromLabels::new()).or_default().push((t, v)),
             Value::Vector(v) => {
                 check_unique(v.iter().map(|e| &e.labels))?;
@@ -334,12 +363,7 @@ async fn query_range(
         }
         t += step;
     }
-    Ok(success(
-        json!({"resultType": "matrix", "result": out.iter().map(|(labels, points)| json!({
-        "metric": labels_json(labels),
-        "values": points.iter().map(|(t, v)| json!([seconds(*t), format_value(*v)])).collect::<Vec<_>>(),
-    })).collect::<Vec<_>>()}),
-    ))
+    Ok(out)
 }
 
 /// The series matching the `match[]` selectors (all of them without one).
