@@ -643,13 +643,15 @@ impl AlertEngine {
         } else {
             Vec::new()
         };
+        let sources = self.inhibition.index(&facts);
+        let by_id: FxHashMap<&str, &Facts<'_>> = facts.iter().map(|f| (f.id.as_str(), f)).collect();
         let mut active: Vec<ActiveAlert> = self
             .firing()
             .map(|(rule, target, f)| {
                 let rule = &self.rules[rule as usize];
                 let mut alert = active_alert(rule, target.key(), f);
-                if let Some(me) = facts.iter().find(|x| x.id == alert.id) {
-                    alert.inhibited_by = self.inhibition.inhibitor(me, &facts).map(str::to_owned);
+                if let Some(me) = by_id.get(alert.id.as_str()) {
+                    alert.inhibited_by = self.inhibition.inhibitor(me, &sources).map(str::to_owned);
                 }
                 alert
             })

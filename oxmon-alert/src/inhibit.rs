@@ -81,6 +81,15 @@ struct Compiled {
     equal: Vec<String>,
 }
 
+/// The firing alerts indexed for inhibition: the built-ins and entries
+/// whose `equal` names `agent` look only at the target's agent; entries
+/// across agents at the few alerts matching their `source`. A search is
+/// then as long as one agent's alerts, not the whole fleet's.
+pub(crate) struct Sources<'f, 'r> {
+    by_agent: FxHashMap<&'f str, Vec<&'f Facts<'r>>>,
+    across: Vec<&'f Facts<'r>>,
+}
+
 /// The inhibition rules of an engine and what they hold back.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Inhibition {
@@ -124,14 +133,41 @@ impl Inhibition {
         self.held = old.held;
     }
 
-    /// The id of an alert among `firing` that inhibits `target`, if any.
+    /// The firing alerts as inhibition searches them (see [`Sources`]).
+    pub(crate) fn index<'f, 'r>(&self, firing: &'f [Facts<'r>]) -> Sources<'f, 'r> {
+        let mut sources = Sources {
+            by_agent: FxHashMap::default(),
+            across: Vec::new(),
+        };
+        for f in firing {
+            sources
+                .by_agent
+                .entry(f.key.agent_id.as_str())
+                .or_default()
+                .push(f);
+            let across_agents = self
+                .rules
+                .iter()
+                .any(|r| !r.equal.iter().any(|l| l == "agent") && r.source.matches(f));
+            if across_agents {
+                sources.across.push(f);
+            }
+        }
+        sources
+    }
+
+    /// The id of a firing alert that inhibits `target`, if any.
     pub(crate) fn inhibitor<'f>(
         &self,
         target: &Facts<'_>,
-        firing: &'f [Facts<'_>],
+        sources: &Sources<'f, '_>,
     ) -> Option<&'f str> {
-        firing
-            .iter()
+        sources
+            .by_agent
+            .get(target.key.agent_id.as_str())
+            .into_iter()
+            .flatten()
+            .chain(sources.across.iter())
             .find(|source| source.id != target.id && self.inhibits(source, target))
             .map(|source| source.id.as_str())
     }
@@ -170,6 +206,7 @@ impl Inhibition {
     ) -> Vec<AlertEvent> {
         let by_id: FxHashMap<&str, &Facts<'_>> =
             firing.iter().map(|f| (f.id.as_str(), f)).collect();
+        let sources = self.index(firing);
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             let id = crate::transition::alert_id(&e.rule, &e.series);
@@ -177,7 +214,7 @@ impl Inhibition {
                 AlertStatus::Firing => {
                     let inhibited = by_id
                         .get(id.as_str())
-                        .is_some_and(|f| self.inhibitor(f, firing).is_some());
+                        .is_some_and(|f| self.inhibitor(f, &sources).is_some());
                     if inhibited {
                         self.held.insert(id, ());
                     } else {
@@ -197,7 +234,7 @@ impl Inhibition {
             match by_id.get(id.as_str()) {
                 // Ended without a resolution event (a rule withdrawn).
                 None => {}
-                Some(f) if self.inhibitor(f, firing).is_some() => {
+                Some(f) if self.inhibitor(f, &sources).is_some() => {
                     self.held.insert(id, ());
                 }
                 Some(f) => out.push(lifted(f, now_ms)),

@@ -640,3 +640,47 @@ silence_secs = 0
     assert_eq!(notified.len(), 3, "{notified:?}");
     assert_eq!(notified[2], (AlertStatus::Firing, "no-cpu".to_owned()));
 }
+
+#[test]
+fn an_inhibit_entry_across_agents_holds_back_the_others_alerts() {
+    // The gateway is down: the hosts behind it are not to page.
+    let text = r#"
+[[alert.rules]]
+name = "hot"
+type = "threshold"
+metric = "cpu.usage"
+operator = ">"
+value = 90.0
+silence_secs = 0
+
+[[alert.inhibit]]
+source = { agent = "gateway" }
+target = { agent = "web-*" }
+"#;
+    let config = ServerConfig::from_toml(text, "t").unwrap().alert;
+    let mut e = AlertEngine::from_config(&config.rules, EngineOptions::default()).unwrap();
+    e.set_inhibition(&config).unwrap();
+    let mut events = Vec::new();
+    for agent in ["gateway", "web-1", "web-2", "db-1"] {
+        e.observe_batch(&batch(agent, "cpu.usage", T0, 95.0), &mut events);
+    }
+    let mut notified: Vec<String> = e
+        .notifiable(&events, T0)
+        .into_iter()
+        .map(|ev| ev.series.agent_id)
+        .collect();
+    notified.sort();
+    assert_eq!(notified, ["db-1", "gateway"]);
+    let gateway = e
+        .active()
+        .into_iter()
+        .find(|a| a.series.agent_id == "gateway")
+        .unwrap();
+    let inhibited: Vec<String> = e
+        .active()
+        .into_iter()
+        .filter(|a| a.inhibited_by.as_deref() == Some(gateway.id.as_str()))
+        .map(|a| a.series.agent_id)
+        .collect();
+    assert_eq!(inhibited, ["web-1", "web-2"]);
+}
