@@ -408,6 +408,9 @@ async fn query_figures_side_by_side_with_prometheus() {
             store.append_samples(agent, samples).await.unwrap();
         }
     }
+    // A past day, compacted into chunks as the store's maintenance does a
+    // few minutes after the samples arrive.
+    store.compact(T0 + 2 * 86_400 * S).await.unwrap();
     let f = common::fixture().await;
     let state = f.state.with_metrics(store as Arc<dyn MetricStore>);
     let jwt = common::token(&state).await;
