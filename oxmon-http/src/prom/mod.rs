@@ -312,13 +312,53 @@ async fn query_range(
         ));
     }
     let data = load::load(&state, &expr, start, end).await?;
-    let out = off_the_runtime(move || evaluate_range(&expr, &data, start, end, step)).await?;
-    Ok(success(
-        json!({"resultType": "matrix", "result": out.iter().map(|(labels, points)| json!({
-        "metric": labels_json(labels),
-        "values": points.iter().map(|(t, v)| json!([seconds(*t), format_value(*v)])).collect::<Vec<_>>(),
-    })).collect::<Vec<_>>()}),
-    ))
+    let body = off_the_runtime(move || {
+        evaluate_range(&expr, &data, start, end, step).map(|out| matrix_body(&out))
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// A range query's answer, written straight to text: a day of points
+/// per series is tens of thousands of small values, not worth a tree of
+/// JSON values first.
+fn matrix_body(out: &BTreeMap<PromLabels, Vec<(i64, f64)>>) -> String {
+    use std::fmt::Write as _;
+    let points: usize = out.values().map(Vec::len).sum();
+    let mut s = String::with_capacity(128 + out.len() * 64 + points * 28);
+    s.push_str(r#"{"status":"success","data":{"resultType":"matrix","result":["#);
+    for (i, (labels, points)) in out.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(r#"{"metric":"#);
+        s.push_str(&serde_json::to_string(labels).unwrap_or_else(|_| "{}".into()));
+        s.push_str(r#","values":["#);
+        for (j, (t, v)) in points.iter().enumerate() {
+            if j > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "[{},\"{}\"]", seconds_text(*t), format_value(*v));
+        }
+        s.push_str("]}");
+    }
+    s.push_str("]}}");
+    s
+}
+
+/// Milliseconds as Prometheus writes a timestamp: seconds, with the
+/// fraction only when there is one (`1435781460`, `1435781451.781`).
+fn seconds_text(ms: i64) -> String {
+    let sign = if ms < 0 { "-" } else { "" };
+    let abs = ms.unsigned_abs();
+    let (secs, frac) = (abs / 1000, abs % 1000);
+    if frac == 0 {
+        format!("{sign}{secs}")
+    } else {
+        format!("{sign}{secs}.{frac:03}")
+            .trim_end_matches('0')
+            .to_owned()
+    }
 }
 
 /// Runs CPU-bound evaluation on the blocking pool, not on a runtime worker.
@@ -457,4 +497,31 @@ async fn buildinfo(_who: PromCaller) -> Response {
         "buildDate": "",
         "goVersion": "",
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_written_as_prometheus_writes_them() {
+        assert_eq!(seconds_text(1_435_781_460_000), "1435781460");
+        assert_eq!(seconds_text(1_435_781_451_781), "1435781451.781");
+        assert_eq!(seconds_text(1_500), "1.5");
+        assert_eq!(seconds_text(-1_500), "-1.5");
+        assert_eq!(seconds_text(-20), "-0.02");
+        assert_eq!(seconds_text(0), "0");
+        let mut out = BTreeMap::new();
+        out.insert(
+            PromLabels::from([("a\"b".to_owned(), "x\ny".to_owned())]),
+            vec![(1_000, 0.5), (2_500, f64::NAN)],
+        );
+        let body: serde_json::Value = serde_json::from_str(&matrix_body(&out)).unwrap();
+        assert_eq!(
+            body,
+            json!({"status": "success", "data": {"resultType": "matrix", "result": [
+                {"metric": {"a\"b": "x\ny"}, "values": [[1, "0.5"], [2.5, "NaN"]]}
+            ]}})
+        );
+    }
 }
