@@ -11,7 +11,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use oxmon::core::config::{AgentConfig, ServerConfig};
 use oxmon::core::{Clock, Labels, MetricBatch, Sample, SystemClock, Transport};
@@ -44,6 +43,15 @@ async fn start_server_with(dir: &Path, extra: &str) -> Server {
     );
     let config = ServerConfig::from_toml(&toml, "server.toml").unwrap();
     Server::start(config, Arc::new(SystemClock)).await.unwrap()
+}
+
+/// Waits until `url` answers a non-empty list (at most 30 s).
+async fn until_listed(http: &reqwest::Client, url: &str, jwt: &str) {
+    support::eventually(url, 30, || async {
+        let (_, list) = support::json_call(http, reqwest::Method::GET, url, Some(jwt), None).await;
+        list.as_array().is_some_and(|a| !a.is_empty()).then_some(())
+    })
+    .await;
 }
 
 /// A gRPC agent whose disk label and CPU series carry the probe.
@@ -98,20 +106,8 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
     send_probe(&server).await;
     // The local agent's first report is in before the console looks.
     let jwt = support::attack::login(&base, PASSWORD).await;
-    for _ in 0..200 {
-        let (_, latest) = support::json_call(
-            &http,
-            reqwest::Method::GET,
-            format!("{base}/v1/agents/{HOST}/latest?metric=cpu.usage"),
-            Some(&jwt),
-            None,
-        )
-        .await;
-        if latest.as_array().is_some_and(|a| !a.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let latest = format!("{base}/v1/agents/{HOST}/latest?metric=cpu.usage");
+    until_listed(&http, &latest, &jwt).await;
 
     let driver = Driver::start(&dir.path().join("chromium")).await;
     driver.go(&format!("{base}/#/login")).await;
@@ -293,20 +289,7 @@ async fn the_console_logs_in_shows_the_fleet_and_charts_and_never_runs_agent_tex
     assert_eq!(status, 201);
     send_probe(&server).await;
     // The alert task evaluates the batch after its ack: wait until it fires.
-    for _ in 0..200 {
-        let (_, active) = support::json_call(
-            &http,
-            reqwest::Method::GET,
-            format!("{base}/v1/alerts/active"),
-            Some(&login),
-            None,
-        )
-        .await;
-        if active.as_array().is_some_and(|a| !a.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_listed(&http, &format!("{base}/v1/alerts/active"), &login).await;
     driver.go(&format!("{base}/#/alerts")).await;
     driver
         .wait_for(

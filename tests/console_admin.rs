@@ -222,16 +222,11 @@ async fn the_console_administers_rules_channels_silences_users_tokens_and_settin
     driver
         .click(&format!("{row} select option[value=\"operator\"]"))
         .await;
-    let mut promoted = false;
-    for _ in 0..100 {
+    support::eventually("the role changed from the list", 10, || async {
         let users = server.get("/v1/users").await;
-        if named(&users, "username", "viewer1")["role"] == "operator" {
-            promoted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(promoted, "the role changed from the list");
+        (named(&users, "username", "viewer1")["role"] == "operator").then_some(())
+    })
+    .await;
     driver.screenshot("users").await;
 
     // API tokens: shown once, working, never listed.
