@@ -47,6 +47,11 @@ pub(crate) struct Absence {
     /// The `agent_offline` rules.
     offline: Vec<u32>,
     alerts: FxHashMap<(u32, SeriesKey), AlertState>,
+    /// The agents the whitelist lists now (`set_expected`).
+    listed: FxHashSet<String>,
+    /// Agents whose offline alert was resolved by hand: not expected
+    /// again (by the whitelist) until they report.
+    gone: FxHashSet<String>,
 }
 
 impl Absence {
@@ -78,6 +83,8 @@ impl Absence {
     /// of the rules `kept` maps (old index to new).
     pub(crate) fn inherit(&mut self, old: Absence, kept: &FxHashMap<u32, u32>) {
         self.agents = old.agents;
+        self.listed = old.listed;
+        self.gone = old.gone;
         for (rule, watched) in old.watched {
             if let Some(new) = kept.get(&rule)
                 && self.watched.contains_key(new)
@@ -106,17 +113,27 @@ impl Absence {
     /// never reported and is no longer listed is forgotten.
     pub(crate) fn set_expected<'a>(&mut self, expected: impl IntoIterator<Item = (&'a str, i64)>) {
         let listed: FxHashMap<&str, i64> = expected.into_iter().collect();
-        let gone: Vec<Box<str>> = self
-            .agents
+        // Removed from the whitelist, or never reported and not listed.
+        let mut unlisted: Vec<String> = self
+            .listed
             .iter()
-            .filter(|(agent, seen)| seen.last_ms.is_none() && !listed.contains_key(&***agent))
-            .map(|(agent, _)| agent.clone())
+            .filter(|a| !listed.contains_key(a.as_str()))
+            .cloned()
             .collect();
-        for agent in gone {
+        unlisted.extend(
+            self.agents
+                .iter()
+                .filter(|(agent, seen)| seen.last_ms.is_none() && !listed.contains_key(&***agent))
+                .map(|(agent, _)| agent.to_string()),
+        );
+        for agent in unlisted {
             self.forget(&agent);
         }
+        self.listed = listed.keys().map(|a| (*a).to_owned()).collect();
         for (agent, since_ms) in listed {
-            self.expect(agent, since_ms);
+            if !self.gone.contains(agent) {
+                self.expect(agent, since_ms);
+            }
         }
     }
 
@@ -138,6 +155,9 @@ impl Absence {
         at_ms: i64,
         out: &mut Vec<AlertEvent>,
     ) {
+        if !self.gone.is_empty() {
+            self.gone.remove(agent);
+        }
         match self.agents.get_mut(agent) {
             Some(seen) => {
                 if seen.last_ms.is_some_and(|l| l >= at_ms) {
@@ -249,7 +269,7 @@ impl Absence {
                 if !r.pattern.matches(agent) {
                     continue;
                 }
-                let key = SeriesKey::new(&**agent, OFFLINE_METRIC, Labels::new());
+                let key = || SeriesKey::new(&**agent, OFFLINE_METRIC, Labels::new());
                 let from = seen.last_ms.unwrap_or(seen.since_ms);
                 judge(
                     &mut self.alerts,
@@ -280,7 +300,7 @@ impl Absence {
                     &mut self.alerts,
                     r,
                     rule,
-                    key.clone(),
+                    || key.clone(),
                     Some(last),
                     last,
                     after_ms,
@@ -296,7 +316,7 @@ impl Absence {
                 {
                     continue;
                 }
-                let key = SeriesKey::new(&**agent, r.metric.clone(), wanted.clone());
+                let key = || SeriesKey::new(&**agent, r.metric.clone(), wanted.clone());
                 judge(
                     &mut self.alerts,
                     r,
@@ -337,7 +357,10 @@ impl Absence {
     /// series is not asked for it again.
     pub(crate) fn dismiss(&mut self, rules: &[Rule], rule: u32, key: &SeriesKey) {
         match rules.get(rule as usize).map(|r| &r.logic) {
-            Some(Logic::Offline { .. }) => self.forget(&key.agent_id),
+            Some(Logic::Offline { .. }) => {
+                self.forget(&key.agent_id);
+                self.gone.insert(key.agent_id.clone());
+            }
             Some(Logic::Absent { .. }) => {
                 if let Some(w) = self.watched.get_mut(&rule) {
                     w.series.remove(key);
@@ -384,7 +407,7 @@ fn judge(
     alerts: &mut FxHashMap<(u32, SeriesKey), AlertState>,
     rule: &Rule,
     index: u32,
-    key: SeriesKey,
+    key: impl FnOnce() -> SeriesKey,
     last_ms: Option<i64>,
     from_ms: i64,
     after_ms: i64,
@@ -395,6 +418,9 @@ fn judge(
     if silent_ms < after_ms {
         return;
     }
+    // Built only for what is silent: a tick over a healthy fleet allocates
+    // nothing.
+    let key = key();
     let hit = Hit {
         severity: rule.severity,
         value: silent_ms as f64 / 1000.0,
@@ -418,8 +444,8 @@ fn judge(
     );
 }
 
-/// Ends the alert of `rule` on `key`, if it fires, at `at_ms`; whether it
-/// fired.
+/// Ends the alert of `rule` on `key`, if it fires, at `at_ms` (unless its
+/// `keep_firing_secs` holds it); whether it ended.
 fn clear(
     alerts: &mut FxHashMap<(u32, SeriesKey), AlertState>,
     rules: &[Rule],
@@ -441,8 +467,9 @@ fn clear(
         0.0,
         out,
     );
+    let ended = fired && alert.firing.is_none();
     if alert.firing.is_none() {
         alerts.remove(&entry);
     }
-    fired
+    ended
 }

@@ -426,6 +426,7 @@ impl AlertEngine {
     /// [`AlertEngine::observe_batch_at`] for reports at their arrival).
     pub fn observe(&mut self, agent_id: &str, sample: &Sample, out: &mut Vec<AlertEvent>) {
         if self.absence.is_active() {
+            let before = out.len();
             let at = match self.arrival_ms {
                 Some(at) => at,
                 None => {
@@ -442,6 +443,7 @@ impl AlertEngine {
                 at,
                 out,
             );
+            self.stats.events += (out.len() - before) as u64;
         }
         // Fast path: a metric no rule watches costs one lookup, no allocation.
         let known = self.index.get(&sample.metric, agent_id, &sample.labels);
@@ -473,8 +475,7 @@ impl AlertEngine {
         out: &mut Vec<AlertEvent>,
     ) {
         // Known even without absence rules, for those added later.
-        self.absence
-            .agent_reported(&self.rules, &batch.agent_id, arrived_ms, out);
+        self.agent_seen(&batch.agent_id, arrived_ms, out);
         self.arrival_ms = Some(arrived_ms);
         self.observe_batch(batch, out);
         self.arrival_ms = None;
@@ -498,8 +499,10 @@ impl AlertEngine {
     /// `agent_id` last reported at `at_ms` (known from storage after a
     /// restart, for example): absence rules count its silence from then.
     pub fn agent_seen(&mut self, agent_id: &str, at_ms: i64, out: &mut Vec<AlertEvent>) {
+        let before = out.len();
         self.absence
             .agent_reported(&self.rules, agent_id, at_ms, out);
+        self.stats.events += (out.len() - before) as u64;
     }
 
     /// `agent_id` is expected to report from `since_ms` on (whitelisted):

@@ -11,7 +11,7 @@
 
 use oxmon_core::config::{AlertConfig, InhibitRule};
 use oxmon_core::{AlertEvent, AlertStatus, SeriesKey, Severity};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Error, Result};
 use crate::rule::{Logic, Rule};
@@ -97,7 +97,7 @@ pub(crate) struct Inhibition {
     critical_inhibits_warning: bool,
     offline_inhibits_agent: bool,
     /// Alerts whose firing notification was held back, by alert id.
-    held: FxHashMap<String, ()>,
+    held: FxHashSet<String>,
 }
 
 impl Inhibition {
@@ -119,7 +119,7 @@ impl Inhibition {
             rules,
             critical_inhibits_warning: config.critical_inhibits_warning,
             offline_inhibits_agent: config.offline_inhibits_agent,
-            held: FxHashMap::default(),
+            held: FxHashSet::default(),
         })
     }
 
@@ -216,7 +216,7 @@ impl Inhibition {
                         .get(id.as_str())
                         .is_some_and(|f| self.inhibitor(f, &sources).is_some());
                     if inhibited {
-                        self.held.insert(id, ());
+                        self.held.insert(id);
                     } else {
                         self.held.remove(&id);
                         out.push(e.clone());
@@ -224,18 +224,18 @@ impl Inhibition {
                 }
                 AlertStatus::Resolved => {
                     // Never notified: its resolution is not either.
-                    if self.held.remove(&id).is_none() {
+                    if !self.held.remove(&id) {
                         out.push(e.clone());
                     }
                 }
             }
         }
-        for (id, ()) in std::mem::take(&mut self.held) {
+        for id in std::mem::take(&mut self.held) {
             match by_id.get(id.as_str()) {
                 // Ended without a resolution event (a rule withdrawn).
                 None => {}
                 Some(f) if self.inhibitor(f, &sources).is_some() => {
-                    self.held.insert(id, ());
+                    self.held.insert(id);
                 }
                 Some(f) => out.push(lifted(f, now_ms)),
             }

@@ -684,3 +684,43 @@ target = { agent = "web-*" }
         .collect();
     assert_eq!(inhibited, ["web-1", "web-2"]);
 }
+
+#[test]
+fn the_whitelist_decides_who_is_expected_and_a_dismissed_agent_stays_dismissed() {
+    let mut e = engine(OFFLINE);
+    let mut out = Vec::new();
+    e.set_expected_agents([("web-1", T0), ("web-2", T0)]);
+    e.agent_seen("web-1", T0, &mut out);
+    e.tick(T0 + 60 * S, &mut out);
+    assert_eq!(e.active().len(), 2, "both silent");
+    // web-1 resolved by hand (gone for good): the whitelist, read again,
+    // does not bring it back.
+    let id = e
+        .active()
+        .into_iter()
+        .find(|a| a.series.agent_id == "web-1")
+        .unwrap()
+        .id;
+    assert!(e.resolve_by_hand(&id, "alice", T0 + 61 * S, &mut out));
+    e.set_expected_agents([("web-1", T0), ("web-2", T0)]);
+    out.clear();
+    e.tick(T0 + 120 * S, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(e.active().len(), 1);
+    // web-2 removed from the whitelist: no longer expected, its alert ends.
+    e.set_expected_agents([("web-1", T0)]);
+    assert!(e.active().is_empty());
+    e.tick(T0 + 180 * S, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    // Reporting again, web-1 is watched again.
+    e.observe_batch_at(
+        &batch("web-1", "cpu.usage", T0 + 200 * S, 1.0),
+        T0 + 200 * S,
+        &mut out,
+    );
+    e.tick(T0 + 260 * S, &mut out);
+    assert_eq!(
+        brief(&out),
+        [(AlertStatus::Firing, "web-1".to_owned(), T0 + 260 * S)]
+    );
+}

@@ -118,9 +118,7 @@ impl Rule {
                 ref labels,
             } => Logic::Absent {
                 after_ms: secs(after_secs),
-                labels: labels
-                    .iter()
-                    .fold(Labels::new(), |l, (k, v)| l.with(k.clone(), v.clone())),
+                labels: Labels::from(labels.clone()),
             },
             _ => {
                 return Err(Error::InvalidRule {

@@ -120,7 +120,7 @@ impl Detail {
                 offline,
             } => {
                 let subject = if *offline {
-                    format!("agent {}", what.split('/').next().unwrap_or(what))
+                    format!("agent {}", offline_agent(what))
                 } else {
                     what.to_owned()
                 };
@@ -138,6 +138,14 @@ impl Detail {
             }
         }
     }
+}
+
+/// The agent of an `agent_offline` alert from its rendered key
+/// (`<agent>/agent.offline`; an agent id may itself hold a `/`).
+pub(crate) fn offline_agent(what: &str) -> &str {
+    what.strip_suffix(oxmon_core::config::AGENT_OFFLINE_METRIC)
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or(what)
 }
 
 /// A breach as the engine sees it.

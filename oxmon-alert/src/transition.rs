@@ -325,7 +325,7 @@ fn resolved_message(rule: &Rule, what: &str, value: f64) -> String {
     match (&rule.logic, rule.threshold()) {
         (Logic::Offline { .. }, _) => format!(
             "agent {}: reporting again",
-            what.split('/').next().unwrap_or(what)
+            crate::tracker::offline_agent(what)
         ),
         (Logic::Absent { .. }, _) => format!("{what}: reporting again"),
         (Logic::Trend { .. }, Some(t)) => format!(

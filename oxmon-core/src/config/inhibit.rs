@@ -10,10 +10,6 @@ use serde::{Deserialize, Serialize};
 use super::rules::validate_glob;
 use super::{ConfigError, Ctx};
 
-/// The labels an alert has for inhibition matchers, besides its series'
-/// own labels (`mount`, `interface`, ...), which they take precedence over.
-pub const ALERT_LABELS: [&str; 5] = ["rule", "type", "agent", "metric", "severity"];
-
 /// One `[[alert.inhibit]]` entry, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -31,7 +31,7 @@ pub use agent::{AgentConfig, Backend, CollectorsConfig, MAX_AGENT_ID_LEN, valida
 pub use auth::AuthConfig;
 pub use channel::ChannelConfig;
 pub use custom_rule::CustomRule;
-pub use inhibit::{ALERT_LABELS, InhibitRule};
+pub use inhibit::InhibitRule;
 pub use log::{LogConfig, LogFormat, validate_log_filter};
 pub use notification::{GroupBy, NotificationConfig, parse_channel};
 pub use rules::{
