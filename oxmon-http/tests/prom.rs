@@ -153,6 +153,12 @@ async fn promql_over_oxmon_names_answers_as_prometheus_does() {
         "54"
     );
     assert_eq!(q("deriv(cpu_usage{agent=\"web-2\"}[2m])").await[0].1, "0.2");
+    // One selector bare and with a range: the range reads its 8 minutes
+    // (the average of 12 to 60 is 36), not the bare one's lookback.
+    assert_eq!(
+        q("cpu_usage{agent=\"web-1\"} - avg_over_time(cpu_usage{agent=\"web-1\"}[8m])").await[0].1,
+        "24"
+    );
     assert_eq!(
         q("predict_linear(cpu_usage{agent=\"web-1\"}[2m], 60)").await[0].1,
         "66"
@@ -283,7 +289,22 @@ async fn authentication_and_hostile_queries_are_refused_in_the_envelope() {
     ] {
         let (status, body) = send(&state, "GET", "/api/v1/query?query=1", auth, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(
+            body["errorType"], "unauthorized",
+            "in Prometheus's envelope: {body}"
+        );
     }
+    // An offset past any time there is: nothing, not an error.
+    let (status, body) = send(
+        &state,
+        "GET",
+        "/api/v1/query?query=cpu_usage%20offset%204294967295y",
+        Some(format!("Bearer {jwt}")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["result"], json!([]));
     // Basic with an API token as the password: what Grafana sends.
     let (status, made) = common::call(
         &state,
@@ -336,6 +357,10 @@ async fn authentication_and_hostile_queries_are_refused_in_the_envelope() {
             "bad_data",
         ),
         ("/api/v1/series?match[]=sum(cpu_usage)", "bad_data"),
+        // The parser panics on this one; it is a parse error here.
+        ("/api/v1/query?query=cpu_usage%5B1e30%5D", "bad_data"),
+        // A range longer than 31 days, in an instant query too.
+        ("/api/v1/query?query=rate(cpu_usage%5B3650d%5D)", "bad_data"),
     ];
     for (uri, kind) in refused {
         let (status, body) = send(&state, "GET", uri, bearer(), None).await;

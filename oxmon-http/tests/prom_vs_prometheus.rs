@@ -294,6 +294,8 @@ const INSTANT: &[&str] = &[
     "scalar(cpu_usage)",
     "timestamp(cpu_usage)",
     "sum(cpu_usage) / count(cpu_usage)",
+    "cpu_usage - avg_over_time(cpu_usage[30m])",
+    "rate(network_bytes_recv[1m]) / rate(network_bytes_recv[30m])",
     "1 + 2 * 3",
     "label_replace(cpu_usage, \"host\", \"node-$1\", \"agent\", \"a(.*)\")",
     "label_replace(cpu_usage, \"agent\", \"\", \"agent\", \"a1\")",

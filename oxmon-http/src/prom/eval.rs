@@ -27,9 +27,14 @@ pub(crate) fn selector_key(vs: &VectorSelector) -> String {
 pub(crate) fn offset_ms(vs: &VectorSelector) -> i64 {
     match &vs.offset {
         None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        Some(Offset::Pos(d)) => millis(*d),
+        Some(Offset::Neg(d)) => -millis(*d),
     }
+}
+
+/// A duration of the query in ms, saturating (`x[4294967295y]` parses).
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Every selector of `expr` with the span before an evaluation time it
@@ -43,7 +48,7 @@ pub(crate) fn selectors(expr: &Expr, out: &mut Vec<(VectorSelector, i64)>) -> Re
         }
         Expr::MatrixSelector(MatrixSelector { vs, range }) => {
             check_at(vs)?;
-            out.push((vs.clone(), range.as_millis() as i64));
+            out.push((vs.clone(), millis(*range)));
         }
         Expr::Aggregate(a) => {
             selectors(&a.expr, out)?;
@@ -133,11 +138,9 @@ impl<'a> Evaluator<'a> {
                 other => Err(format!("unary minus of a {}", other.kind())),
             },
             Expr::VectorSelector(vs) => Ok(Value::Vector(self.instant(vs, t)?)),
-            Expr::MatrixSelector(ms) => Ok(Value::Matrix(self.range(
-                &ms.vs,
-                ms.range.as_millis() as i64,
-                t,
-            )?)),
+            Expr::MatrixSelector(ms) => {
+                Ok(Value::Matrix(self.range(&ms.vs, millis(ms.range), t)?))
+            }
             Expr::Call(c) => self.call(c, t),
             Expr::Aggregate(a) => self.aggregate(a, t),
             Expr::Binary(b) => self.binary(b, t),
@@ -154,7 +157,7 @@ impl<'a> Evaluator<'a> {
 
     /// Each series' newest sample within the lookback before `t`.
     fn instant(&self, vs: &VectorSelector, t: i64) -> Result<Vec<Element>> {
-        let at = t - offset_ms(vs);
+        let at = t.saturating_sub(offset_ms(vs));
         let series = self.series_of(vs);
         self.spend(series.len())?;
         Ok(series
@@ -162,7 +165,7 @@ impl<'a> Evaluator<'a> {
             .filter_map(|s| {
                 let end = s.points.partition_point(|p| p.0 <= at);
                 let &(ts, value) = s.points[..end].last()?;
-                (ts >= at - LOOKBACK_MS).then(|| Element {
+                (ts >= at.saturating_sub(LOOKBACK_MS)).then(|| Element {
                     labels: s.labels.clone(),
                     value,
                     ts,
@@ -173,10 +176,12 @@ impl<'a> Evaluator<'a> {
 
     /// Each series' samples in `[t - range, t]` (offset applied).
     fn range(&self, vs: &VectorSelector, range: i64, t: i64) -> Result<Vec<Series>> {
-        let end_t = t - offset_ms(vs);
+        let end_t = t.saturating_sub(offset_ms(vs));
         let mut out = Vec::new();
         for s in self.series_of(vs) {
-            let from = s.points.partition_point(|p| p.0 < end_t - range);
+            let from = s
+                .points
+                .partition_point(|p| p.0 < end_t.saturating_sub(range));
             let to = s.points.partition_point(|p| p.0 <= end_t);
             self.spend(to.saturating_sub(from) + 1)?;
             if from < to {
@@ -281,14 +286,14 @@ impl<'a> Evaluator<'a> {
             let Expr::MatrixSelector(ms) = matrix_arg else {
                 return Err(format!("{name}: expected a range vector selector"));
             };
-            let range = ms.range.as_millis() as i64;
-            let end = t - offset_ms(&ms.vs);
+            let range = millis(ms.range);
+            let end = t.saturating_sub(offset_ms(&ms.vs));
             let mut out = Vec::new();
             for s in self.range(&ms.vs, range, t)? {
                 let value = match name {
                     "rate" | "increase" | "delta" => functions::extrapolated(
                         &s.points,
-                        end - range,
+                        end.saturating_sub(range),
                         end,
                         name != "delta",
                         name == "rate",

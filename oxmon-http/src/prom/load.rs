@@ -133,16 +133,24 @@ pub(crate) async fn load(
         .map_err(|_| PromError::unavailable("no metric store on this server"))?;
     let catalog = catalog(state).await?;
     let (mut series_count, mut samples) = (0usize, 0usize);
+    // One read per selector text: `x` and `x[1h]` share a key and so the
+    // widest span of the two.
+    let mut widest: BTreeMap<String, (VectorSelector, i64)> = BTreeMap::new();
     for (vs, span) in wanted {
-        let key = eval::selector_key(&vs);
-        if data.contains_key(&key) {
-            continue;
+        if span > super::MAX_RANGE_MS {
+            return Err(PromError::bad_data(format!(
+                "the range of `{vs}` is longer than 31 days"
+            )));
         }
+        let entry = widest.entry(eval::selector_key(&vs)).or_insert((vs, span));
+        entry.1 = entry.1.max(span);
+    }
+    for (key, (vs, span)) in widest {
         let offset = offset_ms(&vs);
-        let (from, to) = (start - offset - span, end - offset);
-        if to - from > super::MAX_RANGE_MS + span {
-            return Err(PromError::bad_data("a selector reads more than 31 days"));
-        }
+        let (from, to) = (
+            start.saturating_sub(offset).saturating_sub(span),
+            end.saturating_sub(offset),
+        );
         // The selected series, by where they live.
         let mut by_metric: BTreeMap<(&str, &str), Vec<&Entry>> = BTreeMap::new();
         for e in catalog.iter().filter(|e| selects(&vs, &e.labels)) {

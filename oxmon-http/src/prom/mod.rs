@@ -33,7 +33,7 @@ use serde_json::{Value as Json_, json};
 use crate::auth::AuthUser;
 use crate::state::AppState;
 pub use load::CatalogCache;
-use value::{PromLabels, Value, format_value, seconds};
+use value::{PromLabels, Value, format_value};
 
 /// Most evaluation steps of one range query (Prometheus's limit).
 pub const MAX_STEPS: i64 = 11_000;
@@ -136,11 +136,15 @@ impl FromRequestParts<AppState> for PromCaller {
         } else {
             return Err(refuse("expected Bearer or Basic authorization"));
         };
-        state
-            .verify_token(&token)
-            .await
-            .map(PromCaller)
-            .map_err(IntoResponse::into_response)
+        match state.verify_token(&token).await {
+            Ok(who) => Ok(PromCaller(who)),
+            // The API's refusal, in Prometheus's envelope.
+            Err(e) => Err(if e.into_response().status() == StatusCode::UNAUTHORIZED {
+                refuse("invalid or expired token")
+            } else {
+                PromError::unavailable("credentials cannot be checked now").into_response()
+            }),
+        }
     }
 }
 
@@ -210,6 +214,13 @@ pub(crate) fn parse_duration(text: &str, what: &str) -> Result<i64, PromError> {
     Ok(total)
 }
 
+/// Parses PromQL; the parser panics on some input (`x[1e30]`), which is
+/// answered as the parse error it is.
+fn parse_promql(text: &str) -> Result<promql_parser::parser::Expr, String> {
+    std::panic::catch_unwind(|| promql_parser::parser::parse(text))
+        .unwrap_or_else(|_| Err("a duration or number out of range".to_owned()))
+}
+
 fn parse_query(p: &Params) -> Result<promql_parser::parser::Expr, PromError> {
     let text = param(p, "query")
         .ok_or_else(|| PromError::bad_data("invalid parameter \"query\": missing"))?;
@@ -218,8 +229,7 @@ fn parse_query(p: &Params) -> Result<promql_parser::parser::Expr, PromError> {
             "invalid parameter \"query\": longer than 16 KiB",
         ));
     }
-    promql_parser::parser::parse(text)
-        .map_err(|e| PromError::bad_data(format!("invalid parameter \"query\": {e}")))
+    parse_promql(text).map_err(|e| PromError::bad_data(format!("invalid parameter \"query\": {e}")))
 }
 
 fn labels_json(labels: &PromLabels) -> Json_ {
@@ -248,7 +258,7 @@ async fn query(
             .map_err(PromError::execution)
     })
     .await?;
-    let ts = seconds(t);
+    let ts = timestamp_json(t);
     Ok(success(match value {
         Value::Scalar(v) => json!({"resultType": "scalar", "result": [ts, format_value(v)]}),
         Value::String(s) => json!({"resultType": "string", "result": [ts, s]}),
@@ -260,7 +270,7 @@ async fn query(
         }
         Value::Matrix(m) => json!({"resultType": "matrix", "result": m.iter().map(|s| json!({
             "metric": labels_json(&s.labels),
-            "values": s.points.iter().map(|(t, v)| json!([seconds(*t), format_value(*v)])).collect::<Vec<_>>(),
+            "values": s.points.iter().map(|(t, v)| json!([timestamp_json(*t), format_value(*v)])).collect::<Vec<_>>(),
         })).collect::<Vec<_>>()}),
     }))
 }
@@ -346,6 +356,13 @@ fn matrix_body(out: &BTreeMap<PromLabels, Vec<(i64, f64)>>) -> String {
     s
 }
 
+/// A timestamp as a JSON number written as [`seconds_text`] writes it.
+fn timestamp_json(ms: i64) -> Json_ {
+    seconds_text(ms)
+        .parse::<serde_json::Number>()
+        .map_or(Json_::Null, Json_::Number)
+}
+
 /// Milliseconds as Prometheus writes a timestamp: seconds, with the
 /// fraction only when there is one (`1435781460`, `1435781451.781`).
 fn seconds_text(ms: i64) -> String {
@@ -419,7 +436,7 @@ async fn matching(state: &AppState, p: &Params) -> Result<Vec<PromLabels>, PromE
     }
     let mut parsed = Vec::new();
     for s in selectors {
-        match promql_parser::parser::parse(s) {
+        match parse_promql(s) {
             Ok(promql_parser::parser::Expr::VectorSelector(vs)) => parsed.push(vs),
             _ => {
                 return Err(PromError::bad_data(format!(

@@ -76,11 +76,6 @@ pub(crate) fn format_value(v: f64) -> String {
     }
 }
 
-/// Milliseconds as Prometheus's float seconds.
-pub(crate) fn seconds(ms: i64) -> f64 {
-    ms as f64 / 1000.0
-}
-
 /// The labels `by`/`on` keeps (`Include`) or `without`/`ignoring` leaves
 /// (`Exclude`, which also drops the metric name); `None` for no modifier.
 pub(crate) fn grouping(
@@ -122,6 +117,5 @@ mod tests {
         assert_eq!(format_value(1e21), "1000000000000000000000");
         assert_eq!(format_value(f64::NAN), "NaN");
         assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(seconds(1_500), 1.5);
     }
 }
