@@ -228,7 +228,8 @@ pub(super) async fn alert_task(task: AlertTask) {
             },
             _ = ticks.tick() => {
                 count += 1;
-                if count.is_multiple_of(WHITELIST_EVERY_TICKS) {
+                // Only absence rules need the whitelist.
+                if count.is_multiple_of(WHITELIST_EVERY_TICKS) && engine.locked().needs_ticks() {
                     expect_whitelisted(&engine, whitelist.as_ref()).await;
                 }
                 let now = clock.now_ms();

@@ -253,22 +253,21 @@ async fn cpu_trend(
             to_ms: now_ms,
         })
         .await?;
-    let mut sums = [(0.0_f64, 0_u32); TREND_BUCKETS];
-    for point in series
+    // The metrics route's bucket averages, each put in its slot.
+    let points = series
         .first()
         .map(|s| s.points.as_slice())
-        .unwrap_or_default()
-    {
-        let bucket = usize::try_from((point.timestamp_ms - from_ms) / TREND_BUCKET_MS)
-            .unwrap_or(0)
-            .min(TREND_BUCKETS - 1);
-        sums[bucket].0 += point.value;
-        sums[bucket].1 += 1;
+        .unwrap_or_default();
+    let mut trend = vec![None; TREND_BUCKETS];
+    for p in super::metrics::downsample(points, from_ms, TREND_BUCKET_MS) {
+        if let Some(slot) = usize::try_from((p.timestamp_ms - from_ms) / TREND_BUCKET_MS)
+            .ok()
+            .and_then(|i| trend.get_mut(i))
+        {
+            *slot = Some(p.value);
+        }
     }
-    Ok(sums
-        .iter()
-        .map(|&(sum, n)| (n > 0).then(|| sum / f64::from(n)))
-        .collect())
+    Ok(trend)
 }
 
 /// Default page size of `/v1/agents/{id}/latest`.
