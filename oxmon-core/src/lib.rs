@@ -10,6 +10,8 @@ pub mod config;
 mod error;
 pub mod manage;
 pub mod notify_history;
+pub mod pack;
+pub mod prom;
 mod rule;
 mod secret;
 mod store;
@@ -34,8 +36,9 @@ pub use error::{BoxError, Error, Result};
 pub use rule::{Breach, RuleEvaluator, RulePlugin, Verdict};
 pub use secret::Secret;
 pub use store::{
-    AlertPage, AlertQuery, AppendOutcome, LatestPage, LatestQuery, MAX_TIMESTAMP_MS, MetricStore,
-    MetricStoreExt, RangeQuery, RetentionReport, SeriesPoints, check_latest_query, validate_batch,
+    AlertPage, AlertQuery, AppendOutcome, Change, ChangeCursor, Changes, LatestPage, LatestQuery,
+    MAX_TIMESTAMP_MS, MetricStore, MetricStoreExt, RangeQuery, RetentionReport, SeriesPoints,
+    check_latest_query, validate_batch,
 };
 /// The TOML crate whose tables this crate's API takes (rule and channel
 /// settings, stored rule definitions), so users need no version of their own.

@@ -220,6 +220,75 @@ pub trait MetricStore: Send + Sync + std::fmt::Debug {
     /// whole partitions, so data up to one day older than the cutoff may stay;
     /// anything older than `cutoff_ms - DAY_MS` is gone afterwards.
     async fn apply_retention(&self, cutoff_ms: i64) -> Result<RetentionReport>;
+
+    /// Where `consumer` of the change log stands, as last committed (a
+    /// consumer the store has never seen starts at the log's end: it gets
+    /// what is stored from now on).
+    ///
+    /// The change log holds every stored batch, in the order stores
+    /// acknowledged them, for the consumers the store was opened with
+    /// (remote write destinations); a batch leaves it once every consumer
+    /// has committed past it, or with its partition at retention. Stores
+    /// without a change log keep this default.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidInput`] when the store keeps no change log or
+    /// `consumer` is not one of its consumers.
+    async fn change_cursor(&self, consumer: &str) -> Result<ChangeCursor> {
+        Err(no_change_log(consumer))
+    }
+
+    /// Batches stored after `after`, oldest first, up to about `max_samples`
+    /// samples (at least one batch when any is there), with the cursor past
+    /// them. Reading moves nothing: [`MetricStore::commit_changes`] does.
+    ///
+    /// # Errors
+    /// As [`MetricStore::change_cursor`]; [`crate::Error::Unavailable`] when
+    /// the log cannot be read now.
+    async fn read_changes(&self, after: &ChangeCursor, max_samples: usize) -> Result<Changes> {
+        let _ = (after, max_samples);
+        Err(no_change_log("the reader"))
+    }
+
+    /// Records durably that `consumer` has handled everything up to
+    /// `cursor`; what every consumer has handled may then be removed.
+    ///
+    /// # Errors
+    /// As [`MetricStore::change_cursor`].
+    async fn commit_changes(&self, consumer: &str, cursor: &ChangeCursor) -> Result<()> {
+        let _ = cursor;
+        Err(no_change_log(consumer))
+    }
+}
+
+fn no_change_log(consumer: &str) -> crate::Error {
+    crate::Error::InvalidInput(format!(
+        "this store keeps no change log (asked for by {consumer:?})"
+    ))
+}
+
+/// A position in a store's change log: for each of the store's partitions
+/// (a store-defined key, the day for the SQLite store), the sequence number
+/// of the last batch read there. Compared and merged only by the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeCursor(pub std::collections::BTreeMap<i64, i64>);
+
+/// One stored batch from the change log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// When the store acknowledged it, by the store's clock (ms).
+    pub stored_at_ms: i64,
+    /// The batch as stored.
+    pub batch: MetricBatch,
+}
+
+/// What [`MetricStore::read_changes`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// The batches, oldest first (empty: nothing new).
+    pub changes: Vec<Change>,
+    /// The cursor past them.
+    pub next: ChangeCursor,
 }
 
 /// Conveniences over [`MetricStore`], implemented for every store.

@@ -11,7 +11,7 @@ use promql_parser::parser::{Expr, VectorSelector};
 
 use super::PromError;
 use super::eval::{self, offset_ms};
-use super::value::{NAME, PromLabels, Series, prom_name};
+use super::value::{NAME, PromLabels, Series};
 use crate::state::AppState;
 
 /// Most series one query may read.
@@ -30,21 +30,9 @@ pub(crate) struct Entry {
     own: Labels,
 }
 
-/// A series' Prometheus labels: `__name__`, `agent`, then its own (one
-/// named like those two is kept as `exported_<name>`).
+/// A series' Prometheus labels (the mapping remote write uses too).
 pub(crate) fn prom_labels(agent: &str, metric: &str, own: &Labels) -> PromLabels {
-    let mut labels = PromLabels::new();
-    for (k, v) in own.iter() {
-        let k = if k == NAME || k == "agent" {
-            format!("exported_{k}")
-        } else {
-            k.to_owned()
-        };
-        labels.insert(k, v.to_owned());
-    }
-    labels.insert(NAME.to_owned(), prom_name(metric));
-    labels.insert("agent".to_owned(), agent.to_owned());
-    labels
+    oxmon_core::prom::series_labels(agent, metric, own)
 }
 
 /// How long a catalog is used before it is read again, ms: a new series

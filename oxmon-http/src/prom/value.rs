@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 pub(crate) type PromLabels = BTreeMap<String, String>;
 
 /// The label of the metric name.
-pub(crate) const NAME: &str = "__name__";
+pub(crate) const NAME: &str = oxmon_core::prom::NAME_LABEL;
 
 /// One element of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,20 +46,6 @@ impl Value {
             Value::Matrix(_) => "matrix",
         }
     }
-}
-
-/// Prometheus's name of an oxmon metric: `cpu.usage` → `cpu_usage`.
-pub(crate) fn prom_name(metric: &str) -> String {
-    metric
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// A float as Prometheus writes it in JSON: shortest form, `NaN`, `+Inf`,
@@ -109,10 +95,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_values_read_as_prometheus_writes_them() {
-        assert_eq!(prom_name("cpu.usage"), "cpu_usage");
-        assert_eq!(prom_name("disk.used_percent"), "disk_used_percent");
-        assert_eq!(prom_name("certificate.days-left"), "certificate_days_left");
+    fn values_read_as_prometheus_writes_them() {
         assert_eq!(format_value(0.1 + 0.2), "0.30000000000000004");
         assert_eq!(format_value(1e21), "1000000000000000000000");
         assert_eq!(format_value(f64::NAN), "NaN");

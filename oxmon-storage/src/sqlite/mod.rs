@@ -1,6 +1,7 @@
 //! The SQLite backend (feature `sqlite`): day-partitioned metric storage with
 //! compressed series chunks, and the management store (`cert.db`).
 
+mod changes;
 mod codec;
 mod compact;
 mod index;
@@ -17,9 +18,9 @@ use async_trait::async_trait;
 use oxmon_core::sync::LockExt;
 use oxmon_core::sync::RwLockExt;
 use oxmon_core::{
-    AgentInfo, AlertEvent, AlertPage, AlertQuery, AppendOutcome, Error, LatestPage, LatestQuery,
-    MetricBatch, MetricStore, RangeQuery, Result, RetentionReport, Sample, SeriesPoints,
-    check_latest_query, validate_batch,
+    AgentInfo, AlertEvent, AlertPage, AlertQuery, AppendOutcome, ChangeCursor, Changes, Error,
+    LatestPage, LatestQuery, MetricBatch, MetricStore, RangeQuery, Result, RetentionReport, Sample,
+    SeriesPoints, check_latest_query, validate_batch,
 };
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -488,9 +489,39 @@ impl MetricStore for SqliteStore {
         self.command(|reply| Command::Retention { cutoff_ms, reply })
             .await
     }
+
+    async fn change_cursor(&self, consumer: &str) -> Result<ChangeCursor> {
+        changes::check_consumer(&self.shared.options.change_log_consumers, consumer)?;
+        let consumer = consumer.to_owned();
+        self.blocking(move |shared| changes::cursor(shared, &consumer))
+            .await
+    }
+
+    async fn read_changes(&self, after: &ChangeCursor, max_samples: usize) -> Result<Changes> {
+        if self.shared.options.change_log_consumers.is_empty() {
+            return Err(Error::InvalidInput(
+                "this store was opened without change log consumers".into(),
+            ));
+        }
+        let after = after.clone();
+        self.blocking(move |shared| changes::read(shared, &after, max_samples.max(1)))
+            .await
+    }
+
+    async fn commit_changes(&self, consumer: &str, cursor: &ChangeCursor) -> Result<()> {
+        let (consumer, cursor) = (consumer.to_owned(), cursor.clone());
+        self.command(|reply| Command::CommitChanges {
+            consumer,
+            cursor,
+            reply,
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_changes;
 #[cfg(test)]
 mod tests_limits;

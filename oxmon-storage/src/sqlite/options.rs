@@ -50,7 +50,12 @@ pub struct SqliteOptions {
     /// agents keep their batches and re-send them. Other commands (alert
     /// events, compaction, retention) are not limited. At least 1; default 1,024.
     pub max_queued_batches: usize,
-    /// The time source of compaction and retention.
+    /// The consumers of the change log (remote write destinations, by
+    /// name). Empty (the default): no change log is kept. With consumers,
+    /// every stored batch is also kept packed in its partition until every
+    /// consumer has committed past it (`MetricStore::commit_changes`).
+    pub change_log_consumers: Vec<String>,
+    /// The time source of compaction, retention and the change log.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -84,6 +89,7 @@ impl Default for SqliteOptions {
             max_series_per_agent: Some(10_000),
             max_series: Some(1_000_000),
             max_queued_batches: 1_024,
+            change_log_consumers: Vec::new(),
             clock: Arc::new(SystemClock),
         }
     }

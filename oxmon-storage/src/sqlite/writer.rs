@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 
-use oxmon_core::{AlertEvent, AppendOutcome, Error, Labels, MetricBatch, Result, RetentionReport};
+use oxmon_core::{
+    AlertEvent, AppendOutcome, ChangeCursor, Error, Labels, MetricBatch, Result, RetentionReport,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
+use super::changes;
 use super::compact::CompactReport;
 use super::partition::{self, batch_hash, day_of, minute_of};
 use super::{PartState, Shared, copy_err, map_err};
@@ -35,6 +38,11 @@ pub(crate) enum Command {
     Retention {
         cutoff_ms: i64,
         reply: oneshot::Sender<Result<RetentionReport>>,
+    },
+    CommitChanges {
+        consumer: String,
+        cursor: ChangeCursor,
+        reply: oneshot::Sender<Result<()>>,
     },
     Shutdown,
 }
@@ -96,6 +104,9 @@ impl SeriesIds {
 pub(crate) struct Writer {
     pub(super) shared: Arc<Shared>,
     pub(super) open: HashMap<i64, WritePartition>,
+    /// Change log positions last committed, per (consumer, day): a commit
+    /// writes only the partitions whose position moved.
+    committed: HashMap<(String, i64), i64>,
 }
 
 /// Most commands handled in one group commit.
@@ -106,6 +117,7 @@ impl Writer {
         Self {
             shared,
             open: HashMap::new(),
+            committed: HashMap::new(),
         }
     }
 
@@ -139,6 +151,14 @@ impl Writer {
                     }
                     Command::Retention { cutoff_ms, reply } => {
                         let _ = reply.send(w.retention(cutoff_ms));
+                        false
+                    }
+                    Command::CommitChanges {
+                        consumer,
+                        cursor,
+                        reply,
+                    } => {
+                        let _ = reply.send(w.commit_changes(&consumer, &cursor));
                         false
                     }
                     Command::Shutdown => true,
@@ -207,6 +227,11 @@ impl Writer {
                 self.shared.options.synchronous_full,
                 self.shared.options.max_page_count,
             )?;
+            let consumers = &self.shared.options.change_log_consumers;
+            if !consumers.is_empty() {
+                changes::register(&conn, consumers)
+                    .map_err(|e| map_err(&format!("{}: change log", path.display()), e))?;
+            }
             self.shared
                 .partitions
                 .write_locked()
@@ -390,6 +415,8 @@ impl Writer {
         members: &[usize],
         newest_day: &[i64],
     ) -> Result<()> {
+        let log_changes = !self.shared.options.change_log_consumers.is_empty();
+        let now_ms = self.shared.options.clock.now_ms();
         let p = self.partition(day)?;
         let tx = p
             .conn
@@ -463,12 +490,36 @@ impl Writer {
                         .execute(params![batch_hash(&batch.agent_id, id)])
                         .map_err(|e| map_err("insert batch id", e))?;
                 }
+                if log_changes && newest_day[i] == day && !batch.samples.is_empty() {
+                    changes::append(&tx, now_ms, batch)?;
+                }
             }
         }
         tx.commit().map_err(|e| map_err("commit", e))?;
         for (agent, metric, labels, id) in new_series {
             p.series.insert(&agent, &metric, &labels, id);
         }
+        Ok(())
+    }
+
+    /// Records a consumer's change log positions, partition by partition
+    /// (only those that moved, only partitions that still exist).
+    fn commit_changes(&mut self, consumer: &str, cursor: &ChangeCursor) -> Result<()> {
+        changes::check_consumer(&self.shared.options.change_log_consumers, consumer)?;
+        for (&day, &seq) in &cursor.0 {
+            let key = (consumer.to_owned(), day);
+            if self.committed.get(&key) == Some(&seq) {
+                continue;
+            }
+            if self.shared.partitions.read_locked().get(&day) != Some(&PartState::Ok) {
+                continue;
+            }
+            let p = self.partition(day)?;
+            changes::commit(&p.conn, consumer, seq)?;
+            self.committed.insert(key, seq);
+        }
+        let live = self.shared.partitions.read_locked().clone();
+        self.committed.retain(|(_, d), _| live.contains_key(d));
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use oxmon_core::MetricBatch;
 
-use super::pack::PackedBatch;
+use oxmon_core::pack::PackedBatch;
 
 /// Batches waiting to be sent, oldest first, at most `capacity` of them.
 ///
@@ -40,7 +40,7 @@ impl BatchBuffer {
         } else {
             None
         };
-        self.queue.push_back(PackedBatch::pack(batch));
+        self.queue.push_back(PackedBatch::pack(&batch));
         evicted
     }
 
@@ -52,7 +52,7 @@ impl BatchBuffer {
             self.dropped += 1;
             Some(batch)
         } else {
-            self.queue.push_front(PackedBatch::pack(batch));
+            self.queue.push_front(PackedBatch::pack(&batch));
             None
         }
     }

@@ -50,7 +50,6 @@
 //! ```
 
 mod buffer;
-mod pack;
 mod sender;
 
 use std::fmt;

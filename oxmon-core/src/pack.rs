@@ -1,4 +1,5 @@
-//! A compact in-memory form for buffered batches.
+//! A compact, lossless byte form of a batch: the agent's store-and-forward
+//! buffer holds batches packed, and the store's change log keeps them so.
 //!
 //! A `Sample` in memory is 88 bytes plus a heap block for each of its
 //! strings and one for its label pairs, each with the allocator's overhead.
@@ -12,11 +13,11 @@
 //! (8 bytes, little-endian bits). Strings are a varint length and UTF-8
 //! bytes. The agent id is the batch's, kept once.
 
-use oxmon_core::{Labels, MetricBatch, Sample};
+use crate::{Labels, MetricBatch, Sample};
 
 /// A batch whose samples are packed into one byte buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct PackedBatch {
+pub struct PackedBatch {
     agent_id: String,
     batch_id: Option<String>,
     timestamp_ms: i64,
@@ -25,7 +26,8 @@ pub(super) struct PackedBatch {
 }
 
 impl PackedBatch {
-    pub(super) fn pack(batch: MetricBatch) -> Self {
+    /// Packs a batch.
+    pub fn pack(batch: &MetricBatch) -> Self {
         let mut out = Vec::with_capacity(batch.samples.len() * 48);
         for s in &batch.samples {
             put_str(&mut out, &s.metric);
@@ -42,8 +44,8 @@ impl PackedBatch {
         }
         Self {
             samples: batch.samples.len(),
-            agent_id: batch.agent_id,
-            batch_id: batch.batch_id,
+            agent_id: batch.agent_id.clone(),
+            batch_id: batch.batch_id.clone(),
             timestamp_ms: batch.timestamp_ms,
             bytes: out.into_boxed_slice(),
         }
@@ -51,7 +53,7 @@ impl PackedBatch {
 
     /// The batch as it was packed. `None` only if the bytes were corrupted,
     /// which nothing outside this module can do.
-    pub(super) fn unpack(&self) -> Option<MetricBatch> {
+    pub fn unpack(&self) -> Option<MetricBatch> {
         let mut r = Reader(&self.bytes);
         let mut samples = Vec::with_capacity(self.samples);
         for _ in 0..self.samples {
@@ -80,17 +82,64 @@ impl PackedBatch {
         })
     }
 
-    pub(super) fn batch_id(&self) -> Option<&str> {
+    /// The batch's id.
+    pub fn batch_id(&self) -> Option<&str> {
         self.batch_id.as_deref()
     }
 
-    pub(super) fn samples(&self) -> usize {
+    /// How many samples it holds.
+    pub fn samples(&self) -> usize {
         self.samples
     }
 
     /// Heap bytes held (approximately: the packed samples and the ids).
-    pub(super) fn heap_bytes(&self) -> usize {
+    pub fn heap_bytes(&self) -> usize {
         self.bytes.len() + self.agent_id.len() + self.batch_id.as_ref().map_or(0, String::len)
+    }
+}
+
+impl PackedBatch {
+    /// The whole batch as one byte string (ids, times, count, then the
+    /// packed samples), for storing it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.bytes.len() + self.agent_id.len() + 24);
+        put_str(&mut out, &self.agent_id);
+        match &self.batch_id {
+            Some(id) => {
+                out.push(1);
+                put_str(&mut out, id);
+            }
+            None => out.push(0),
+        }
+        put_varint(&mut out, zigzag(self.timestamp_ms));
+        put_varint(&mut out, self.samples as u64);
+        out.extend_from_slice(&self.bytes);
+        out
+    }
+
+    /// Reads what [`PackedBatch::to_bytes`] wrote; `None` when the bytes
+    /// are not such a batch.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        let agent_id = r.string()?;
+        let batch_id = match r.byte()? {
+            0 => None,
+            1 => Some(r.string()?),
+            _ => return None,
+        };
+        let timestamp_ms = unzigzag(r.varint()?);
+        let samples = usize::try_from(r.varint()?).ok()?;
+        // Every sample takes at least 10 bytes: refuse counts the bytes cannot hold.
+        if samples > r.0.len() / 10 + 1 {
+            return None;
+        }
+        Some(Self {
+            agent_id,
+            batch_id,
+            timestamp_ms,
+            samples,
+            bytes: r.0.into(),
+        })
     }
 }
 
@@ -151,7 +200,7 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
-    use oxmon_core::testing::transport::awkward_batch;
+    use crate::testing::transport::awkward_batch;
 
     use super::*;
 
@@ -162,7 +211,7 @@ mod tests {
         batch.samples[2].timestamp_ms = i64::MIN;
         batch.samples[3].timestamp_ms = i64::MAX;
         batch.samples[4].labels = Labels::new();
-        let packed = PackedBatch::pack(batch.clone());
+        let packed = PackedBatch::pack(&batch);
         let back = packed.unpack().expect("unpacks");
         assert_eq!(back.agent_id, batch.agent_id);
         assert_eq!(back.batch_id, batch.batch_id);
@@ -177,6 +226,27 @@ mod tests {
         }
         assert_eq!(packed.samples(), batch.samples.len());
         assert_eq!(packed.batch_id(), Some("batch-1"));
+        let stored = PackedBatch::from_bytes(&packed.to_bytes()).expect("reads back");
+        assert_eq!(stored, packed);
+    }
+
+    #[test]
+    fn stored_bytes_that_are_not_a_batch_are_refused() {
+        let bytes = PackedBatch::pack(&awkward_batch("a", "b")).to_bytes();
+        for cut in [0, 1, 3, bytes.len() - 1] {
+            let read = PackedBatch::from_bytes(&bytes[..cut]).and_then(|p| p.unpack());
+            assert_eq!(read, None, "cut at {cut}");
+        }
+        let mut huge = Vec::new();
+        put_str(&mut huge, "a");
+        huge.push(0);
+        put_varint(&mut huge, 0);
+        put_varint(&mut huge, u64::MAX);
+        assert_eq!(
+            PackedBatch::from_bytes(&huge),
+            None,
+            "a count the bytes cannot hold"
+        );
     }
 
     #[test]
@@ -187,8 +257,8 @@ mod tests {
             timestamp_ms: 5,
             samples: Vec::new(),
         };
-        assert_eq!(PackedBatch::pack(empty.clone()).unpack(), Some(empty));
-        let mut p = PackedBatch::pack(awkward_batch("a", "b"));
+        assert_eq!(PackedBatch::pack(&empty).unpack(), Some(empty));
+        let mut p = PackedBatch::pack(&awkward_batch("a", "b"));
         let mut bytes = p.bytes.to_vec();
         bytes.truncate(bytes.len() - 3);
         p.bytes = bytes.into_boxed_slice();
@@ -222,7 +292,7 @@ mod tests {
             timestamp_ms: 1_767_225_600_000,
             samples: vec![sample; 10],
         };
-        let per_sample = PackedBatch::pack(batch).bytes.len() / 10;
+        let per_sample = PackedBatch::pack(&batch).bytes.len() / 10;
         assert!(per_sample <= 50, "{per_sample} bytes");
     }
 }
