@@ -8,6 +8,8 @@ pub mod grpc;
 mod in_process;
 mod ingest;
 pub mod net;
+#[cfg(feature = "remote-write")]
+pub mod remote_write;
 
 pub use error::{Error, Result};
 pub use in_process::InProcessTransport;

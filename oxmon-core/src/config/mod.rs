@@ -16,6 +16,7 @@ mod custom_rule;
 mod inhibit;
 mod log;
 mod notification;
+mod remote_write;
 pub(crate) mod rules;
 mod runtime;
 mod server;
@@ -34,6 +35,7 @@ pub use custom_rule::CustomRule;
 pub use inhibit::InhibitRule;
 pub use log::{LogConfig, LogFormat, validate_log_filter};
 pub use notification::{GroupBy, NotificationConfig, parse_channel};
+pub use remote_write::{BasicAuth, RemoteWriteConfig};
 pub use rules::{
     AGENT_OFFLINE_METRIC, BUILTIN_RULE_TYPES, Operator, RateDirection, RuleConfig, RuleKind,
     parse_rule,

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::inhibit::InhibitRule;
 use super::notification::RawNotification;
+use super::remote_write::RemoteWriteConfig;
 use super::rules::validate_rule;
 use super::{
     AuthConfig, ConfigError, Ctx, LogConfig, NotificationConfig, RuleConfig, parse_toml, read_file,
@@ -52,6 +53,9 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     /// `[log]`: the log filter and format.
     pub log: LogConfig,
+    /// `[[remote_write]]`: destinations that receive every stored sample
+    /// (Prometheus remote write). Default: none.
+    pub remote_write: Vec<RemoteWriteConfig>,
 }
 
 /// `[ingest]`: limits on what one batch may carry. Batches over a limit are
@@ -217,6 +221,7 @@ impl Default for ServerConfig {
             limits: LimitsConfig::default(),
             cors_allowed_origins: Vec::new(),
             log: LogConfig::default(),
+            remote_write: Vec::new(),
         }
     }
 }
@@ -333,6 +338,8 @@ struct RawServer {
     cors_allowed_origins: Vec<String>,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    remote_write: Vec<RemoteWriteConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -425,6 +432,7 @@ impl ServerConfig {
             limits: raw.limits,
             cors_allowed_origins: raw.cors_allowed_origins,
             log: raw.log,
+            remote_write: raw.remote_write,
         };
         config.validate(origin)?;
         Ok(config)
@@ -509,6 +517,7 @@ impl ServerConfig {
             l.grpc_request_timeout_secs,
             1,
         )?;
+        super::remote_write::validate_all(&self.remote_write, ctx)?;
         if i.commit_window_ms > 1000 {
             return Err(ctx.err(
                 "ingest.commit_window_ms",

@@ -60,7 +60,8 @@ pub struct SqliteOptions {
 }
 
 impl SqliteOptions {
-    /// The options `server.toml` sets (`retention_days` and `[ingest]`),
+    /// The options `server.toml` sets (`retention_days`, `[ingest]` and a
+    /// change log consumer per `[[remote_write]]`),
     /// the rest at their defaults, time from `clock`.
     pub fn from_config(config: &oxmon_core::config::ServerConfig, clock: Arc<dyn Clock>) -> Self {
         let i = &config.ingest;
@@ -70,6 +71,11 @@ impl SqliteOptions {
             max_series_per_agent: Some(i.max_series_per_agent),
             max_series: Some(i.max_series),
             max_queued_batches: i.max_queued_batches,
+            change_log_consumers: config
+                .remote_write
+                .iter()
+                .map(|rw| rw.destination_name())
+                .collect(),
             clock,
             ..Self::default()
         }

@@ -1,0 +1,345 @@
+//! Remote write from a real SQLite store to a real HTTP receiver on
+//! 127.0.0.1 that decodes what it gets and answers as scripted.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use oxmon_core::config::RemoteWriteConfig;
+use oxmon_core::testing::T0;
+use oxmon_core::{Labels, ManualClock, MetricBatch, MetricStore, Sample as OxSample, Secret};
+use oxmon_storage::{SqliteOptions, SqliteStore};
+
+use super::*;
+
+/// What the receiver got, and how it answers the next requests.
+#[derive(Default)]
+struct Received {
+    /// (labels, timestamp, value) of every accepted sample.
+    samples: Vec<(BTreeMap<String, String>, i64, f64)>,
+    /// Headers of the last request.
+    headers: Option<HeaderMap>,
+    /// Answers to give before accepting again: status, Retry-After.
+    script: VecDeque<(StatusCode, Option<&'static str>)>,
+    requests: usize,
+}
+
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Received>>,
+}
+
+async fn receiver() -> Receiver {
+    let got = Arc::new(Mutex::new(Received::default()));
+    let state = got.clone();
+    let app = axum::Router::new().route(
+        "/api/v1/write",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let state = state.clone();
+            async move {
+                let mut g = state.lock().unwrap();
+                g.requests += 1;
+                g.headers = Some(headers);
+                if let Some((status, after)) = g.script.pop_front() {
+                    let mut h = HeaderMap::new();
+                    if let Some(a) = after {
+                        h.insert("retry-after", a.parse().unwrap());
+                    }
+                    return (status, h, "scripted refusal");
+                }
+                let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+                let request: WriteRequest = prost::Message::decode(raw.as_slice()).unwrap();
+                for ts in request.timeseries {
+                    let labels: BTreeMap<String, String> =
+                        ts.labels.into_iter().map(|l| (l.name, l.value)).collect();
+                    for s in ts.samples {
+                        g.samples.push((labels.clone(), s.timestamp, s.value));
+                    }
+                }
+                (StatusCode::NO_CONTENT, HeaderMap::new(), "")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver {
+        url: format!("http://{addr}/api/v1/write"),
+        got,
+    }
+}
+
+fn store(dir: &std::path::Path, clock: &ManualClock) -> Arc<SqliteStore> {
+    Arc::new(
+        SqliteStore::open(
+            dir,
+            SqliteOptions {
+                clock: Arc::new(clock.clone()),
+                synchronous_full: false,
+                change_log_consumers: vec!["vm".into()],
+                ..SqliteOptions::default()
+            },
+        )
+        .unwrap(),
+    )
+}
+
+fn config(url: &str) -> RemoteWriteConfig {
+    let mut c = RemoteWriteConfig::new(url);
+    c.name = Some("vm".into());
+    c.send_deadline_ms = 0;
+    c.batch_size = 100;
+    c.max_backoff_ms = 200;
+    c
+}
+
+/// Stores `n` batches of 10 CPU samples (agent `web-<b % 3>`).
+async fn fill(store: &SqliteStore, from: i64, n: i64) {
+    for b in from..from + n {
+        let samples = (0..10)
+            .map(|i| {
+                OxSample::new(
+                    "cpu.usage",
+                    Labels::new().with("core", i.to_string()),
+                    T0 + b * 1_000,
+                    (b * 10 + i) as f64,
+                )
+            })
+            .collect();
+        let batch =
+            MetricBatch::new(format!("web-{}", b % 3), samples).with_batch_id(format!("b{b}"));
+        store.append(&batch).await.unwrap();
+    }
+}
+
+/// Runs a writer until `done` holds for what the receiver got (polling;
+/// gives up after 20 s), then stops it.
+async fn run_until(
+    writer: RemoteWriter,
+    store: Arc<SqliteStore>,
+    clock: &ManualClock,
+    got: &Arc<Mutex<Received>>,
+    done: impl Fn(&Received) -> bool,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let clock: Arc<dyn Clock> = Arc::new(clock.clone());
+    let task = tokio::spawn(writer.run(store, clock, async move {
+        let _ = stopped.await;
+    }));
+    for _ in 0..400 {
+        if done(&got.lock().unwrap()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+fn sample_keys(r: &Received) -> Vec<(String, String, i64)> {
+    let mut keys: Vec<_> = r
+        .samples
+        .iter()
+        .map(|(l, t, _)| (l["agent"].clone(), l["core"].clone(), *t))
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_stored_sample_arrives_once_and_a_restart_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let rx = receiver().await;
+    let store = store(dir.path(), &clock);
+    let writer = RemoteWriter::from_config(&config(&rx.url), "server.toml", 0).unwrap();
+    let stats = writer.stats();
+    let start = store.change_cursor("vm").await.unwrap();
+    fill(&store, 0, 50).await;
+    run_until(writer, store.clone(), &clock, &rx.got, |r| {
+        r.samples.len() >= 500
+    })
+    .await;
+    {
+        let got = rx.got.lock().unwrap();
+        let keys = sample_keys(&got);
+        let mut unique = keys.clone();
+        unique.dedup();
+        assert_eq!((keys.len(), unique.len()), (500, 500), "each sample once");
+        let (labels, _, _) = &got.samples[0];
+        assert_eq!(labels["__name__"], "cpu_usage");
+        assert!(labels["agent"].starts_with("web-"));
+    }
+    assert_eq!(stats.samples_sent.load(Ordering::Relaxed), 500);
+    assert_eq!(stats.lag_ms.load(Ordering::Relaxed), 0);
+    // A new writer (a restarted server) sends only what came after.
+    fill(&store, 50, 5).await;
+    let writer = RemoteWriter::from_config(&config(&rx.url), "server.toml", 0).unwrap();
+    run_until(writer, store.clone(), &clock, &rx.got, |r| {
+        r.samples.len() >= 550
+    })
+    .await;
+    let got = rx.got.lock().unwrap();
+    assert_eq!(
+        got.samples.len(),
+        550,
+        "nothing sent twice after the restart"
+    );
+    let headers = got.headers.as_ref().unwrap();
+    assert_eq!(headers["content-encoding"], "snappy");
+    assert_eq!(headers["content-type"], "application/x-protobuf");
+    assert_eq!(headers["x-prometheus-remote-write-version"], "0.1.0");
+    drop(got);
+    let left = store.read_changes(&start, 1_000_000).await.unwrap();
+    assert!(
+        left.changes.is_empty(),
+        "the log keeps nothing every destination has sent: {} left",
+        left.changes.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_that_fails_for_a_while_gets_everything_and_a_permanent_refusal_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let rx = receiver().await;
+    rx.got.lock().unwrap().script = VecDeque::from([
+        (StatusCode::SERVICE_UNAVAILABLE, None),
+        (StatusCode::TOO_MANY_REQUESTS, Some("1")),
+        (StatusCode::INTERNAL_SERVER_ERROR, None),
+    ]);
+    let store = store(dir.path(), &clock);
+    let mut c = config(&rx.url);
+    c.concurrency = 1;
+    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
+    let stats = writer.stats();
+    fill(&store, 0, 10).await;
+    run_until(writer, store.clone(), &clock, &rx.got, |r| {
+        r.samples.len() >= 100
+    })
+    .await;
+    assert_eq!(
+        sample_keys(&rx.got.lock().unwrap()).len(),
+        100,
+        "nothing lost, nothing doubled"
+    );
+    assert_eq!(
+        stats.samples_failed.load(Ordering::Relaxed),
+        300,
+        "three failed attempts of 100"
+    );
+    assert!(
+        stats
+            .last_error
+            .lock()
+            .unwrap()
+            .as_deref()
+            .unwrap_or("")
+            .contains("500"),
+        "the last failure is kept"
+    );
+    // A 400 is final: those samples are dropped, counted, and what follows flows.
+    rx.got.lock().unwrap().script = VecDeque::from([(StatusCode::BAD_REQUEST, None)]);
+    fill(&store, 10, 10).await;
+    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
+    let stats = writer.stats();
+    let store2 = store.clone();
+    let handle = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        fill(&store2, 20, 1).await;
+    });
+    run_until(writer, store.clone(), &clock, &rx.got, |r| {
+        r.samples.len() >= 110
+    })
+    .await;
+    handle.await.unwrap();
+    assert_eq!(stats.samples_dropped.load(Ordering::Relaxed), 100);
+    assert_eq!(rx.got.lock().unwrap().samples.len(), 110);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authentication_headers_external_labels_and_the_metric_lists_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let rx = receiver().await;
+    let store = store(dir.path(), &clock);
+    let mut c = config(&rx.url);
+    c.bearer_token = Some(Secret::from("s3cret"));
+    c.headers.insert("X-Scope-OrgID".into(), "tenant-1".into());
+    c.external_labels
+        .insert("oxmon_server".into(), "eu-1".into());
+    c.metrics_deny = vec!["memory.*".into()];
+    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
+    let stats = writer.stats();
+    store
+        .append(&MetricBatch::new(
+            "db-1",
+            vec![
+                OxSample::new("cpu.usage", Labels::new(), T0, 1.0),
+                OxSample::new("memory.used_percent", Labels::new(), T0, 2.0),
+            ],
+        ))
+        .await
+        .unwrap();
+    run_until(writer, store.clone(), &clock, &rx.got, |r| {
+        !r.samples.is_empty()
+    })
+    .await;
+    let got = rx.got.lock().unwrap();
+    let headers = got.headers.as_ref().unwrap();
+    assert_eq!(headers["authorization"], "Bearer s3cret");
+    assert_eq!(headers["x-scope-orgid"], "tenant-1");
+    assert_eq!(got.samples.len(), 1);
+    assert_eq!(got.samples[0].0["oxmon_server"], "eu-1");
+    assert_eq!(stats.samples_filtered.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_request_waits_for_the_send_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let rx = receiver().await;
+    let store = store(dir.path(), &clock);
+    let mut c = config(&rx.url);
+    c.send_deadline_ms = 60_000;
+    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
+    fill(&store, 0, 1).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+    let task = tokio::spawn(writer.run(store.clone(), dyn_clock, async move {
+        let _ = stopped.await;
+    }));
+    // Ten samples, fewer than batch_size: held while the clock stands still.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(rx.got.lock().unwrap().requests, 0, "held for the deadline");
+    clock.advance_ms(60_000);
+    for _ in 0..100 {
+        if rx.got.lock().unwrap().samples.len() == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        rx.got.lock().unwrap().samples.len(),
+        10,
+        "sent at the deadline"
+    );
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[test]
+fn bad_settings_name_their_field() {
+    let mut c = RemoteWriteConfig::new("http://127.0.0.1:1/api/v1/write");
+    c.metrics_allow = vec!["cpu.[".into()];
+    let e = RemoteWriter::from_config(&c, "server.toml", 2).unwrap_err();
+    assert!(
+        e.to_string().contains("remote_write[2].metrics_allow[0]"),
+        "{e}"
+    );
+    let mut c = RemoteWriteConfig::new("https://127.0.0.1:1/api/v1/write");
+    c.ca_file = Some("/nonexistent/ca.pem".into());
+    let e = RemoteWriter::from_config(&c, "server.toml", 0).unwrap_err();
+    assert!(e.to_string().contains("remote_write[0].ca_file"), "{e}");
+}
