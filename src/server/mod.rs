@@ -316,6 +316,7 @@ impl ServerBuilder {
         settings::effective(config, &stored)?;
         CertChecker::validate(&config.cert_check)?;
         admin::check_first_password(config)?;
+        parts::remote_writers(config)?;
         Ok(())
     }
 
@@ -360,6 +361,8 @@ impl ServerBuilder {
             )));
         }
 
+        let remote_write =
+            parts::start_remote_writers(&config, &store, &clock, &stopped, &mut tasks).await?;
         let counting = Arc::new(status::CountingHistory::new(manage.clone()));
         let history: Arc<dyn NotificationHistory> = counting.clone();
         let notification_log = history.clone();
@@ -526,6 +529,7 @@ impl ServerBuilder {
             connections: vec![("grpc", grpc_connections), ("http", http_connections)],
             alerts: alert_counters,
             notifications: counting,
+            remote_write,
             data_dir: config.data_dir.clone(),
             clock: clock.clone(),
             active_within_ms: 3_000

@@ -138,6 +138,54 @@ pub(super) async fn open_sqlite(
     Ok(Arc::new(store))
 }
 
+/// A writer per `[[remote_write]]` destination (`--check-config` builds
+/// them too: bad globs, unreadable CA files).
+pub(super) fn remote_writers(
+    config: &ServerConfig,
+) -> Result<Vec<oxmon_transport::remote_write::RemoteWriter>, ServerError> {
+    config
+        .remote_write
+        .iter()
+        .enumerate()
+        .map(|(i, rw)| {
+            oxmon_transport::remote_write::RemoteWriter::from_config(rw, "server.toml", i)
+                .map_err(ServerError::Config)
+        })
+        .collect()
+}
+
+/// Starts the remote writers on `store`, which must keep a change log for
+/// each (the SQLite store the server opens does; a store given to the
+/// builder must too). Returns each destination's counters.
+pub(super) async fn start_remote_writers(
+    config: &ServerConfig,
+    store: &Arc<dyn MetricStore>,
+    clock: &Arc<dyn Clock>,
+    stopped: &watch::Receiver<bool>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<Vec<(String, Arc<oxmon_transport::remote_write::RemoteWriteStats>)>, ServerError> {
+    let mut stats = Vec::new();
+    for writer in remote_writers(config)? {
+        store.change_cursor(writer.name()).await.map_err(|e| {
+            ServerError::Storage(oxmon_core::Error::InvalidInput(format!(
+                "remote_write {:?}: the metric store keeps no change log for it ({e})",
+                writer.name()
+            )))
+        })?;
+        stats.push((writer.name().to_owned(), writer.stats()));
+        tracing::info!(destination = %writer.name(), "remote write started");
+        let mut rx = stopped.clone();
+        tasks.push(tokio::spawn(writer.run(
+            store.clone(),
+            clock.clone(),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        )));
+    }
+    Ok(stats)
+}
+
 /// Applies `retention_days` (as it is now) once an hour to a store the
 /// server did not open (the SQLite store applies it itself).
 pub(super) async fn retention_task(

@@ -12,6 +12,7 @@ use oxmon_core::notify_history::{
 use oxmon_core::{Clock, MetricStore};
 use oxmon_storage::SqliteStore;
 use oxmon_transport::net::{ListenerStats, ListenerStatsHandle};
+use oxmon_transport::remote_write::RemoteWriteStats;
 use oxmon_transport::{Ingest, REFUSAL_KINDS};
 
 /// Counts alert events as the alert task emits them.
@@ -66,6 +67,8 @@ pub(crate) struct Status {
     pub(crate) connections: Vec<(&'static str, ListenerStatsHandle)>,
     pub(crate) alerts: Arc<AlertCounters>,
     pub(crate) notifications: Arc<CountingHistory>,
+    /// Each remote write destination's counters, by name.
+    pub(crate) remote_write: Vec<(String, Arc<RemoteWriteStats>)>,
     pub(crate) data_dir: PathBuf,
     pub(crate) clock: Arc<dyn Clock>,
     /// An agent is active when seen within this many ms.
@@ -284,6 +287,59 @@ impl oxmon_http::ServerStatus for Status {
                 &one(sq.broken_partitions().len() as u64),
             );
         }
+        self.remote_write_metrics(&mut out);
         out
+    }
+}
+
+impl Status {
+    /// `oxmon_remote_write_*`, one series per destination.
+    fn remote_write_metrics(&self, out: &mut String) {
+        if self.remote_write.is_empty() {
+            return;
+        }
+        let per = |f: &dyn Fn(&RemoteWriteStats) -> u64| -> Vec<(String, u64)> {
+            self.remote_write
+                .iter()
+                .map(|(name, s)| (format!("{{destination=\"{name}\"}}"), f(s)))
+                .collect()
+        };
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        for (name, help, f) in [
+            (
+                "oxmon_remote_write_samples_sent_total",
+                "Samples the destination accepted.",
+                &(|s: &RemoteWriteStats| load(&s.samples_sent))
+                    as &dyn Fn(&RemoteWriteStats) -> u64,
+            ),
+            (
+                "oxmon_remote_write_samples_failed_total",
+                "Samples of failed attempts (retried).",
+                &|s: &RemoteWriteStats| load(&s.samples_failed),
+            ),
+            (
+                "oxmon_remote_write_samples_dropped_total",
+                "Samples the destination refused for good (a 4xx), not sent again.",
+                &|s: &RemoteWriteStats| load(&s.samples_dropped),
+            ),
+            (
+                "oxmon_remote_write_samples_filtered_total",
+                "Samples left out by metrics_allow / metrics_deny.",
+                &|s: &RemoteWriteStats| load(&s.samples_filtered),
+            ),
+        ] {
+            metric(out, name, "counter", help, &per(f));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP oxmon_remote_write_lag_seconds How long the oldest sample not yet sent has been stored (0: everything sent).\n# TYPE oxmon_remote_write_lag_seconds gauge"
+        );
+        for (name, s) in &self.remote_write {
+            let lag = s.lag_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+            let _ = writeln!(
+                out,
+                "oxmon_remote_write_lag_seconds{{destination=\"{name}\"}} {lag}"
+            );
+        }
     }
 }

@@ -1300,3 +1300,98 @@ fn notifications_group_by_rule_or_agent() {
     assert_eq!(err.field.as_deref(), Some("notification.group_by"), "{err}");
     assert!(err.to_string().contains("agent"), "{err}");
 }
+
+#[test]
+fn remote_write_destinations_parse_with_defaults_and_bad_ones_name_the_field() {
+    let c = ServerConfig::from_toml(
+        r#"
+[[remote_write]]
+url = "http://127.0.0.1:8428/api/v1/write"
+
+[[remote_write]]
+url = "https://mimir.example.com/api/v1/push"
+name = "mimir"
+basic_auth = { username = "oxmon", password = "pw" }
+headers = { X-Scope-OrgID = "ops" }
+external_labels = { oxmon_server = "eu-1" }
+metrics_deny = ["certificate.*"]
+batch_size = 5000
+concurrency = 8
+"#,
+        "server.toml",
+    )
+    .unwrap();
+    assert_eq!(c.remote_write.len(), 2);
+    let vm = &c.remote_write[0];
+    assert_eq!(vm.destination_name(), "127.0.0.1:8428/api/v1/write");
+    assert_eq!(
+        (
+            vm.batch_size,
+            vm.send_deadline_ms,
+            vm.concurrency,
+            vm.timeout_secs
+        ),
+        (2_000, 5_000, 4, 30)
+    );
+    let mimir = &c.remote_write[1];
+    assert_eq!(mimir.destination_name(), "mimir");
+    assert_eq!(mimir.basic_auth.as_ref().unwrap().password.expose(), "pw");
+    assert!(
+        !format!("{mimir:?}").contains("pw\""),
+        "the password stays hidden"
+    );
+    for (body, field, words) in [
+        (
+            "url = \"ftp://x/y\"",
+            "remote_write[0].url",
+            &["http://"][..],
+        ),
+        (
+            "url = \"http://user:pw@x/y\"",
+            "remote_write[0].url",
+            &["credentials"][..],
+        ),
+        (
+            "url = \"http://x/y\"\nbatch_size = 0",
+            "remote_write[0].batch_size",
+            &["1 to 100000"][..],
+        ),
+        (
+            "url = \"http://x/y\"\nconcurrency = 1000",
+            "remote_write[0].concurrency",
+            &["1 to 64"][..],
+        ),
+        (
+            "url = \"http://x/y\"\nbearer_token = \"t\"\nbasic_auth = { username = \"u\", password = \"p\" }",
+            "remote_write[0].bearer_token",
+            &["basic_auth"][..],
+        ),
+        (
+            "url = \"http://x/y\"\nheaders = { Content-Encoding = \"gzip\" }",
+            "remote_write[0].headers.Content-Encoding",
+            &["remote write itself"][..],
+        ),
+        (
+            "url = \"http://x/y\"\nexternal_labels = { 1bad = \"v\" }",
+            "remote_write[0].external_labels.1bad",
+            &["label name"][..],
+        ),
+        (
+            "url = \"http://x/y\"\nname = \"a b\"",
+            "remote_write[0].name",
+            &["letters"][..],
+        ),
+        (
+            "url = \"http://x/y\"\nbatch = 5",
+            "remote_write[0].batch",
+            &["unknown"][..],
+        ),
+    ] {
+        let e = server_err(&format!("[[remote_write]]\n{body}\n"));
+        assert_names(&e, "server.toml", field, words);
+    }
+    let twice = server_err(
+        "[[remote_write]]\nurl = \"http://vm/api/v1/write\"\n[[remote_write]]\nurl = \"http://vm/api/v1/write\"\n",
+    );
+    assert_names(&twice, "server.toml", "remote_write[1].name", &["distinct"]);
+}
