@@ -1,8 +1,9 @@
 //! PromQL against the real Prometheus: the same generated fleet (CPU, cores,
 //! memory, disks, network counters with a reset, a gap and samples off the
-//! 10 s grid) goes into oxmon's store and, backfilled by Debian's
-//! `promtool tsdb create-blocks-from openmetrics`, into a Prometheus 2.42
-//! started on 127.0.0.1 with a temporary directory. A corpus of queries
+//! 10 s grid) goes into oxmon's SQLite store and, through oxmon's own
+//! remote write (`oxmon_transport::remote_write`), into a Prometheus 2.42
+//! started on 127.0.0.1 with a temporary directory and its remote write
+//! receiver on. A corpus of queries
 //! (every supported function and operator, `by`/`without`, ranges and steps
 //! that do not align with the samples) runs against both; every result
 //! must agree within float tolerance. Prints the corpus pass count.
@@ -14,11 +15,15 @@ use std::sync::Arc;
 
 use oxmon_core::{Labels, MetricStore, MetricStoreExt, Sample};
 use oxmon_http::AppState;
-use oxmon_storage::MemoryStore;
+use std::sync::atomic::Ordering;
+
+use oxmon_core::config::RemoteWriteConfig;
+use oxmon_storage::{SqliteOptions, SqliteStore};
+use oxmon_transport::remote_write::RemoteWriter;
 use serde_json::Value;
 
 mod common;
-use common::prometheus::{Generated, prometheus};
+use common::prometheus::{Generated, prometheus, prometheus_receiving};
 use common::{form_call, url_encode as enc};
 
 /// 2026-02-08T10:00:00Z.
@@ -98,22 +103,87 @@ fn fleet() -> Vec<Generated> {
     out
 }
 
-async fn oxmon(fleet: &[Generated]) -> (AppState, String) {
+/// The fleet in oxmon's SQLite store (in `dir`) as agents send it: one
+/// batch per agent and ten minutes, in time order; the store keeps a
+/// change log for the remote write destination `prometheus`.
+async fn oxmon(fleet: &[Generated], dir: &std::path::Path) -> (AppState, String, Arc<SqliteStore>) {
     let f = common::fixture().await;
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(
+        SqliteStore::open(
+            dir,
+            SqliteOptions {
+                synchronous_full: false,
+                change_log_consumers: vec!["prometheus".into()],
+                ..SqliteOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let mut batches: BTreeMap<(i64, &str), Vec<Sample>> = BTreeMap::new();
     for (agent, metric, labels, points) in fleet {
         let labels = labels
             .iter()
             .fold(Labels::new(), |l, (k, v)| l.with(*k, v.clone()));
-        let samples = points
-            .iter()
-            .map(|&(t, v)| Sample::new(*metric, labels.clone(), t, v))
-            .collect();
+        for &(t, v) in points {
+            batches
+                .entry((t.div_euclid(600 * S), agent.as_str()))
+                .or_default()
+                .push(Sample::new(*metric, labels.clone(), t, v));
+        }
+    }
+    for ((_, agent), samples) in batches {
         store.append_samples(agent, samples).await.unwrap();
     }
-    let state = f.state.with_metrics(store as Arc<dyn MetricStore>);
+    let state = f.state.with_metrics(store.clone() as Arc<dyn MetricStore>);
     let jwt = common::token(&state).await;
-    (state, jwt)
+    (state, jwt, store)
+}
+
+/// Sends everything `store` holds to Prometheus's receiver with oxmon's
+/// remote writer, and waits until all of it is accepted.
+async fn remote_write(store: Arc<SqliteStore>, prom: &str, samples: usize) {
+    let mut config = RemoteWriteConfig::new(format!("{prom}/api/v1/write"));
+    config.name = Some("prometheus".into());
+    config.send_deadline_ms = 0;
+    let writer = RemoteWriter::from_config(&config, "test", 0).unwrap();
+    let stats = writer.stats();
+    let start = store
+        .change_cursor("prometheus")
+        .await
+        .expect("the store keeps a change log");
+    assert!(
+        start.0.values().all(|&seq| seq == 0),
+        "a new destination: {start:?}"
+    );
+    // A new consumer starts at the log's end; this one must see the log
+    // from its start, so it is registered before the fleet is stored
+    // (oxmon() opens the store with it) and reads from zero here.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(writer.run(
+        store as Arc<dyn MetricStore>,
+        Arc::new(oxmon_core::SystemClock),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let mut sent = 0;
+    for _ in 0..600 {
+        sent = stats.samples_sent.load(Ordering::Relaxed);
+        let dropped = stats.samples_dropped.load(Ordering::Relaxed);
+        assert_eq!(
+            dropped,
+            0,
+            "Prometheus refused samples: {:?}",
+            stats.last_error.lock().unwrap()
+        );
+        if sent as usize >= samples {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    task.await.unwrap();
+    assert_eq!(sent as usize, samples, "every sample accepted once");
 }
 
 /// oxmon's answer and Prometheus's (at `base`) to the same request.
@@ -321,8 +391,11 @@ async fn the_promql_corpus_agrees_with_prometheus() {
         return;
     }
     let fleet = fleet();
-    let (state, jwt) = oxmon(&fleet).await;
-    let prom = prometheus(&fleet).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (state, jwt, store) = oxmon(&fleet, dir.path()).await;
+    let prom = prometheus_receiving().await;
+    let samples = fleet.iter().map(|(_, _, _, p)| p.len()).sum();
+    remote_write(store, &prom.base, samples).await;
     let http = reqwest::Client::new();
     let mut passed = 0;
     let mut failures = Vec::new();

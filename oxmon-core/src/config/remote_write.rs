@@ -128,14 +128,11 @@ impl RemoteWriteConfig {
 
     pub(crate) fn validate(&self, ctx: Ctx<'_>, i: usize) -> Result<(), ConfigError> {
         let field = |f: &str| format!("remote_write[{i}].{f}");
-        let rest = match self.url.split_once("://") {
-            Some(("http" | "https", rest)) => rest,
-            _ => {
-                return Err(ctx.err(
-                    field("url"),
-                    "must be an http:// or https:// URL, such as http://127.0.0.1:8428/api/v1/write",
-                ));
-            }
+        let Some(("http" | "https", rest)) = self.url.split_once("://") else {
+            return Err(ctx.err(
+                field("url"),
+                "must be an http:// or https:// URL, such as http://127.0.0.1:8428/api/v1/write",
+            ));
         };
         let host = rest.split(['/', '?', '#']).next().unwrap_or("");
         if host.is_empty() || host.contains('@') {
@@ -186,7 +183,7 @@ impl RemoteWriteConfig {
                 ));
             }
         }
-        for (k, _) in &self.external_labels {
+        for k in self.external_labels.keys() {
             let ok = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !k.starts_with("__");

@@ -1,6 +1,8 @@
-//! Debian's Prometheus on 127.0.0.1 holding given series (backfilled with
-//! `promtool tsdb create-blocks-from openmetrics`), for the tests and
-//! figures that compare oxmon's PromQL with it.
+//! Debian's Prometheus on 127.0.0.1, for the tests and figures that compare
+//! oxmon's PromQL with it: empty with its remote write receiver on (the
+//! corpus loads it through oxmon's own remote write), or holding given
+//! series backfilled with `promtool tsdb create-blocks-from openmetrics`
+//! (the figures: a day at once).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -61,6 +63,18 @@ pub async fn prometheus(fleet: &[Generated]) -> Prometheus {
         .status()
         .expect("promtool runs (scripts/test.sh installs Debian's prometheus)");
     assert!(status.success(), "backfill");
+    start(dir, &data, &[]).await
+}
+
+/// Prometheus with an empty store and its remote write receiver on
+/// (`{base}/api/v1/write`).
+pub async fn prometheus_receiving() -> Prometheus {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    start(dir, &data, &["--web.enable-remote-write-receiver"]).await
+}
+
+async fn start(dir: tempfile::TempDir, data: &std::path::Path, extra: &[&str]) -> Prometheus {
     std::fs::write(dir.path().join("prometheus.yml"), "global: {}\n").unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -74,6 +88,7 @@ pub async fn prometheus(fleet: &[Generated]) -> Prometheus {
         ))
         .arg(format!("--storage.tsdb.path={}", data.display()))
         .arg("--storage.tsdb.retention.time=100y")
+        .args(extra)
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

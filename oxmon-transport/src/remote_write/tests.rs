@@ -180,17 +180,18 @@ async fn every_stored_sample_arrives_once_and_a_restart_resumes_where_it_stopped
         r.samples.len() >= 550
     })
     .await;
-    let got = rx.got.lock().unwrap();
-    assert_eq!(
-        got.samples.len(),
-        550,
-        "nothing sent twice after the restart"
-    );
-    let headers = got.headers.as_ref().unwrap();
-    assert_eq!(headers["content-encoding"], "snappy");
-    assert_eq!(headers["content-type"], "application/x-protobuf");
-    assert_eq!(headers["x-prometheus-remote-write-version"], "0.1.0");
-    drop(got);
+    {
+        let got = rx.got.lock().unwrap();
+        assert_eq!(
+            got.samples.len(),
+            550,
+            "nothing sent twice after the restart"
+        );
+        let headers = got.headers.as_ref().unwrap();
+        assert_eq!(headers["content-encoding"], "snappy");
+        assert_eq!(headers["content-type"], "application/x-protobuf");
+        assert_eq!(headers["x-prometheus-remote-write-version"], "0.1.0");
+    }
     let left = store.read_changes(&start, 1_000_000).await.unwrap();
     assert!(
         left.changes.is_empty(),
