@@ -251,13 +251,28 @@ pub trait MetricStore: Send + Sync + std::fmt::Debug {
     }
 
     /// Records durably that `consumer` has handled everything up to
-    /// `cursor`; what every consumer has handled may then be removed.
+    /// `cursor`; what every consumer has handled may then be removed (the
+    /// SQLite store keeps the last `change_log_keep_ms` of it, for
+    /// [`MetricStore::rewind_changes`]).
     ///
     /// # Errors
     /// As [`MetricStore::change_cursor`].
     async fn commit_changes(&self, consumer: &str, cursor: &ChangeCursor) -> Result<()> {
         let _ = cursor;
         Err(no_change_log(consumer))
+    }
+
+    /// The position `by_ms` of storing time before `cursor`: each
+    /// partition's position moves back to before the first batch stored
+    /// less than `by_ms` before the newest batch at or below it (as far
+    /// back as the log still holds). For sending again what a receiver may
+    /// have acknowledged and then lost in a crash.
+    ///
+    /// # Errors
+    /// As [`MetricStore::read_changes`].
+    async fn rewind_changes(&self, cursor: &ChangeCursor, by_ms: i64) -> Result<ChangeCursor> {
+        let _ = (cursor, by_ms);
+        Err(no_change_log("rewind"))
     }
 }
 
@@ -276,6 +291,9 @@ pub struct ChangeCursor(pub std::collections::BTreeMap<i64, i64>);
 /// One stored batch from the change log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
+    /// Where it sits in the log: partition and sequence number, as in a
+    /// [`ChangeCursor`].
+    pub position: (i64, i64),
     /// When the store acknowledged it, by the store's clock (ms).
     pub stored_at_ms: i64,
     /// The batch as stored.

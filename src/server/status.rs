@@ -323,6 +323,11 @@ impl Status {
                 &|s: &RemoteWriteStats| load(&s.samples_dropped),
             ),
             (
+                "oxmon_remote_write_samples_resent_total",
+                "Samples sent again after the destination was unreachable or the server started (resend_secs).",
+                &|s: &RemoteWriteStats| load(&s.samples_resent),
+            ),
+            (
                 "oxmon_remote_write_samples_filtered_total",
                 "Samples left out by metrics_allow / metrics_deny.",
                 &|s: &RemoteWriteStats| load(&s.samples_filtered),

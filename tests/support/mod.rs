@@ -5,6 +5,7 @@
 
 pub mod attack;
 pub mod browser;
+pub mod peers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

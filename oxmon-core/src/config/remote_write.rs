@@ -62,6 +62,15 @@ pub struct RemoteWriteConfig {
     /// Default 30,000.
     #[serde(default = "default_max_backoff_ms")]
     pub max_backoff_ms: u64,
+    /// After the receiver could not be reached (and when the server
+    /// starts), what was stored this many seconds before the last accepted
+    /// request is sent again: a receiver that crashed loses what it had
+    /// acknowledged but not yet written (VictoriaMetrics: up to about 5 s).
+    /// Receivers take a re-sent sample as the same sample
+    /// (VictoriaMetrics with `-dedup.minScrapeInterval`). 0 turns it off.
+    /// Default 10.
+    #[serde(default = "default_resend_secs")]
+    pub resend_secs: u64,
 }
 
 /// `basic_auth = { username = "...", password = "..." }`.
@@ -89,6 +98,9 @@ fn default_timeout_secs() -> u64 {
 fn default_max_backoff_ms() -> u64 {
     30_000
 }
+fn default_resend_secs() -> u64 {
+    10
+}
 
 impl RemoteWriteConfig {
     /// A destination with every default.
@@ -108,6 +120,7 @@ impl RemoteWriteConfig {
             concurrency: default_concurrency(),
             timeout_secs: default_timeout_secs(),
             max_backoff_ms: default_max_backoff_ms(),
+            resend_secs: default_resend_secs(),
         }
     }
 
@@ -222,6 +235,12 @@ impl RemoteWriteConfig {
             return Err(ctx.err(
                 field("max_backoff_ms"),
                 format!("must be 100 to 600000, got {}", self.max_backoff_ms),
+            ));
+        }
+        if self.resend_secs > 600 {
+            return Err(ctx.err(
+                field("resend_secs"),
+                format!("must be at most 600, got {}", self.resend_secs),
             ));
         }
         Ok(())

@@ -69,8 +69,14 @@ pub(crate) fn append(tx: &Transaction<'_>, stored_at_ms: i64, batch: &MetricBatc
 }
 
 /// Records a consumer's positions (never moving one back) and deletes the
-/// rows every consumer has passed. Runs on the writer thread.
-pub(crate) fn commit(conn: &Connection, consumer: &str, seq: i64) -> Result<()> {
+/// rows every consumer has passed that were stored at or before
+/// `keep_before_ms`. Runs on the writer thread.
+pub(crate) fn commit(
+    conn: &Connection,
+    consumer: &str,
+    seq: i64,
+    keep_before_ms: i64,
+) -> Result<()> {
     let tx = conn
         .unchecked_transaction()
         .map_err(|e| map_err("begin", e))?;
@@ -81,8 +87,8 @@ pub(crate) fn commit(conn: &Connection, consumer: &str, seq: i64) -> Result<()> 
     )
     .and_then(|_| {
         tx.execute(
-            "DELETE FROM change_log WHERE seq <= (SELECT min(seq) FROM change_cursor)",
-            [],
+            "DELETE FROM change_log WHERE seq <= (SELECT min(seq) FROM change_cursor) AND stored_at <= ?1",
+            params![keep_before_ms],
         )
     })
     .map_err(|e| map_err("change log commit", e))?;
@@ -191,6 +197,7 @@ pub(crate) fn read(shared: &Shared, after: &ChangeCursor, max_samples: usize) ->
                     Some(batch) => {
                         samples += batch.samples.len();
                         changes.push(Change {
+                            position: (day, seq),
                             stored_at_ms,
                             batch,
                         });
@@ -219,4 +226,42 @@ pub(crate) fn check_consumer(consumers: &[String], consumer: &str) -> Result<()>
             "{consumer:?} is not a consumer of this store's change log (consumers: {consumers:?})"
         )))
     }
+}
+
+/// Each partition's position moved back by `by_ms` of storing time (see
+/// `MetricStore::rewind_changes`).
+pub(crate) fn rewind(shared: &Shared, cursor: &ChangeCursor, by_ms: i64) -> Result<ChangeCursor> {
+    let mut out = cursor.clone();
+    for (&day, seq) in &mut out.0 {
+        if shared.partitions.read_locked().get(&day) != Some(&PartState::Ok) {
+            continue;
+        }
+        let back = shared.with_reader(day, |conn| {
+            let read = || -> rusqlite::Result<Option<i64>> {
+                let newest: Option<i64> = conn.query_row(
+                    "SELECT stored_at FROM change_log WHERE seq <= ?1 ORDER BY seq DESC LIMIT 1",
+                    params![*seq],
+                    |r| r.get(0),
+                ).optional()?;
+                let Some(newest) = newest else {
+                    return Ok(None);
+                };
+                let since = newest.saturating_sub(by_ms);
+                conn.query_row(
+                    "SELECT min(seq) - 1 FROM change_log WHERE seq <= ?1 AND stored_at >= ?2",
+                    params![*seq, since],
+                    |r| r.get(0),
+                )
+            };
+            match read() {
+                Ok(v) => Ok(v),
+                Err(e) if missing_table(&e) => Ok(None),
+                Err(e) => Err(map_err("change log rewind", e)),
+            }
+        })?;
+        if let Some(back) = back {
+            *seq = back.min(*seq);
+        }
+    }
+    Ok(out)
 }

@@ -508,6 +508,17 @@ impl MetricStore for SqliteStore {
             .await
     }
 
+    async fn rewind_changes(&self, cursor: &ChangeCursor, by_ms: i64) -> Result<ChangeCursor> {
+        if self.shared.options.change_log_consumers.is_empty() {
+            return Err(Error::InvalidInput(
+                "this store was opened without change log consumers".into(),
+            ));
+        }
+        let cursor = cursor.clone();
+        self.blocking(move |shared| changes::rewind(shared, &cursor, by_ms.max(0)))
+            .await
+    }
+
     async fn commit_changes(&self, consumer: &str, cursor: &ChangeCursor) -> Result<()> {
         let (consumer, cursor) = (consumer.to_owned(), cursor.clone());
         self.command(|reply| Command::CommitChanges {

@@ -55,6 +55,10 @@ pub struct SqliteOptions {
     /// every stored batch is also kept packed in its partition until every
     /// consumer has committed past it (`MetricStore::commit_changes`).
     pub change_log_consumers: Vec<String>,
+    /// Batches stored this recently stay in the change log even when every
+    /// consumer has passed them, ms, so a consumer can send them again
+    /// (`MetricStore::rewind_changes`). Default 0.
+    pub change_log_keep_ms: i64,
     /// The time source of compaction, retention and the change log.
     pub clock: Arc<dyn Clock>,
 }
@@ -76,6 +80,16 @@ impl SqliteOptions {
                 .iter()
                 .map(|rw| rw.destination_name())
                 .collect(),
+            change_log_keep_ms: config
+                .remote_write
+                .iter()
+                .map(|rw| {
+                    i64::try_from(rw.resend_secs)
+                        .unwrap_or(0)
+                        .saturating_mul(1000)
+                })
+                .max()
+                .unwrap_or(0),
             clock,
             ..Self::default()
         }
@@ -96,6 +110,7 @@ impl Default for SqliteOptions {
             max_series: Some(1_000_000),
             max_queued_batches: 1_024,
             change_log_consumers: Vec::new(),
+            change_log_keep_ms: 0,
             clock: Arc::new(SystemClock),
         }
     }

@@ -11,10 +11,20 @@ use oxmon_core::{
 use super::{SqliteOptions, SqliteStore, partition};
 
 fn open_with(dir: &std::path::Path, consumers: &[&str]) -> SqliteStore {
+    open_at(dir, consumers, &ManualClock::new(T0), 0)
+}
+
+fn open_at(
+    dir: &std::path::Path,
+    consumers: &[&str],
+    clock: &ManualClock,
+    keep_ms: i64,
+) -> SqliteStore {
     SqliteStore::open(
         dir,
         SqliteOptions {
-            clock: Arc::new(ManualClock::new(T0)),
+            clock: Arc::new(clock.clone()),
+            change_log_keep_ms: keep_ms,
             synchronous_full: false,
             change_log_consumers: consumers.iter().map(|c| (*c).to_owned()).collect(),
             ..SqliteOptions::default()
@@ -206,4 +216,55 @@ async fn a_store_without_consumers_keeps_no_log() {
         )
         .unwrap();
     assert_eq!(tables, 0, "no table, no cost");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rewinding_goes_back_by_storing_time_within_what_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let store = open_at(dir.path(), &["vm"], &clock, 30_000);
+    let start = store.change_cursor("vm").await.unwrap();
+    for (id, at) in [("1", 0), ("2", 5_000), ("3", 20_000)] {
+        clock.set_ms(T0 + at);
+        store.append(&batch(id, &[T0])).await.unwrap();
+    }
+    let (_, end) = ids(&store, &start).await;
+    store.commit_changes("vm", &end).await.unwrap();
+    assert_eq!(
+        log_rows(dir.path(), T0),
+        3,
+        "kept: stored within the last 30 s"
+    );
+    for (by, expect) in [
+        (0, vec!["3"]),
+        (10_000, vec!["3"]),
+        (16_000, vec!["2", "3"]),
+        (60_000, vec!["1", "2", "3"]),
+    ] {
+        let back = store.rewind_changes(&end, by).await.unwrap();
+        assert_eq!(ids(&store, &back).await.0, expect, "rewound by {by} ms");
+    }
+    let middle = store.read_changes(&start, 1).await.unwrap().next;
+    let back = store.rewind_changes(&middle, 60_000).await.unwrap();
+    assert_eq!(
+        ids(&store, &back).await.0,
+        ["1", "2", "3"],
+        "from an earlier position"
+    );
+    // Past the window, a moving commit removes what every consumer passed.
+    clock.set_ms(T0 + 60_000);
+    store.append(&batch("4", &[T0])).await.unwrap();
+    let (_, end) = ids(&store, &end).await;
+    store.commit_changes("vm", &end).await.unwrap();
+    assert_eq!(
+        log_rows(dir.path(), T0),
+        1,
+        "only the newest is within 30 s"
+    );
+    let back = store.rewind_changes(&end, 60_000).await.unwrap();
+    assert_eq!(
+        ids(&store, &back).await.0,
+        ["4"],
+        "as far back as the log holds"
+    );
 }

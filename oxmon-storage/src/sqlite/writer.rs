@@ -506,6 +506,7 @@ impl Writer {
     /// (only those that moved, only partitions that still exist).
     fn commit_changes(&mut self, consumer: &str, cursor: &ChangeCursor) -> Result<()> {
         changes::check_consumer(&self.shared.options.change_log_consumers, consumer)?;
+        let now_ms = self.shared.options.clock.now_ms();
         for (&day, &seq) in &cursor.0 {
             let key = (consumer.to_owned(), day);
             if self.committed.get(&key) == Some(&seq) {
@@ -514,8 +515,9 @@ impl Writer {
             if self.shared.partitions.read_locked().get(&day) != Some(&PartState::Ok) {
                 continue;
             }
+            let keep_before = now_ms.saturating_sub(self.shared.options.change_log_keep_ms.max(0));
             let p = self.partition(day)?;
-            changes::commit(&p.conn, consumer, seq)?;
+            changes::commit(&p.conn, consumer, seq, keep_before)?;
             self.committed.insert(key, seq);
         }
         let live = self.shared.partitions.read_locked().clone();

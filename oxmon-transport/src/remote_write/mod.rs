@@ -48,6 +48,9 @@ pub struct RemoteWriteStats {
     pub samples_dropped: AtomicU64,
     /// Samples left out by `metrics_allow` / `metrics_deny`.
     pub samples_filtered: AtomicU64,
+    /// Samples sent again after the receiver was unreachable or the server
+    /// started (`resend_secs`); also counted in `samples_sent`.
+    pub samples_resent: AtomicU64,
     /// Requests the receiver accepted.
     pub requests_sent: AtomicU64,
     /// How long the oldest sample not yet sent has been stored, ms (0 when
@@ -66,6 +69,7 @@ pub struct RemoteWriter {
     batch_size: usize,
     deadline_ms: i64,
     concurrency: usize,
+    resend_ms: i64,
     stats: Arc<RemoteWriteStats>,
 }
 
@@ -108,6 +112,9 @@ impl RemoteWriter {
             batch_size: config.batch_size,
             deadline_ms: i64::try_from(config.send_deadline_ms).unwrap_or(i64::MAX),
             concurrency: config.concurrency,
+            resend_ms: i64::try_from(config.resend_secs)
+                .unwrap_or(0)
+                .saturating_mul(1000),
             stats: Arc::default(),
         })
     }
@@ -148,6 +155,10 @@ impl RemoteWriter {
                 }
             }
         };
+        // What was sent before (this process or an earlier one): a
+        // receiver that crashed meanwhile may have lost the end of it.
+        let mut sent_before = cursor.clone();
+        cursor = self.rewind(&store, cursor).await;
         let want = self.batch_size.saturating_mul(self.concurrency);
         loop {
             let read = match store.read_changes(&cursor, want).await {
@@ -176,15 +187,52 @@ impl RemoteWriter {
                 tokio::time::sleep(Duration::from_millis(left).min(POLL)).await;
                 continue;
             }
-            self.send_read(&read).await;
-            cursor = self.commit(&store, read.next).await;
+            let resent: usize = read
+                .changes
+                .iter()
+                .filter(|c| {
+                    sent_before
+                        .0
+                        .get(&c.position.0)
+                        .is_some_and(|&s| c.position.1 <= s)
+                })
+                .map(|c| c.batch.samples.len())
+                .sum();
+            self.stats
+                .samples_resent
+                .fetch_add(resent as u64, Ordering::Relaxed);
+            let unreachable = self.send_read(&read).await;
+            let before = std::mem::replace(&mut cursor, self.commit(&store, read.next).await);
+            for (day, seq) in &cursor.0 {
+                let high = sent_before.0.entry(*day).or_insert(*seq);
+                *high = (*high).max(*seq);
+            }
+            if unreachable {
+                cursor = self.rewind(&store, before).await;
+            }
             backoff.reset();
         }
     }
 
+    /// The position `resend_secs` before `cursor` (itself when resending
+    /// is off or the store cannot say).
+    async fn rewind(&self, store: &Arc<dyn MetricStore>, cursor: ChangeCursor) -> ChangeCursor {
+        if self.resend_ms == 0 {
+            return cursor;
+        }
+        match store.rewind_changes(&cursor, self.resend_ms).await {
+            Ok(back) => back,
+            Err(e) => {
+                self.note_error(format!("rewinding to send again: {e}"));
+                cursor
+            }
+        }
+    }
+
     /// Sends one read's requests concurrently, each retried until the
-    /// receiver accepts it or refuses it for good.
-    async fn send_read(&self, read: &Changes) {
+    /// receiver accepts it or refuses it for good. Whether the receiver
+    /// was unreachable at some point.
+    async fn send_read(&self, read: &Changes) -> bool {
         let built = proto::build(
             read.changes.iter().map(|c| &c.batch),
             &self.shape,
@@ -199,23 +247,21 @@ impl RemoteWriter {
             .zip(&built.samples)
             .filter(|(_, n)| **n > 0)
             .map(|(request, &n)| self.send_until_done(request, n));
-        let mut set = Vec::new();
-        for s in sends {
-            set.push(s);
-        }
-        join_all(set).await;
+        join_all(sends.collect()).await.into_iter().any(|u| u)
     }
 
-    async fn send_until_done(&self, request: &WriteRequest, samples: usize) {
+    /// Whether the receiver was unreachable at some point.
+    async fn send_until_done(&self, request: &WriteRequest, samples: usize) -> bool {
         let body = proto::encode(request);
         let n = samples as u64;
         let mut backoff = send::Backoff::new(self.send.max_backoff);
+        let mut unreachable = false;
         loop {
-            match self.send.post(body.clone()).await {
+            let (why, after) = match self.send.post(body.clone()).await {
                 Ok(()) => {
                     self.stats.samples_sent.fetch_add(n, Ordering::Relaxed);
                     self.stats.requests_sent.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return unreachable;
                 }
                 Err(send::Failure::Permanent(why)) => {
                     self.stats.samples_dropped.fetch_add(n, Ordering::Relaxed);
@@ -226,21 +272,24 @@ impl RemoteWriter {
                         "remote write refused for good; samples dropped"
                     );
                     self.note_error(why);
-                    return;
+                    return unreachable;
                 }
-                Err(send::Failure::Retry(why, after)) => {
-                    self.stats.samples_failed.fetch_add(n, Ordering::Relaxed);
-                    let wait = after.unwrap_or_else(|| backoff.next());
-                    tracing::warn!(
-                        destination = %self.name,
-                        error = %why,
-                        retry_in_ms = wait.as_millis() as u64,
-                        "remote write failed; retrying"
-                    );
-                    self.note_error(why);
-                    tokio::time::sleep(wait).await;
+                Err(send::Failure::Unreachable(why)) => {
+                    unreachable = true;
+                    (why, None)
                 }
-            }
+                Err(send::Failure::Retry(why, after)) => (why, after),
+            };
+            self.stats.samples_failed.fetch_add(n, Ordering::Relaxed);
+            let wait = after.unwrap_or_else(|| backoff.next());
+            tracing::warn!(
+                destination = %self.name,
+                error = %why,
+                retry_in_ms = wait.as_millis() as u64,
+                "remote write failed; retrying"
+            );
+            self.note_error(why);
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -264,18 +313,27 @@ impl RemoteWriter {
     }
 }
 
-/// Runs futures concurrently on this task and waits for all of them.
-async fn join_all<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
-    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+/// Runs futures concurrently on this task; their outputs, in order.
+async fn join_all<T, F: std::future::Future<Output = T>>(futures: Vec<F>) -> Vec<T> {
+    let mut slots: Vec<(std::pin::Pin<Box<F>>, Option<T>)> =
+        futures.into_iter().map(|f| (Box::pin(f), None)).collect();
     std::future::poll_fn(move |cx| {
-        futures.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if futures.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
+        let mut pending = false;
+        for (f, out) in &mut slots {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
             std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(slots.iter_mut().filter_map(|(_, o)| o.take()).collect())
         }
     })
-    .await;
+    .await
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ const ERROR_BODY: usize = 512;
 pub(crate) enum Failure {
     /// Try again (after the given wait when the receiver named one).
     Retry(String, Option<Duration>),
+    /// The receiver could not be reached (refused, reset, timed out): try
+    /// again, and suspect it lost what it acknowledged last.
+    Unreachable(String),
     /// The receiver will never take this request.
     Permanent(String),
 }
@@ -121,7 +124,7 @@ impl Sender {
             .await
             .map_err(|e| {
                 // Without the URL: it may carry a tenant or key in its path.
-                Failure::Retry(format!("request failed: {}", e.without_url()), None)
+                Failure::Unreachable(format!("request failed: {}", e.without_url()))
             })?;
         let status = response.status();
         if status.is_success() {

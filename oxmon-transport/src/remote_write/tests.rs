@@ -28,9 +28,14 @@ struct Received {
 struct Receiver {
     url: String,
     got: Arc<Mutex<Received>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 async fn receiver() -> Receiver {
+    receiver_on(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).await
+}
+
+async fn receiver_on(listener: tokio::net::TcpListener) -> Receiver {
     let got = Arc::new(Mutex::new(Received::default()));
     let state = got.clone();
     let app = axum::Router::new().route(
@@ -61,12 +66,12 @@ async fn receiver() -> Receiver {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Receiver {
         url: format!("http://{addr}/api/v1/write"),
         got,
+        task,
     }
 }
 
@@ -78,6 +83,7 @@ fn store(dir: &std::path::Path, clock: &ManualClock) -> Arc<SqliteStore> {
                 clock: Arc::new(clock.clone()),
                 synchronous_full: false,
                 change_log_consumers: vec!["vm".into()],
+                change_log_keep_ms: 10_000,
                 ..SqliteOptions::default()
             },
         )
@@ -91,6 +97,7 @@ fn config(url: &str) -> RemoteWriteConfig {
     c.send_deadline_ms = 0;
     c.batch_size = 100;
     c.max_backoff_ms = 200;
+    c.resend_secs = 0;
     c
 }
 
@@ -174,6 +181,7 @@ async fn every_stored_sample_arrives_once_and_a_restart_resumes_where_it_stopped
     assert_eq!(stats.samples_sent.load(Ordering::Relaxed), 500);
     assert_eq!(stats.lag_ms.load(Ordering::Relaxed), 0);
     // A new writer (a restarted server) sends only what came after.
+    clock.advance_ms(11_000);
     fill(&store, 50, 5).await;
     let writer = RemoteWriter::from_config(&config(&rx.url), "server.toml", 0).unwrap();
     run_until(writer, store.clone(), &clock, &rx.got, |r| {
@@ -193,10 +201,10 @@ async fn every_stored_sample_arrives_once_and_a_restart_resumes_where_it_stopped
         assert_eq!(headers["x-prometheus-remote-write-version"], "0.1.0");
     }
     let left = store.read_changes(&start, 1_000_000).await.unwrap();
-    assert!(
-        left.changes.is_empty(),
-        "the log keeps nothing every destination has sent: {} left",
-        left.changes.len()
+    assert_eq!(
+        left.changes.len(),
+        5,
+        "the log keeps, of what every destination has sent, only the last 10 s"
     );
 }
 
@@ -343,4 +351,98 @@ fn bad_settings_name_their_field() {
     c.ca_file = Some("/nonexistent/ca.pem".into());
     let e = RemoteWriter::from_config(&c, "server.toml", 0).unwrap_err();
     assert!(e.to_string().contains("remote_write[0].ca_file"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_server_sends_its_last_seconds_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let rx = receiver().await;
+    let store = store(dir.path(), &clock);
+    let mut c = config(&rx.url);
+    c.resend_secs = 10;
+    fill(&store, 0, 20).await;
+    clock.advance_ms(60_000);
+    fill(&store, 20, 5).await;
+    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
+    run_until(writer, store.clone(), &clock, &rx.got, |r| {
+        r.samples.len() >= 250
+    })
+    .await;
+    assert_eq!(rx.got.lock().unwrap().samples.len(), 250);
+    // The receiver may have lost what it acknowledged last: a restarted
+    // writer sends the last 10 s of what was sent (the 5 batches stored
+    // a minute after the others) again, and nothing older.
+    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
+    let stats = writer.stats();
+    run_until(writer, store.clone(), &clock, &rx.got, |r| {
+        r.samples.len() >= 300
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.got.lock().unwrap().samples.len(), 300);
+    assert_eq!(stats.samples_resent.load(Ordering::Relaxed), 50);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_the_receiver_was_unreachable_the_seconds_before_are_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let first = receiver_on(listener).await;
+    let store = store(dir.path(), &clock);
+    let mut c = config(&first.url);
+    c.resend_secs = 10;
+    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
+    let stats = writer.stats();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+    let task = tokio::spawn(writer.run(store.clone(), dyn_clock, async move {
+        let _ = stopped.await;
+    }));
+    fill(&store, 0, 10).await;
+    for _ in 0..200 {
+        if first.got.lock().unwrap().samples.len() >= 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(first.got.lock().unwrap().samples.len(), 100);
+    // The receiver dies (whatever it acknowledged last may be lost) ...
+    first.task.abort();
+    let _ = first.task.await;
+    clock.advance_ms(1_000);
+    fill(&store, 10, 10).await;
+    for _ in 0..200 {
+        if stats.samples_failed.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        stats.samples_failed.load(Ordering::Relaxed) > 0,
+        "unreachable"
+    );
+    // ... and comes back on the same address: it gets what came since and,
+    // again, the 10 s before it went away.
+    let second = receiver_on(tokio::net::TcpListener::bind(addr).await.unwrap()).await;
+    for _ in 0..400 {
+        if second.got.lock().unwrap().samples.len() >= 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let keys = sample_keys(&second.got.lock().unwrap());
+    let mut unique = keys.clone();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        200,
+        "everything stored, the lost seconds included"
+    );
+    assert!(stats.samples_resent.load(Ordering::Relaxed) >= 100);
+    let _ = stop.send(());
+    task.await.unwrap();
 }
