@@ -2,8 +2,9 @@
 # The full test run: the workspace tests, then the property-based run of the
 # real server against its own OpenAPI document (scripts/schemathesis.sh).
 # Installs what it needs (schemathesis from PyPI; curl, Chromium with its
-# WebDriver and a CJK font for the console's browser test, and Prometheus's
-# promtool for the alert-quality comparison, from Debian if missing).
+# WebDriver and a CJK font for the console's browser test, Prometheus (and
+# promtool) for the alert-quality and PromQL comparisons, and
+# VictoriaMetrics for the remote write test, from Debian if missing).
 # Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +17,12 @@ if [ "${OXMON_BROWSER_TESTS:-1}" != 0 ]; then
   # A small CJK font, so the 中文 console renders in the screenshots.
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || MISSING+=(fonts-wqy-microhei)
 fi
-# promtool, for the alert-quality comparison with Prometheus
-# (tests/alert_quality.rs); OXMON_PEER_TESTS=0 skips it.
+# The peers: Prometheus and promtool (tests/alert_quality.rs, the PromQL
+# corpus loaded through remote write), VictoriaMetrics (tests/remote_write.rs);
+# OXMON_PEER_TESTS=0 skips those tests.
 if [ "${OXMON_PEER_TESTS:-1}" != 0 ]; then
   command -v promtool >/dev/null 2>&1 || MISSING+=(prometheus)
+  command -v victoria-metrics >/dev/null 2>&1 || MISSING+=(victoria-metrics)
 fi
 if [ "${#MISSING[@]}" -gt 0 ]; then
   echo "== installing ${MISSING[*]} from Debian"
