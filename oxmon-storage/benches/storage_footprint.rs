@@ -20,86 +20,13 @@
 //! instead (for the 100-agent day, which does not fit in memory parsed; the
 //! ingest rate is then bounded by parsing and only the size figure counts).
 
-use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use oxmon_storage::{
-    Labels, ManualClock, MetricBatch, MetricStore, Sample, SqliteOptions, SqliteStore,
-};
-
-fn oxmon_name(name: &str) -> String {
-    for (prefix, family) in [
-        ("cpu_", "cpu"),
-        ("memory_", "memory"),
-        ("disk_", "disk"),
-        ("network_", "network"),
-        ("load_", "load"),
-    ] {
-        if let Some(rest) = name.strip_prefix(prefix) {
-            return format!("{family}.{rest}");
-        }
-    }
-    if name == "uptime" {
-        "load.uptime".into()
-    } else {
-        name.replace('_', ".")
-    }
-}
-
-/// Parses `name{k="v",...} value ts_ms` into (agent, sample).
-fn parse(line: &str) -> Option<(String, Sample)> {
-    let (head, rest) = line.split_once('}')?;
-    let (name, labels) = head.split_once('{')?;
-    let mut agent = String::new();
-    let mut l = Labels::new();
-    for pair in labels.split(',') {
-        let (k, v) = pair.split_once('=')?;
-        let v = v.trim_matches('"');
-        if k == "agent" {
-            agent = v.to_owned();
-        } else {
-            l.insert(k, v);
-        }
-    }
-    let mut it = rest.split_whitespace();
-    let value: f64 = it.next()?.parse().ok()?;
-    let ts: i64 = it.next()?.parse().ok()?;
-    Some((agent.clone(), Sample::new(oxmon_name(name), l, ts, value)))
-}
-
-/// Batches in file order: consecutive lines of one (agent, timestamp).
-fn batches(path: &str) -> impl Iterator<Item = MetricBatch> {
-    let file = std::fs::File::open(path).expect("dataset");
-    let mut lines = BufReader::new(file).lines().map_while(Result::ok);
-    let mut pending: Option<MetricBatch> = None;
-    std::iter::from_fn(move || {
-        for line in lines.by_ref() {
-            let Some((agent, sample)) = parse(&line) else {
-                continue;
-            };
-            match &mut pending {
-                Some(b) if b.agent_id == agent && b.timestamp_ms == sample.timestamp_ms => {
-                    b.samples.push(sample);
-                }
-                _ => {
-                    let ts = sample.timestamp_ms;
-                    let next = MetricBatch {
-                        batch_id: Some(format!("{agent}-{ts}")),
-                        agent_id: agent,
-                        timestamp_ms: ts,
-                        samples: vec![sample],
-                    };
-                    if let Some(done) = pending.replace(next) {
-                        return Some(done);
-                    }
-                }
-            }
-        }
-        pending.take()
-    })
-}
+mod dataset;
+use dataset::batches;
+use oxmon_storage::{Labels, ManualClock, MetricBatch, MetricStore, SqliteOptions, SqliteStore};
 
 /// Bits Gorilla (Facebook's TSDB codec: delta-of-delta timestamps, XOR
 /// floats) would use for a chunk: the alternative pco was measured against.
@@ -180,17 +107,8 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 }
 
 fn main() {
-    let Ok(path) = std::env::var("OXMON_DATASET") else {
-        eprintln!(
-            "set OXMON_DATASET to a promtext file from gen_dataset.py (see the file's header); skipping"
-        );
+    let Some(path) = dataset::path() else {
         return;
-    };
-    // cargo runs benches in the package's directory; the commands run from the root.
-    let path = if std::path::Path::new(&path).is_relative() {
-        format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
-    } else {
-        path
     };
     let inflight: usize = std::env::var("OXMON_INFLIGHT")
         .ok()

@@ -65,10 +65,11 @@ pub struct RemoteWriteConfig {
     /// After the receiver could not be reached (and when the server
     /// starts), what was stored this many seconds before the last accepted
     /// request is sent again: a receiver that crashed loses what it had
-    /// acknowledged but not yet written (VictoriaMetrics: up to about 5 s).
-    /// Receivers take a re-sent sample as the same sample
-    /// (VictoriaMetrics with `-dedup.minScrapeInterval`). 0 turns it off.
-    /// Default 10.
+    /// acknowledged but not yet written (VictoriaMetrics 1.79 writes its
+    /// files every 5 s, so a SIGKILL loses up to about 12 s). Receivers take
+    /// a re-sent sample as the same sample (VictoriaMetrics with
+    /// `-dedup.minScrapeInterval`, Prometheus, Mimir). 0 turns it off.
+    /// Default 15.
     #[serde(default = "default_resend_secs")]
     pub resend_secs: u64,
 }
@@ -99,7 +100,7 @@ fn default_max_backoff_ms() -> u64 {
     30_000
 }
 fn default_resend_secs() -> u64 {
-    10
+    15
 }
 
 impl RemoteWriteConfig {
