@@ -26,6 +26,9 @@ use oxmon_core::{Labels, ManualClock, MetricBatch, MetricStore, SystemClock};
 use oxmon_storage::{SqliteOptions, SqliteStore};
 use oxmon_transport::remote_write::RemoteWriter;
 
+/// (agent, metric, labels).
+type SeriesKey = (String, String, Labels);
+
 #[path = "../../oxmon-storage/benches/dataset/mod.rs"]
 mod dataset;
 
@@ -198,7 +201,7 @@ fn main() {
         // The peer's own path in the same run: the same samples as JSON lines
         // into a fresh VictoriaMetrics's /api/v1/import, 4 requests at once.
         let vm = victoria_metrics(&work.path().join("vm-import")).await;
-        let mut series: HashMap<(String, String, Labels), (Vec<i64>, Vec<f64>)> = HashMap::new();
+        let mut series: HashMap<SeriesKey, (Vec<i64>, Vec<f64>)> = HashMap::new();
         for b in &all {
             for s in &b.samples {
                 let e = series
