@@ -1,5 +1,6 @@
-//! A compact, lossless byte form of a batch: the agent's store-and-forward
-//! buffer holds batches packed, and the store's change log keeps them so.
+//! A compact, lossless byte form of a batch (the agent's store-and-forward
+//! buffer holds batches packed), and the varint helpers it and the store's
+//! change log share.
 //!
 //! A `Sample` in memory is 88 bytes plus a heap block for each of its
 //! strings and one for its label pairs, each with the allocator's overhead.
@@ -98,52 +99,8 @@ impl PackedBatch {
     }
 }
 
-impl PackedBatch {
-    /// The whole batch as one byte string (ids, times, count, then the
-    /// packed samples), for storing it.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.bytes.len() + self.agent_id.len() + 24);
-        put_str(&mut out, &self.agent_id);
-        match &self.batch_id {
-            Some(id) => {
-                out.push(1);
-                put_str(&mut out, id);
-            }
-            None => out.push(0),
-        }
-        put_varint(&mut out, zigzag(self.timestamp_ms));
-        put_varint(&mut out, self.samples as u64);
-        out.extend_from_slice(&self.bytes);
-        out
-    }
-
-    /// Reads what [`PackedBatch::to_bytes`] wrote; `None` when the bytes
-    /// are not such a batch.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader(bytes);
-        let agent_id = r.string()?;
-        let batch_id = match r.byte()? {
-            0 => None,
-            1 => Some(r.string()?),
-            _ => return None,
-        };
-        let timestamp_ms = unzigzag(r.varint()?);
-        let samples = usize::try_from(r.varint()?).ok()?;
-        // Every sample takes at least 10 bytes: refuse counts the bytes cannot hold.
-        if samples > r.0.len() / 10 + 1 {
-            return None;
-        }
-        Some(Self {
-            agent_id,
-            batch_id,
-            timestamp_ms,
-            samples,
-            bytes: r.0.into(),
-        })
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as a LEB128 varint.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -151,23 +108,35 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+/// Appends a varint length and the string's bytes.
+pub fn put_str(out: &mut Vec<u8>, s: &str) {
     put_varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
-fn zigzag(v: i64) -> u64 {
+/// Maps signed to unsigned so small magnitudes stay small.
+pub fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(v: u64) -> i64 {
+/// The inverse of [`zigzag`].
+pub fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads varints and fixed-size fields from the front of a byte slice;
+/// every read is `None` past the end.
+#[derive(Debug)]
+pub struct Reader<'a>(pub &'a [u8]);
 
 impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
+    /// Whether every byte was read.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Option<&[u8]> {
         if self.0.len() < n {
             return None;
         }
@@ -176,11 +145,13 @@ impl Reader<'_> {
         Some(head)
     }
 
-    fn byte(&mut self) -> Option<u8> {
+    /// One byte.
+    pub fn byte(&mut self) -> Option<u8> {
         self.take(1).map(|b| b[0])
     }
 
-    fn varint(&mut self) -> Option<u64> {
+    /// A LEB128 varint (at most 10 bytes).
+    pub fn varint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -192,7 +163,8 @@ impl Reader<'_> {
         None
     }
 
-    fn string(&mut self) -> Option<String> {
+    /// A varint length and that many bytes of UTF-8.
+    pub fn string(&mut self) -> Option<String> {
         let n = usize::try_from(self.varint()?).ok()?;
         String::from_utf8(self.take(n)?.to_vec()).ok()
     }
@@ -226,27 +198,6 @@ mod tests {
         }
         assert_eq!(packed.samples(), batch.samples.len());
         assert_eq!(packed.batch_id(), Some("batch-1"));
-        let stored = PackedBatch::from_bytes(&packed.to_bytes()).expect("reads back");
-        assert_eq!(stored, packed);
-    }
-
-    #[test]
-    fn stored_bytes_that_are_not_a_batch_are_refused() {
-        let bytes = PackedBatch::pack(&awkward_batch("a", "b")).to_bytes();
-        for cut in [0, 1, 3, bytes.len() - 1] {
-            let read = PackedBatch::from_bytes(&bytes[..cut]).and_then(|p| p.unpack());
-            assert_eq!(read, None, "cut at {cut}");
-        }
-        let mut huge = Vec::new();
-        put_str(&mut huge, "a");
-        huge.push(0);
-        put_varint(&mut huge, 0);
-        put_varint(&mut huge, u64::MAX);
-        assert_eq!(
-            PackedBatch::from_bytes(&huge),
-            None,
-            "a count the bytes cannot hold"
-        );
     }
 
     #[test]

@@ -91,16 +91,21 @@ async fn victoria_metrics(dir: &std::path::Path) -> Vm {
     Vm(child, base)
 }
 
-async fn count(vm: &Vm) -> f64 {
+/// Samples VictoriaMetrics holds between `from_ms` and `to_ms`.
+async fn count(vm: &Vm, from_ms: i64, to_ms: i64) -> f64 {
     let http = reqwest::Client::new();
     let _ = http
         .get(format!("{}/internal/force_flush", vm.1))
         .send()
         .await;
+    let hours = (to_ms - from_ms) / 3_600_000 + 1;
     let body: serde_json::Value = http
         .post(format!("{}/api/v1/query", vm.1))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("query=sum(count_over_time(%7B__name__%3D~%22.%2B%22%7D%5B100y%5D))&nocache=1")
+        .body(format!(
+            "query=sum(count_over_time(%7B__name__%3D~%22.%2B%22%7D%5B{hours}h%5D))&time={}&nocache=1",
+            to_ms / 1000 + 1
+        ))
         .send()
         .await
         .unwrap()
@@ -110,7 +115,40 @@ async fn count(vm: &Vm) -> f64 {
     body["data"]["result"][0]["value"][1]
         .as_str()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or_else(|| {
+            eprintln!("VictoriaMetrics answered {body}");
+            0.0
+        })
+}
+
+/// Stores every batch, 64 appends in flight; the time it took.
+async fn ingest(store: &Arc<SqliteStore>, all: &Arc<Vec<MetricBatch>>) -> Duration {
+    let t = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (store, all, next) = (store.clone(), all.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            while let Some(b) = all.get(next.fetch_add(1, Ordering::Relaxed)) {
+                store.append(b).await.expect("append");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    t.elapsed()
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn env(name: &str, default: usize) -> usize {
@@ -124,9 +162,10 @@ fn main() {
     let Some(path) = dataset::path() else {
         return;
     };
-    let all: Vec<MetricBatch> = dataset::batches(&path).collect();
+    let all: Arc<Vec<MetricBatch>> = Arc::new(dataset::batches(&path).collect());
     let total: usize = all.iter().map(|b| b.samples.len()).sum();
     let start_ts = all.first().map_or(0, |b| b.timestamp_ms);
+    let end_ts = all.iter().map(|b| b.timestamp_ms).max().unwrap_or(0);
     let work = tempfile::tempdir_in(
         std::env::var("OXMON_BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").into()),
     )
@@ -136,33 +175,41 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let options = SqliteOptions {
-            clock: Arc::new(ManualClock::new(start_ts)),
-            change_log_consumers: vec!["vm".into()],
-            ..SqliteOptions::default()
-        };
-        let store = Arc::new(SqliteStore::open(work.path().join("oxmon"), options).expect("open"));
-        let t = Instant::now();
-        let queue = Arc::new(tokio::sync::Mutex::new(all.clone().into_iter()));
-        let mut tasks = Vec::new();
-        for _ in 0..64 {
-            let (store, queue) = (store.clone(), queue.clone());
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let next = queue.lock().await.next();
-                    let Some(b) = next else { break };
-                    store.append(&b).await.expect("append");
-                }
-            }));
+        // The same ingest without and with the change log: what keeping it costs.
+        let mut store = None;
+        // Twice each, alternating: the first pass of a run warms the machine.
+        for (pass, consumers) in [
+            Vec::new(),
+            vec!["vm".to_owned()],
+            Vec::new(),
+            vec!["vm".to_owned()],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let with_log = !consumers.is_empty();
+            let options = SqliteOptions {
+                clock: Arc::new(ManualClock::new(start_ts)),
+                change_log_consumers: consumers,
+                ..SqliteOptions::default()
+            };
+            let dir = work.path().join(format!("oxmon-{pass}"));
+            let s = Arc::new(SqliteStore::open(&dir, options).expect("open"));
+            let ingest = ingest(&s, &all).await;
+            eprintln!(
+                "store ingest, change log {}: {total} samples in {ingest:.1?} = {:.0} samples/s (synchronous=FULL, 64 in flight); {:.2} bytes per sample on disk",
+                if with_log { "on" } else { "off" },
+                total as f64 / ingest.as_secs_f64(),
+                dir_bytes(&dir) as f64 / total as f64,
+            );
+            if with_log {
+                store = Some(s);
+            } else {
+                drop(s);
+                let _ = std::fs::remove_dir_all(&dir);
+            }
         }
-        for task in tasks {
-            task.await.expect("task");
-        }
-        let ingest = t.elapsed();
-        eprintln!(
-            "store ingest with the change log on: {total} samples in {ingest:.1?} = {:.0} samples/s (synchronous=FULL, 64 in flight)",
-            total as f64 / ingest.as_secs_f64()
-        );
+        let store = store.expect("stored");
 
         let vm = victoria_metrics(&work.path().join("vm")).await;
         let mut config = RemoteWriteConfig::new(format!("{}/api/v1/write", vm.1));
@@ -187,7 +234,7 @@ fn main() {
         let (own, vm_cpu) = (cpu_secs("self") - own0, cpu_secs(&vm_pid) - vm0);
         let _ = stop.send(());
         task.await.expect("writer");
-        let held = count(&vm).await;
+        let held = count(&vm, start_ts, end_ts).await;
         eprintln!(
             "remote write into VictoriaMetrics: {total} samples in {drain:.1?} = {:.0} samples/s (batch_size {}, concurrency {}); oxmon CPU {own:.1} s ({:.2} µs per sample), VictoriaMetrics CPU {vm_cpu:.1} s; VictoriaMetrics holds {held}",
             total as f64 / drain.as_secs_f64(),
@@ -202,7 +249,7 @@ fn main() {
         // into a fresh VictoriaMetrics's /api/v1/import, 4 requests at once.
         let vm = victoria_metrics(&work.path().join("vm-import")).await;
         let mut series: HashMap<SeriesKey, (Vec<i64>, Vec<f64>)> = HashMap::new();
-        for b in &all {
+        for b in all.iter() {
             for s in &b.samples {
                 let e = series
                     .entry((b.agent_id.clone(), s.metric.clone(), s.labels.clone()))
@@ -237,7 +284,7 @@ fn main() {
             assert!(status.is_success(), "{status}");
         }
         let held = loop {
-            let n = count(&vm).await;
+            let n = count(&vm, start_ts, end_ts).await;
             if n as usize >= total {
                 break n;
             }

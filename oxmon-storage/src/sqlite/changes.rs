@@ -1,15 +1,21 @@
-//! The change log: every stored batch, packed, in the partition of its
-//! newest day, written in the same transaction as the batch's samples and
-//! id (so a batch is in the log exactly when it is stored), for the
-//! consumers the store was opened with (remote write destinations). Each
-//! partition keeps each consumer's position; rows every consumer has
-//! passed are deleted.
+//! The change log: what each write transaction stored, for the consumers
+//! the store was opened with (remote write destinations). A partition's
+//! transaction (one group commit, one day) appends one row holding its
+//! samples as (series id, timestamp, value), about 12 bytes a sample, in
+//! the same transaction: samples are in the log exactly when they are
+//! stored. Readers turn series ids back into agent, metric and labels
+//! from the partition's `series` table. Each partition keeps each
+//! consumer's position; rows every consumer has passed (and older than
+//! `change_log_keep_ms`) are deleted.
 //!
 //! Sequence numbers come from `AUTOINCREMENT`, so they never repeat in a
 //! partition even after every row was deleted.
 
-use oxmon_core::pack::PackedBatch;
-use oxmon_core::{Change, ChangeCursor, Changes, Error, MetricBatch, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use oxmon_core::pack::{Reader, put_varint, unzigzag, zigzag};
+use oxmon_core::{Change, ChangeCursor, Changes, Error, Labels, MetricBatch, Result, Sample};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{PartState, Shared, map_err};
@@ -20,7 +26,7 @@ pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS change_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     stored_at INTEGER NOT NULL,
-    batch BLOB NOT NULL
+    samples BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS change_cursor (
     consumer TEXT PRIMARY KEY,
@@ -59,13 +65,91 @@ pub(crate) fn register(conn: &Connection, consumers: &[String]) -> rusqlite::Res
     tx.commit()
 }
 
-/// Appends a stored batch to the log, inside the transaction storing it.
-pub(crate) fn append(tx: &Transaction<'_>, stored_at_ms: i64, batch: &MetricBatch) -> Result<()> {
-    let bytes = PackedBatch::pack(batch).to_bytes();
-    tx.prepare_cached("INSERT INTO change_log (stored_at, batch) VALUES (?1, ?2)")
-        .and_then(|mut st| st.execute(params![stored_at_ms, bytes]))
-        .map(drop)
-        .map_err(|e| map_err("change log", e))
+/// The log row of one transaction, filled as its samples are written:
+/// a count, then per sample its series id (varint), its timestamp as a
+/// zigzag varint from the previous one, and its value's 8 bytes.
+#[derive(Debug, Default)]
+pub(crate) struct LogRow {
+    bytes: Vec<u8>,
+    count: u64,
+    last_ts: i64,
+}
+
+impl LogRow {
+    pub(crate) fn push(&mut self, series_id: i64, ts: i64, value: f64) {
+        put_varint(&mut self.bytes, series_id.unsigned_abs());
+        put_varint(&mut self.bytes, zigzag(ts.wrapping_sub(self.last_ts)));
+        self.bytes.extend_from_slice(&value.to_bits().to_le_bytes());
+        self.last_ts = ts;
+        self.count += 1;
+    }
+
+    /// Appends the row inside the transaction storing its samples.
+    pub(crate) fn insert(self, tx: &Transaction<'_>, stored_at_ms: i64) -> Result<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let mut blob = Vec::with_capacity(self.bytes.len() + 10);
+        put_varint(&mut blob, self.count);
+        blob.extend_from_slice(&self.bytes);
+        tx.prepare_cached("INSERT INTO change_log (stored_at, samples) VALUES (?1, ?2)")
+            .and_then(|mut st| st.execute(params![stored_at_ms, blob]))
+            .map(drop)
+            .map_err(|e| map_err("change log", e))
+    }
+}
+
+/// A row's samples: (series id, timestamp, value); `None` when the bytes
+/// are not such a row.
+fn decode(blob: &[u8]) -> Option<Vec<(i64, i64, f64)>> {
+    let mut r = Reader(blob);
+    let count = usize::try_from(r.varint()?).ok()?;
+    // Every sample takes at least 10 bytes.
+    if count > blob.len() / 10 + 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count);
+    let mut ts = 0i64;
+    for _ in 0..count {
+        let id = i64::try_from(r.varint()?).ok()?;
+        ts = ts.wrapping_add(unzigzag(r.varint()?));
+        let value = f64::from_bits(u64::from_le_bytes(r.take(8)?.try_into().ok()?));
+        out.push((id, ts, value));
+    }
+    r.is_empty().then_some(out)
+}
+
+/// A partition's series by id (agent, metric, labels), as far as read.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesNames {
+    max_id: i64,
+    by_id: HashMap<i64, (Arc<str>, Arc<str>, Labels)>,
+}
+
+impl SeriesNames {
+    /// Reads the series made since the last call.
+    fn refresh(&mut self, conn: &Connection) -> Result<()> {
+        let mut st = conn
+            .prepare_cached("SELECT id, agent_id, metric, labels FROM series WHERE id > ?1")
+            .map_err(|e| map_err("change log series", e))?;
+        let rows = st
+            .query_map(params![self.max_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(|e| map_err("change log series", e))?;
+        for row in rows {
+            let (id, agent, metric, labels) = row.map_err(|e| map_err("change log series", e))?;
+            let labels = Labels::from_canonical(&labels)?;
+            self.max_id = self.max_id.max(id);
+            self.by_id.insert(id, (agent.into(), metric.into(), labels));
+        }
+        Ok(())
+    }
 }
 
 /// Records a consumer's positions (never moving one back) and deletes the
@@ -172,7 +256,7 @@ pub(crate) fn read(shared: &Shared, after: &ChangeCursor, max_samples: usize) ->
             let rows: Vec<(i64, i64, Vec<u8>)> = shared.with_reader(day, |conn| {
                 let rows = conn
                     .prepare_cached(
-                        "SELECT seq, stored_at, batch FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                        "SELECT seq, stored_at, samples FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                     )
                     .and_then(|mut st| {
                         st.query_map(params![from, ROWS_PER_QUERY], |r| {
@@ -193,20 +277,21 @@ pub(crate) fn read(shared: &Shared, after: &ChangeCursor, max_samples: usize) ->
                 }
                 from = seq;
                 next.0.insert(day, seq);
-                match PackedBatch::from_bytes(&bytes).and_then(|p| p.unpack()) {
-                    Some(batch) => {
-                        samples += batch.samples.len();
-                        changes.push(Change {
-                            position: (day, seq),
-                            stored_at_ms,
-                            batch,
-                        });
-                    }
-                    None => tracing::error!(
+                let Some(points) = decode(&bytes) else {
+                    tracing::error!(
                         day,
                         seq,
-                        "a change log row is not a batch (corrupt?); skipped"
-                    ),
+                        "a change log row is not readable (corrupt?); skipped"
+                    );
+                    continue;
+                };
+                samples += points.len();
+                for batch in batches(shared, day, points)? {
+                    changes.push(Change {
+                        position: (day, seq),
+                        stored_at_ms,
+                        batch,
+                    });
                 }
             }
             if !full || samples >= max_samples {
@@ -215,6 +300,39 @@ pub(crate) fn read(shared: &Shared, after: &ChangeCursor, max_samples: usize) ->
         }
     }
     Ok(Changes { changes, next })
+}
+
+/// A row's samples as one batch per agent, series ids named from the
+/// partition's `series` table.
+fn batches(shared: &Shared, day: i64, points: Vec<(i64, i64, f64)>) -> Result<Vec<MetricBatch>> {
+    let mut cache = shared
+        .change_series
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let names = cache.entry(day).or_default();
+    if points
+        .iter()
+        .any(|(id, _, _)| !names.by_id.contains_key(id))
+    {
+        shared.with_reader(day, |conn| names.refresh(conn))?;
+    }
+    let mut by_agent: BTreeMap<Arc<str>, Vec<Sample>> = BTreeMap::new();
+    for (id, ts, value) in points {
+        let Some((agent, metric, labels)) = names.by_id.get(&id) else {
+            tracing::error!(day, id, "a change log sample names no series; skipped");
+            continue;
+        };
+        by_agent.entry(agent.clone()).or_default().push(Sample::new(
+            metric.as_ref(),
+            labels.clone(),
+            ts,
+            value,
+        ));
+    }
+    Ok(by_agent
+        .into_iter()
+        .map(|(agent, samples)| MetricBatch::new(agent.as_ref(), samples))
+        .collect())
 }
 
 /// Checks a consumer name against the store's consumers.

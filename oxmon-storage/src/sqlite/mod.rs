@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     queue_refusals: AtomicU64,
     /// Batches refused by a series cap.
     pub(crate) series_refusals: AtomicU64,
+    /// Series names of each partition, for reading the change log.
+    pub(crate) change_series: Mutex<HashMap<i64, changes::SeriesNames>>,
     /// Days of data kept, 0 for all: `options.retention_days` until
     /// [`SqliteStore::set_retention_days`] changes it.
     retention_days: AtomicU32,
@@ -156,6 +158,7 @@ impl Shared {
 
     pub(crate) fn forget_partition(&self, day: i64) {
         lock(&self.readers).remove(&day);
+        lock(&self.change_series).remove(&day);
         self.partitions.write_locked().remove(&day);
     }
 
@@ -286,6 +289,7 @@ impl SqliteStore {
             queued: Arc::new(AtomicUsize::new(0)),
             queue_refusals: AtomicU64::new(0),
             series_refusals: AtomicU64::new(0),
+            change_series: Mutex::new(HashMap::new()),
         });
         shared.rebuild_index()?;
         let mut writer = Writer::new(shared.clone());

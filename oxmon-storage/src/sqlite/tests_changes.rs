@@ -33,22 +33,28 @@ fn open_at(
     .expect("open store")
 }
 
+/// A batch whose samples carry its id as the label `batch` (the log keeps
+/// samples, not batch ids).
 fn batch(id: &str, times: &[i64]) -> MetricBatch {
     let samples = times
         .iter()
-        .map(|&t| Sample::new("cpu.usage", Labels::new(), t, 1.0))
+        .map(|&t| Sample::new("cpu.usage", Labels::new().with("batch", id), t, 1.0))
         .collect();
     MetricBatch::new("web-1", samples).with_batch_id(id)
 }
 
-/// The batch ids read after `after`, and the cursor past them.
+fn id_of(b: &MetricBatch) -> String {
+    b.samples[0]
+        .labels
+        .get("batch")
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The ids of the batches read after `after`, and the cursor past them.
 async fn ids(store: &SqliteStore, after: &ChangeCursor) -> (Vec<String>, ChangeCursor) {
     let read = store.read_changes(after, 1_000_000).await.expect("read");
-    let ids = read
-        .changes
-        .iter()
-        .map(|c| c.batch.batch_id.clone().unwrap_or_default())
-        .collect();
+    let ids = read.changes.iter().map(|c| id_of(&c.batch)).collect();
     (ids, read.next)
 }
 
@@ -66,21 +72,24 @@ async fn every_stored_batch_is_read_once_in_order_and_duplicates_are_not() {
     for id in ["b1", "b2", "b1", "b3"] {
         store.append(&batch(id, &[T0, T0 + 10_000])).await.unwrap();
     }
-    // A batch across midnight: one entry, with every sample.
+    // A batch across midnight: its part of each day, with that day.
     let midnight = (T0 / DAY_MS + 1) * DAY_MS;
     let across = batch("b4", &[midnight - 1_000, midnight + 1_000]);
     store.append(&across).await.unwrap();
     let read = store.read_changes(&start, 1_000_000).await.unwrap();
-    let got: Vec<_> = read
-        .changes
+    let got: Vec<String> = read.changes.iter().map(|c| id_of(&c.batch)).collect();
+    assert_eq!(got, ["b1", "b2", "b3", "b4", "b4"]);
+    let parts: Vec<&Sample> = read.changes[3..]
         .iter()
-        .map(|c| c.batch.batch_id.as_deref().unwrap_or(""))
+        .flat_map(|c| &c.batch.samples)
         .collect();
-    assert_eq!(got, ["b1", "b2", "b3", "b4"]);
     assert_eq!(
-        read.changes[3].batch, across,
-        "the batch comes back as stored"
+        parts.into_iter().cloned().collect::<Vec<_>>(),
+        across.samples,
+        "every sample comes back as stored"
     );
+    assert_eq!(read.changes[0].batch.agent_id, "web-1");
+    assert_eq!(read.changes[0].batch.samples.len(), 2);
     assert_eq!(
         read.changes[0].stored_at_ms, T0,
         "stamped by the store's clock"

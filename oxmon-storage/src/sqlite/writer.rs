@@ -442,6 +442,7 @@ impl Writer {
                 .prepare_cached("INSERT OR IGNORE INTO batches (id_hash) VALUES (?1)")
                 .map_err(|e| map_err("prepare", e))?;
             let mut local = SeriesIds::default();
+            let mut log = changes::LogRow::default();
             for &i in members {
                 let batch = &group[i].0;
                 for s in batch
@@ -482,6 +483,9 @@ impl Writer {
                             s.value
                         ])
                         .map_err(|e| map_err("insert sample", e))?;
+                    if log_changes {
+                        log.push(id, s.timestamp_ms, s.value);
+                    }
                 }
                 if newest_day[i] == day
                     && let Some(id) = &batch.batch_id
@@ -490,9 +494,9 @@ impl Writer {
                         .execute(params![batch_hash(&batch.agent_id, id)])
                         .map_err(|e| map_err("insert batch id", e))?;
                 }
-                if log_changes && newest_day[i] == day && !batch.samples.is_empty() {
-                    changes::append(&tx, now_ms, batch)?;
-                }
+            }
+            if log_changes {
+                log.insert(&tx, now_ms)?;
             }
         }
         tx.commit().map_err(|e| map_err("commit", e))?;
