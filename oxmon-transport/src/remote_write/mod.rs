@@ -241,12 +241,16 @@ impl RemoteWriter {
         self.stats
             .samples_filtered
             .fetch_add(built.filtered, Ordering::Relaxed);
-        let sends = built
-            .shards
-            .iter()
-            .zip(&built.samples)
-            .filter(|(_, n)| **n > 0)
-            .map(|(request, &n)| self.send_until_done(request, n));
+        // Shards go out concurrently; within a shard, requests of at most
+        // batch_size samples one after the other (a read can hold more:
+        // it ends at a whole log row).
+        let sends = built.shards.into_iter().map(|shard| async move {
+            let mut unreachable = false;
+            for (request, n) in proto::split(shard, self.batch_size) {
+                unreachable |= self.send_until_done(&request, n).await;
+            }
+            unreachable
+        });
         join_all(sends.collect()).await.into_iter().any(|u| u)
     }
 

@@ -138,6 +138,28 @@ fn labels(agent: &str, metric: &str, own: &Labels, shape: &Shape) -> Vec<Label> 
         .collect()
 }
 
+/// A request cut into requests of at most `max` samples (whole series; a
+/// series with more than `max` samples goes alone), in order, each with
+/// its sample count. Empty requests are left out.
+pub(crate) fn split(request: WriteRequest, max: usize) -> Vec<(WriteRequest, usize)> {
+    let mut out = Vec::new();
+    let mut current = WriteRequest::default();
+    let mut n = 0;
+    for series in request.timeseries {
+        let len = series.samples.len();
+        if n > 0 && n + len > max {
+            out.push((std::mem::take(&mut current), n));
+            n = 0;
+        }
+        n += len;
+        current.timeseries.push(series);
+    }
+    if n > 0 {
+        out.push((current, n));
+    }
+    out
+}
+
 /// The request body: protobuf, then snappy's block format.
 pub(crate) fn encode(request: &WriteRequest) -> Vec<u8> {
     let raw = prost::Message::encode_to_vec(request);
@@ -211,6 +233,30 @@ mod tests {
                 .iter()
                 .any(|l| l.name == "exported_agent" && l.value == "spoof")
         );
+    }
+
+    #[test]
+    fn requests_are_cut_at_batch_size_by_whole_series() {
+        let series = |n: usize| TimeSeries {
+            labels: Vec::new(),
+            samples: vec![
+                Sample {
+                    value: 1.0,
+                    timestamp: 0
+                };
+                n
+            ],
+        };
+        let request = WriteRequest {
+            timeseries: vec![series(3), series(3), series(5), series(1), series(0)],
+        };
+        let sizes: Vec<usize> = split(request, 4).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(
+            sizes,
+            [3, 3, 5, 1],
+            "a series bigger than the limit goes alone"
+        );
+        assert!(split(WriteRequest::default(), 4).is_empty());
     }
 
     #[test]
