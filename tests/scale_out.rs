@@ -28,7 +28,7 @@ fn the_scale_out_script_shows_both_shards_in_victoria_metrics() {
         "server b: 3 hosts",
         "oxmon_server=a  agent=node-a1",
         "oxmon_server=b  agent=server-b",
-        "6 hosts",
+        "\n  6 hosts\n",
     ] {
         assert!(stdout.contains(line), "`{line}` missing in:\n{stdout}");
     }

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use super::{ConfigError, Ctx};
 use crate::Secret;
 
-/// One `[[remote_write]]` destination.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// One `[[remote_write]]` destination. `Debug` shows the URL without its
+/// query and the headers' names only (either may carry a key).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RemoteWriteConfig {
@@ -83,6 +84,33 @@ pub struct BasicAuth {
     /// The password.
     pub password: Secret,
 }
+
+impl std::fmt::Debug for RemoteWriteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.split(['?', '#']).next().unwrap_or("");
+        f.debug_struct("RemoteWriteConfig")
+            .field("url", &url)
+            .field("name", &self.name)
+            .field("bearer_token", &self.bearer_token)
+            .field("basic_auth", &self.basic_auth)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("ca_file", &self.ca_file)
+            .field("external_labels", &self.external_labels)
+            .field("metrics_allow", &self.metrics_allow)
+            .field("metrics_deny", &self.metrics_deny)
+            .field("batch_size", &self.batch_size)
+            .field("send_deadline_ms", &self.send_deadline_ms)
+            .field("concurrency", &self.concurrency)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("max_backoff_ms", &self.max_backoff_ms)
+            .field("resend_secs", &self.resend_secs)
+            .finish()
+    }
+}
+
+/// Most samples one read of the change log holds (`batch_size ×
+/// concurrency`): what a destination keeps in memory at once.
+pub(crate) const MAX_SAMPLES_IN_FLIGHT: usize = 400_000;
 
 fn default_batch_size() -> usize {
     2_000
@@ -174,7 +202,7 @@ impl RemoteWriteConfig {
             let token = !k.is_empty()
                 && k.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !token || v.bytes().any(|b| b < 0x20 && b != b'\t') {
+            if !token || v.bytes().any(|b| (b < 0x20 && b != b'\t') || b >= 0x7f) {
                 return Err(ctx.err(
                     field(&format!("headers.{k}")),
                     "is not a valid HTTP header name and value",
@@ -224,6 +252,15 @@ impl RemoteWriteConfig {
             return Err(ctx.err(
                 field("concurrency"),
                 format!("must be 1 to 64, got {}", self.concurrency),
+            ));
+        }
+        if self.batch_size.saturating_mul(self.concurrency) > MAX_SAMPLES_IN_FLIGHT {
+            return Err(ctx.err(
+                field("batch_size"),
+                format!(
+                    "times concurrency ({} × {}) is more than {MAX_SAMPLES_IN_FLIGHT} samples held at once",
+                    self.batch_size, self.concurrency
+                ),
             ));
         }
         if !(1..=300).contains(&self.timeout_secs) {

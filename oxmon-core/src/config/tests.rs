@@ -1386,6 +1386,16 @@ concurrency = 8
             "remote_write[0].batch",
             &["unknown"][..],
         ),
+        (
+            "url = \"http://x/y\"\nbatch_size = 100000\nconcurrency = 8",
+            "remote_write[0].batch_size",
+            &["held at once"][..],
+        ),
+        (
+            "url = \"http://x/y\"\nheaders = { X-Key = \"caf\u{e9}\" }",
+            "remote_write[0].headers.X-Key",
+            &["header"][..],
+        ),
     ] {
         let e = server_err(&format!("[[remote_write]]\n{body}\n"));
         assert_names(&e, "server.toml", field, words);
@@ -1394,4 +1404,11 @@ concurrency = 8
         "[[remote_write]]\nurl = \"http://vm/api/v1/write\"\n[[remote_write]]\nurl = \"http://vm/api/v1/write\"\n",
     );
     assert_names(&twice, "server.toml", "remote_write[1].name", &["distinct"]);
+    let keyed = ServerConfig::from_toml(
+        "[[remote_write]]\nurl = \"https://x/push?api_key=k1\"\nheaders = { X-Key = \"k2\" }\n",
+        "server.toml",
+    )
+    .unwrap();
+    let shown = format!("{:?}", keyed.remote_write[0]);
+    assert!(!shown.contains("k1") && !shown.contains("k2"), "{shown}");
 }

@@ -144,23 +144,26 @@ impl SeriesNames {
             .map_err(|e| map_err("change log series", e))?;
         for row in rows {
             let (id, agent, metric, labels) = row.map_err(|e| map_err("change log series", e))?;
-            let labels = Labels::from_canonical(&labels)?;
             self.max_id = self.max_id.max(id);
-            self.by_id.insert(id, (agent.into(), metric.into(), labels));
+            match Labels::from_canonical(&labels) {
+                Ok(labels) => {
+                    self.by_id.insert(id, (agent.into(), metric.into(), labels));
+                }
+                Err(e) => {
+                    tracing::error!(id, error = %e, "a series' labels are unreadable; its samples are skipped");
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// Records a consumer's positions (never moving one back) and deletes the
-/// rows every consumer has passed that were stored at or before
-/// `keep_before_ms`. Runs on the writer thread.
-pub(crate) fn commit(
-    conn: &Connection,
-    consumer: &str,
-    seq: i64,
-    keep_before_ms: i64,
-) -> Result<()> {
+/// Records a consumer's position (never moving it back) and deletes the
+/// rows every consumer has passed, except those stored within `keep_ms`
+/// before the newest of them (measured from what was sent, not from now:
+/// a consumer stuck for an hour still finds the seconds before its outage
+/// to send again). Runs on the writer thread.
+pub(crate) fn commit(conn: &Connection, consumer: &str, seq: i64, keep_ms: i64) -> Result<()> {
     let tx = conn
         .unchecked_transaction()
         .map_err(|e| map_err("begin", e))?;
@@ -171,8 +174,11 @@ pub(crate) fn commit(
     )
     .and_then(|_| {
         tx.execute(
-            "DELETE FROM change_log WHERE seq <= (SELECT min(seq) FROM change_cursor) AND stored_at <= ?1",
-            params![keep_before_ms],
+            "DELETE FROM change_log WHERE seq <= (SELECT min(seq) FROM change_cursor)
+             AND stored_at <= (SELECT stored_at FROM change_log
+                               WHERE seq <= (SELECT min(seq) FROM change_cursor)
+                               ORDER BY seq DESC LIMIT 1) - ?1",
+            params![keep_ms],
         )
     })
     .map_err(|e| map_err("change log commit", e))?;
@@ -251,65 +257,111 @@ pub(crate) fn read(shared: &Shared, after: &ChangeCursor, max_samples: usize) ->
         if samples >= max_samples && !changes.is_empty() {
             break;
         }
-        let mut from = next.0.get(&day).copied().unwrap_or(0);
-        loop {
-            let rows: Vec<(i64, i64, Vec<u8>)> = shared.with_reader(day, |conn| {
-                let rows = conn
-                    .prepare_cached(
-                        "SELECT seq, stored_at, samples FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                    )
-                    .and_then(|mut st| {
-                        st.query_map(params![from, ROWS_PER_QUERY], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                        })?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                    });
-                match rows {
-                    Ok(rows) => Ok(rows),
-                    Err(e) if missing_table(&e) => Ok(Vec::new()),
-                    Err(e) => Err(map_err("change log read", e)),
-                }
-            })?;
-            let full = rows.len() as i64 == ROWS_PER_QUERY;
-            for (seq, stored_at_ms, bytes) in rows {
-                if samples >= max_samples && !changes.is_empty() {
-                    return Ok(Changes { changes, next });
-                }
-                from = seq;
-                next.0.insert(day, seq);
-                let Some(points) = decode(&bytes) else {
-                    tracing::error!(
-                        day,
-                        seq,
-                        "a change log row is not readable (corrupt?); skipped"
-                    );
-                    continue;
-                };
-                samples += points.len();
-                for batch in batches(shared, day, points)? {
-                    changes.push(Change {
-                        position: (day, seq),
-                        stored_at_ms,
-                        batch,
-                    });
-                }
-            }
-            if !full || samples >= max_samples {
-                break;
-            }
+        // A partition that cannot be read now keeps its position and does
+        // not hold up the others.
+        if let Err(e) = read_day(
+            shared,
+            day,
+            &mut next,
+            &mut changes,
+            &mut samples,
+            max_samples,
+        ) {
+            warn_now_and_then(shared, day, &e);
         }
     }
     Ok(Changes { changes, next })
 }
 
+/// Reads one partition's rows after its position in `next` into `changes`,
+/// moving the position past each row read.
+fn read_day(
+    shared: &Shared,
+    day: i64,
+    next: &mut ChangeCursor,
+    changes: &mut Vec<Change>,
+    samples: &mut usize,
+    max_samples: usize,
+) -> Result<()> {
+    let mut from = next.0.get(&day).copied().unwrap_or(0);
+    loop {
+        let rows: Vec<(i64, i64, Vec<u8>)> = shared.with_reader(day, |conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT seq, stored_at, samples FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![from, ROWS_PER_QUERY], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                });
+            match rows {
+                Ok(rows) => Ok(rows),
+                Err(e) if missing_table(&e) => Ok(Vec::new()),
+                Err(e) => Err(map_err("change log read", e)),
+            }
+        })?;
+        let full = rows.len() as i64 == ROWS_PER_QUERY;
+        for (seq, stored_at_ms, bytes) in rows {
+            if *samples >= max_samples && !changes.is_empty() {
+                return Ok(());
+            }
+            let Some(points) = decode(&bytes) else {
+                tracing::error!(
+                    day,
+                    seq,
+                    "a change log row is not readable (corrupt?); skipped"
+                );
+                from = seq;
+                next.0.insert(day, seq);
+                continue;
+            };
+            let named = batches(shared, day, points)?;
+            from = seq;
+            next.0.insert(day, seq);
+            *samples += named.iter().map(|b| b.samples.len()).sum::<usize>();
+            changes.extend(named.into_iter().map(|batch| Change {
+                position: (day, seq),
+                stored_at_ms,
+                batch,
+            }));
+        }
+        if !full || *samples >= max_samples {
+            return Ok(());
+        }
+    }
+}
+
+/// Logs a partition that cannot be read, at most once a minute (readers
+/// poll several times a second).
+fn warn_now_and_then(shared: &Shared, day: i64, e: &Error) {
+    let mut last = shared
+        .change_log_warned
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60)) {
+        *last = Some(std::time::Instant::now());
+        tracing::warn!(day, error = %e, "change log: a partition cannot be read now; the others go on");
+    }
+}
+
+/// Days whose series names are kept for reading the change log (readers
+/// are at most a few days behind; older days are read again when needed).
+const NAMED_DAYS: usize = 3;
+
 /// A row's samples as one batch per agent, series ids named from the
 /// partition's `series` table.
 fn batches(shared: &Shared, day: i64, points: Vec<(i64, i64, f64)>) -> Result<Vec<MetricBatch>> {
-    let mut cache = shared
-        .change_series
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let names = cache.entry(day).or_default();
+    let lock = || {
+        shared
+            .change_series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    // Out of the shared map while SQLite is read, so the lock (which the
+    // writer takes when retention drops a day) is never held over I/O.
+    let mut names = lock().remove(&day).unwrap_or_default();
     if points
         .iter()
         .any(|(id, _, _)| !names.by_id.contains_key(id))
@@ -329,6 +381,17 @@ fn batches(shared: &Shared, day: i64, points: Vec<(i64, i64, f64)>) -> Result<Ve
             value,
         ));
     }
+    let mut cache = lock();
+    if shared.partitions.read_locked().contains_key(&day) {
+        cache.insert(day, names);
+        while cache.len() > NAMED_DAYS {
+            let Some(oldest) = cache.keys().copied().filter(|d| *d != day).min() else {
+                break;
+            };
+            cache.remove(&oldest);
+        }
+    }
+    drop(cache);
     Ok(by_agent
         .into_iter()
         .map(|(agent, samples)| MetricBatch::new(agent.as_ref(), samples))
@@ -346,39 +409,46 @@ pub(crate) fn check_consumer(consumers: &[String], consumer: &str) -> Result<()>
     }
 }
 
-/// Each partition's position moved back by `by_ms` of storing time (see
-/// `MetricStore::rewind_changes`).
+/// Positions moved back by `by_ms` of storing time from the newest batch
+/// at or below `cursor` in any partition (see
+/// `MetricStore::rewind_changes`): one moment for every partition, so an
+/// older day's last rows are not sent again with today's.
 pub(crate) fn rewind(shared: &Shared, cursor: &ChangeCursor, by_ms: i64) -> Result<ChangeCursor> {
-    let mut out = cursor.clone();
-    for (&day, seq) in &mut out.0 {
-        if shared.partitions.read_locked().get(&day) != Some(&PartState::Ok) {
-            continue;
-        }
-        let back = shared.with_reader(day, |conn| {
-            let read = || -> rusqlite::Result<Option<i64>> {
-                let newest: Option<i64> = conn.query_row(
-                    "SELECT stored_at FROM change_log WHERE seq <= ?1 ORDER BY seq DESC LIMIT 1",
-                    params![*seq],
-                    |r| r.get(0),
-                ).optional()?;
-                let Some(newest) = newest else {
-                    return Ok(None);
-                };
-                let since = newest.saturating_sub(by_ms);
-                conn.query_row(
-                    "SELECT min(seq) - 1 FROM change_log WHERE seq <= ?1 AND stored_at >= ?2",
-                    params![*seq, since],
-                    |r| r.get(0),
-                )
-            };
-            match read() {
-                Ok(v) => Ok(v),
+    let live = |day: &i64| shared.partitions.read_locked().get(day) == Some(&PartState::Ok);
+    let query = |day: i64, sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Option<i64>> {
+        shared.with_reader(day, |conn| {
+            match conn
+                .query_row(sql, args, |r| r.get::<_, Option<i64>>(0))
+                .optional()
+            {
+                Ok(v) => Ok(v.flatten()),
                 Err(e) if missing_table(&e) => Ok(None),
                 Err(e) => Err(map_err("change log rewind", e)),
             }
-        })?;
-        if let Some(back) = back {
-            *seq = back.min(*seq);
+        })
+    };
+    let mut newest: Option<i64> = None;
+    for (&day, &seq) in cursor.0.iter().filter(|(d, _)| live(d)) {
+        let at = query(
+            day,
+            "SELECT max(stored_at) FROM change_log WHERE seq <= ?1",
+            &[&seq],
+        )?;
+        newest = newest.max(at);
+    }
+    let Some(newest) = newest else {
+        return Ok(cursor.clone());
+    };
+    let since = newest.saturating_sub(by_ms);
+    let mut out = cursor.clone();
+    for (&day, seq) in out.0.iter_mut().filter(|(d, _)| live(d)) {
+        let first = query(
+            day,
+            "SELECT min(seq) FROM change_log WHERE seq <= ?1 AND stored_at >= ?2",
+            &[&*seq, &since],
+        )?;
+        if let Some(first) = first {
+            *seq = (first - 1).min(*seq);
         }
     }
     Ok(out)

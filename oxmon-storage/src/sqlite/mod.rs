@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) series_refusals: AtomicU64,
     /// Series names of each partition, for reading the change log.
     pub(crate) change_series: Mutex<HashMap<i64, changes::SeriesNames>>,
+    /// When a change log read problem was last logged.
+    pub(crate) change_log_warned: Mutex<Option<std::time::Instant>>,
     /// Days of data kept, 0 for all: `options.retention_days` until
     /// [`SqliteStore::set_retention_days`] changes it.
     retention_days: AtomicU32,
@@ -290,6 +292,7 @@ impl SqliteStore {
             queue_refusals: AtomicU64::new(0),
             series_refusals: AtomicU64::new(0),
             change_series: Mutex::new(HashMap::new()),
+            change_log_warned: Mutex::new(None),
         });
         shared.rebuild_index()?;
         let mut writer = Writer::new(shared.clone());

@@ -507,10 +507,13 @@ impl Writer {
     }
 
     /// Records a consumer's change log positions, partition by partition
-    /// (only those that moved, only partitions that still exist).
+    /// (only those that moved, only partitions that still exist). A
+    /// partition that fails does not keep the others from being recorded;
+    /// the first failure is returned.
     fn commit_changes(&mut self, consumer: &str, cursor: &ChangeCursor) -> Result<()> {
         changes::check_consumer(&self.shared.options.change_log_consumers, consumer)?;
-        let now_ms = self.shared.options.clock.now_ms();
+        let keep_ms = self.shared.options.change_log_keep_ms.max(0);
+        let mut first_error = None;
         for (&day, &seq) in &cursor.0 {
             let key = (consumer.to_owned(), day);
             if self.committed.get(&key) == Some(&seq) {
@@ -519,14 +522,21 @@ impl Writer {
             if self.shared.partitions.read_locked().get(&day) != Some(&PartState::Ok) {
                 continue;
             }
-            let keep_before = now_ms.saturating_sub(self.shared.options.change_log_keep_ms.max(0));
-            let p = self.partition(day)?;
-            changes::commit(&p.conn, consumer, seq, keep_before)?;
-            self.committed.insert(key, seq);
+            let done = self
+                .partition(day)
+                .and_then(|p| changes::commit(&p.conn, consumer, seq, keep_ms));
+            match done {
+                Ok(()) => {
+                    self.committed.insert(key, seq);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
         let live = self.shared.partitions.read_locked().clone();
         self.committed.retain(|(_, d), _| live.contains_key(d));
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     fn insert_events(&mut self, events: &[AlertEvent]) -> Result<()> {

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use oxmon_core::config::{ConfigError, RemoteWriteConfig};
 use oxmon_core::sync::LockExt;
-use oxmon_core::{ChangeCursor, Changes, Clock, MetricStore};
+use oxmon_core::{Change, ChangeCursor, Clock, MetricStore};
 
 pub use proto::{Label, Sample, TimeSeries, WriteRequest};
 
@@ -171,6 +171,10 @@ impl RemoteWriter {
             };
             let Some(oldest) = read.changes.first().map(|c| c.stored_at_ms) else {
                 self.stats.lag_ms.store(0, Ordering::Relaxed);
+                if read.next != cursor {
+                    // Only unreadable rows: past them for good.
+                    cursor = self.commit(&store, read.next).await;
+                }
                 tokio::time::sleep(POLL).await;
                 continue;
             };
@@ -187,29 +191,33 @@ impl RemoteWriter {
                 tokio::time::sleep(Duration::from_millis(left).min(POLL)).await;
                 continue;
             }
-            let resent: usize = read
-                .changes
-                .iter()
-                .filter(|c| {
-                    sent_before
-                        .0
-                        .get(&c.position.0)
-                        .is_some_and(|&s| c.position.1 <= s)
-                })
-                .map(|c| c.batch.samples.len())
-                .sum();
+            // What was sent before goes out on its own, first: a receiver
+            // that kept it refuses it as out of order (Prometheus), which
+            // must not cost the new samples beside it.
+            let (again, fresh): (Vec<&Change>, Vec<&Change>) = read.changes.iter().partition(|c| {
+                sent_before
+                    .0
+                    .get(&c.position.0)
+                    .is_some_and(|&s| c.position.1 <= s)
+            });
+            let resent: usize = again.iter().map(|c| c.batch.samples.len()).sum();
             self.stats
                 .samples_resent
                 .fetch_add(resent as u64, Ordering::Relaxed);
-            let unreachable = self.send_read(&read).await;
-            let before = std::mem::replace(&mut cursor, self.commit(&store, read.next).await);
-            for (day, seq) in &cursor.0 {
+            let mut unreachable = self.send_changes(&again, true).await;
+            unreachable |= self.send_changes(&fresh, false).await;
+            for (day, seq) in &read.next.0 {
                 let high = sent_before.0.entry(*day).or_insert(*seq);
                 *high = (*high).max(*seq);
             }
-            if unreachable {
-                cursor = self.rewind(&store, before).await;
-            }
+            cursor = if unreachable && self.resend_ms > 0 {
+                // The receiver went away meanwhile: what it acknowledged
+                // before may be lost. Send it again, then go on (the
+                // position is committed once a read goes through cleanly).
+                self.rewind(&store, cursor).await
+            } else {
+                self.commit(&store, read.next).await
+            };
             backoff.reset();
         }
     }
@@ -229,12 +237,16 @@ impl RemoteWriter {
         }
     }
 
-    /// Sends one read's requests concurrently, each retried until the
-    /// receiver accepts it or refuses it for good. Whether the receiver
-    /// was unreachable at some point.
-    async fn send_read(&self, read: &Changes) -> bool {
+    /// Sends changes: requests by shard concurrently, each retried until
+    /// the receiver accepts it or refuses it for good (`again`: samples sent
+    /// before, whose refusal drops nothing). Whether the receiver was
+    /// unreachable at some point.
+    async fn send_changes(&self, changes: &[&Change], again: bool) -> bool {
+        if changes.is_empty() {
+            return false;
+        }
         let built = proto::build(
-            read.changes.iter().map(|c| &c.batch),
+            changes.iter().map(|c| &c.batch),
             &self.shape,
             self.concurrency,
         );
@@ -247,7 +259,7 @@ impl RemoteWriter {
         let sends = built.shards.into_iter().map(|shard| async move {
             let mut unreachable = false;
             for (request, n) in proto::split(shard, self.batch_size) {
-                unreachable |= self.send_until_done(&request, n).await;
+                unreachable |= self.send_until_done(&request, n, again).await;
             }
             unreachable
         });
@@ -255,7 +267,7 @@ impl RemoteWriter {
     }
 
     /// Whether the receiver was unreachable at some point.
-    async fn send_until_done(&self, request: &WriteRequest, samples: usize) -> bool {
+    async fn send_until_done(&self, request: &WriteRequest, samples: usize, again: bool) -> bool {
         let body = proto::encode(request);
         let n = samples as u64;
         let mut backoff = send::Backoff::new(self.send.max_backoff);
@@ -265,6 +277,15 @@ impl RemoteWriter {
                 Ok(()) => {
                     self.stats.samples_sent.fetch_add(n, Ordering::Relaxed);
                     self.stats.requests_sent.fetch_add(1, Ordering::Relaxed);
+                    return unreachable;
+                }
+                Err(send::Failure::Permanent(why)) if again => {
+                    tracing::debug!(
+                        destination = %self.name,
+                        samples,
+                        error = %why,
+                        "samples sent again refused (the receiver has them)"
+                    );
                     return unreachable;
                 }
                 Err(send::Failure::Permanent(why)) => {
@@ -278,14 +299,16 @@ impl RemoteWriter {
                     self.note_error(why);
                     return unreachable;
                 }
-                Err(send::Failure::Unreachable(why)) => {
+                Err(send::Failure::Unreachable(why, after)) => {
                     unreachable = true;
-                    (why, None)
+                    (why, after)
                 }
                 Err(send::Failure::Retry(why, after)) => (why, after),
             };
             self.stats.samples_failed.fetch_add(n, Ordering::Relaxed);
-            let wait = after.unwrap_or_else(|| backoff.next());
+            // Never faster than the backoff, whatever Retry-After says.
+            let step = backoff.next();
+            let wait = after.map_or(step, |a| a.max(step));
             tracing::warn!(
                 destination = %self.name,
                 error = %why,
@@ -297,19 +320,15 @@ impl RemoteWriter {
         }
     }
 
-    /// Commits the position past a sent read, retrying until the store
-    /// takes it (a position not committed is sent again after a restart).
+    /// Commits the position past a sent read. A store that cannot record
+    /// it now does not stop sending: the next commit records it, and what
+    /// a restart would send again in between is what receivers take twice.
     async fn commit(&self, store: &Arc<dyn MetricStore>, next: ChangeCursor) -> ChangeCursor {
-        let mut backoff = send::Backoff::new(self.send.max_backoff);
-        loop {
-            match store.commit_changes(&self.name, &next).await {
-                Ok(()) => return next,
-                Err(e) => {
-                    self.note_error(format!("committing the position: {e}"));
-                    tokio::time::sleep(backoff.next()).await;
-                }
-            }
+        if let Err(e) = store.commit_changes(&self.name, &next).await {
+            tracing::warn!(destination = %self.name, error = %e, "remote write position not recorded");
+            self.note_error(format!("committing the position: {e}"));
         }
+        next
     }
 
     fn note_error(&self, message: String) {

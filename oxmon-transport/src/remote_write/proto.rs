@@ -138,21 +138,36 @@ fn labels(agent: &str, metric: &str, own: &Labels, shape: &Shape) -> Vec<Label> 
         .collect()
 }
 
-/// A request cut into requests of at most `max` samples (whole series; a
-/// series with more than `max` samples goes alone), in order, each with
-/// its sample count. Empty requests are left out.
+/// A request cut into requests of at most `max` samples, in order, each
+/// with its sample count; a series with more than `max` samples is cut
+/// into pieces that follow each other. Empty requests are left out.
 pub(crate) fn split(request: WriteRequest, max: usize) -> Vec<(WriteRequest, usize)> {
+    let max = max.max(1);
     let mut out = Vec::new();
     let mut current = WriteRequest::default();
     let mut n = 0;
-    for series in request.timeseries {
-        let len = series.samples.len();
-        if n > 0 && n + len > max {
-            out.push((std::mem::take(&mut current), n));
-            n = 0;
+    for mut series in request.timeseries {
+        while !series.samples.is_empty() {
+            if n == max {
+                out.push((std::mem::take(&mut current), n));
+                n = 0;
+            }
+            let room = max - n;
+            let piece = if series.samples.len() > room {
+                let rest = series.samples.split_off(room);
+                TimeSeries {
+                    labels: series.labels.clone(),
+                    samples: std::mem::replace(&mut series.samples, rest),
+                }
+            } else {
+                TimeSeries {
+                    labels: std::mem::take(&mut series.labels),
+                    samples: std::mem::take(&mut series.samples),
+                }
+            };
+            n += piece.samples.len();
+            current.timeseries.push(piece);
         }
-        n += len;
-        current.timeseries.push(series);
     }
     if n > 0 {
         out.push((current, n));
@@ -236,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_are_cut_at_batch_size_by_whole_series() {
+    fn requests_are_cut_at_batch_size() {
         let series = |n: usize| TimeSeries {
             labels: Vec::new(),
             samples: vec![
@@ -250,11 +265,17 @@ mod tests {
         let request = WriteRequest {
             timeseries: vec![series(3), series(3), series(5), series(1), series(0)],
         };
-        let sizes: Vec<usize> = split(request, 4).into_iter().map(|(_, n)| n).collect();
+        let parts = split(request, 4);
+        let sizes: Vec<usize> = parts.iter().map(|(_, n)| *n).collect();
+        assert_eq!(sizes, [4, 4, 4], "12 samples in requests of at most 4");
+        let pieces: Vec<usize> = parts
+            .iter()
+            .flat_map(|(r, _)| r.timeseries.iter().map(|t| t.samples.len()))
+            .collect();
         assert_eq!(
-            sizes,
-            [3, 3, 5, 1],
-            "a series bigger than the limit goes alone"
+            pieces,
+            [3, 1, 2, 2, 3, 1],
+            "series cut where a request fills, in order"
         );
         assert!(split(WriteRequest::default(), 4).is_empty());
     }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use oxmon_core::config::{ConfigError, RemoteWriteConfig};
-use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// Longest `Retry-After` honoured.
@@ -17,9 +16,10 @@ const ERROR_BODY: usize = 512;
 pub(crate) enum Failure {
     /// Try again (after the given wait when the receiver named one).
     Retry(String, Option<Duration>),
-    /// The receiver could not be reached (refused, reset, timed out): try
-    /// again, and suspect it lost what it acknowledged last.
-    Unreachable(String),
+    /// The receiver could not be reached (refused, reset, timed out, or a
+    /// proxy in front of it answered 502, 503 or 504): try again, and
+    /// suspect it lost what it acknowledged last.
+    Unreachable(String, Option<Duration>),
     /// The receiver will never take this request.
     Permanent(String),
 }
@@ -86,7 +86,10 @@ impl Sender {
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("oxmon/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
-            .pool_max_idle_per_host(config.concurrency);
+            .pool_max_idle_per_host(config.concurrency)
+            // A redirect would turn the POST into a GET, or carry the
+            // extra headers to another host: a 3xx is an error to fix.
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(ca) = &config.ca_file {
             let pem = std::fs::read(ca)
                 .map_err(|e| err("ca_file", format!("{}: cannot read: {e}", ca.display())))?;
@@ -124,27 +127,41 @@ impl Sender {
             .await
             .map_err(|e| {
                 // Without the URL: it may carry a tenant or key in its path.
-                Failure::Unreachable(format!("request failed: {}", e.without_url()))
+                Failure::Unreachable(format!("request failed: {}", e.without_url()), None)
             })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
         let after = retry_after(response.headers());
-        let body = response.bytes().await.unwrap_or_default();
-        let text = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY)]);
+        let text = error_text(response).await;
         // Quoted with escapes: the receiver's text is not ours to log raw.
         let message = format!("HTTP {status}: {text:?}");
-        if status == StatusCode::TOO_MANY_REQUESTS
-            || status == StatusCode::REQUEST_TIMEOUT
-            || status.is_server_error()
-            || !status.is_client_error()
-        {
-            Err(Failure::Retry(message, after))
-        } else {
-            Err(Failure::Permanent(message))
+        Err(match status.as_u16() {
+            // The receiver read the samples and will never take them.
+            400 | 409 | 422 => Failure::Permanent(message),
+            502..=504 => Failure::Unreachable(message, after),
+            // 429, 5xx, and what a fix of the configuration or the
+            // receiver cures (401, 403, 404, 413, 3xx, ...): kept and
+            // retried; the lag shows it.
+            _ => Failure::Retry(message, after),
+        })
+    }
+}
+
+/// The start of an error answer's body, read no further than
+/// `ERROR_BODY` bytes.
+async fn error_text(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(ERROR_BODY - body.len())]);
+            }
+            _ => break,
         }
     }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// `Retry-After` in delta-seconds (what receivers send), capped.

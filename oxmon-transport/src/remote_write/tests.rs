@@ -412,7 +412,8 @@ async fn after_the_receiver_was_unreachable_the_seconds_before_are_sent_again() 
     // The receiver dies (whatever it acknowledged last may be lost) ...
     first.task.abort();
     let _ = first.task.await;
-    clock.advance_ms(1_000);
+    // A minute passes: the window is measured from what was sent, not from now.
+    clock.advance_ms(60_000);
     fill(&store, 10, 10).await;
     for _ in 0..200 {
         if stats.samples_failed.load(Ordering::Relaxed) > 0 {
@@ -445,4 +446,37 @@ async fn after_the_receiver_was_unreachable_the_seconds_before_are_sent_again() 
     assert!(stats.samples_resent.load(Ordering::Relaxed) >= 100);
     let _ = stop.send(());
     task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_at_the_receiver_are_retried_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let rx = receiver().await;
+    // A token that expired, a wrong path behind a proxy, a redirect, a body
+    // too large: each fixed at the receiver later; none drops the samples.
+    rx.got.lock().unwrap().script = VecDeque::from([
+        (StatusCode::UNAUTHORIZED, None),
+        (StatusCode::NOT_FOUND, None),
+        (StatusCode::PERMANENT_REDIRECT, None),
+        (StatusCode::PAYLOAD_TOO_LARGE, None),
+    ]);
+    let store = store(dir.path(), &clock);
+    let mut c = config(&rx.url);
+    c.concurrency = 1;
+    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
+    let stats = writer.stats();
+    fill(&store, 0, 10).await;
+    run_until(writer, store.clone(), &clock, &rx.got, |r| {
+        r.samples.len() >= 100
+    })
+    .await;
+    assert_eq!(sample_keys(&rx.got.lock().unwrap()).len(), 100);
+    assert_eq!(stats.samples_dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.samples_failed.load(Ordering::Relaxed), 400);
+    assert_eq!(
+        rx.got.lock().unwrap().requests,
+        5,
+        "four refusals, then accepted"
+    );
 }
