@@ -144,6 +144,33 @@ async fn run_until(
     task.await.unwrap();
 }
 
+/// A receiver that first answers `script`, a store with 10 batches (100
+/// samples) and a writer (concurrency 1) run until the receiver has them.
+async fn through<const N: usize>(
+    dir: &std::path::Path,
+    clock: &ManualClock,
+    script: [(StatusCode, Option<&'static str>); N],
+) -> (
+    Receiver,
+    Arc<SqliteStore>,
+    RemoteWriteConfig,
+    Arc<RemoteWriteStats>,
+) {
+    let rx = receiver().await;
+    rx.got.lock().unwrap().script = VecDeque::from(script);
+    let store = store(dir, clock);
+    let mut c = config(&rx.url);
+    c.concurrency = 1;
+    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
+    let stats = writer.stats();
+    fill(&store, 0, 10).await;
+    run_until(writer, store.clone(), clock, &rx.got, |r| {
+        r.samples.len() >= 100
+    })
+    .await;
+    (rx, store, c, stats)
+}
+
 fn sample_keys(r: &Received) -> Vec<(String, String, i64)> {
     let mut keys: Vec<_> = r
         .samples
@@ -212,21 +239,15 @@ async fn every_stored_sample_arrives_once_and_a_restart_resumes_where_it_stopped
 async fn a_receiver_that_fails_for_a_while_gets_everything_and_a_permanent_refusal_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
-    let rx = receiver().await;
-    rx.got.lock().unwrap().script = VecDeque::from([
-        (StatusCode::SERVICE_UNAVAILABLE, None),
-        (StatusCode::TOO_MANY_REQUESTS, Some("1")),
-        (StatusCode::INTERNAL_SERVER_ERROR, None),
-    ]);
-    let store = store(dir.path(), &clock);
-    let mut c = config(&rx.url);
-    c.concurrency = 1;
-    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
-    let stats = writer.stats();
-    fill(&store, 0, 10).await;
-    run_until(writer, store.clone(), &clock, &rx.got, |r| {
-        r.samples.len() >= 100
-    })
+    let (rx, store, c, stats) = through(
+        dir.path(),
+        &clock,
+        [
+            (StatusCode::SERVICE_UNAVAILABLE, None),
+            (StatusCode::TOO_MANY_REQUESTS, Some("1")),
+            (StatusCode::INTERNAL_SERVER_ERROR, None),
+        ],
+    )
     .await;
     assert_eq!(
         sample_keys(&rx.got.lock().unwrap()).len(),
@@ -452,24 +473,18 @@ async fn after_the_receiver_was_unreachable_the_seconds_before_are_sent_again() 
 async fn configuration_errors_at_the_receiver_are_retried_not_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
-    let rx = receiver().await;
     // A token that expired, a wrong path behind a proxy, a redirect, a body
     // too large: each fixed at the receiver later; none drops the samples.
-    rx.got.lock().unwrap().script = VecDeque::from([
-        (StatusCode::UNAUTHORIZED, None),
-        (StatusCode::NOT_FOUND, None),
-        (StatusCode::PERMANENT_REDIRECT, None),
-        (StatusCode::PAYLOAD_TOO_LARGE, None),
-    ]);
-    let store = store(dir.path(), &clock);
-    let mut c = config(&rx.url);
-    c.concurrency = 1;
-    let writer = RemoteWriter::from_config(&c, "server.toml", 0).unwrap();
-    let stats = writer.stats();
-    fill(&store, 0, 10).await;
-    run_until(writer, store.clone(), &clock, &rx.got, |r| {
-        r.samples.len() >= 100
-    })
+    let (rx, _store, _, stats) = through(
+        dir.path(),
+        &clock,
+        [
+            (StatusCode::UNAUTHORIZED, None),
+            (StatusCode::NOT_FOUND, None),
+            (StatusCode::PERMANENT_REDIRECT, None),
+            (StatusCode::PAYLOAD_TOO_LARGE, None),
+        ],
+    )
     .await;
     assert_eq!(sample_keys(&rx.got.lock().unwrap()).len(), 100);
     assert_eq!(stats.samples_dropped.load(Ordering::Relaxed), 0);
