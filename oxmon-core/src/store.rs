@@ -149,7 +149,10 @@ pub struct RetentionReport {
 ///   `Err`, nothing of the batch is visible.
 /// - **Idempotent batches.** A batch with a `batch_id` that this agent already
 ///   stored returns [`AppendOutcome::Duplicate`] and writes nothing. Ids are
-///   remembered at least as long as the batch's newest samples are kept. An
+///   remembered at least a day after the end of the UTC day of the batch's
+///   newest sample (agents re-send within hours); a batch re-sent after a
+///   store forgot its id is stored again, which changes nothing (one value
+///   per timestamp, below). An
 ///   id names one batch: agents never reuse an id for different content
 ///   (stores may look the id up where that content would be stored).
 /// - **Filed under the batch's agent.** Every sample is stored under

@@ -106,6 +106,55 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Where the bytes of each partition go, per sample: SQLite's `dbstat`
+/// (pages by table and index), free pages, and the chunks' encoded payload.
+fn breakdown(dir: &std::path::Path, samples: u64) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "db") || path.ends_with("cert.db") {
+            continue;
+        }
+        let Ok(conn) = rusqlite::Connection::open(&path) else {
+            continue;
+        };
+        let per = |b: i64| b as f64 / samples as f64;
+        let pages: rusqlite::Result<Vec<(String, i64, i64)>> = conn
+            .prepare(
+                "SELECT name, sum(pgsize), sum(unused) FROM dbstat GROUP BY name ORDER BY 2 DESC",
+            )
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            });
+        match pages {
+            Ok(rows) => {
+                for (name, bytes, unused) in rows {
+                    eprintln!(
+                        "  {name}: {bytes} bytes = {:.3} bytes/sample ({:.3} unused in its pages)",
+                        per(bytes),
+                        per(unused)
+                    );
+                }
+            }
+            Err(e) => eprintln!("  (dbstat unavailable: {e})"),
+        }
+        let q = |sql: &str| {
+            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+                .unwrap_or(-1)
+        };
+        let (page, free) = (q("PRAGMA page_size"), q("PRAGMA freelist_count"));
+        eprintln!(
+            "  {}: free pages {} = {:.3} bytes/sample; chunk payload {:.3} bytes/sample in {} chunks; {} batch ids",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            free,
+            per(free * page),
+            per(q("SELECT coalesce(sum(length(data)), 0) FROM chunks")),
+            q("SELECT count(*) FROM chunks"),
+            q("SELECT count(*) FROM batches"),
+        );
+    }
+}
+
 fn main() {
     let Some(path) = dataset::path() else {
         return;
@@ -181,9 +230,16 @@ fn main() {
         let t = Instant::now();
         let report = store.compact(max_ts.load(Ordering::Relaxed) + 86_400_000).await.expect("compact");
         eprintln!("compaction: {} samples into {} chunks in {:.1?}", report.samples_compacted, report.chunks_written, t.elapsed());
+        // A day after the day ends, the maintenance forgets its batch ids.
+        let forgotten = store
+            .expire_batch_ids(max_ts.load(Ordering::Relaxed) + 2 * 86_400_000)
+            .await
+            .expect("expire batch ids");
+        eprintln!("batch ids forgotten a day after the day: {forgotten}");
         store.close();
         let bytes = dir_bytes(dir.path());
         eprintln!("before compaction (raw rows + WAL): {raw_bytes} bytes = {:.2} bytes/sample", raw_bytes as f64 / samples as f64);
         eprintln!("on disk after compaction: {bytes} bytes = {:.2} bytes/sample", bytes as f64 / samples as f64);
+        breakdown(dir.path(), samples);
     });
 }

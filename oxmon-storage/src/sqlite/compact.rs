@@ -44,6 +44,22 @@ impl Writer {
     }
 }
 
+/// Gives a partition's free pages back to the file system.
+pub(crate) fn incremental_vacuum(conn: &Connection) -> Result<()> {
+    let mut vacuum = conn
+        .prepare("PRAGMA incremental_vacuum")
+        .map_err(|e| map_err("incremental vacuum", e))?;
+    let mut rows = vacuum
+        .query([])
+        .map_err(|e| map_err("incremental vacuum", e))?;
+    while rows
+        .next()
+        .map_err(|e| map_err("incremental vacuum", e))?
+        .is_some()
+    {}
+    Ok(())
+}
+
 fn compact_partition(conn: &Connection, span: i64, bound: i64) -> Result<CompactReport> {
     let mut report = CompactReport::default();
     let first: Option<i64> = conn
@@ -120,17 +136,7 @@ fn compact_partition(conn: &Connection, span: i64, bound: i64) -> Result<Compact
     }
     if report.chunks_written > 0 {
         // Give the pages of the deleted raw rows back to the file system.
-        let mut vacuum = conn
-            .prepare("PRAGMA incremental_vacuum")
-            .map_err(|e| map_err("incremental vacuum", e))?;
-        let mut rows = vacuum
-            .query([])
-            .map_err(|e| map_err("incremental vacuum", e))?;
-        while rows
-            .next()
-            .map_err(|e| map_err("incremental vacuum", e))?
-            .is_some()
-        {}
+        incremental_vacuum(conn)?;
     }
     Ok(report)
 }

@@ -380,6 +380,17 @@ impl SqliteStore {
             .await
     }
 
+    /// Forgets the batch ids of partitions whose day ended
+    /// [`SqliteOptions::batch_ids_kept_ms`] before `now_ms` (the periodic
+    /// maintenance does it by the store's clock); the number forgotten.
+    ///
+    /// # Errors
+    /// As appends.
+    pub async fn expire_batch_ids(&self, now_ms: i64) -> Result<u64> {
+        self.command(|reply| Command::ExpireBatchIds { now_ms, reply })
+            .await
+    }
+
     /// Stops the writer after it has written everything queued.
     pub fn close(&self) {
         let _ = lock(&self.tx).send(Command::Shutdown);

@@ -59,6 +59,12 @@ pub struct SqliteOptions {
     /// consumer has passed them, ms, so a consumer can send them again
     /// (`MetricStore::rewind_changes`). Default 0.
     pub change_log_keep_ms: i64,
+    /// How long after its day ends a partition keeps the ids of its
+    /// batches (what makes a re-sent batch a duplicate), ms. Agents re-send
+    /// within hours (their buffer holds about 3 h at the defaults); a batch
+    /// re-sent later is stored again, which changes nothing (one value per
+    /// timestamp). The periodic maintenance forgets them. Default 1 day.
+    pub batch_ids_kept_ms: i64,
     /// The time source of compaction, retention and the change log.
     pub clock: Arc<dyn Clock>,
 }
@@ -111,6 +117,7 @@ impl Default for SqliteOptions {
             max_queued_batches: 1_024,
             change_log_consumers: Vec::new(),
             change_log_keep_ms: 0,
+            batch_ids_kept_ms: oxmon_core::DAY_MS,
             clock: Arc::new(SystemClock),
         }
     }

@@ -35,6 +35,10 @@ pub(crate) enum Command {
         now_ms: i64,
         reply: oneshot::Sender<Result<CompactReport>>,
     },
+    ExpireBatchIds {
+        now_ms: i64,
+        reply: oneshot::Sender<Result<u64>>,
+    },
     Retention {
         cutoff_ms: i64,
         reply: oneshot::Sender<Result<RetentionReport>>,
@@ -107,6 +111,9 @@ pub(crate) struct Writer {
     /// Change log positions last committed, per (consumer, day): a commit
     /// writes only the partitions whose position moved.
     committed: HashMap<(String, i64), i64>,
+    /// Partitions whose batch ids were forgotten (late batches do not
+    /// bring them back: their ids go with their newest day, not this one).
+    ids_expired: HashSet<i64>,
 }
 
 /// Most commands handled in one group commit.
@@ -118,6 +125,7 @@ impl Writer {
             shared,
             open: HashMap::new(),
             committed: HashMap::new(),
+            ids_expired: HashSet::new(),
         }
     }
 
@@ -143,6 +151,10 @@ impl Writer {
                     }
                     Command::Events { events, reply } => {
                         let _ = reply.send(w.insert_events(&events));
+                        false
+                    }
+                    Command::ExpireBatchIds { now_ms, reply } => {
+                        let _ = reply.send(w.expire_batch_ids(now_ms));
                         false
                     }
                     Command::Compact { now_ms, reply } => {
@@ -207,6 +219,9 @@ impl Writer {
         let now = self.shared.options.clock.now_ms();
         if let Err(e) = self.compact(now) {
             tracing::warn!(error = %e, "compaction failed; will retry");
+        }
+        if let Err(e) = self.expire_batch_ids(now) {
+            tracing::warn!(error = %e, "forgetting old batch ids failed; will retry");
         }
         if let Some(days) = self.shared.retention_days() {
             let cutoff = now - i64::from(days) * oxmon_core::DAY_MS;
@@ -504,6 +519,43 @@ impl Writer {
             p.series.insert(&agent, &metric, &labels, id);
         }
         Ok(())
+    }
+
+    /// Forgets the batch ids of every partition whose day ended
+    /// `batch_ids_kept_ms` before `now_ms` (agents re-send within hours; a
+    /// batch re-sent later is stored again, which changes nothing: one
+    /// value per timestamp). Returns the ids forgotten.
+    pub(crate) fn expire_batch_ids(&mut self, now_ms: i64) -> Result<u64> {
+        let keep = self.shared.options.batch_ids_kept_ms;
+        let days: Vec<i64> = self
+            .shared
+            .partitions
+            .read_locked()
+            .iter()
+            .filter(|(d, s)| {
+                **s == PartState::Ok
+                    && (**d + 1)
+                        .saturating_mul(oxmon_core::DAY_MS)
+                        .saturating_add(keep)
+                        <= now_ms
+                    && !self.ids_expired.contains(*d)
+            })
+            .map(|(d, _)| *d)
+            .collect();
+        let mut forgotten = 0;
+        for day in days {
+            let p = self.partition(day)?;
+            let n = p
+                .conn
+                .execute("DELETE FROM batches", [])
+                .map_err(|e| map_err("forget batch ids", e))?;
+            if n > 0 {
+                super::compact::incremental_vacuum(&p.conn)?;
+            }
+            forgotten += n as u64;
+            self.ids_expired.insert(day);
+        }
+        Ok(forgotten)
     }
 
     /// Records a consumer's change log positions, partition by partition
