@@ -95,17 +95,6 @@ fn compare_codecs(all: &[MetricBatch]) {
     );
 }
 
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 /// Where the bytes of each partition go, per sample: SQLite's `dbstat`
 /// (pages by table and index), free pages, and the chunks' encoded payload.
 fn breakdown(dir: &std::path::Path, samples: u64) {
@@ -226,7 +215,7 @@ fn main() {
             samples as f64 / ingest.as_secs_f64(),
             if stream { ", streamed: parse-bound" } else { "" }
         );
-        let raw_bytes = dir_bytes(dir.path());
+        let raw_bytes = dataset::dir_bytes(dir.path());
         let t = Instant::now();
         let report = store.compact(max_ts.load(Ordering::Relaxed) + 86_400_000).await.expect("compact");
         eprintln!("compaction: {} samples into {} chunks in {:.1?}", report.samples_compacted, report.chunks_written, t.elapsed());
@@ -237,7 +226,7 @@ fn main() {
             .expect("expire batch ids");
         eprintln!("batch ids forgotten a day after the day: {forgotten}");
         store.close();
-        let bytes = dir_bytes(dir.path());
+        let bytes = dataset::dir_bytes(dir.path());
         eprintln!("before compaction (raw rows + WAL): {raw_bytes} bytes = {:.2} bytes/sample", raw_bytes as f64 / samples as f64);
         eprintln!("on disk after compaction: {bytes} bytes = {:.2} bytes/sample", bytes as f64 / samples as f64);
         breakdown(dir.path(), samples);

@@ -140,17 +140,6 @@ async fn ingest(store: &Arc<SqliteStore>, all: &Arc<Vec<MetricBatch>>) -> Durati
     t.elapsed()
 }
 
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -200,7 +189,7 @@ fn main() {
                 "store ingest, change log {}: {total} samples in {ingest:.1?} = {:.0} samples/s (synchronous=FULL, 64 in flight); {:.2} bytes per sample on disk",
                 if with_log { "on" } else { "off" },
                 total as f64 / ingest.as_secs_f64(),
-                dir_bytes(&dir) as f64 / total as f64,
+                dataset::dir_bytes(&dir) as f64 / total as f64,
             );
             if with_log {
                 store = Some(s);

@@ -94,3 +94,15 @@ pub fn batches(path: &str) -> impl Iterator<Item = MetricBatch> {
         pending.take()
     })
 }
+
+/// Bytes of the files directly in `dir`.
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
