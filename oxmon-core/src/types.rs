@@ -90,10 +90,22 @@ impl From<BTreeMap<String, String>> for Labels {
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Labels {
     /// A later pair with the same key replaces an earlier one.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        iter.into_iter()
+        let mut pairs: Vec<(String, String)> = iter
+            .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
-            .collect::<BTreeMap<String, String>>()
-            .into()
+            .collect();
+        // Stable, so of equal keys the later pair stays later; dedup then
+        // keeps the first of a run with the last one's value. No map node
+        // per series (ingest builds one `Labels` per point).
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
+        Labels(pairs)
     }
 }
 
@@ -321,6 +333,34 @@ mod tests {
         assert_eq!(Labels::from_canonical(&a.canonical()).unwrap(), a);
         assert_eq!(Labels::new().canonical(), "{}");
         assert!(Labels::from_canonical("[1]").is_err());
+    }
+
+    /// Collecting pairs is inserting them in order: sorted by key, a later
+    /// pair of a key replacing an earlier one.
+    #[test]
+    fn collected_labels_keep_the_last_pair_of_a_key() {
+        let pairs = [
+            ("b", "1"),
+            ("a", "1"),
+            ("b", "2"),
+            ("c", "1"),
+            ("a", "2"),
+            ("b", "3"),
+            ("", "x"),
+        ];
+        for n in 0..=pairs.len() {
+            let collected: Labels = pairs[..n].iter().copied().collect();
+            let mut inserted = Labels::new();
+            for (k, v) in &pairs[..n] {
+                inserted.insert(*k, *v);
+            }
+            assert_eq!(collected, inserted, "first {n} pairs");
+        }
+        let all: Labels = pairs.iter().copied().collect();
+        assert_eq!(
+            all.iter().collect::<Vec<_>>(),
+            [("", "x"), ("a", "2"), ("b", "3"), ("c", "1")]
+        );
     }
 
     #[test]

@@ -107,6 +107,14 @@ impl GrpcTransport {
         })
     }
 
+    /// Sends every batch uncompressed, whatever its size (a fast local
+    /// network, or a server that should not spend CPU on decompression).
+    #[must_use]
+    pub fn uncompressed(mut self) -> Self {
+        self.compressing = self.client.clone();
+        self
+    }
+
     /// Sets the per-request timeout (default 30 s).
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {

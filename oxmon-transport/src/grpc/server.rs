@@ -24,8 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use oxmon_core::{BatchHandler, Credentials, Secret};
-use prost::Message;
+use oxmon_core::{BatchHandler, Credentials, MetricBatch, Secret};
 use prost::bytes::Buf;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -38,9 +37,9 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 use tonic_prost::ProstEncoder;
 
-use super::proto::{MetricBatchProto, ReportResponse};
-use super::wire::{WireLimits, check_batch};
-use super::{AGENT_ID_METADATA, batch_from_proto, code_of};
+use super::proto::ReportResponse;
+use super::wire::{WireLimits, check_batch, decode_batch};
+use super::{AGENT_ID_METADATA, code_of};
 use crate::net::{ConnectionLimits, LimitedListener, LimitedStream, ListenerStatsHandle};
 use crate::{Error, IngestLimits, Result};
 
@@ -191,15 +190,15 @@ struct Report {
     credentials: Credentials,
 }
 
-impl UnaryService<MetricBatchProto> for Report {
+impl UnaryService<MetricBatch> for Report {
     type Response = ReportResponse;
     type Future = BoxFuture<Response<ReportResponse>, Status>;
 
-    fn call(&mut self, request: Request<MetricBatchProto>) -> Self::Future {
+    fn call(&mut self, request: Request<MetricBatch>) -> Self::Future {
         let handler = self.handler.clone();
         let credentials = std::mem::take(&mut self.credentials);
         Box::pin(async move {
-            let batch = batch_from_proto(request.into_inner())?;
+            let batch = request.into_inner();
             match handler.handle(credentials, batch).await {
                 Ok(ack) => Ok(Response::new(ReportResponse {
                     success: true,
@@ -213,7 +212,8 @@ impl UnaryService<MetricBatchProto> for Report {
     }
 }
 
-/// Prost encoding of replies; requests are scanned before prost decodes them.
+/// Prost encoding of replies; requests are scanned, then decoded straight
+/// into a [`MetricBatch`] (`wire.rs`).
 #[derive(Debug, Clone, Copy)]
 struct BatchCodec {
     wire: WireLimits,
@@ -221,7 +221,7 @@ struct BatchCodec {
 
 impl Codec for BatchCodec {
     type Encode = ReportResponse;
-    type Decode = MetricBatchProto;
+    type Decode = MetricBatch;
     type Encoder = ProstEncoder<ReportResponse>;
     type Decoder = BatchDecoder;
 
@@ -240,25 +240,22 @@ struct BatchDecoder {
 }
 
 impl Decoder for BatchDecoder {
-    type Item = MetricBatchProto;
+    type Item = MetricBatch;
     type Error = Status;
 
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<MetricBatchProto>, Status> {
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<MetricBatch>, Status> {
         // The message is one contiguous buffer (tonic frames it whole).
-        if buf.chunk().len() == buf.remaining() {
+        let batch = if buf.chunk().len() == buf.remaining() {
             check_batch(buf.chunk(), &self.wire)?;
+            decode_batch(buf.chunk())?
         } else {
             let bytes = buf.copy_to_bytes(buf.remaining());
             check_batch(&bytes, &self.wire)?;
-            return decode(bytes).map(Some);
-        }
-        decode(buf).map(Some)
+            decode_batch(&bytes)?
+        };
+        buf.advance(buf.remaining());
+        Ok(Some(batch))
     }
-}
-
-fn decode(buf: impl Buf) -> Result<MetricBatchProto, Status> {
-    MetricBatchProto::decode(buf)
-        .map_err(|_| Status::invalid_argument("malformed protobuf message"))
 }
 
 /// An accepted connection as tonic sees it.
