@@ -3,6 +3,7 @@
 //! path and the SQLite store (`synchronous = FULL`: acknowledged = durable).
 //!
 //! Run with: cargo bench --bench grpc_ingest
+//! (`OXMON_UNCOMPRESSED=1`: the clients send without compression)
 //!
 //! A batch is an agent's backlog of 60 series (the collectors' shape and
 //! labels) over about 17 collections: 1,000 points. 64 agents send at once,
@@ -78,6 +79,9 @@ fn bench(c: &mut Criterion) {
         addr
     });
     let series = Arc::new(oxmon::core::testing::agent_series());
+    // `OXMON_UNCOMPRESSED=1`: batches sent without compression (the
+    // original protocol as any client speaks it).
+    let uncompressed = std::env::var("OXMON_UNCOMPRESSED").is_ok_and(|v| v == "1");
     let clients: Vec<(String, Arc<GrpcTransport>)> = (0..AGENTS)
         .map(|a| {
             let id = format!("agent-{a:03}");
@@ -86,6 +90,7 @@ fn bench(c: &mut Criterion) {
             let t = rt
                 .block_on(async { GrpcTransport::connect(&config, &id) })
                 .expect("client");
+            let t = if uncompressed { t.uncompressed() } else { t };
             (id, Arc::new(t))
         })
         .collect();
