@@ -15,8 +15,8 @@ pub mod proto {
     tonic::include_proto!("oxmon");
 }
 
-use oxmon_core::{Labels, MetricBatch, Sample, TransportErrorKind};
-use tonic::{Code, Status};
+use oxmon_core::{MetricBatch, TransportErrorKind};
+use tonic::Code;
 
 /// Metadata key of the agent id.
 pub const AGENT_ID_METADATA: &str = "agent-id";
@@ -51,30 +51,6 @@ pub(crate) fn batch_to_proto(batch: &MetricBatch) -> proto::MetricBatchProto {
 /// # Errors
 /// `INVALID_ARGUMENT` for a point without a value (proto3 would otherwise
 /// read it as 0, a value the agent never measured).
-/// The conversion the server made after prost decoded a batch: the
-/// reference `wire::decode_batch` is tested against.
-#[cfg(test)]
-pub(crate) fn batch_from_proto(p: proto::MetricBatchProto) -> Result<MetricBatch, Status> {
-    let mut samples = Vec::with_capacity(p.data_points.len());
-    for (i, d) in p.data_points.into_iter().enumerate() {
-        let Some(value) = d.value else {
-            return Err(Status::invalid_argument(format!("point {i}: no value")));
-        };
-        samples.push(Sample::new(
-            d.metric_name,
-            d.labels.into_iter().collect::<Labels>(),
-            d.timestamp_ms,
-            value,
-        ));
-    }
-    Ok(MetricBatch {
-        agent_id: p.agent_id,
-        batch_id: (!p.batch_id.is_empty()).then_some(p.batch_id),
-        timestamp_ms: p.timestamp_ms,
-        samples,
-    })
-}
-
 pub(crate) fn code_of(kind: TransportErrorKind) -> Code {
     match kind {
         TransportErrorKind::Unavailable => Code::Unavailable,

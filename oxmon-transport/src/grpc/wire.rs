@@ -385,11 +385,34 @@ mod tests {
         }
     }
 
+    /// The conversion the server made after prost decoded a batch: the
+    /// reference `wire::decode_batch` is tested against.
+    fn batch_from_proto(p: MetricBatchProto) -> Result<MetricBatch, Status> {
+        let mut samples = Vec::with_capacity(p.data_points.len());
+        for (i, d) in p.data_points.into_iter().enumerate() {
+            let Some(value) = d.value else {
+                return Err(Status::invalid_argument(format!("point {i}: no value")));
+            };
+            samples.push(Sample::new(
+                d.metric_name,
+                d.labels.into_iter().collect::<Labels>(),
+                d.timestamp_ms,
+                value,
+            ));
+        }
+        Ok(MetricBatch {
+            agent_id: p.agent_id,
+            batch_id: (!p.batch_id.is_empty()).then_some(p.batch_id),
+            timestamp_ms: p.timestamp_ms,
+            samples,
+        })
+    }
+
     /// prost then the old conversion, as the server decoded before.
     fn reference(buf: &[u8]) -> Result<MetricBatch, Status> {
         let proto = MetricBatchProto::decode(buf)
             .map_err(|_| Status::invalid_argument("malformed protobuf message"))?;
-        crate::grpc::batch_from_proto(proto)
+        batch_from_proto(proto)
     }
 
     fn same(buf: &[u8]) -> Result<(), TestCaseError> {
