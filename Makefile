@@ -2,6 +2,8 @@
 # examples, shipped as oxmon-server and oxmon-agent).
 #
 #   make build                        release build for this machine
+#   make agent                        the agent as shipped on Linux: small, static
+#                                     (scripts/build-agent.sh; target/agent/examples/agent)
 #   make package-local                ... and dist/oxmon-VERSION-HOST.tar.gz + dist/SHA256SUMS
 #   make x86_64-unknown-linux-gnu     release build for one target (Linux: via cross if installed)
 #   make aarch64-unknown-linux-gnu
@@ -27,7 +29,7 @@ RELEASE_TARGETS ?= $(LINUX_TARGETS) $(APPLE_TARGETS)
 
 BUILD_ARGS := build --release --locked --example server --example agent
 
-.PHONY: help build package-local package release version clean-dist $(LINUX_TARGETS) $(APPLE_TARGETS)
+.PHONY: help build agent package-local package release version clean-dist $(LINUX_TARGETS) $(APPLE_TARGETS)
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -37,6 +39,9 @@ version:
 
 build:
 	$(CARGO) $(BUILD_ARGS)
+
+agent:
+	bash scripts/build-agent.sh
 
 package-local: build
 	bash scripts/package.sh $(TARGET_DIR)/release/examples $(HOST) $(DIST) $(VERSION)
