@@ -1,6 +1,7 @@
 //! `disk.*`: space per mounted file system, the way `df` reports it.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use oxmon_core::{CollectContext, Collector, Error, Labels, Sample};
 
@@ -168,15 +169,103 @@ pub struct DiskCollector {
 
 #[derive(Debug)]
 enum Source {
-    Procfs(ProcFile),
+    Procfs(MountTable),
     Sysinfo(Result<sysinfo::Disks, String>),
+}
+
+/// The mounts chosen from `/proc/self/mountinfo`, read and chosen again
+/// only when the mount table changed. The kernel generates the file at
+/// every read, about a microsecond a mount (a container host has hundreds),
+/// and tells a reader of the open file that the table changed since: `poll`
+/// reports `POLLPRI` (fs/proc_namespace.c, `mounts_poll`). A file that is
+/// not procfs (a copy under another `proc_root`) is read at every
+/// collection.
+#[derive(Debug)]
+struct MountTable {
+    file: ProcFile,
+    /// The open mountinfo, kept while the kernel reports its changes.
+    watched: Option<std::fs::File>,
+    chosen: Vec<MountEntry>,
+    /// How many times the file was read (for the tests).
+    reads: u64,
+}
+
+impl MountTable {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            file: ProcFile::new(path),
+            watched: None,
+            chosen: Vec::new(),
+            reads: 0,
+        }
+    }
+
+    /// The mounts to report, chosen by `choose` from the current table.
+    fn mounts(
+        &mut self,
+        choose: impl FnOnce(Vec<MountEntry>) -> Vec<MountEntry>,
+    ) -> Result<&[MountEntry], Error> {
+        if self.watched.as_ref().is_some_and(|f| !changed(f)) {
+            return Ok(&self.chosen);
+        }
+        self.watched = None;
+        // Opened before the read: a change between the two is reported by
+        // the next poll (one read too many, never one too few).
+        let watch = watchable(self.file.path());
+        let mut entries = Vec::new();
+        self.reads += 1;
+        parse_mountinfo(self.file.read()?, |e| entries.push(e));
+        if entries.is_empty() {
+            return Err(malformed(self.file.path(), "no mounts listed"));
+        }
+        self.chosen = choose(entries);
+        self.watched = watch;
+        Ok(&self.chosen)
+    }
+}
+
+/// The file opened for change reports when it is procfs, else `None`.
+#[cfg(target_os = "linux")]
+fn watchable(path: &Path) -> Option<std::fs::File> {
+    let file = std::fs::File::open(path).ok()?;
+    let fs = rustix::fs::fstatfs(&file).ok()?;
+    (u64::try_from(fs.f_type).ok()? == u64::try_from(rustix::fs::PROC_SUPER_MAGIC).ok()?)
+        .then_some(file)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn watchable(_path: &Path) -> Option<std::fs::File> {
+    None
+}
+
+/// Whether the mount table changed since `file` last reported (an error
+/// counts as a change: the table is read again).
+#[cfg(target_os = "linux")]
+fn changed(file: &std::fs::File) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(file, PollFlags::PRI)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&now)) {
+        Ok(_) => fds[0]
+            .revents()
+            .intersects(PollFlags::PRI | PollFlags::ERR | PollFlags::NVAL),
+        Err(_) => true,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn changed(_file: &std::fs::File) -> bool {
+    true
 }
 
 impl DiskCollector {
     /// A disk collector reading where `options` say.
     pub fn new(options: &CollectorOptions) -> Self {
         let source = if options.use_procfs() {
-            Source::Procfs(ProcFile::new(
+            Source::Procfs(MountTable::new(
                 options.proc_root.join("self").join("mountinfo"),
             ))
         } else {
@@ -192,20 +281,16 @@ impl DiskCollector {
         }
     }
 
-    /// The mounts to report now, with their space figures.
-    fn read(&mut self) -> Result<Vec<(MountEntry, Space)>, Error> {
+    /// The mount points to report now, with their space figures.
+    fn read(&mut self) -> Result<Vec<(String, Space)>, Error> {
         match &mut self.source {
-            Source::Procfs(file) => {
-                let mut entries = Vec::new();
-                parse_mountinfo(file.read()?, |e| entries.push(e));
-                if entries.is_empty() {
-                    return Err(malformed(file.path(), "no mounts listed"));
-                }
-                let chosen = select_mounts(entries, &self.fs_types_exclude, &self.filter);
+            Source::Procfs(table) => {
+                let (exclude, filter) = (&self.fs_types_exclude, &self.filter);
+                let chosen = table.mounts(|entries| select_mounts(entries, exclude, filter))?;
                 Ok(chosen
-                    .into_iter()
+                    .iter()
                     .filter_map(|m| match statvfs(&m.mount_point) {
-                        Ok(space) => Some((m, space)),
+                        Ok(space) => Some((m.mount_point.clone(), space)),
                         Err(e) => {
                             tracing::debug!(mount = %m.mount_point, error = %e, "statvfs failed, skipping");
                             None
@@ -241,7 +326,7 @@ impl DiskCollector {
                 let chosen = select_mounts(entries, &self.fs_types_exclude, &self.filter);
                 Ok(chosen
                     .into_iter()
-                    .filter_map(|m| Some((space.remove(&m.mount_point)?, m)))
+                    .filter_map(|m| Some((space.remove(&m.mount_point)?, m.mount_point)))
                     .map(|(s, m)| (m, s))
                     .collect())
             }
@@ -259,7 +344,7 @@ impl Collector for DiskCollector {
             if s.total == 0 {
                 continue;
             }
-            let labels = Labels::new().with("mount", m.mount_point);
+            let labels = Labels::new().with("mount", m);
             push(out, ctx, "disk.total", labels.clone(), s.total as f64);
             push(out, ctx, "disk.used", labels.clone(), s.used() as f64);
             push(
@@ -381,5 +466,95 @@ garbage line
         assert!(s.total > 0);
         assert!(s.free <= s.total && s.available <= s.free);
         assert!(statvfs("/nonexistent/oxmon").is_err());
+    }
+
+    #[test]
+    fn a_copy_of_mountinfo_is_read_at_every_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mountinfo");
+        let first = MOUNTINFO.lines().take(4).collect::<Vec<_>>().join("\n");
+        std::fs::write(&path, &first).unwrap();
+        let mut table = MountTable::new(path.clone());
+        let all = |v: Vec<MountEntry>| v;
+        assert_eq!(table.mounts(all).unwrap().len(), 4);
+        std::fs::write(&path, MOUNTINFO).unwrap();
+        assert_eq!(
+            table.mounts(all).unwrap().len(),
+            11,
+            "not procfs: read again"
+        );
+        assert_eq!(table.reads, 2);
+        std::fs::write(&path, "garbage\n").unwrap();
+        let e = table.mounts(all).unwrap_err().to_string();
+        assert!(e.contains("no mounts listed"), "{e}");
+    }
+
+    /// The kernel's mount table of a process in a mount namespace of its
+    /// own (`unshare`, root only): read once while it stays the same, read
+    /// again after a mount. Without the privilege the test says so and
+    /// passes: nothing else here can change a mount table.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_kernel_mount_table_is_read_again_only_after_a_change() {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+
+        struct Kill(std::process::Child);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let spawned = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("echo ready; exec sleep 60")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(child) = spawned else {
+            eprintln!("skipped: no unshare(1)");
+            return;
+        };
+        let mut child = Kill(child);
+        let mut line = String::new();
+        let out = child.0.stdout.take().unwrap();
+        if BufReader::new(out).read_line(&mut line).unwrap_or(0) == 0 {
+            eprintln!("skipped: unshare --mount needs CAP_SYS_ADMIN");
+            return;
+        }
+        let pid = child.0.id();
+        let mut table = MountTable::new(PathBuf::from(format!("/proc/{pid}/mountinfo")));
+        let all = |v: Vec<MountEntry>| v;
+        let before = table.mounts(all).unwrap().to_vec();
+        assert!(!before.is_empty());
+        assert_eq!(table.mounts(all).unwrap(), &before[..]);
+        assert_eq!(table.mounts(all).unwrap(), &before[..]);
+        assert_eq!(table.reads, 1, "an unchanged table is not read again");
+
+        let mounted = Command::new("nsenter")
+            .args([
+                "-t",
+                &pid.to_string(),
+                "-m",
+                "mount",
+                "-t",
+                "tmpfs",
+                "oxmon-test",
+                "/mnt",
+            ])
+            .status()
+            .unwrap();
+        assert!(mounted.success());
+        let after = table.mounts(all).unwrap().to_vec();
+        assert_eq!(table.reads, 2, "a mount is seen");
+        assert!(
+            after
+                .iter()
+                .any(|m| m.mount_point == "/mnt" && m.fs_type == "tmpfs"),
+            "{after:?}"
+        );
+        table.mounts(all).unwrap();
+        assert_eq!(table.reads, 2);
     }
 }
