@@ -1,7 +1,7 @@
 //! `disk.*`: space per mounted file system, the way `df` reports it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oxmon_core::{CollectContext, Collector, Error, Labels, Sample};
 
@@ -183,9 +183,10 @@ enum Source {
 #[derive(Debug)]
 struct MountTable {
     file: ProcFile,
-    /// The open mountinfo, kept while the kernel reports its changes.
-    watched: Option<std::fs::File>,
     chosen: Vec<MountEntry>,
+    /// Whether `chosen` is from the table as it is now, unless the kernel
+    /// reports a change.
+    fresh: bool,
     /// How many times the file was read (for the tests).
     reads: u64,
 }
@@ -194,8 +195,8 @@ impl MountTable {
     fn new(path: PathBuf) -> Self {
         Self {
             file: ProcFile::new(path),
-            watched: None,
             chosen: Vec::new(),
+            fresh: false,
             reads: 0,
         }
     }
@@ -205,13 +206,14 @@ impl MountTable {
         &mut self,
         choose: impl FnOnce(Vec<MountEntry>) -> Vec<MountEntry>,
     ) -> Result<&[MountEntry], Error> {
-        if self.watched.as_ref().is_some_and(|f| !changed(f)) {
+        // The file stays open only on procfs; the kernel remembers, per open
+        // file, the table it last reported, from the open on: a change
+        // before the read below is reported too (one read too many, never
+        // one too few).
+        if self.fresh && self.file.kept_open().is_some_and(|f| !changed(f)) {
             return Ok(&self.chosen);
         }
-        self.watched = None;
-        // Opened before the read: a change between the two is reported by
-        // the next poll (one read too many, never one too few).
-        let watch = watchable(self.file.path());
+        self.fresh = false;
         let mut entries = Vec::new();
         self.reads += 1;
         parse_mountinfo(self.file.read()?, |e| entries.push(e));
@@ -219,23 +221,9 @@ impl MountTable {
             return Err(malformed(self.file.path(), "no mounts listed"));
         }
         self.chosen = choose(entries);
-        self.watched = watch;
+        self.fresh = true;
         Ok(&self.chosen)
     }
-}
-
-/// The file opened for change reports when it is procfs, else `None`.
-#[cfg(target_os = "linux")]
-fn watchable(path: &Path) -> Option<std::fs::File> {
-    let file = std::fs::File::open(path).ok()?;
-    let fs = rustix::fs::fstatfs(&file).ok()?;
-    (u64::try_from(fs.f_type).ok()? == u64::try_from(rustix::fs::PROC_SUPER_MAGIC).ok()?)
-        .then_some(file)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn watchable(_path: &Path) -> Option<std::fs::File> {
-    None
 }
 
 /// Whether the mount table changed since `file` last reported (an error

@@ -2,17 +2,22 @@
 //! parsers share.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use oxmon_core::{Error, Labels, Sample};
 
 /// A kernel file read again at every collection into the same buffer, so a
-/// steady-state collection allocates nothing for it.
+/// steady-state collection allocates nothing for it. A procfs file stays
+/// open and is read again from offset 0 (the kernel generates its text at
+/// every read from the start), which saves opening it and looking its path
+/// up; any other file (a copy under another `proc_root`) is opened anew
+/// each time.
 #[derive(Debug)]
 pub(crate) struct ProcFile {
     path: PathBuf,
     buf: String,
+    open: Option<File>,
 }
 
 impl ProcFile {
@@ -20,6 +25,7 @@ impl ProcFile {
         Self {
             path,
             buf: String::new(),
+            open: None,
         }
     }
 
@@ -29,15 +35,49 @@ impl ProcFile {
     /// [`Error::Collect`] naming the file.
     pub(crate) fn read(&mut self) -> Result<&str, Error> {
         self.buf.clear();
-        File::open(&self.path)
-            .and_then(|mut f| f.read_to_string(&mut self.buf))
+        if let Some(f) = &mut self.open {
+            let again = f
+                .seek(SeekFrom::Start(0))
+                .and_then(|_| f.read_to_string(&mut self.buf));
+            if again.is_ok() {
+                return Ok(&self.buf);
+            }
+            // Opened anew below, and the error of that reported.
+            self.open = None;
+            self.buf.clear();
+        }
+        let mut f = File::open(&self.path)
             .map_err(|e| Error::Collect(format!("{}: {e}", self.path.display())))?;
+        f.read_to_string(&mut self.buf)
+            .map_err(|e| Error::Collect(format!("{}: {e}", self.path.display())))?;
+        if on_procfs(&f) {
+            self.open = Some(f);
+        }
         Ok(&self.buf)
+    }
+
+    /// The file, when it stays open between reads (procfs).
+    pub(crate) fn kept_open(&self) -> Option<&File> {
+        self.open.as_ref()
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Whether `file` is on procfs, whose files the kernel generates at each
+/// read (and whose mount tables report changes through `poll`).
+#[cfg(target_os = "linux")]
+fn on_procfs(file: &File) -> bool {
+    rustix::fs::fstatfs(file).is_ok_and(|fs| {
+        u64::try_from(fs.f_type).ok() == u64::try_from(rustix::fs::PROC_SUPER_MAGIC).ok()
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn on_procfs(_file: &File) -> bool {
+    false
 }
 
 /// A parse failure of a file we expected to understand.
@@ -78,6 +118,37 @@ mod tests {
         assert_eq!(percent(-1.0, 4.0), Some(0.0));
         assert_eq!(percent(1.0, 0.0), None);
         assert_eq!(percent(f64::NAN, 1.0), None);
+    }
+
+    #[test]
+    fn a_copy_is_opened_anew_and_procfs_kept_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stat");
+        std::fs::write(&path, "one").unwrap();
+        let mut f = ProcFile::new(path.clone());
+        assert_eq!(f.read().unwrap(), "one");
+        // Replaced, as a test fixture or a copy is: the new file is read.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "two").unwrap();
+        assert_eq!(f.read().unwrap(), "two");
+        assert!(f.open.is_none());
+
+        if cfg!(target_os = "linux") {
+            let mut up = ProcFile::new(PathBuf::from("/proc/self/stat"));
+            let first: u64 = field(up.read().unwrap(), 9); // minflt
+            assert!(up.open.is_some(), "procfs stays open");
+            // The text is generated again: this process's counters move.
+            let big = vec![1u8; 8 << 20];
+            assert_eq!(big.iter().map(|&b| u64::from(b)).sum::<u64>(), 8 << 20);
+            let second: u64 = field(up.read().unwrap(), 9);
+            assert!(second > first, "{first} -> {second}");
+        }
+    }
+
+    /// Field `n` (0-based) after the command name of `/proc/PID/stat`.
+    fn field(stat: &str, n: usize) -> u64 {
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        rest.split(' ').nth(n - 2).unwrap().parse().unwrap()
     }
 
     #[test]
