@@ -314,8 +314,10 @@ impl DiskCollector {
                 let chosen = select_mounts(entries, &self.fs_types_exclude, &self.filter);
                 Ok(chosen
                     .into_iter()
-                    .filter_map(|m| Some((space.remove(&m.mount_point)?, m.mount_point)))
-                    .map(|(s, m)| (m, s))
+                    .filter_map(|m| {
+                        let s = space.remove(&m.mount_point)?;
+                        Some((m.mount_point, s))
+                    })
                     .collect())
             }
         }

@@ -34,8 +34,8 @@ impl ProcFile {
     /// # Errors
     /// [`Error::Collect`] naming the file.
     pub(crate) fn read(&mut self) -> Result<&str, Error> {
-        self.buf.clear();
         if let Some(f) = &mut self.open {
+            self.buf.clear();
             let again = f
                 .seek(SeekFrom::Start(0))
                 .and_then(|_| f.read_to_string(&mut self.buf));
@@ -44,12 +44,13 @@ impl ProcFile {
             }
             // Opened anew below, and the error of that reported.
             self.open = None;
-            self.buf.clear();
         }
-        let mut f = File::open(&self.path)
-            .map_err(|e| Error::Collect(format!("{}: {e}", self.path.display())))?;
-        f.read_to_string(&mut self.buf)
-            .map_err(|e| Error::Collect(format!("{}: {e}", self.path.display())))?;
+        self.buf.clear();
+        let opened = File::open(&self.path).and_then(|mut f| {
+            f.read_to_string(&mut self.buf)?;
+            Ok(f)
+        });
+        let f = opened.map_err(|e| Error::Collect(format!("{}: {e}", self.path.display())))?;
         if on_procfs(&f) {
             self.open = Some(f);
         }
@@ -145,7 +146,9 @@ mod tests {
         }
     }
 
-    /// Field `n` (0-based) after the command name of `/proc/PID/stat`.
+    /// Field `n` of `/proc/PID/stat`, counted from 0 (the pid) as `proc(5)`
+    /// counts from 1; the command name may hold spaces, so the fields are
+    /// split after its closing parenthesis.
     fn field(stat: &str, n: usize) -> u64 {
         let rest = &stat[stat.rfind(')').unwrap() + 2..];
         rest.split(' ').nth(n - 2).unwrap().parse().unwrap()
