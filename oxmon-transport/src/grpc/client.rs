@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use oxmon_core::config::AgentConfig;
 use oxmon_core::{Ack, MetricBatch, Transport, TransportError, TransportErrorKind};
 use tonic::codec::CompressionEncoding;
+use tonic::codegen::http::Uri;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+use super::conn::{Connection, Timing};
 use super::proto::metric_service_client::MetricServiceClient;
 use super::{AGENT_ID_METADATA, batch_to_proto, kind_of};
 use crate::{Error, Result};
@@ -21,6 +22,8 @@ pub const COMPRESS_FROM_SAMPLES: usize = 256;
 ///
 /// Connects lazily (an agent starts even when the server is down) and
 /// reconnects by itself; every call has a connect and a request timeout;
+/// one HTTP/2 connection, each request's headers and message sent in one
+/// write;
 /// batches of at least [`COMPRESS_FROM_SAMPLES`] samples are sent
 /// zstd-compressed (our server accepts zstd and gzip), smaller ones plain: a
 /// compression context costs more than a few kilobytes save. Status codes
@@ -28,8 +31,8 @@ pub const COMPRESS_FROM_SAMPLES: usize = 256;
 /// permanent.
 #[derive(Clone)]
 pub struct GrpcTransport {
-    client: MetricServiceClient<Channel>,
-    compressing: MetricServiceClient<Channel>,
+    client: MetricServiceClient<Connection>,
+    compressing: MetricServiceClient<Connection>,
     agent_id: Option<MetadataValue<tonic::metadata::Ascii>>,
     auth: Option<MetadataValue<tonic::metadata::Ascii>>,
     timeout: Duration,
@@ -57,28 +60,35 @@ impl GrpcTransport {
         } else {
             format!("{scheme}://{}", config.server_endpoint)
         };
-        let mut endpoint = Endpoint::from_shared(uri.clone())
-            .map_err(|e| Error::config_from(format!("server_endpoint `{uri}`: {e}"), e))?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10));
-        let tls = config.tls || uri.starts_with("https://");
-        if tls {
-            let mut tls = ClientTlsConfig::new().with_native_roots();
-            if let Some(ca) = &config.tls_ca_file {
-                let pem = std::fs::read(ca).map_err(|e| {
-                    Error::config_from(format!("tls_ca_file {}: {e}", ca.display()), e)
-                })?;
-                tls = tls.ca_certificate(Certificate::from_pem(pem));
-            }
-            endpoint = endpoint
-                .tls_config(tls)
-                .map_err(|e| Error::config_from(format!("TLS: {e}"), e))?;
-        }
-        let channel = endpoint.connect_lazy();
-        let client = MetricServiceClient::new(channel)
+        let parsed: Uri = uri
+            .parse()
+            .map_err(|e| Error::config_from(format!("server_endpoint `{uri}`: {e}"), e))?;
+        let tls = config.tls || parsed.scheme_str() == Some("https");
+        let parsed = if tls && parsed.scheme_str() != Some("https") {
+            let authority = parsed.authority().map_or("", |a| a.as_str());
+            format!("https://{authority}")
+                .parse()
+                .map_err(|e| Error::config_from(format!("server_endpoint `{uri}`: {e}"), e))?
+        } else {
+            parsed
+        };
+        let ca_pem = match (&config.tls_ca_file, tls) {
+            (Some(ca), true) => Some(std::fs::read(ca).map_err(|e| {
+                Error::config_from(format!("tls_ca_file {}: {e}", ca.display()), e)
+            })?),
+            _ => None,
+        };
+        let connection = Connection::lazy(
+            &parsed,
+            ca_pem.as_deref(),
+            Timing {
+                connect: Duration::from_secs(5),
+                keep_alive: Duration::from_secs(30),
+                keep_alive_timeout: Duration::from_secs(10),
+            },
+        )?;
+        let origin = parsed.clone();
+        let client = MetricServiceClient::with_origin(connection, origin)
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(4 * 1024 * 1024);
         let compressing = client.clone().send_compressed(CompressionEncoding::Zstd);
@@ -155,7 +165,14 @@ impl Transport for GrpcTransport {
         } else {
             self.client.clone()
         };
-        match client.report_metrics(request).await {
+        let Ok(answer) = tokio::time::timeout(self.timeout, client.report_metrics(request)).await
+        else {
+            return Err(TransportError::new(
+                TransportErrorKind::Timeout,
+                format!("no answer within {:?}", self.timeout),
+            ));
+        };
+        match answer {
             Ok(r) => {
                 let r = r.into_inner();
                 if r.success {

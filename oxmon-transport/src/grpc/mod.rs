@@ -3,6 +3,7 @@
 //! project's `package oxmon`.
 
 mod client;
+mod conn;
 mod server;
 mod wire;
 
