@@ -93,7 +93,8 @@ fn main() -> ExitCode {
     if args.once {
         return print_once(&config);
     }
-    // One thread is plenty: collections run on the blocking pool.
+    // One thread is plenty: collections that may block (a network file
+    // system's statvfs) run on the blocking pool, the others inline.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(2)

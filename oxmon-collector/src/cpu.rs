@@ -132,6 +132,11 @@ impl Collector for CpuCollector {
         "cpu"
     }
 
+    /// Reads kernel counters held in memory (procfs, or sysinfo's calls).
+    fn may_block(&self) -> bool {
+        false
+    }
+
     fn collect(&mut self, ctx: &CollectContext<'_>, out: &mut Vec<Sample>) -> Result<(), Error> {
         match &mut self.source {
             Source::Procfs {

@@ -1,11 +1,12 @@
 //! `disk.*`: space per mounted file system, the way `df` reports it.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use oxmon_core::{CollectContext, Collector, Error, Labels, Sample};
 
-use crate::options::{CollectorOptions, NameFilter};
+use crate::options::{CollectorOptions, NameFilter, REMOTE_FS_TYPES};
 use crate::procfs::{ProcFile, malformed, percent, push};
 
 /// One line of `/proc/self/mountinfo` (or one `sysinfo` disk).
@@ -185,8 +186,10 @@ struct MountTable {
     file: ProcFile,
     chosen: Vec<MountEntry>,
     /// Whether `chosen` is from the table as it is now, unless the kernel
-    /// reports a change.
-    fresh: bool,
+    /// reports a change. A `Cell`: asking whether the table changed
+    /// consumes the kernel's report, so [`Collector::may_block`] (which
+    /// has `&self`) must remember what it learnt.
+    fresh: Cell<bool>,
     /// How many times the file was read (for the tests).
     reads: u64,
 }
@@ -196,7 +199,7 @@ impl MountTable {
         Self {
             file: ProcFile::new(path),
             chosen: Vec::new(),
-            fresh: false,
+            fresh: Cell::new(false),
             reads: 0,
         }
     }
@@ -210,10 +213,9 @@ impl MountTable {
         // file, the table it last reported, from the open on: a change
         // before the read below is reported too (one read too many, never
         // one too few).
-        if self.fresh && self.file.kept_open().is_some_and(|f| !changed(f)) {
+        if self.unchanged() {
             return Ok(&self.chosen);
         }
-        self.fresh = false;
         let mut entries = Vec::new();
         self.reads += 1;
         parse_mountinfo(self.file.read()?, |e| entries.push(e));
@@ -221,8 +223,15 @@ impl MountTable {
             return Err(malformed(self.file.path(), "no mounts listed"));
         }
         self.chosen = choose(entries);
-        self.fresh = true;
+        self.fresh.set(true);
         Ok(&self.chosen)
+    }
+
+    /// Whether `chosen` is still the table as it is now.
+    fn unchanged(&self) -> bool {
+        let unchanged = self.fresh.get() && self.file.kept_open().is_some_and(|f| !changed(f));
+        self.fresh.set(unchanged);
+        unchanged
     }
 }
 
@@ -247,6 +256,12 @@ fn changed(file: &std::fs::File) -> bool {
 #[cfg(not(target_os = "linux"))]
 fn changed(_file: &std::fs::File) -> bool {
     true
+}
+
+/// Whether `statvfs` on a file system of this type can wait on something
+/// other than this machine's memory and disks.
+fn may_hang(fs_type: &str) -> bool {
+    REMOTE_FS_TYPES.contains(&fs_type) || fs_type == "fuse" || fs_type.starts_with("fuse.")
 }
 
 impl DiskCollector {
@@ -327,6 +342,19 @@ impl DiskCollector {
 impl Collector for DiskCollector {
     fn name(&self) -> &str {
         "disk"
+    }
+
+    /// `statvfs` of a network or FUSE file system can hang while its
+    /// server is away. Blocking unless the mount table is known, unchanged
+    /// and only local file systems are reported (the default excludes the
+    /// remote ones); sysinfo's disks refresh every mount, so always.
+    fn may_block(&self) -> bool {
+        match &self.source {
+            Source::Procfs(table) => {
+                !table.unchanged() || table.chosen.iter().any(|m| may_hang(&m.fs_type))
+            }
+            Source::Sysinfo(_) => true,
+        }
     }
 
     fn collect(&mut self, ctx: &CollectContext<'_>, out: &mut Vec<Sample>) -> Result<(), Error> {
@@ -459,6 +487,56 @@ garbage line
     }
 
     #[test]
+    fn network_and_fuse_file_systems_may_block_local_ones_do_not() {
+        for t in [
+            "nfs",
+            "nfs4",
+            "cifs",
+            "fuse",
+            "fuse.sshfs",
+            "fuse.s3fs",
+            "ceph",
+        ] {
+            assert!(may_hang(t), "{t}");
+        }
+        for t in [
+            "ext4", "xfs", "btrfs", "tmpfs", "overlay", "vfat", "fuseblk2",
+        ] {
+            assert!(!may_hang(t), "{t}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_disk_collector_blocks_until_it_knows_the_mounts_and_while_one_may_hang() {
+        let ctx = CollectContext {
+            agent_id: "a",
+            timestamp_ms: 0,
+        };
+        let mut d = DiskCollector::new(&CollectorOptions::default());
+        assert!(d.may_block(), "the mount table is not read yet");
+        d.collect(&ctx, &mut Vec::new()).unwrap();
+        let Source::Procfs(table) = &d.source else {
+            panic!("procfs on Linux")
+        };
+        let remote = table.chosen.iter().any(|m| may_hang(&m.fs_type));
+        assert_eq!(d.may_block(), remote, "{:?}", table.chosen);
+        assert_eq!(d.may_block(), remote, "asking twice changes nothing");
+
+        // A copy of the table (not procfs) cannot say it is unchanged.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("self")).unwrap();
+        std::fs::write(dir.path().join("self/mountinfo"), MOUNTINFO).unwrap();
+        let o = CollectorOptions {
+            proc_root: dir.path().to_path_buf(),
+            ..CollectorOptions::default()
+        };
+        let mut copy = DiskCollector::new(&o);
+        copy.collect(&ctx, &mut Vec::new()).unwrap();
+        assert!(copy.may_block());
+    }
+
+    #[test]
     fn a_copy_of_mountinfo_is_read_at_every_collection() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mountinfo");
@@ -521,6 +599,7 @@ garbage line
         assert_eq!(table.mounts(all).unwrap(), &before[..]);
         assert_eq!(table.mounts(all).unwrap(), &before[..]);
         assert_eq!(table.reads, 1, "an unchanged table is not read again");
+        assert!(table.unchanged());
 
         let mounted = Command::new("nsenter")
             .args([
@@ -536,6 +615,9 @@ garbage line
             .status()
             .unwrap();
         assert!(mounted.success());
+        // Asking (as may_block does) consumes the kernel's report; the
+        // next read must still happen.
+        assert!(!table.unchanged(), "the mount is reported");
         let after = table.mounts(all).unwrap().to_vec();
         assert_eq!(table.reads, 2, "a mount is seen");
         assert!(

@@ -69,6 +69,11 @@ impl Collector for LoadCollector {
         "load"
     }
 
+    /// Reads kernel counters held in memory (procfs, or sysinfo's calls).
+    fn may_block(&self) -> bool {
+        false
+    }
+
     fn collect(&mut self, ctx: &CollectContext<'_>, out: &mut Vec<Sample>) -> Result<(), Error> {
         let (load, uptime) = match &mut self.source {
             Source::Procfs { loadavg, uptime } => {

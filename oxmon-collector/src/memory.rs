@@ -150,6 +150,11 @@ impl Collector for MemoryCollector {
         "memory"
     }
 
+    /// Reads kernel counters held in memory (procfs, or sysinfo's calls).
+    fn may_block(&self) -> bool {
+        false
+    }
+
     fn collect(&mut self, ctx: &CollectContext<'_>, out: &mut Vec<Sample>) -> Result<(), Error> {
         let m = self.read()?;
         let mut put = |metric: &str, value: f64| push(out, ctx, metric, Labels::new(), value);

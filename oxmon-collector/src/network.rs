@@ -154,6 +154,9 @@ pub struct NetworkCollector {
     filter: NameFilter,
     include_loopback: bool,
     buf: Vec<InterfaceCounters>,
+    /// A source of this crate's (kernel counters in memory), not one given
+    /// to [`NetworkCollector::with_source`].
+    builtin: bool,
 }
 
 impl NetworkCollector {
@@ -164,7 +167,10 @@ impl NetworkCollector {
         } else {
             Box::new(SysinfoNetworks::new())
         };
-        Self::with_source(source, options)
+        Self {
+            builtin: true,
+            ..Self::with_source(source, options)
+        }
     }
 
     /// A network collector over any counter source, filtering interfaces as
@@ -176,6 +182,7 @@ impl NetworkCollector {
             filter: options.interface_filter(),
             include_loopback: options.include_loopback,
             buf: Vec::new(),
+            builtin: false,
         }
     }
 
@@ -187,6 +194,12 @@ impl NetworkCollector {
 impl Collector for NetworkCollector {
     fn name(&self) -> &str {
         "network"
+    }
+
+    /// The built-in sources read kernel counters held in memory; a source
+    /// given to [`NetworkCollector::with_source`] may block.
+    fn may_block(&self) -> bool {
+        !self.builtin
     }
 
     fn collect(&mut self, ctx: &CollectContext<'_>, out: &mut Vec<Sample>) -> Result<(), Error> {

@@ -1,5 +1,6 @@
 //! The fixed-schedule collection loop of an agent: every interval, the
-//! collectors run once on Tokio's blocking pool and their samples become one
+//! collectors run once (on the loop's own task, or on Tokio's blocking pool
+//! when one of them may block) and their samples become one
 //! [`MetricBatch`] with a unique batch id, handed to a sink (the agent's
 //! store-and-forward queue, a test's vector).
 
@@ -104,6 +105,11 @@ struct CollectorSet {
 }
 
 impl CollectorSet {
+    /// Whether any collector may block in its next collection.
+    fn may_block(&self) -> bool {
+        self.collectors.iter().any(|c| c.may_block())
+    }
+
     fn collect(&mut self, agent_id: &str, timestamp_ms: i64) -> (Vec<Sample>, usize) {
         let ctx = CollectContext {
             agent_id,
@@ -167,7 +173,15 @@ pub struct Schedule {
     counters: ScheduleCounters,
 }
 
-type InFlight = JoinHandle<(CollectorSet, Vec<Sample>, usize, i64)>;
+/// A finished collection: the collectors back, the samples, how many
+/// collectors failed, the timestamp.
+type Collected = (CollectorSet, Vec<Sample>, usize, i64);
+type InFlight = JoinHandle<Collected>;
+
+fn collect(mut set: CollectorSet, agent_id: &str, timestamp_ms: i64) -> Collected {
+    let (samples, failures) = set.collect(agent_id, timestamp_ms);
+    (set, samples, failures, timestamp_ms)
+}
 
 impl Schedule {
     /// A loop for `agent_id` collecting every `interval` (at least 1 ms),
@@ -203,8 +217,11 @@ impl Schedule {
     /// (queue the batch, do not send it).
     ///
     /// Ticks are `interval` apart from the start, whatever the sink does.
-    /// A collection runs on the blocking pool (procfs and statvfs reads
-    /// block); if it is still running at the next tick, that tick is skipped
+    /// A collection runs on the blocking pool when any collector says it
+    /// may block ([`Collector::may_block`]: a network file system's
+    /// `statvfs`), on this task otherwise (procfs reads are memory reads:
+    /// two thread switches fewer). If one is still running at the next
+    /// tick, that tick is skipped
     /// and counted (`MissedTickBehavior::Skip` keeps the schedule instead of
     /// bursting to catch up). A collector that fails is logged when its
     /// failure starts or changes, and when it recovers.
@@ -242,7 +259,11 @@ impl Schedule {
                 }
                 scheduled = ticker.tick() => {
                     match set.take() {
-                        Some(s) => in_flight = Some(self.start(s, scheduled)),
+                        Some(s) if s.may_block() => in_flight = Some(self.start(s, scheduled)),
+                        Some(s) => {
+                            let done = collect(s, &self.agent_id, self.stamp(scheduled));
+                            set = self.finish(Ok(done), &mut ids, &mut sink);
+                        }
                         None => {
                             add(&self.counters.0.skipped_ticks, 1);
                             tracing::warn!(
@@ -264,22 +285,24 @@ impl Schedule {
     /// Starts a collection for the tick scheduled at `scheduled`. Its
     /// timestamp is the clock's time of the scheduled tick, so a loop woken
     /// late still stamps collections on the fixed grid.
-    fn start(&self, mut set: CollectorSet, scheduled: tokio::time::Instant) -> InFlight {
+    fn start(&self, set: CollectorSet, scheduled: tokio::time::Instant) -> InFlight {
+        let timestamp_ms = self.stamp(scheduled);
+        let agent_id = self.agent_id.clone();
+        tokio::task::spawn_blocking(move || collect(set, &agent_id, timestamp_ms))
+    }
+
+    /// The clock's time of the tick scheduled at `scheduled`.
+    fn stamp(&self, scheduled: tokio::time::Instant) -> i64 {
         let late = tokio::time::Instant::now().saturating_duration_since(scheduled);
         let late_ms = i64::try_from(late.as_millis()).unwrap_or(i64::MAX);
-        let timestamp_ms = self.clock.now_ms().saturating_sub(late_ms);
-        let agent_id = self.agent_id.clone();
-        tokio::task::spawn_blocking(move || {
-            let (samples, failures) = set.collect(&agent_id, timestamp_ms);
-            (set, samples, failures, timestamp_ms)
-        })
+        self.clock.now_ms().saturating_sub(late_ms)
     }
 
     /// Hands a finished collection to the sink and returns the collectors
     /// for the next.
     fn finish(
         &self,
-        done: Result<(CollectorSet, Vec<Sample>, usize, i64), tokio::task::JoinError>,
+        done: Result<Collected, tokio::task::JoinError>,
         ids: &mut BatchIds,
         sink: &mut impl FnMut(MetricBatch),
     ) -> Option<CollectorSet> {
@@ -322,5 +345,89 @@ mod tests {
         assert!(a1.starts_with("web-1/") && a1.ends_with("/1"), "{a1}");
         assert_ne!(a1, a2);
         assert_ne!(a1, b1, "two starts in the same millisecond still differ");
+    }
+
+    /// Reports the thread it collected on; blocks or not as told.
+    #[derive(Debug)]
+    struct OnThread {
+        blocks: bool,
+        seen: Arc<std::sync::Mutex<Vec<std::thread::ThreadId>>>,
+    }
+
+    impl Collector for OnThread {
+        fn name(&self) -> &str {
+            "on-thread"
+        }
+
+        fn collect(
+            &mut self,
+            ctx: &CollectContext<'_>,
+            out: &mut Vec<Sample>,
+        ) -> oxmon_core::Result<()> {
+            self.seen.lock().unwrap().push(std::thread::current().id());
+            out.push(Sample::new(
+                "t",
+                oxmon_core::Labels::new(),
+                ctx.timestamp_ms,
+                1.0,
+            ));
+            Ok(())
+        }
+
+        fn may_block(&self) -> bool {
+            self.blocks
+        }
+    }
+
+    /// The threads a schedule over these collectors collected on.
+    fn threads(blocks: &[bool]) -> (std::thread::ThreadId, Vec<std::thread::ThreadId>) {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collectors: Vec<Box<dyn Collector>> = blocks
+            .iter()
+            .map(|&blocks| {
+                Box::new(OnThread {
+                    blocks,
+                    seen: seen.clone(),
+                }) as Box<dyn Collector>
+            })
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let batches = Arc::new(std::sync::Mutex::new(0));
+        let sink = batches.clone();
+        let first = Arc::new(tokio::sync::Notify::new());
+        let notify = first.clone();
+        runtime.block_on(
+            Schedule::new(
+                "web-1",
+                Duration::from_secs(3600),
+                Arc::new(oxmon_core::SystemClock),
+            )
+            .run(
+                collectors,
+                move |_| {
+                    *sink.lock().unwrap() += 1;
+                    notify.notify_one();
+                },
+                async move { first.notified().await },
+                Duration::from_secs(5),
+            ),
+        );
+        assert_eq!(*batches.lock().unwrap(), 1);
+        let seen = seen.lock().unwrap().clone();
+        (std::thread::current().id(), seen)
+    }
+
+    #[test]
+    fn collectors_that_cannot_block_run_on_the_loop_thread_the_others_on_the_pool() {
+        let (here, seen) = threads(&[false, false]);
+        assert_eq!(seen, vec![here, here]);
+        // One collector that may block moves the whole collection off the
+        // runtime's thread (a hung statvfs must not stall sending).
+        let (here, seen) = threads(&[false, true]);
+        assert_eq!(seen.len(), 2);
+        assert!(seen.iter().all(|t| *t != here), "{seen:?}");
     }
 }

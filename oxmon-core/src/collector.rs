@@ -34,4 +34,14 @@ pub trait Collector: Send + std::fmt::Debug {
 
     /// Appends this collection's samples to `out`.
     fn collect(&mut self, ctx: &CollectContext<'_>, out: &mut Vec<Sample>) -> Result<()>;
+
+    /// Whether the next [`Collector::collect`] may block for long: a
+    /// network file system's `statvfs`, a remote call, a slow device. An
+    /// agent runs a collection on a thread of its own when any of its
+    /// collectors may block, and on its async thread otherwise (two thread
+    /// switches fewer per collection). Default `true`: override it only
+    /// for a collector that reads in-memory sources such as procfs.
+    fn may_block(&self) -> bool {
+        true
+    }
 }

@@ -272,7 +272,8 @@ impl Agent {
     /// Batches still buffered after the grace period are lost (and counted
     /// in the returned `buffered`).
     ///
-    /// Must run inside a Tokio runtime (collections use its blocking pool).
+    /// Must run inside a Tokio runtime (collections that may block use its
+    /// blocking pool).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> AgentStats {
         let stats = self.stats_handle();
         let Agent {
