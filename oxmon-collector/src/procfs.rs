@@ -2,7 +2,7 @@
 //! parsers share.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use oxmon_core::{Error, Labels, Sample};
@@ -34,12 +34,10 @@ impl ProcFile {
     /// # Errors
     /// [`Error::Collect`] naming the file.
     pub(crate) fn read(&mut self) -> Result<&str, Error> {
-        if let Some(f) = &mut self.open {
-            self.buf.clear();
-            let again = f
-                .seek(SeekFrom::Start(0))
-                .and_then(|_| f.read_to_string(&mut self.buf));
-            if again.is_ok() {
+        if let Some(f) = &self.open {
+            // Positioned reads from 0: no seek, and no size lookup of a file
+            // whose size the kernel reports as 0.
+            if read_at_start(f, &mut self.buf).is_ok() {
                 return Ok(&self.buf);
             }
             // Opened anew below, and the error of that reported.
@@ -65,6 +63,42 @@ impl ProcFile {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Reads `file` from offset 0 to its end into `buf` with positioned reads
+/// (`pread`: procfs's generated files support them), in steps of the
+/// buffer's capacity, so a steady file takes two reads and no other call.
+#[cfg(unix)]
+fn read_at_start(file: &File, buf: &mut String) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = std::mem::take(buf).into_bytes();
+    bytes.clear();
+    let mut len = 0;
+    let result = loop {
+        if len == bytes.len() {
+            bytes.resize((2 * len).max(4096), 0);
+        }
+        match file.read_at(&mut bytes[len..], len as u64) {
+            Ok(0) => break Ok(()),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    bytes.truncate(len);
+    let text = String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))?;
+    *buf = text;
+    result
+}
+
+#[cfg(not(unix))]
+fn read_at_start(file: &File, buf: &mut String) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    buf.clear();
+    let mut f = file;
+    f.seek(SeekFrom::Start(0))?;
+    f.read_to_string(buf).map(drop)
 }
 
 /// Whether `file` is on procfs, whose files the kernel generates at each
@@ -144,6 +178,40 @@ mod tests {
             let second: u64 = field(up.read().unwrap(), 9);
             assert!(second > first, "{first} -> {second}");
         }
+    }
+
+    /// Positioned reads go on to the end of a file longer than the first
+    /// read's buffer, and a kept-open file reads the same text as a fresh
+    /// open.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_long_procfs_file_is_read_whole_again_and_again() {
+        let mut mounts = ProcFile::new(PathBuf::from("/proc/self/mountinfo"));
+        let first = mounts.read().unwrap().to_owned();
+        assert!(mounts.open.is_some());
+        for _ in 0..3 {
+            assert_eq!(mounts.read().unwrap(), first);
+        }
+        // smaps: one header line and one VmFlags line per mapping, tens of
+        // KiB: many reads of the growing buffer, records never cut.
+        let smaps = File::open("/proc/self/smaps").unwrap();
+        let mut text = String::new();
+        read_at_start(&smaps, &mut text).unwrap();
+        assert!(text.len() > 4096, "{} bytes", text.len());
+        let headers = text
+            .lines()
+            .filter(|l| {
+                l.split(' ')
+                    .next()
+                    .is_some_and(|a| a.contains('-') && !a.contains(':'))
+            })
+            .count();
+        let flags = text.lines().filter(|l| l.starts_with("VmFlags:")).count();
+        assert!(
+            headers > 1 && headers == flags,
+            "{headers} mappings, {flags} VmFlags"
+        );
+        assert!(text.ends_with('\n'));
     }
 
     /// Field `n` of `/proc/PID/stat`, counted from 0 (the pid) as `proc(5)`
