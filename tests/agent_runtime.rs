@@ -86,8 +86,10 @@ fn start_with(
     config.agent_id = Some("agent-1".into());
     config.buffer_max_size = buffer_max_size;
     let clock = Arc::new(TokioClock(tokio::time::Instant::now()));
-    let agent =
-        Agent::new(&config, collectors, transport, clock).with_options(AgentOptions::default());
+    let mut options = AgentOptions::default();
+    // Tokio's paused time: ticks from its timer wheel, not the kernel's.
+    options.precise_ticks = false;
+    let agent = Agent::new(&config, collectors, transport, clock).with_options(options);
     assert_eq!(agent.agent_id(), "agent-1");
     let stats = agent.stats_handle();
     let (stop, rx) = oneshot::channel::<()>();
@@ -488,7 +490,10 @@ async fn the_builder_adds_a_collector_beside_the_built_in_ones() {
     let transport = Arc::new(InProcessTransport::new(handler.clone(), None));
     let mut config = AgentConfig::default();
     config.agent_id = Some("built".into());
+    let mut options = AgentOptions::default();
+    options.precise_ticks = false;
     let agent = Agent::builder(config)
+        .options(options)
         .collector(Box::new(Seq::default()))
         .transport(transport)
         .clock(Arc::new(TokioClock(tokio::time::Instant::now())))

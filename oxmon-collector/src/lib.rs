@@ -14,6 +14,8 @@ pub mod rate;
 mod run;
 #[cfg(feature = "schedule")]
 pub mod schedule;
+#[cfg(feature = "schedule")]
+mod ticks;
 
 #[cfg(feature = "cert")]
 pub use cert::{

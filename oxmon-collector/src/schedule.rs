@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use oxmon_core::{Clock, CollectContext, Collector, MetricBatch, Sample};
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 
 use crate::run::run_collectors;
+use crate::ticks::Ticks;
 
 /// A snapshot of the loop's counters since it was made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -171,6 +171,7 @@ pub struct Schedule {
     interval: Duration,
     clock: Arc<dyn Clock>,
     counters: ScheduleCounters,
+    precise_ticks: bool,
 }
 
 /// A finished collection: the collectors back, the samples, how many
@@ -192,7 +193,21 @@ impl Schedule {
             interval: interval.max(Duration::from_millis(1)),
             clock,
             counters: ScheduleCounters::default(),
+            precise_ticks: false,
         }
+    }
+
+    /// Ticks from a kernel timer (Linux `timerfd`) instead of Tokio's
+    /// timer wheel: one wake-up per tick instead of two or three (the
+    /// wheel wakes at each of its coarser slots on the way to a deadline).
+    /// The kernel timer follows real time: leave it off under Tokio's
+    /// paused time (tests). Default off; the agent turns it on
+    /// (`AgentOptions::precise_ticks`). Elsewhere than Linux it changes
+    /// nothing.
+    #[must_use]
+    pub fn precise_ticks(mut self, on: bool) -> Self {
+        self.precise_ticks = on;
+        self
     }
 
     /// The id put on every batch.
@@ -241,8 +256,7 @@ impl Schedule {
             last_failure: Vec::new(),
         });
         let mut in_flight: Option<InFlight> = None;
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut ticker = Ticks::new(self.interval, self.precise_ticks);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

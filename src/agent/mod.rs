@@ -55,6 +55,10 @@ pub struct AgentOptions {
     /// Log the counters every this many collections (0: never, only at
     /// shutdown). Default 60 (every 10 minutes at the default interval).
     pub stats_log_every: u64,
+    /// Collection ticks from a kernel timer on Linux, one wake-up per tick
+    /// ([`Schedule::precise_ticks`]). Default `true`; turn it off under
+    /// Tokio's paused time.
+    pub precise_ticks: bool,
 }
 
 impl Default for AgentOptions {
@@ -63,6 +67,7 @@ impl Default for AgentOptions {
             forward: ForwardOptions::default(),
             shutdown_grace: Duration::from_secs(5),
             stats_log_every: 60,
+            precise_ticks: true,
         }
     }
 }
@@ -301,6 +306,7 @@ impl Agent {
             }
         };
         schedule
+            .precise_ticks(options.precise_ticks)
             .run(
                 collectors,
                 sink,
