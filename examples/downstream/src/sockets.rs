@@ -97,6 +97,11 @@ impl Collector for SocketCollector {
         "sockets"
     }
 
+    /// `/proc/net/tcp*` are generated from memory: never a long wait.
+    fn may_block(&self) -> bool {
+        false
+    }
+
     fn collect(
         &mut self,
         ctx: &CollectContext<'_>,
