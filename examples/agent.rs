@@ -109,7 +109,6 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         // Before the agent is built: a stop request meanwhile is clean.
         let stop = oxmon::shutdown_signal();
-        // The gRPC client needs the runtime.
         match Agent::builder(config).build() {
             Ok(agent) => {
                 agent.run(stop).await;

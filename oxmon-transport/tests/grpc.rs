@@ -368,6 +368,24 @@ async fn tls_with_a_private_ca() {
     server.stop().await;
 }
 
+#[test]
+fn an_unusable_ca_file_is_a_configuration_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    let mut config = agent("localhost:9090".into(), None);
+    config.tls = true;
+    config.tls_ca_file = Some(ca.clone());
+    let e = GrpcTransport::connect(&config, "x").unwrap_err().to_string();
+    assert!(
+        e.contains(&ca.display().to_string()) && e.contains("no PEM certificate"),
+        "{e}"
+    );
+    // Without TLS the file is not read at all.
+    config.tls = false;
+    assert!(GrpcTransport::connect(&config, "x").is_ok());
+}
+
 /// The original project's messages, written by hand from its field numbers:
 /// no batch id, per-point agent ids.
 mod original {

@@ -140,8 +140,9 @@ impl AgentBuilder {
     /// client cannot be made.
     ///
     /// # Panics
-    /// When it makes the gRPC client (no [`AgentBuilder::transport`]):
-    /// outside a Tokio runtime, or without the `grpc` feature.
+    /// When it would make the gRPC client (no [`AgentBuilder::transport`])
+    /// without the `grpc` feature. The client connects on its first send,
+    /// inside the runtime that runs the agent.
     pub fn build(self) -> Result<Agent, AgentError> {
         let agent_id = resolve_agent_id(&self.config)?;
         let transport = match self.transport {

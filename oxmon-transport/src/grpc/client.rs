@@ -22,8 +22,7 @@ pub const COMPRESS_FROM_SAMPLES: usize = 256;
 ///
 /// Connects lazily (an agent starts even when the server is down) and
 /// reconnects by itself; every call has a connect and a request timeout;
-/// one HTTP/2 connection, each request's headers and message sent in one
-/// write;
+/// one HTTP/2 connection, each message handed over as a complete body;
 /// batches of at least [`COMPRESS_FROM_SAMPLES`] samples are sent
 /// zstd-compressed (our server accepts zstd and gzip), smaller ones plain: a
 /// compression context costs more than a few kilobytes save. Status codes
@@ -80,15 +79,14 @@ impl GrpcTransport {
         };
         let connection = Connection::lazy(
             &parsed,
-            ca_pem.as_deref(),
+            config.tls_ca_file.as_deref().zip(ca_pem.as_deref()),
             Timing {
                 connect: Duration::from_secs(5),
                 keep_alive: Duration::from_secs(30),
                 keep_alive_timeout: Duration::from_secs(10),
             },
         )?;
-        let origin = parsed.clone();
-        let client = MetricServiceClient::with_origin(connection, origin)
+        let client = MetricServiceClient::with_origin(connection, parsed)
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(4 * 1024 * 1024);
         let compressing = client.clone().send_compressed(CompressionEncoding::Zstd);

@@ -6,12 +6,13 @@
 //! a streaming request body, which hyper sends as three writes (headers,
 //! data, an empty end-of-stream frame), each a wake-up of the server. An agent
 //! sends one small request per interval, so this service collects the
-//! encoded request (already in memory) and hands hyper a complete body:
-//! headers and data go out in one write, and no task but the connection's
-//! runs.
+//! encoded request (already in memory) and hands hyper a complete body: the
+//! message carries the end of the stream (two writes: headers, then data),
+//! and no task but the connection's runs.
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,13 +73,13 @@ impl fmt::Debug for Connection {
 
 impl Connection {
     /// A connection to `uri` (`http://` or `https://`, host and port), not
-    /// made until the first request. `ca_pem`: certificates to trust beside
-    /// the system's roots (TLS only).
+    /// made until the first request. `ca`: a PEM file's path and contents,
+    /// certificates to trust beside the system's roots (TLS only).
     ///
     /// # Errors
     /// [`Error::Config`] for a URI without a host, an unusable CA file, or
     /// TLS without any root certificate to trust.
-    pub(crate) fn lazy(uri: &Uri, ca_pem: Option<&[u8]>, timing: Timing) -> Result<Self> {
+    pub(crate) fn lazy(uri: &Uri, ca: Option<(&Path, &[u8])>, timing: Timing) -> Result<Self> {
         let host = uri
             .host()
             .ok_or_else(|| Error::config(format!("server_endpoint `{uri}` has no host")))?;
@@ -94,7 +95,7 @@ impl Connection {
             let name = ServerName::try_from(bare.to_owned()).map_err(|e| {
                 Error::config_from(format!("server_endpoint `{uri}`: host name: {e}"), e)
             })?;
-            Some((TlsConnector::from(Arc::new(client_config(ca_pem)?)), name))
+            Some((TlsConnector::from(Arc::new(client_config(ca)?)), name))
         } else {
             None
         };
@@ -171,26 +172,29 @@ where
     Ok(sender)
 }
 
-/// The system's roots and `ca_pem`'s certificates, HTTP/2 by ALPN.
-fn client_config(ca_pem: Option<&[u8]>) -> Result<ClientConfig> {
+/// The system's roots and the CA file's certificates, HTTP/2 by ALPN.
+fn client_config(ca: Option<(&Path, &[u8])>) -> Result<ClientConfig> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     if !native.errors.is_empty() {
         tracing::debug!(errors = ?native.errors, "some system root certificates were not loaded");
     }
     roots.add_parsable_certificates(native.certs);
-    if let Some(pem) = ca_pem {
+    if let Some((path, pem)) = ca {
+        let path = path.display();
         let certs = CertificateDer::pem_slice_iter(pem)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| {
-                Error::config_from(format!("tls_ca_file: not PEM certificates: {e}"), e)
+                Error::config_from(format!("tls_ca_file {path}: not PEM certificates: {e}"), e)
             })?;
         if certs.is_empty() {
-            return Err(Error::config("tls_ca_file: no certificate in the file"));
+            return Err(Error::config(format!(
+                "tls_ca_file {path}: no PEM certificate in the file"
+            )));
         }
         for c in certs {
             roots.add(c).map_err(|e| {
-                Error::config_from(format!("tls_ca_file: unusable certificate: {e}"), e)
+                Error::config_from(format!("tls_ca_file {path}: unusable certificate: {e}"), e)
             })?;
         }
     }
@@ -228,7 +232,7 @@ impl Service<Request<tonic::body::Body>> for Connection {
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             // The encoded message is in memory already: a complete body lets
-            // hyper send it with the end of the stream in one write.
+            // hyper send it with the end of the stream, no empty frame after.
             let body = body.collect().await?.to_bytes();
             let request = Request::from_parts(parts, Full::new(body));
             let mut sender = this.sender().await?;
