@@ -201,7 +201,9 @@ impl Schedule {
     /// timer wheel: one wake-up per tick instead of two or three (the
     /// wheel wakes at each of its coarser slots on the way to a deadline).
     /// The kernel timer follows real time: leave it off under Tokio's
-    /// paused time (tests). Default off; the agent turns it on
+    /// paused time (tests). It is read through the runtime's I/O driver,
+    /// which must be on (`enable_io`, as for any socket). Default off; the
+    /// agent turns it on
     /// (`AgentOptions::precise_ticks`). Elsewhere than Linux it changes
     /// nothing.
     #[must_use]

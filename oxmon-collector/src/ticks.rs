@@ -160,10 +160,9 @@ mod kernel {
                         // (an expiry since this wait began stays ready).
                         ready.clear_ready();
                         self.ticks = self.ticks.saturating_add(expired);
-                        let elapsed = self
-                            .interval
-                            .checked_mul(u32::try_from(self.ticks).unwrap_or(u32::MAX))
-                            .unwrap_or(Duration::MAX);
+                        let nanos = self.interval.as_nanos() * u128::from(self.ticks);
+                        let elapsed =
+                            Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
                         return Ok(self.start.checked_add(elapsed).unwrap_or_else(Instant::now));
                     }
                     Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}

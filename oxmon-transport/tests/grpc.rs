@@ -376,7 +376,9 @@ fn an_unusable_ca_file_is_a_configuration_error_naming_it() {
     let mut config = agent("localhost:9090".into(), None);
     config.tls = true;
     config.tls_ca_file = Some(ca.clone());
-    let e = GrpcTransport::connect(&config, "x").unwrap_err().to_string();
+    let e = GrpcTransport::connect(&config, "x")
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains(&ca.display().to_string()) && e.contains("no PEM certificate"),
         "{e}"
