@@ -19,8 +19,8 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http2::{self, SendRequest};
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
@@ -37,7 +37,8 @@ type Sender = SendRequest<Full<Bytes>>;
 pub(crate) struct Timing {
     /// TCP connect plus TLS handshake plus HTTP/2 handshake.
     pub(crate) connect: Duration,
-    /// HTTP/2 PING interval on an idle connection (a dead peer is noticed).
+    /// HTTP/2 PING interval while a request is open (a dead peer is
+    /// noticed before the request's timeout).
     pub(crate) keep_alive: Duration,
     /// How long a PING may go unanswered before the connection is dropped.
     pub(crate) keep_alive_timeout: Duration,
@@ -45,8 +46,14 @@ pub(crate) struct Timing {
 
 /// Where to connect and how.
 struct Target {
-    /// `host:port` as configured, resolved at every connect.
+    /// `host:port` as configured, for messages.
     address: String,
+    /// The TCP connector: resolves the host at every connect, tries its
+    /// addresses in turn within the connect timeout (IPv6 and IPv4 raced,
+    /// "happy eyeballs", so a broken family does not stall the other).
+    tcp: HttpConnector,
+    /// `http://host:port`, what the connector connects to.
+    tcp_uri: Uri,
     /// TLS: the client configuration and the name the certificate must carry.
     tls: Option<(TlsConnector, ServerName<'static>)>,
     timing: Timing,
@@ -91,6 +98,12 @@ impl Connection {
         } else {
             format!("{bare}:{port}")
         };
+        let tcp_uri: Uri = format!("http://{address}")
+            .parse()
+            .map_err(|e| Error::config_from(format!("server_endpoint `{uri}`: {e}"), e))?;
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(timing.connect));
         let tls = if tls {
             let name = ServerName::try_from(bare.to_owned()).map_err(|e| {
                 Error::config_from(format!("server_endpoint `{uri}`: host name: {e}"), e)
@@ -102,6 +115,8 @@ impl Connection {
         Ok(Self {
             target: Arc::new(Target {
                 address,
+                tcp,
+                tcp_uri,
                 tls,
                 timing,
             }),
@@ -131,10 +146,15 @@ fn connect_error(message: impl Into<BoxError>) -> BoxError {
 }
 
 async fn connect(target: &Target) -> std::result::Result<Sender, BoxError> {
-    let tcp = TcpStream::connect(&target.address)
+    let mut connector = target.tcp.clone();
+    std::future::poll_fn(|cx| connector.poll_ready(cx))
         .await
         .map_err(|e| connect_error(format!("connect to {}: {e}", target.address)))?;
-    tcp.set_nodelay(true).map_err(connect_error)?;
+    let tcp = connector
+        .call(target.tcp_uri.clone())
+        .await
+        .map_err(|e| connect_error(format!("connect to {}: {e}", target.address)))?
+        .into_inner();
     match &target.tls {
         None => handshake(tcp, target.timing).await,
         Some((connector, name)) => {
