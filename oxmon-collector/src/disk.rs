@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use oxmon_core::{CollectContext, Collector, Error, Labels, Sample};
 
-use crate::options::{CollectorOptions, NameFilter, REMOTE_FS_TYPES};
+use crate::options::{CollectorOptions, NameFilter};
 use crate::procfs::{ProcFile, malformed, percent, push};
 
 /// One line of `/proc/self/mountinfo` (or one `sysinfo` disk).
@@ -190,6 +190,11 @@ struct MountTable {
     /// consumes the kernel's report, so [`Collector::may_block`] (which
     /// has `&self`) must remember what it learnt.
     fresh: Cell<bool>,
+    /// `may_block` just found the table unchanged: the next read uses
+    /// `chosen` without asking again, so a mount that appears in between
+    /// is not `statvfs`ed on a thread that was promised no blocking (the
+    /// kernel's report waits for the next collection).
+    checked: Cell<bool>,
     /// How many times the file was read (for the tests).
     reads: u64,
 }
@@ -200,6 +205,7 @@ impl MountTable {
             file: ProcFile::new(path),
             chosen: Vec::new(),
             fresh: Cell::new(false),
+            checked: Cell::new(false),
             reads: 0,
         }
     }
@@ -213,7 +219,7 @@ impl MountTable {
         // file, the table it last reported, from the open on: a change
         // before the read below is reported too (one read too many, never
         // one too few).
-        if self.unchanged() {
+        if self.checked.take() || self.unchanged() {
             return Ok(&self.chosen);
         }
         let mut entries = Vec::new();
@@ -258,10 +264,19 @@ fn changed(_file: &std::fs::File) -> bool {
     true
 }
 
-/// Whether `statvfs` on a file system of this type can wait on something
+/// File system types whose `statvfs` answers from this machine's memory and
+/// disks. Any other type (network, FUSE, virtiofs, cluster file systems, a
+/// type this list does not know) may wait on something else.
+const LOCAL_FS_TYPES: &[&str] = &[
+    "bcachefs", "btrfs", "devtmpfs", "erofs", "exfat", "ext2", "ext3", "ext4", "f2fs", "hfs",
+    "hfsplus", "iso9660", "jfs", "msdos", "nilfs2", "ntfs3", "overlay", "ramfs", "reiserfs",
+    "squashfs", "tmpfs", "udf", "vfat", "xfs", "zfs",
+];
+
+/// Whether `statvfs` on a file system of this type may wait on something
 /// other than this machine's memory and disks.
 fn may_hang(fs_type: &str) -> bool {
-    REMOTE_FS_TYPES.contains(&fs_type) || fs_type == "fuse" || fs_type.starts_with("fuse.")
+    !LOCAL_FS_TYPES.contains(&fs_type)
 }
 
 impl DiskCollector {
@@ -346,12 +361,14 @@ impl Collector for DiskCollector {
 
     /// `statvfs` of a network or FUSE file system can hang while its
     /// server is away. Blocking unless the mount table is known, unchanged
-    /// and only local file systems are reported (the default excludes the
-    /// remote ones); sysinfo's disks refresh every mount, so always.
+    /// and only file systems of known local types are reported;
+    /// sysinfo's disks refresh every mount, so always.
     fn may_block(&self) -> bool {
         match &self.source {
             Source::Procfs(table) => {
-                !table.unchanged() || table.chosen.iter().any(|m| may_hang(&m.fs_type))
+                let unchanged = table.unchanged();
+                table.checked.set(unchanged);
+                !unchanged || table.chosen.iter().any(|m| may_hang(&m.fs_type))
             }
             Source::Sysinfo(_) => true,
         }
@@ -487,21 +504,23 @@ garbage line
     }
 
     #[test]
-    fn network_and_fuse_file_systems_may_block_local_ones_do_not() {
+    fn only_known_local_file_systems_never_block() {
         for t in [
             "nfs",
             "nfs4",
             "cifs",
             "fuse",
             "fuse.sshfs",
-            "fuse.s3fs",
+            "fuseblk",
             "ceph",
+            "virtiofs",
+            "gpfs",
+            "9p",
+            "unheard-of",
         ] {
             assert!(may_hang(t), "{t}");
         }
-        for t in [
-            "ext4", "xfs", "btrfs", "tmpfs", "overlay", "vfat", "fuseblk2",
-        ] {
+        for t in ["ext4", "xfs", "btrfs", "tmpfs", "overlay", "vfat", "zfs"] {
             assert!(!may_hang(t), "{t}");
         }
     }
@@ -599,7 +618,10 @@ garbage line
         assert_eq!(table.mounts(all).unwrap(), &before[..]);
         assert_eq!(table.mounts(all).unwrap(), &before[..]);
         assert_eq!(table.reads, 1, "an unchanged table is not read again");
+        // As may_block does when it finds the table unchanged: the read
+        // that follows keeps that answer.
         assert!(table.unchanged());
+        table.checked.set(true);
 
         let mounted = Command::new("nsenter")
             .args([
@@ -615,8 +637,12 @@ garbage line
             .status()
             .unwrap();
         assert!(mounted.success());
-        // Asking (as may_block does) consumes the kernel's report; the
-        // next read must still happen.
+        // Mounted between may_block and the read: the read keeps the table
+        // it promised (no statvfs of an unknown mount inline) ...
+        assert_eq!(table.mounts(all).unwrap(), &before[..]);
+        assert_eq!(table.reads, 1);
+        // ... and the next collection learns of it. Asking (as may_block
+        // does) consumes the kernel's report; the read must still happen.
         assert!(!table.unchanged(), "the mount is reported");
         let after = table.mounts(all).unwrap().to_vec();
         assert_eq!(table.reads, 2, "a mount is seen");
