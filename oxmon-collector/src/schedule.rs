@@ -237,10 +237,10 @@ impl Schedule {
     /// A collection runs on the blocking pool when any collector says it
     /// may block ([`Collector::may_block`]: a network file system's
     /// `statvfs`), on this task otherwise (procfs reads are memory reads:
-    /// two thread switches fewer). If one is still running at the next
-    /// tick, that tick is skipped
-    /// and counted (`MissedTickBehavior::Skip` keeps the schedule instead of
-    /// bursting to catch up). A collector that fails is logged when its
+    /// two thread switches fewer). A tick that comes while a collection is
+    /// still running, or passes while an inline one overruns, is skipped
+    /// and counted (the schedule keeps its grid instead of bursting to
+    /// catch up). A collector that fails is logged when its
     /// failure starts or changes, and when it recovers.
     ///
     /// # Panics
@@ -259,6 +259,7 @@ impl Schedule {
         });
         let mut in_flight: Option<InFlight> = None;
         let mut ticker = Ticks::new(self.interval, self.precise_ticks);
+        let mut last_tick: Option<tokio::time::Instant> = None;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -274,6 +275,20 @@ impl Schedule {
                     set = self.finish(done, &mut ids, &mut sink);
                 }
                 scheduled = ticker.tick() => {
+                    // Ticks that passed while the loop itself was busy (an
+                    // inline collection that overran) never fired: skipped.
+                    if let Some(previous) = last_tick.replace(scheduled) {
+                        let gap = scheduled.saturating_duration_since(previous).as_nanos();
+                        let missed = (gap / self.interval.as_nanos()).saturating_sub(1);
+                        if missed > 0 {
+                            add(&self.counters.0.skipped_ticks, u64::try_from(missed).unwrap_or(u64::MAX));
+                            tracing::warn!(
+                                interval = ?self.interval,
+                                skipped = %missed,
+                                "the previous collection overran; skipped ticks"
+                            );
+                        }
+                    }
                     match set.take() {
                         Some(s) if s.may_block() => in_flight = Some(self.start(s, scheduled)),
                         Some(s) => {
@@ -434,6 +449,81 @@ mod tests {
         assert_eq!(*batches.lock().unwrap(), 1);
         let seen = seen.lock().unwrap().clone();
         (std::thread::current().id(), seen)
+    }
+
+    /// Collects on the loop's thread and takes `first` the first time.
+    #[derive(Debug)]
+    struct Slow {
+        first: Option<Duration>,
+    }
+
+    impl Collector for Slow {
+        fn name(&self) -> &str {
+            "slow"
+        }
+
+        fn collect(
+            &mut self,
+            ctx: &CollectContext<'_>,
+            out: &mut Vec<Sample>,
+        ) -> oxmon_core::Result<()> {
+            if let Some(d) = self.first.take() {
+                std::thread::sleep(d);
+            }
+            out.push(Sample::new(
+                "t",
+                oxmon_core::Labels::new(),
+                ctx.timestamp_ms,
+                1.0,
+            ));
+            Ok(())
+        }
+
+        fn may_block(&self) -> bool {
+            false
+        }
+    }
+
+    /// An inline collection that overruns two and a half intervals: the
+    /// ticks it sat on are counted as skipped, whichever timer ticks. Real
+    /// time (the overrun is the thread being busy), intervals long enough
+    /// for a loaded machine.
+    #[test]
+    fn ticks_missed_during_an_inline_collection_are_counted() {
+        for precise in [true, false] {
+            let every = Duration::from_millis(100);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let batches = Arc::new(std::sync::Mutex::new(0));
+            let sink = batches.clone();
+            let second = Arc::new(tokio::sync::Notify::new());
+            let notify = second.clone();
+            let schedule = Schedule::new("web-1", every, Arc::new(oxmon_core::SystemClock))
+                .precise_ticks(precise);
+            let counters = schedule.counters();
+            runtime.block_on(schedule.run(
+                vec![Box::new(Slow {
+                    first: Some(every * 5 / 2),
+                })],
+                move |_| {
+                    let mut n = sink.lock().unwrap();
+                    *n += 1;
+                    if *n == 3 {
+                        notify.notify_one();
+                    }
+                },
+                async move { second.notified().await },
+                Duration::from_secs(5),
+            ));
+            let stats = counters.get();
+            assert_eq!(stats.collected, 3);
+            assert!(
+                (1..=2).contains(&stats.skipped_ticks),
+                "precise {precise}: {stats}"
+            );
+        }
     }
 
     #[test]

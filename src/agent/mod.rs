@@ -56,8 +56,9 @@ pub struct AgentOptions {
     /// shutdown). Default 60 (every 10 minutes at the default interval).
     pub stats_log_every: u64,
     /// Collection ticks from a kernel timer on Linux, one wake-up per tick
-    /// ([`Schedule::precise_ticks`]). Default `true`; turn it off under
-    /// Tokio's paused time.
+    /// ([`Schedule::precise_ticks`]), read through the runtime's I/O driver
+    /// (a runtime built without `enable_io` must turn this off). Default
+    /// `true`; turn it off under Tokio's paused time.
     pub precise_ticks: bool,
 }
 
