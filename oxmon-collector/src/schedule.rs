@@ -378,16 +378,18 @@ mod tests {
         assert_ne!(a1, b1, "two starts in the same millisecond still differ");
     }
 
-    /// Reports the thread it collected on; blocks or not as told.
-    #[derive(Debug)]
-    struct OnThread {
+    /// A test collector: records the thread it collected on, says it may
+    /// block or not as told, and takes `first` (real time) the first time.
+    #[derive(Debug, Default)]
+    struct Probe {
         blocks: bool,
         seen: Arc<std::sync::Mutex<Vec<std::thread::ThreadId>>>,
+        first: Option<Duration>,
     }
 
-    impl Collector for OnThread {
+    impl Collector for Probe {
         fn name(&self) -> &str {
-            "on-thread"
+            "probe"
         }
 
         fn collect(
@@ -396,6 +398,9 @@ mod tests {
             out: &mut Vec<Sample>,
         ) -> oxmon_core::Result<()> {
             self.seen.lock().unwrap().push(std::thread::current().id());
+            if let Some(d) = self.first.take() {
+                std::thread::sleep(d);
+            }
             out.push(Sample::new(
                 "t",
                 oxmon_core::Labels::new(),
@@ -410,78 +415,56 @@ mod tests {
         }
     }
 
+    /// Runs `schedule` on a current-thread runtime until it handed over
+    /// `batches` batches; its counters then.
+    fn run_until(
+        schedule: Schedule,
+        collectors: Vec<Box<dyn Collector>>,
+        batches: usize,
+    ) -> ScheduleStats {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let counters = schedule.counters();
+        let done = Arc::new(tokio::sync::Notify::new());
+        let notify = done.clone();
+        let mut handed = 0;
+        runtime.block_on(schedule.run(
+            collectors,
+            move |_| {
+                handed += 1;
+                if handed == batches {
+                    notify.notify_one();
+                }
+            },
+            async move { done.notified().await },
+            Duration::from_secs(5),
+        ));
+        counters.get()
+    }
+
     /// The threads a schedule over these collectors collected on.
     fn threads(blocks: &[bool]) -> (std::thread::ThreadId, Vec<std::thread::ThreadId>) {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let collectors: Vec<Box<dyn Collector>> = blocks
             .iter()
             .map(|&blocks| {
-                Box::new(OnThread {
+                Box::new(Probe {
                     blocks,
                     seen: seen.clone(),
+                    first: None,
                 }) as Box<dyn Collector>
             })
             .collect();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let batches = Arc::new(std::sync::Mutex::new(0));
-        let sink = batches.clone();
-        let first = Arc::new(tokio::sync::Notify::new());
-        let notify = first.clone();
-        runtime.block_on(
-            Schedule::new(
-                "web-1",
-                Duration::from_secs(3600),
-                Arc::new(oxmon_core::SystemClock),
-            )
-            .run(
-                collectors,
-                move |_| {
-                    *sink.lock().unwrap() += 1;
-                    notify.notify_one();
-                },
-                async move { first.notified().await },
-                Duration::from_secs(5),
-            ),
+        let schedule = Schedule::new(
+            "web-1",
+            Duration::from_secs(3600),
+            Arc::new(oxmon_core::SystemClock),
         );
-        assert_eq!(*batches.lock().unwrap(), 1);
+        assert_eq!(run_until(schedule, collectors, 1).collected, 1);
         let seen = seen.lock().unwrap().clone();
         (std::thread::current().id(), seen)
-    }
-
-    /// Collects on the loop's thread and takes `first` the first time.
-    #[derive(Debug)]
-    struct Slow {
-        first: Option<Duration>,
-    }
-
-    impl Collector for Slow {
-        fn name(&self) -> &str {
-            "slow"
-        }
-
-        fn collect(
-            &mut self,
-            ctx: &CollectContext<'_>,
-            out: &mut Vec<Sample>,
-        ) -> oxmon_core::Result<()> {
-            if let Some(d) = self.first.take() {
-                std::thread::sleep(d);
-            }
-            out.push(Sample::new(
-                "t",
-                oxmon_core::Labels::new(),
-                ctx.timestamp_ms,
-                1.0,
-            ));
-            Ok(())
-        }
-
-        fn may_block(&self) -> bool {
-            false
-        }
     }
 
     /// An inline collection that overruns two and a half intervals: the
@@ -492,32 +475,13 @@ mod tests {
     fn ticks_missed_during_an_inline_collection_are_counted() {
         for precise in [true, false] {
             let every = Duration::from_millis(100);
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let batches = Arc::new(std::sync::Mutex::new(0));
-            let sink = batches.clone();
-            let second = Arc::new(tokio::sync::Notify::new());
-            let notify = second.clone();
             let schedule = Schedule::new("web-1", every, Arc::new(oxmon_core::SystemClock))
                 .precise_ticks(precise);
-            let counters = schedule.counters();
-            runtime.block_on(schedule.run(
-                vec![Box::new(Slow {
-                    first: Some(every * 5 / 2),
-                })],
-                move |_| {
-                    let mut n = sink.lock().unwrap();
-                    *n += 1;
-                    if *n == 3 {
-                        notify.notify_one();
-                    }
-                },
-                async move { second.notified().await },
-                Duration::from_secs(5),
-            ));
-            let stats = counters.get();
+            let slow = Probe {
+                first: Some(every * 5 / 2),
+                ..Probe::default()
+            };
+            let stats = run_until(schedule, vec![Box::new(slow)], 3);
             assert_eq!(stats.collected, 3);
             assert!(
                 (1..=2).contains(&stats.skipped_ticks),
