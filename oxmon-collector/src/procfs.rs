@@ -2,7 +2,6 @@
 //! parsers share.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use oxmon_core::{Error, Labels, Sample};
@@ -16,7 +15,10 @@ use oxmon_core::{Error, Labels, Sample};
 #[derive(Debug)]
 pub(crate) struct ProcFile {
     path: PathBuf,
-    buf: String,
+    /// Grown as the file needs, never shrunk or cleared: the text is
+    /// `buf[..len]`, the rest is room for the next read.
+    buf: Vec<u8>,
+    len: usize,
     open: Option<File>,
 }
 
@@ -24,7 +26,8 @@ impl ProcFile {
     pub(crate) fn new(path: PathBuf) -> Self {
         Self {
             path,
-            buf: String::new(),
+            buf: Vec::new(),
+            len: 0,
             open: None,
         }
     }
@@ -34,25 +37,26 @@ impl ProcFile {
     /// # Errors
     /// [`Error::Collect`] naming the file.
     pub(crate) fn read(&mut self) -> Result<&str, Error> {
-        if let Some(f) = &self.open {
-            // Positioned reads from 0: no seek, and no size lookup of a file
-            // whose size the kernel reports as 0.
-            if read_at_start(f, &mut self.buf).is_ok() {
-                return Ok(&self.buf);
+        let again = self.open.as_ref().map(|f| read_at_start(f, &mut self.buf));
+        self.len = match again {
+            Some(Ok(len)) => len,
+            // Not kept open, or reading it again failed: opened anew, and an
+            // error of that reported.
+            _ => {
+                self.open = None;
+                let f = File::open(&self.path).map_err(|e| self.error(&e))?;
+                let len = read_at_start(&f, &mut self.buf).map_err(|e| self.error(&e))?;
+                if on_procfs(&f) {
+                    self.open = Some(f);
+                }
+                len
             }
-            // Opened anew below, and the error of that reported.
-            self.open = None;
-        }
-        self.buf.clear();
-        let opened = File::open(&self.path).and_then(|mut f| {
-            f.read_to_string(&mut self.buf)?;
-            Ok(f)
-        });
-        let f = opened.map_err(|e| Error::Collect(format!("{}: {e}", self.path.display())))?;
-        if on_procfs(&f) {
-            self.open = Some(f);
-        }
-        Ok(&self.buf)
+        };
+        std::str::from_utf8(&self.buf[..self.len]).map_err(|e| self.error(&e))
+    }
+
+    fn error(&self, e: &dyn std::fmt::Display) -> Error {
+        Error::Collect(format!("{}: {e}", self.path.display()))
     }
 
     /// The file, when it stays open between reads (procfs).
@@ -65,40 +69,36 @@ impl ProcFile {
     }
 }
 
-/// Reads `file` from offset 0 to its end into `buf` with positioned reads
-/// (`pread`: procfs's generated files support them), in steps of the
-/// buffer's capacity, so a steady file takes two reads and no other call.
-#[cfg(unix)]
-fn read_at_start(file: &File, buf: &mut String) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let mut bytes = std::mem::take(buf).into_bytes();
-    bytes.clear();
+/// Reads `file` from offset 0 to its end into `buf` and returns the length
+/// read. Positioned reads (`pread`: procfs's generated files support them):
+/// no seek and no size lookup, so a steady file takes two calls. `buf`
+/// grows by doubling and keeps its size, so a read writes no zeros.
+fn read_at_start(file: &File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     let mut len = 0;
-    let result = loop {
-        if len == bytes.len() {
-            bytes.resize((2 * len).max(4096), 0);
+    loop {
+        if len == buf.len() {
+            buf.resize((2 * len).max(4096), 0);
         }
-        match file.read_at(&mut bytes[len..], len as u64) {
-            Ok(0) => break Ok(()),
+        match read_at(file, &mut buf[len..], len as u64) {
+            Ok(0) => return Ok(len),
             Ok(n) => len += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
+            Err(e) => return Err(e),
         }
-    };
-    bytes.truncate(len);
-    let text = String::from_utf8(bytes)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))?;
-    *buf = text;
-    result
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
 }
 
 #[cfg(not(unix))]
-fn read_at_start(file: &File, buf: &mut String) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom};
-    buf.clear();
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::io::{Read, Seek, SeekFrom};
     let mut f = file;
-    f.seek(SeekFrom::Start(0))?;
-    f.read_to_string(buf).map(drop)
+    f.seek(SeekFrom::Start(offset))?;
+    f.read(buf)
 }
 
 /// Whether `file` is on procfs, whose files the kernel generates at each
@@ -195,8 +195,9 @@ mod tests {
         // smaps: one header line and one VmFlags line per mapping, tens of
         // KiB: many reads of the growing buffer, records never cut.
         let smaps = File::open("/proc/self/smaps").unwrap();
-        let mut text = String::new();
-        read_at_start(&smaps, &mut text).unwrap();
+        let mut bytes = Vec::new();
+        let len = read_at_start(&smaps, &mut bytes).unwrap();
+        let text = std::str::from_utf8(&bytes[..len]).unwrap();
         assert!(text.len() > 4096, "{} bytes", text.len());
         let headers = text
             .lines()
