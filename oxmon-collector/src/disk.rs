@@ -233,6 +233,14 @@ impl MountTable {
         Ok(&self.chosen)
     }
 
+    /// Whether `chosen` is still the table as it is now; if so, the next
+    /// read keeps it without asking again (what `may_block` promised).
+    fn promise_unchanged(&self) -> bool {
+        let unchanged = self.unchanged();
+        self.checked.set(unchanged);
+        unchanged
+    }
+
     /// Whether `chosen` is still the table as it is now.
     fn unchanged(&self) -> bool {
         let unchanged = self.fresh.get() && self.file.kept_open().is_some_and(|f| !changed(f));
@@ -366,9 +374,7 @@ impl Collector for DiskCollector {
     fn may_block(&self) -> bool {
         match &self.source {
             Source::Procfs(table) => {
-                let unchanged = table.unchanged();
-                table.checked.set(unchanged);
-                !unchanged || table.chosen.iter().any(|m| may_hang(&m.fs_type))
+                !table.promise_unchanged() || table.chosen.iter().any(|m| may_hang(&m.fs_type))
             }
             Source::Sysinfo(_) => true,
         }
@@ -618,10 +624,8 @@ garbage line
         assert_eq!(table.mounts(all).unwrap(), &before[..]);
         assert_eq!(table.mounts(all).unwrap(), &before[..]);
         assert_eq!(table.reads, 1, "an unchanged table is not read again");
-        // As may_block does when it finds the table unchanged: the read
-        // that follows keeps that answer.
-        assert!(table.unchanged());
-        table.checked.set(true);
+        // As may_block asks: the read that follows keeps the answer.
+        assert!(table.promise_unchanged());
 
         let mounted = Command::new("nsenter")
             .args([
