@@ -63,23 +63,11 @@ impl GrpcTransport {
             .parse()
             .map_err(|e| Error::config_from(format!("server_endpoint `{uri}`: {e}"), e))?;
         let tls = config.tls || parsed.scheme_str() == Some("https");
-        let parsed = if tls && parsed.scheme_str() != Some("https") {
-            let authority = parsed.authority().map_or("", |a| a.as_str());
-            format!("https://{authority}")
-                .parse()
-                .map_err(|e| Error::config_from(format!("server_endpoint `{uri}`: {e}"), e))?
-        } else {
-            parsed
-        };
-        let ca_pem = match (&config.tls_ca_file, tls) {
-            (Some(ca), true) => Some(std::fs::read(ca).map_err(|e| {
-                Error::config_from(format!("tls_ca_file {}: {e}", ca.display()), e)
-            })?),
-            _ => None,
-        };
+        let loopback = is_loopback_uri(&parsed);
         let connection = Connection::lazy(
             &parsed,
-            config.tls_ca_file.as_deref().zip(ca_pem.as_deref()),
+            tls,
+            config.tls_ca_file.as_deref(),
             Timing {
                 connect: Duration::from_secs(5),
                 keep_alive: Duration::from_secs(30),
@@ -94,7 +82,7 @@ impl GrpcTransport {
             Some(agent_id.parse().map_err(|_| {
                 Error::config(format!("agent id `{agent_id}` is not valid metadata"))
             })?);
-        if config.auth_token.is_some() && !tls && !is_loopback_uri(&uri) {
+        if config.auth_token.is_some() && !tls && !loopback {
             tracing::warn!(
                 endpoint = %uri,
                 "auth_token is sent without TLS: anyone on the path can read it and report as this agent; set tls = true (docs/operations.md, \"TLS for gRPC\")"
@@ -133,11 +121,8 @@ impl GrpcTransport {
 
 /// Whether the URI's host is a loopback name or address (a token sent there
 /// never leaves the machine).
-fn is_loopback_uri(uri: &str) -> bool {
-    let Ok(parsed) = uri.parse::<tonic::codegen::http::Uri>() else {
-        return false;
-    };
-    let Some(host) = parsed.host() else {
+fn is_loopback_uri(uri: &Uri) -> bool {
+    let Some(host) = uri.host() else {
         return false;
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -196,19 +181,20 @@ impl Transport for GrpcTransport {
 mod tests {
     #[test]
     fn loopback_hosts() {
+        let loopback = |s: &str| s.parse().is_ok_and(|u| super::is_loopback_uri(&u));
         for uri in [
             "http://127.0.0.1:9090",
             "http://localhost:9090",
             "http://[::1]:9090",
         ] {
-            assert!(super::is_loopback_uri(uri), "{uri}");
+            assert!(loopback(uri), "{uri}");
         }
         for uri in [
             "http://10.0.0.1:9090",
             "http://oxmon.example.com:9090",
             "nonsense",
         ] {
-            assert!(!super::is_loopback_uri(uri), "{uri}");
+            assert!(!loopback(uri), "{uri}");
         }
     }
 }

@@ -46,13 +46,12 @@ pub(crate) struct Timing {
 
 /// Where to connect and how.
 struct Target {
-    /// `host:port` as configured, for messages.
-    address: String,
     /// The TCP connector: resolves the host at every connect, tries its
     /// addresses in turn within the connect timeout (IPv6 and IPv4 raced,
     /// "happy eyeballs", so a broken family does not stall the other).
     tcp: HttpConnector,
-    /// `http://host:port`, what the connector connects to.
+    /// `http://host:port`, what the connector connects to (its authority
+    /// names the server in messages).
     tcp_uri: Uri,
     /// TLS: the client configuration and the name the certificate must carry.
     tls: Option<(TlsConnector, ServerName<'static>)>,
@@ -72,25 +71,29 @@ pub(crate) struct Connection {
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("address", &self.target.address)
+            .field("address", &self.target.address())
             .field("tls", &self.target.tls.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl Connection {
-    /// A connection to `uri` (`http://` or `https://`, host and port), not
-    /// made until the first request. `ca`: a PEM file's path and contents,
-    /// certificates to trust beside the system's roots (TLS only).
+    /// A connection to `uri`'s host and port, with TLS or not, not made
+    /// until the first request. `ca_file`: PEM certificates to trust beside
+    /// the system's roots (read only with TLS).
     ///
     /// # Errors
     /// [`Error::Config`] for a URI without a host, an unusable CA file, or
     /// TLS without any root certificate to trust.
-    pub(crate) fn lazy(uri: &Uri, ca: Option<(&Path, &[u8])>, timing: Timing) -> Result<Self> {
+    pub(crate) fn lazy(
+        uri: &Uri,
+        tls: bool,
+        ca_file: Option<&Path>,
+        timing: Timing,
+    ) -> Result<Self> {
         let host = uri
             .host()
             .ok_or_else(|| Error::config(format!("server_endpoint `{uri}` has no host")))?;
-        let tls = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let address = if bare.contains(':') {
@@ -108,13 +111,12 @@ impl Connection {
             let name = ServerName::try_from(bare.to_owned()).map_err(|e| {
                 Error::config_from(format!("server_endpoint `{uri}`: host name: {e}"), e)
             })?;
-            Some((TlsConnector::from(Arc::new(client_config(ca)?)), name))
+            Some((TlsConnector::from(Arc::new(client_config(ca_file)?)), name))
         } else {
             None
         };
         Ok(Self {
             target: Arc::new(Target {
-                address,
                 tcp,
                 tcp_uri,
                 tls,
@@ -149,11 +151,11 @@ async fn connect(target: &Target) -> std::result::Result<Sender, BoxError> {
     let mut connector = target.tcp.clone();
     std::future::poll_fn(|cx| connector.poll_ready(cx))
         .await
-        .map_err(|e| connect_error(format!("connect to {}: {e}", target.address)))?;
+        .map_err(|e| connect_error(format!("connect to {}: {e}", target.address())))?;
     let tcp = connector
         .call(target.tcp_uri.clone())
         .await
-        .map_err(|e| connect_error(format!("connect to {}: {e}", target.address)))?
+        .map_err(|e| connect_error(format!("connect to {}: {e}", target.address())))?
         .into_inner();
     match &target.tls {
         None => handshake(tcp, target.timing).await,
@@ -161,11 +163,11 @@ async fn connect(target: &Target) -> std::result::Result<Sender, BoxError> {
             let tls = connector
                 .connect(name.clone(), tcp)
                 .await
-                .map_err(|e| connect_error(format!("TLS with {}: {e}", target.address)))?;
+                .map_err(|e| connect_error(format!("TLS with {}: {e}", target.address())))?;
             if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
                 return Err(connect_error(format!(
                     "TLS with {}: the server did not agree to HTTP/2 (ALPN h2)",
-                    target.address
+                    target.address()
                 )));
             }
             handshake(tls, target.timing).await
@@ -192,17 +194,25 @@ where
     Ok(sender)
 }
 
+impl Target {
+    fn address(&self) -> &str {
+        self.tcp_uri.authority().map_or("", |a| a.as_str())
+    }
+}
+
 /// The system's roots and the CA file's certificates, HTTP/2 by ALPN.
-fn client_config(ca: Option<(&Path, &[u8])>) -> Result<ClientConfig> {
+fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     if !native.errors.is_empty() {
         tracing::debug!(errors = ?native.errors, "some system root certificates were not loaded");
     }
     roots.add_parsable_certificates(native.certs);
-    if let Some((path, pem)) = ca {
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::config_from(format!("tls_ca_file {}: {e}", path.display()), e))?;
         let path = path.display();
-        let certs = CertificateDer::pem_slice_iter(pem)
+        let certs = CertificateDer::pem_slice_iter(&pem)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| {
                 Error::config_from(format!("tls_ca_file {path}: not PEM certificates: {e}"), e)
