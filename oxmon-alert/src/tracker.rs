@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use oxmon_core::config::{Operator, RateDirection};
 use oxmon_core::time::rfc3339_secs;
-use oxmon_core::{Point, Prediction, Severity, Verdict, fmt_value};
+use oxmon_core::{FmtValue, Point, Prediction, Severity, Verdict};
 
 use crate::regression::Fit;
 use crate::rule::{Logic, Rule};
@@ -58,9 +58,9 @@ impl Detail {
                 held_ms,
             } => format!(
                 "{what} is {}, {} {} for {}s",
-                fmt_value(value),
+                FmtValue(value),
                 op.symbol(),
-                fmt_value(*threshold),
+                FmtValue(*threshold),
                 held_ms / 1000
             ),
             Detail::Rate {
@@ -71,11 +71,11 @@ impl Detail {
             } => format!(
                 "{what} {} {}% in {}s (from {} to {}), threshold {}%",
                 if *change_pct >= 0.0 { "rose" } else { "fell" },
-                fmt_value(change_pct.abs()),
+                FmtValue(change_pct.abs()),
                 span_ms / 1000,
-                fmt_value(*base),
-                fmt_value(value),
-                fmt_value(*threshold)
+                FmtValue(*base),
+                FmtValue(value),
+                FmtValue(*threshold)
             ),
             Detail::Trend {
                 threshold,
@@ -85,8 +85,8 @@ impl Detail {
                 ..
             } => format!(
                 "{what} is {} and predicted to reach {} at {} (in {}), R² {r_squared:.2}",
-                fmt_value(value),
-                fmt_value(*threshold),
+                FmtValue(value),
+                FmtValue(*threshold),
                 rfc3339_secs(*breach_at_ms),
                 fmt_duration(*eta_ms)
             ),
@@ -97,19 +97,19 @@ impl Detail {
             } => match days {
                 Some(d) => format!(
                     "{what}: certificate is invalid ({} days until expiry)",
-                    fmt_value(*d)
+                    FmtValue(*d)
                 ),
                 None => format!("{what}: certificate is invalid or could not be checked"),
             },
             Detail::Cert { days, limit, .. } => {
                 let d = days.unwrap_or(0.0);
                 if d <= 0.0 {
-                    format!("{what}: certificate expired {} days ago", fmt_value(-d))
+                    format!("{what}: certificate expired {} days ago", FmtValue(-d))
                 } else {
                     format!(
                         "{what}: certificate expires in {} days (<= {})",
-                        fmt_value(d),
-                        fmt_value(*limit)
+                        FmtValue(d),
+                        FmtValue(*limit)
                     )
                 }
             }

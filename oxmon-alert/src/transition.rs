@@ -3,7 +3,9 @@
 //! clears (a notified alert resolves) or says nothing; each notification
 //! becomes an [`AlertEvent`].
 
-use oxmon_core::{AlertEvent, AlertStatus, SeriesKey, Severity, fmt_value};
+use std::fmt::Write as _;
+
+use oxmon_core::{AlertEvent, AlertStatus, FmtValue, SeriesKey, Severity};
 
 use crate::memory::heap_block;
 use crate::rule::{Logic, Rule};
@@ -53,10 +55,21 @@ pub(crate) struct Ack {
 /// The id of the alert of `rule` on `key`: stable while it fires, and the
 /// start of its events' ids.
 pub(crate) fn alert_id(rule: &str, key: &SeriesKey) -> String {
-    format!(
-        "{rule}-{:016x}",
-        fnv1a(&[&key.agent_id, &key.metric, &key.labels.canonical()])
-    )
+    let mut id = String::with_capacity(rule.len() + 17);
+    push_alert_id(&mut id, rule, key);
+    id
+}
+
+/// Appends [`alert_id`] to `out`.
+fn push_alert_id(out: &mut String, rule: &str, key: &SeriesKey) {
+    let mut h = Fnv1a::default();
+    h.part(key.agent_id.as_bytes());
+    h.part(key.metric.as_bytes());
+    // Writing to the hasher cannot fail.
+    let _ = key.labels.write_canonical(&mut h);
+    h.end_part();
+    out.push_str(rule);
+    let _ = write!(out, "-{:016x}", h.0);
 }
 
 /// The series an outcome concerns.
@@ -330,16 +343,29 @@ fn resolved_message(rule: &Rule, what: &str, value: f64) -> String {
         (Logic::Absent { .. }, _) => format!("{what}: reporting again"),
         (Logic::Trend { .. }, Some(t)) => format!(
             "{what}: no longer predicted to reach {} within the horizon (now {})",
-            fmt_value(t),
-            fmt_value(value)
+            FmtValue(t),
+            FmtValue(value)
         ),
         (_, Some(t)) => format!(
             "{what}: back to {} (threshold {})",
-            fmt_value(value),
-            fmt_value(t)
+            FmtValue(value),
+            FmtValue(t)
         ),
-        (_, None) => format!("{what}: back to {}", fmt_value(value)),
+        (_, None) => format!("{what}: back to {}", FmtValue(value)),
     }
+}
+
+/// `<alert id>-<ts>-f` (firing) or `-r` (resolved).
+fn event_id(rule: &str, key: &SeriesKey, ts: i64, status: AlertStatus) -> String {
+    let mut id = String::with_capacity(rule.len() + 40);
+    push_alert_id(&mut id, rule, key);
+    let kind = if status == AlertStatus::Firing {
+        'f'
+    } else {
+        'r'
+    };
+    let _ = write!(id, "-{ts}-{kind}");
+    id
 }
 
 fn event(
@@ -352,15 +378,7 @@ fn event(
     message: String,
 ) -> AlertEvent {
     AlertEvent {
-        id: format!(
-            "{}-{ts}-{}",
-            alert_id(&rule.name, &key),
-            if status == AlertStatus::Firing {
-                'f'
-            } else {
-                'r'
-            }
-        ),
+        id: event_id(&rule.name, &key, ts, status),
         rule: rule.name.clone(),
         series: key,
         severity: hit.severity,
@@ -374,15 +392,71 @@ fn event(
     }
 }
 
-/// FNV-1a over the parts (with separators): a stable id that does not change
-/// between versions or processes.
-fn fnv1a(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain([0xff]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+/// FNV-1a over parts, each followed by a 0xff separator: a stable id that
+/// does not change between versions or processes.
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    h
+
+    fn end_part(&mut self) {
+        self.bytes(&[0xff]);
+    }
+
+    fn part(&mut self, bytes: &[u8]) {
+        self.bytes(bytes);
+        self.end_part();
+    }
+}
+
+/// The bytes of a part written in pieces (end it with `end_part`).
+impl std::io::Write for Fnv1a {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxmon_core::Labels;
+
+    /// The id as it was computed before it was streamed: FNV-1a over the
+    /// agent, the metric and the canonical labels, each followed by 0xff.
+    #[test]
+    fn alert_ids_are_stable() {
+        let key = SeriesKey::new(
+            "web-1",
+            "disk.used_percent",
+            Labels::new().with("mount", "/var \"x\""),
+        );
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for p in [&key.agent_id, &key.metric, &key.labels.canonical()] {
+            for b in p.bytes().chain([0xff]) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        assert_eq!(alert_id("disk", &key), format!("disk-{h:016x}"));
+        assert_eq!(
+            alert_id("r", &SeriesKey::new("a", "m", Labels::new())),
+            "r-969a441d34ca51ea"
+        );
+    }
 }

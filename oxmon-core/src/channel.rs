@@ -1,5 +1,6 @@
 //! The notification channel contract.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,12 +52,83 @@ impl Notification {
 
 /// Formats a value without noise: integers without decimals, others with up to 2.
 pub fn fmt_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        let s = format!("{v:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    FmtValue(v).to_string()
+}
+
+/// [`fmt_value`] as a [`Display`](fmt::Display), to write a value into a
+/// message without a string of its own. The same text as
+/// `format!("{v:.2}")` with trailing zeros (and a trailing point) trimmed,
+/// integers below 10^15 without decimals; values whose two-decimal
+/// rounding fits an `i64` are rounded here with integer arithmetic
+/// (exactly, ties to even, as the standard formatter does), the rest go
+/// through the standard formatter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FmtValue(pub f64);
+
+impl fmt::Display for FmtValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            // Integral and exact as an i64; `{:.0}` keeps the sign of -0.
+            let sign = if v.is_sign_negative() && v == 0.0 {
+                "-"
+            } else {
+                ""
+            };
+            return write!(f, "{sign}{}", v as i64);
+        }
+        match hundredths(v) {
+            Some(h) => {
+                let sign = if v.is_sign_negative() { "-" } else { "" };
+                let (int, frac) = (h / 100, h % 100);
+                match (frac / 10, frac % 10) {
+                    (0, 0) => write!(f, "{sign}{int}"),
+                    (d, 0) => write!(f, "{sign}{int}.{d}"),
+                    (d, e) => write!(f, "{sign}{int}.{d}{e}"),
+                }
+            }
+            None => {
+                let mut buf = String::with_capacity(32);
+                fmt::Write::write_fmt(&mut buf, format_args!("{v:.2}"))?;
+                f.write_str(buf.trim_end_matches('0').trim_end_matches('.'))
+            }
+        }
     }
+}
+
+/// `|v|` rounded to hundredths as an integer (`1.005` -> 100: the exact
+/// binary value is below 1.005), ties to even; `None` for values that are
+/// not finite or whose hundredths reach 2^60.
+fn hundredths(v: f64) -> Option<u64> {
+    if !v.is_finite() || v.abs() >= (1u64 << 53) as f64 / 100.0 {
+        return None;
+    }
+    let bits = v.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i64;
+    let frac = bits & ((1u64 << 52) - 1);
+    // |v| = m * 2^e exactly.
+    let (m, e) = if exp == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), exp - 1075)
+    };
+    let n = m * 100; // < 2^60
+    if e >= 0 {
+        return n.checked_shl(e as u32).filter(|&x| x < (1u64 << 60));
+    }
+    let s = (-e) as u32;
+    if s > 61 {
+        // n < 2^60 <= 2^(s - 2): below a half, rounds to 0.
+        return Some(0);
+    }
+    let q = n >> s;
+    let r = n - (q << s);
+    let half = 1u64 << (s - 1);
+    Some(if r > half || (r == half && q & 1 == 1) {
+        q + 1
+    } else {
+        q
+    })
 }
 
 /// How a send failed.
@@ -253,5 +325,91 @@ mod tests {
         assert!(SendError::retryable("timeout").is_retryable());
         assert!(SendError::retry_after("429", Duration::from_secs(3)).is_retryable());
         assert!(!SendError::permanent("400").is_retryable());
+    }
+}
+
+#[cfg(test)]
+mod fmt_value_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What `fmt_value` printed before `FmtValue`: the standard formatter.
+    fn reference(v: f64) -> String {
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{v:.0}")
+        } else {
+            let s = format!("{v:.2}");
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        }
+    }
+
+    #[test]
+    fn edge_values_print_as_the_standard_formatter_does() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            0.125,
+            0.375,
+            1.005,
+            2.675,
+            0.015,
+            0.025,
+            0.045,
+            -0.001,
+            -0.005,
+            0.005,
+            0.0049999,
+            99.995,
+            99.994999,
+            100.0,
+            1e-300,
+            -1e-300,
+            5e-324,
+            1e14,
+            1e15,
+            1e15 + 0.5,
+            9.0e13,
+            9.007e13,
+            4.5e13 + 0.125,
+            1e16,
+            1e300,
+            -1e300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            12.3,
+            7.1,
+            0.1,
+            0.2,
+            0.3,
+        ] {
+            assert_eq!(FmtValue(v).to_string(), reference(v), "{v:e}");
+        }
+        assert_eq!(fmt_value(2.5), "2.5");
+        assert_eq!(fmt_value(-0.001), "-0");
+        assert_eq!(fmt_value(1.005), "1");
+        assert_eq!(fmt_value(0.125), "0.12");
+        assert_eq!(fmt_value(0.375), "0.38");
+    }
+
+    proptest! {
+        #[test]
+        fn any_value_prints_as_the_standard_formatter_does(
+            v in prop_oneof![
+                any::<f64>(),
+                -1e6f64..1e6,
+                -200.0f64..200.0,
+                (-100_000_000i64..100_000_000).prop_map(|k| k as f64 / 1000.0),
+                (-1_000_000i64..1_000_000).prop_map(|k| k as f64 / 8.0 + 0.005),
+                (0u32..64, -1_000_000i64..1_000_000).prop_map(|(s, k)| k as f64 / f64::from(1u32 << (s % 31))),
+            ]
+        ) {
+            prop_assert_eq!(FmtValue(v).to_string(), reference(v));
+        }
     }
 }

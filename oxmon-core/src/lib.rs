@@ -28,7 +28,8 @@ pub mod testing;
 
 pub use alert::{AlertEvent, AlertStatus, Prediction};
 pub use channel::{
-    Channel, ChannelPlugin, Notification, SendError, SendErrorKind, fmt_value, looks_secret,
+    Channel, ChannelPlugin, FmtValue, Notification, SendError, SendErrorKind, fmt_value,
+    looks_secret,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use collector::{CollectContext, Collector};

@@ -71,6 +71,15 @@ impl Labels {
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
     }
 
+    /// Writes the canonical form ([`Labels::canonical`]) to `out`, without
+    /// building the string (to hash it, say).
+    ///
+    /// # Errors
+    /// What `out` returns.
+    pub fn write_canonical(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(out, self).map_err(std::io::Error::from)
+    }
+
     /// Parses the canonical form produced by [`Labels::canonical`].
     ///
     /// # Errors
