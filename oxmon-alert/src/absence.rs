@@ -424,8 +424,6 @@ fn judge(
     let hit = Hit {
         severity: rule.severity,
         value: silent_ms as f64 / 1000.0,
-        threshold: Some(after_ms as f64 / 1000.0),
-        prediction: None,
         detail: Detail::Absent {
             last_ms,
             silent_ms,

@@ -33,8 +33,6 @@ impl CertReadings {
             return Outcome::Holds(Hit {
                 severity: rule.severity,
                 value: self.days.unwrap_or(0.0),
-                threshold: None,
-                prediction: None,
                 detail: Detail::Cert {
                     days: self.days,
                     limit: critical_days,
@@ -55,8 +53,6 @@ impl CertReadings {
         Outcome::Holds(Hit {
             severity,
             value: days,
-            threshold: Some(limit),
-            prediction: None,
             detail: Detail::Cert {
                 days: Some(days),
                 limit,

@@ -13,7 +13,7 @@ use crate::inhibit::{Facts, Inhibition};
 use crate::memory::{heap_block, reserve_quarter};
 use crate::rule::Rule;
 use crate::series::{Lookup, SeriesIndex};
-use crate::tracker::Tracker;
+use crate::tracker::{Outcome, Tracker};
 use crate::transition::{AlertState, Firing, Target, alert_id};
 use crate::windows::{Obs, SeriesWindows};
 
@@ -367,7 +367,7 @@ impl AlertEngine {
                     slot.alert
                         .firing
                         .as_deref()
-                        .map(|f| (slot.rule, Target::Series(index, i as u32), f))
+                        .map(|f| (slot.rule, Target::Series(index, i as u32, &s.windows), f))
                 })
         });
         from_slots
@@ -579,9 +579,15 @@ impl AlertEngine {
                 continue;
             }
             let firing = slot.alert.firing.is_some();
-            let outcome = slot.tracker.observe(rule, &s.windows, obs, firing);
-            let series = Target::Series(&self.index, handle.0);
-            slot.alert.transition(rule, series, outcome, ts, value, out);
+            match slot.tracker.observe(rule, &s.windows, obs, firing) {
+                // Most rules of most samples: nothing to move on.
+                Outcome::Insufficient => {}
+                Outcome::Clear if !firing => {}
+                outcome => {
+                    let series = Target::Series(&self.index, handle.0, &s.windows);
+                    slot.alert.transition(rule, series, outcome, ts, value, out);
+                }
+            }
         }
         self.stats.events += (out.len() - before) as u64;
     }
@@ -675,7 +681,7 @@ fn active_alert(rule: &Rule, key: SeriesKey, f: &Firing) -> ActiveAlert {
         since_ms: f.since_ms,
         value: f.value,
         notified: f.notified,
-        message: f.detail.render(&key.to_string(), f.value),
+        message: f.detail.render(&key, f.value),
         series: key,
         inhibited_by: None,
     }

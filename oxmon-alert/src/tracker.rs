@@ -3,10 +3,11 @@
 //! longest window of the series' rules.
 
 use std::collections::VecDeque;
+use std::fmt::{self, Write as _};
 
 use oxmon_core::config::{Operator, RateDirection};
 use oxmon_core::time::rfc3339_secs;
-use oxmon_core::{FmtValue, Point, Prediction, Severity, Verdict};
+use oxmon_core::{FmtValue, Point, Prediction, RuleEvaluator, SeriesKey, Severity, Verdict};
 
 use crate::regression::Fit;
 use crate::rule::{Logic, Rule};
@@ -32,15 +33,18 @@ pub(crate) enum Detail {
         breach_at_ms: i64,
         eta_ms: i64,
         r_squared: f64,
-        /// The fit, for the prediction interval (computed only for events).
-        fit: Fit,
+        slope: f64,
+        /// The series' trend window of the fit (its interval is computed
+        /// from it when an event is emitted).
+        window: u8,
     },
     Cert {
         days: Option<f64>,
         limit: f64,
         invalid: bool,
     },
-    Custom(String),
+    /// Boxed: rare, and the common details stay small.
+    Custom(Box<CustomHit>),
     /// An agent or a series silent for `silent_ms` (last report `last_ms`).
     Absent {
         last_ms: Option<i64>,
@@ -50,13 +54,22 @@ pub(crate) enum Detail {
 }
 
 impl Detail {
-    pub(crate) fn render(&self, what: &str, value: f64) -> String {
+    /// The message of a hit on `key` whose value is `value`.
+    pub(crate) fn render(&self, key: &SeriesKey, value: f64) -> String {
+        let mut out = String::with_capacity(96);
+        // Writing to a String cannot fail.
+        let _ = self.write(&mut out, key, value);
+        out
+    }
+
+    fn write(&self, out: &mut String, what: &SeriesKey, value: f64) -> fmt::Result {
         match self {
             Detail::Threshold {
                 op,
                 threshold,
                 held_ms,
-            } => format!(
+            } => write!(
+                out,
                 "{what} is {}, {} {} for {}s",
                 FmtValue(value),
                 op.symbol(),
@@ -68,7 +81,8 @@ impl Detail {
                 base,
                 span_ms,
                 threshold,
-            } => format!(
+            } => write!(
+                out,
                 "{what} {} {}% in {}s (from {} to {}), threshold {}%",
                 if *change_pct >= 0.0 { "rose" } else { "fell" },
                 FmtValue(change_pct.abs()),
@@ -83,7 +97,8 @@ impl Detail {
                 eta_ms,
                 r_squared,
                 ..
-            } => format!(
+            } => write!(
+                out,
                 "{what} is {} and predicted to reach {} at {} (in {}), R² {r_squared:.2}",
                 FmtValue(value),
                 FmtValue(*threshold),
@@ -95,43 +110,51 @@ impl Detail {
                 invalid: true,
                 ..
             } => match days {
-                Some(d) => format!(
+                Some(d) => write!(
+                    out,
                     "{what}: certificate is invalid ({} days until expiry)",
                     FmtValue(*d)
                 ),
-                None => format!("{what}: certificate is invalid or could not be checked"),
+                None => write!(
+                    out,
+                    "{what}: certificate is invalid or could not be checked"
+                ),
             },
             Detail::Cert { days, limit, .. } => {
                 let d = days.unwrap_or(0.0);
                 if d <= 0.0 {
-                    format!("{what}: certificate expired {} days ago", FmtValue(-d))
+                    write!(out, "{what}: certificate expired {} days ago", FmtValue(-d))
                 } else {
-                    format!(
+                    write!(
+                        out,
                         "{what}: certificate expires in {} days (<= {})",
                         FmtValue(d),
                         FmtValue(*limit)
                     )
                 }
             }
-            Detail::Custom(m) => m.clone(),
+            Detail::Custom(c) => out.write_str(&c.message),
             Detail::Absent {
                 last_ms,
                 silent_ms,
                 offline,
             } => {
-                let subject = if *offline {
-                    format!("agent {}", offline_agent(what))
+                let what = what.to_string();
+                if *offline {
+                    write!(out, "agent {}", offline_agent(&what))?;
                 } else {
-                    what.to_owned()
-                };
+                    out.push_str(&what);
+                }
                 match last_ms {
-                    Some(last) => format!(
-                        "{subject}: nothing reported for {} (last at {})",
+                    Some(last) => write!(
+                        out,
+                        ": nothing reported for {} (last at {})",
                         fmt_duration(*silent_ms),
                         rfc3339_secs(*last)
                     ),
-                    None => format!(
-                        "{subject}: never reported in {} since it was expected",
+                    None => write!(
+                        out,
+                        ": never reported in {} since it was expected",
                         fmt_duration(*silent_ms)
                     ),
                 }
@@ -148,14 +171,74 @@ pub(crate) fn offline_agent(what: &str) -> &str {
         .unwrap_or(what)
 }
 
-/// A breach as the engine sees it.
+/// What a custom evaluator said of a breach.
+#[derive(Debug, Clone)]
+pub(crate) struct CustomHit {
+    pub(crate) message: String,
+    pub(crate) threshold: Option<f64>,
+    pub(crate) prediction: Option<Prediction>,
+}
+
+/// A breach as the engine sees it: small, as every sample of a firing
+/// alert builds one (the threshold and the prediction of its events are
+/// derived from it when an event is emitted).
 #[derive(Debug, Clone)]
 pub(crate) struct Hit {
     pub(crate) severity: Severity,
     pub(crate) value: f64,
-    pub(crate) threshold: Option<f64>,
-    pub(crate) prediction: Option<Prediction>,
     pub(crate) detail: Detail,
+}
+
+impl Hit {
+    /// The threshold its event reports.
+    pub(crate) fn threshold(&self, rule: &Rule) -> Option<f64> {
+        match &self.detail {
+            Detail::Cert { invalid: true, .. } => None,
+            Detail::Cert { limit, .. } => Some(*limit),
+            Detail::Custom(c) => c.threshold,
+            _ => rule.threshold(),
+        }
+    }
+
+    /// The prediction its event at `ts` reports (a trend's with its 95%
+    /// interval, from the fit in `windows`, as it was when the hit was
+    /// made).
+    pub(crate) fn prediction(
+        &self,
+        windows: Option<&SeriesWindows>,
+        ts: i64,
+    ) -> Option<Prediction> {
+        match &self.detail {
+            Detail::Trend {
+                threshold,
+                breach_at_ms,
+                r_squared,
+                slope,
+                window,
+                ..
+            } => {
+                let mut p = Prediction {
+                    breach_at_ms: *breach_at_ms,
+                    slope_per_sec: *slope,
+                    r_squared: *r_squared,
+                    breach_earliest_ms: None,
+                    breach_latest_ms: None,
+                };
+                let fit = windows.and_then(|w| w.trend(*window)).and_then(|t| t.fit());
+                let to_ms = |xs: f64| {
+                    let ms = (xs * 1000.0).round();
+                    (ms.is_finite() && ms.abs() < 9.0e15).then_some(ms as i64)
+                };
+                if let Some((lo, hi)) = fit.and_then(|f| f.crossing_interval(*threshold)) {
+                    p.breach_earliest_ms = to_ms(lo).map(|m| m.max(ts));
+                    p.breach_latest_ms = hi.and_then(to_ms);
+                }
+                Some(p)
+            }
+            Detail::Custom(c) => c.prediction,
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +318,7 @@ impl Tracker {
 
     /// Evaluates the rule on the series after `windows` took the sample in;
     /// `firing`: whether its alert fires now (hysteresis).
+    #[inline]
     pub(crate) fn observe(
         &mut self,
         rule: &Rule,
@@ -275,8 +359,6 @@ impl Tracker {
                 Outcome::Holds(Hit {
                     severity: rule.severity,
                     value: o.value,
-                    threshold: Some(value),
-                    prediction: None,
                     detail: Detail::Threshold {
                         op,
                         threshold: limit,
@@ -315,8 +397,6 @@ impl Tracker {
                 Outcome::Holds(Hit {
                     severity: rule.severity,
                     value: o.value,
-                    threshold: Some(threshold),
-                    prediction: None,
                     detail: Detail::Rate {
                         change_pct,
                         base: base.value,
@@ -334,52 +414,79 @@ impl Tracker {
                     min_r_squared,
                     ..
                 },
-            ) => {
-                let Some(t) = w.trend(*window) else {
-                    return Outcome::Insufficient;
-                };
-                if t.len() < min_points {
-                    return Outcome::Insufficient;
-                }
-                let Some(fit) = t.fit() else {
-                    return Outcome::Insufficient;
-                };
-                trend_outcome(rule, &fit, o, threshold, horizon_ms, min_r_squared)
-            }
+            ) => trend(
+                rule,
+                w,
+                *window,
+                o,
+                (threshold, horizon_ms, min_points, min_r_squared),
+            ),
             (Tracker::Custom { window }, Logic::Custom(evaluator)) => {
-                let points = &mut window.points;
-                let lookback = evaluator.lookback_ms().max(0);
-                points.push_back(Point {
-                    timestamp_ms: o.ts,
-                    value: o.value,
-                });
-                while points
-                    .front()
-                    .is_some_and(|p| p.timestamp_ms < o.ts - lookback)
-                    || points.len() > o.max_points
-                {
-                    points.pop_front();
-                }
-                match evaluator.evaluate(points.make_contiguous()) {
-                    Verdict::Insufficient => Outcome::Insufficient,
-                    Verdict::Clear => Outcome::Clear,
-                    Verdict::Holds(b) => Outcome::Holds(Hit {
-                        severity: b.severity,
-                        value: b.value,
-                        threshold: b.threshold,
-                        prediction: b.prediction,
-                        detail: Detail::Custom(b.message),
-                    }),
-                }
+                custom(window, evaluator.as_ref(), o)
             }
             _ => Outcome::Insufficient,
         }
     }
 }
 
+/// A trend rule's outcome: `(threshold, horizon_ms, min_points,
+/// min_r_squared)` of the rule. Out of line: the fit's divisions and the
+/// crossing are the heavy part of a sample.
+#[inline(never)]
+fn trend(
+    rule: &Rule,
+    w: &SeriesWindows,
+    window: u8,
+    o: Obs,
+    (threshold, horizon_ms, min_points, min_r_squared): (f64, i64, usize, Option<f64>),
+) -> Outcome {
+    let Some(t) = w.trend(window) else {
+        return Outcome::Insufficient;
+    };
+    if t.len() < min_points {
+        return Outcome::Insufficient;
+    }
+    let Some(fit) = t.fit() else {
+        return Outcome::Insufficient;
+    };
+    trend_outcome(rule, &fit, window, o, threshold, horizon_ms, min_r_squared)
+}
+
+/// A custom evaluator's outcome over its own window of points.
+#[inline(never)]
+fn custom(window: &mut CustomWindow, evaluator: &dyn RuleEvaluator, o: Obs) -> Outcome {
+    let points = &mut window.points;
+    let lookback = evaluator.lookback_ms().max(0);
+    points.push_back(Point {
+        timestamp_ms: o.ts,
+        value: o.value,
+    });
+    while points
+        .front()
+        .is_some_and(|p| p.timestamp_ms < o.ts - lookback)
+        || points.len() > o.max_points
+    {
+        points.pop_front();
+    }
+    match evaluator.evaluate(points.make_contiguous()) {
+        Verdict::Insufficient => Outcome::Insufficient,
+        Verdict::Clear => Outcome::Clear,
+        Verdict::Holds(b) => Outcome::Holds(Hit {
+            severity: b.severity,
+            value: b.value,
+            detail: Detail::Custom(Box::new(CustomHit {
+                message: b.message,
+                threshold: b.threshold,
+                prediction: b.prediction,
+            })),
+        }),
+    }
+}
+
 fn trend_outcome(
     rule: &Rule,
     fit: &Fit,
+    window: u8,
     o: Obs,
     threshold: f64,
     horizon_ms: i64,
@@ -402,45 +509,21 @@ fn trend_outcome(
     }
     let eta_ms = eta_ms as i64;
     let breach_at_ms = o.ts + eta_ms;
-    // The interval is filled in by `with_interval` when an event is emitted:
-    // a firing alert is re-evaluated on every sample, and most of those
-    // evaluations notify nobody.
-    let (earliest, latest) = (None, None);
+    // The interval is computed (`Hit::prediction`) only when an event is
+    // emitted: a firing alert is re-evaluated on every sample, and most of
+    // those evaluations notify nobody.
     Outcome::Holds(Hit {
         severity: rule.severity,
         value: o.value,
-        threshold: Some(threshold),
-        prediction: Some(Prediction {
-            breach_at_ms,
-            slope_per_sec: fit.slope,
-            r_squared: fit.r_squared,
-            breach_earliest_ms: earliest,
-            breach_latest_ms: latest,
-        }),
         detail: Detail::Trend {
             threshold,
             breach_at_ms,
             eta_ms,
             r_squared: fit.r_squared,
-            fit: *fit,
+            slope: fit.slope,
+            window,
         },
     })
-}
-
-/// The prediction of a trend hit with its 95% interval computed, for an event at `ts`.
-pub(crate) fn with_interval(hit: &Hit, ts: i64) -> Option<Prediction> {
-    let mut p = hit.prediction?;
-    if let Detail::Trend { threshold, fit, .. } = &hit.detail {
-        let to_ms = |xs: f64| {
-            let ms = (xs * 1000.0).round();
-            (ms.is_finite() && ms.abs() < 9.0e15).then_some(ms as i64)
-        };
-        if let Some((lo, hi)) = fit.crossing_interval(*threshold) {
-            p.breach_earliest_ms = to_ms(lo).map(|m| m.max(ts));
-            p.breach_latest_ms = hi.and_then(to_ms);
-        }
-    }
-    Some(p)
 }
 
 /// `1h05m`, `3d4h`, `45s`.

@@ -10,7 +10,8 @@ use oxmon_core::{AlertEvent, AlertStatus, FmtValue, SeriesKey, Severity};
 use crate::memory::heap_block;
 use crate::rule::{Logic, Rule};
 use crate::series::SeriesIndex;
-use crate::tracker::{Detail, Hit, Outcome, with_interval};
+use crate::tracker::{Detail, Hit, Outcome};
+use crate::windows::SeriesWindows;
 
 /// The alert of one (rule, series).
 #[derive(Debug, Clone)]
@@ -75,7 +76,8 @@ fn push_alert_id(out: &mut String, rule: &str, key: &SeriesKey) {
 /// The series an outcome concerns.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Target<'a> {
-    Series(&'a SeriesIndex, u32),
+    /// A series of the index, by its index, and its windows.
+    Series(&'a SeriesIndex, u32, &'a SeriesWindows),
     /// A key kept apart from the series index (certificates, absence).
     Key(&'a SeriesKey),
 }
@@ -84,8 +86,16 @@ impl Target<'_> {
     /// The key, built for an event.
     pub(crate) fn key(&self) -> SeriesKey {
         match self {
-            Target::Series(index, idx) => index.key(*idx),
+            Target::Series(index, idx, _) => index.key(*idx),
             Target::Key(key) => (*key).clone(),
+        }
+    }
+
+    /// The series' windows (a trend's fit, for its events).
+    fn windows(&self) -> Option<&SeriesWindows> {
+        match self {
+            Target::Series(_, _, windows) => Some(windows),
+            Target::Key(_) => None,
         }
     }
 }
@@ -96,7 +106,10 @@ impl AlertState {
         self.firing.as_ref().map_or(0, |f| {
             heap_block(size_of::<Firing>())
                 + match &f.detail {
-                    Detail::Custom(m) => heap_block(m.capacity()),
+                    Detail::Custom(c) => {
+                        heap_block(size_of::<crate::tracker::CustomHit>())
+                            + heap_block(c.message.capacity())
+                    }
                     _ => 0,
                 }
                 + f.ack.as_ref().map_or(0, |a| {
@@ -138,17 +151,7 @@ impl AlertState {
         let notified = notify || self.firing.as_ref().is_some_and(|f| f.notified);
         if notify {
             self.last_notified_ms = ts;
-            let key = target.key();
-            let message = hit.detail.render(&key.to_string(), hit.value);
-            out.push(event(
-                rule,
-                key,
-                AlertStatus::Firing,
-                ts,
-                since_ms,
-                &hit,
-                message,
-            ));
+            out.push(firing_event(rule, target, &hit, ts, since_ms));
         }
         self.record(since_ms, notified, hit);
     }
@@ -217,12 +220,9 @@ impl AlertState {
             }
         }
         let Some(f) = self.firing.take() else { return };
-        if !f.notified {
-            return;
+        if f.notified {
+            out.push(resolved_event(rule, target, &f, value, ts));
         }
-        let key = target.key();
-        let message = resolved_message(rule, &key.to_string(), value) + &acknowledged(&f);
-        out.push(resolution(rule, key, &f, value, ts, message));
     }
 }
 
@@ -262,6 +262,32 @@ impl AlertState {
     }
 }
 
+/// The firing event of `hit` at `ts` (kept out of the per-sample path:
+/// most samples notify nobody).
+#[cold]
+#[inline(never)]
+fn firing_event(rule: &Rule, target: Target<'_>, hit: &Hit, ts: i64, since_ms: i64) -> AlertEvent {
+    let key = target.key();
+    let message = hit.detail.render(&key, hit.value);
+    let head = Head {
+        severity: hit.severity,
+        value: hit.value,
+        threshold: hit.threshold(rule),
+        prediction: hit.prediction(target.windows(), ts),
+    };
+    event(rule, key, AlertStatus::Firing, ts, since_ms, head, message)
+}
+
+/// The resolved event of the firing alert `f` at `ts`, the value then
+/// `value`.
+#[cold]
+#[inline(never)]
+fn resolved_event(rule: &Rule, target: Target<'_>, f: &Firing, value: f64, ts: i64) -> AlertEvent {
+    let key = target.key();
+    let message = resolved_message(rule, &key.to_string(), value) + &acknowledged(f);
+    resolution(rule, key, f, value, ts, message)
+}
+
 /// ` (acknowledged by X)` for an acknowledged alert, else nothing.
 fn acknowledged(f: &Firing) -> String {
     f.ack
@@ -284,24 +310,20 @@ pub(crate) fn withdrawn(rule: &Rule, key: SeriesKey, f: &Firing, ts: i64) -> Ale
 /// The firing notification, at `ts`, of alert `f` whose inhibition lifted
 /// while it fired.
 pub(crate) fn lifted(rule: &Rule, key: SeriesKey, f: &Firing, ts: i64) -> AlertEvent {
-    let hit = Hit {
+    let message = format!("{} (no longer inhibited)", f.detail.render(&key, f.value));
+    let head = Head {
         severity: f.severity,
         value: f.value,
         threshold: rule.threshold(),
         prediction: None,
-        detail: f.detail.clone(),
     };
-    let message = format!(
-        "{} (no longer inhibited)",
-        f.detail.render(&key.to_string(), f.value)
-    );
     event(
         rule,
         key,
         AlertStatus::Firing,
         ts,
         f.since_ms,
-        &hit,
+        head,
         message,
     )
 }
@@ -315,12 +337,11 @@ fn resolution(
     ts: i64,
     message: String,
 ) -> AlertEvent {
-    let hit = Hit {
+    let head = Head {
         severity: f.severity,
         value,
         threshold: rule.threshold(),
         prediction: None,
-        detail: f.detail.clone(),
     };
     event(
         rule,
@@ -328,7 +349,7 @@ fn resolution(
         AlertStatus::Resolved,
         ts,
         f.since_ms,
-        &hit,
+        head,
         message,
     )
 }
@@ -368,26 +389,34 @@ fn event_id(rule: &str, key: &SeriesKey, ts: i64, status: AlertStatus) -> String
     id
 }
 
+/// What an event reports besides its series, time and message.
+struct Head {
+    severity: Severity,
+    value: f64,
+    threshold: Option<f64>,
+    prediction: Option<oxmon_core::Prediction>,
+}
+
 fn event(
     rule: &Rule,
     key: SeriesKey,
     status: AlertStatus,
     ts: i64,
     since: i64,
-    hit: &Hit,
+    head: Head,
     message: String,
 ) -> AlertEvent {
     AlertEvent {
         id: event_id(&rule.name, &key, ts, status),
         rule: rule.name.clone(),
         series: key,
-        severity: hit.severity,
+        severity: head.severity,
         status,
-        value: hit.value,
-        threshold: hit.threshold,
+        value: head.value,
+        threshold: head.threshold,
         timestamp_ms: ts,
         fired_at_ms: since,
-        prediction: with_interval(hit, ts),
+        prediction: head.prediction,
         message,
     }
 }

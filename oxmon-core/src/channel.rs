@@ -68,24 +68,43 @@ pub struct FmtValue(pub f64);
 impl fmt::Display for FmtValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.0;
-        if v.fract() == 0.0 && v.abs() < 1e15 {
-            // Integral and exact as an i64; `{:.0}` keeps the sign of -0.
-            let sign = if v.is_sign_negative() && v == 0.0 {
-                "-"
-            } else {
-                ""
-            };
-            return write!(f, "{sign}{}", v as i64);
-        }
-        match hundredths(v) {
+        // Integral and exact below 10^15 (`{:.0}` keeps the sign of -0), or
+        // rounded to hundredths here.
+        let h = if v.fract() == 0.0 && v.abs() < 1e15 {
+            Some(v.abs() as u64 * 100)
+        } else {
+            hundredths(v)
+        };
+        match h {
             Some(h) => {
-                let sign = if v.is_sign_negative() { "-" } else { "" };
-                let (int, frac) = (h / 100, h % 100);
-                match (frac / 10, frac % 10) {
-                    (0, 0) => write!(f, "{sign}{int}"),
-                    (d, 0) => write!(f, "{sign}{int}.{d}"),
-                    (d, e) => write!(f, "{sign}{int}.{d}{e}"),
+                // Digits from the right: up to 2 decimals, a point, up to 18
+                // integer digits, a sign.
+                let mut buf = [0u8; 24];
+                let mut at = buf.len();
+                let mut put = |b: u8| {
+                    at -= 1;
+                    buf[at] = b;
+                };
+                let (mut int, frac) = (h / 100, (h % 100) as u8);
+                if frac != 0 {
+                    if frac % 10 != 0 {
+                        put(b'0' + frac % 10);
+                    }
+                    put(b'0' + frac / 10);
+                    put(b'.');
                 }
+                loop {
+                    put(b'0' + (int % 10) as u8);
+                    int /= 10;
+                    if int == 0 {
+                        break;
+                    }
+                }
+                if v.is_sign_negative() {
+                    put(b'-');
+                }
+                // Only ASCII digits, '.' and '-' were written.
+                f.write_str(std::str::from_utf8(&buf[at..]).map_err(|_| fmt::Error)?)
             }
             None => {
                 let mut buf = String::with_capacity(32);

@@ -138,7 +138,18 @@ impl fmt::Display for Labels {
             if i > 0 {
                 f.write_str(",")?;
             }
-            write!(f, "{k}={v:?}")?;
+            // `{v:?}` quotes and escapes; printable ASCII other than a
+            // quote or backslash needs no escape and is written as is.
+            if v.bytes()
+                .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+            {
+                f.write_str(k)?;
+                f.write_str("=\"")?;
+                f.write_str(v)?;
+                f.write_str("\"")?;
+            } else {
+                write!(f, "{k}={v:?}")?;
+            }
         }
         f.write_str("}")
     }
@@ -332,6 +343,19 @@ pub struct AgentInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Values written as they are (printable ASCII) read exactly as
+        /// `{:?}` writes them, and so do the rest.
+        #[test]
+        fn labels_display_quotes_values_as_debug_does(
+            v in prop_oneof!["[ -~]{0,12}", "\\PC{0,6}", ".{0,6}"],
+        ) {
+            let labels = Labels::new().with("k", v.clone()).with("a", "x");
+            prop_assert_eq!(labels.to_string(), format!("{{a=\"x\",k={v:?}}}"));
+        }
+    }
 
     #[test]
     fn labels_are_canonical_whatever_the_insertion_order() {
