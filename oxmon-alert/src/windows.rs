@@ -35,6 +35,28 @@ struct RateWindow {
     front: Cursor,
     /// Points from `front` to the newest (0: none yet).
     held: usize,
+    /// The point after `front`, once decoded (the baseline stays put
+    /// until that point is old enough: each point is decoded once).
+    after: Option<Cursor>,
+}
+
+impl RateWindow {
+    /// The point after `front` (`None`: `front` is the newest).
+    #[inline]
+    fn after(&mut self, history: &History) -> Option<Cursor> {
+        if self.after.is_none() {
+            self.after = history.next(&self.front);
+        }
+        self.after
+    }
+
+    /// Moves `front` to the point after it (there is one).
+    #[inline]
+    fn advance(&mut self, to: Cursor) {
+        self.front = to;
+        self.held -= 1;
+        self.after = None;
+    }
 }
 
 /// A least-squares window shared by the trend rules of a series with the same `window_secs`.
@@ -88,6 +110,7 @@ impl SeriesWindows {
                     window_ms,
                     front: Cursor::default(),
                     held: 0,
+                    after: None,
                 });
                 self.rates = rates.into_boxed_slice();
                 (self.rates.len() - 1) as u8
@@ -131,6 +154,7 @@ impl SeriesWindows {
         let longest = rates.iter().max_by_key(|r| r.window_ms);
         for r in &mut self.rates {
             (r.front, r.held) = longest.map_or((Cursor::default(), 0), |o| (o.front, o.held));
+            r.after = None;
         }
         for t in &mut self.trends {
             match trends.iter().find(|o| o.window_ms == t.window_ms) {
@@ -193,21 +217,19 @@ impl SeriesWindows {
         for r in rates.iter_mut() {
             if r.held == 0 {
                 r.front = newest;
+                r.after = None;
             }
             r.held += 1;
             let cutoff = o.ts.saturating_sub(r.window_ms);
             while r.held >= 2 {
-                match history.next(&r.front) {
-                    Some(n) if n.ts() <= cutoff => {
-                        r.front = n;
-                        r.held -= 1;
-                    }
+                match r.after(history) {
+                    Some(n) if n.ts() <= cutoff => r.advance(n),
                     _ => break,
                 }
             }
             while r.held > o.max_points {
-                r.held -= 1;
-                r.front = next(&r.front);
+                let n = r.after(history).unwrap_or(newest);
+                r.advance(n);
             }
         }
 
