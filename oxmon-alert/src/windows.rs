@@ -87,8 +87,8 @@ impl TrendWindow {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SeriesWindows {
     history: History,
-    rates: Box<[RateWindow]>,
-    trends: Box<[TrendWindow]>,
+    rates: Few<RateWindow>,
+    trends: Few<TrendWindow>,
 }
 
 fn x_of(ts: i64, origin_ms: i64) -> f64 {
@@ -105,28 +105,24 @@ impl SeriesWindows {
                 if let Some(i) = self.rates.iter().position(|r| r.window_ms == window_ms) {
                     return i as u8;
                 }
-                let mut rates = std::mem::take(&mut self.rates).into_vec();
-                rates.push(RateWindow {
+                self.rates.push(RateWindow {
                     window_ms,
                     front: Cursor::default(),
                     held: 0,
                     after: None,
                 });
-                self.rates = rates.into_boxed_slice();
                 (self.rates.len() - 1) as u8
             }
             Logic::Trend { window_ms, .. } => {
                 if let Some(i) = self.trends.iter().position(|t| t.window_ms == window_ms) {
                     return i as u8;
                 }
-                let mut trends = std::mem::take(&mut self.trends).into_vec();
-                trends.push(TrendWindow {
+                self.trends.push(TrendWindow {
                     window_ms,
                     front: Cursor::default(),
                     origin_ms: 0,
                     sums: Moments::default(),
                 });
-                self.trends = trends.into_boxed_slice();
                 (self.trends.len() - 1) as u8
             }
             _ => 0,
@@ -152,11 +148,11 @@ impl SeriesWindows {
         } = old;
         self.history = history;
         let longest = rates.iter().max_by_key(|r| r.window_ms);
-        for r in &mut self.rates {
+        for r in self.rates.iter_mut() {
             (r.front, r.held) = longest.map_or((Cursor::default(), 0), |o| (o.front, o.held));
             r.after = None;
         }
-        for t in &mut self.trends {
+        for t in self.trends.iter_mut() {
             match trends.iter().find(|o| o.window_ms == t.window_ms) {
                 Some(o) => {
                     (t.front, t.origin_ms, t.sums) = (o.front, o.origin_ms, o.sums);
@@ -176,8 +172,8 @@ impl SeriesWindows {
     /// Bytes on the heap: the history and the window lists.
     pub(crate) fn heap_bytes(&self) -> usize {
         heap_block(self.history.capacity())
-            + heap_block(self.rates.len() * size_of::<RateWindow>())
-            + heap_block(self.trends.len() * size_of::<TrendWindow>())
+            + self.rates.heap_bytes()
+            + self.trends.heap_bytes()
     }
 
     /// A rate window's baseline for `cutoff`: the newest point at or before it.
@@ -260,6 +256,60 @@ impl SeriesWindows {
                         Moments::exact(t.len(), points.map(|c| (x_of(c.ts(), origin), c.value())));
                 }
             }
+        }
+    }
+}
+
+/// The windows of one kind a series keeps: usually none or one, held in
+/// place (read on every sample, next to the series' other state); more on
+/// the heap.
+#[derive(Debug, Clone, Default)]
+enum Few<T> {
+    #[default]
+    None,
+    One(T),
+    Many(Box<[T]>),
+}
+
+impl<T> Few<T> {
+    fn push(&mut self, t: T) {
+        *self = match std::mem::take(self) {
+            Few::None => Few::One(t),
+            Few::One(a) => Few::Many(Box::new([a, t])),
+            Few::Many(many) => {
+                let mut v = many.into_vec();
+                v.push(t);
+                Few::Many(v.into_boxed_slice())
+            }
+        };
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Few::Many(many) => heap_block(many.len() * size_of::<T>()),
+            _ => 0,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Few<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            Few::None => &[],
+            Few::One(t) => std::slice::from_ref(t),
+            Few::Many(many) => many,
+        }
+    }
+}
+
+impl<T> std::ops::DerefMut for Few<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            Few::None => &mut [],
+            Few::One(t) => std::slice::from_mut(t),
+            Few::Many(many) => many,
         }
     }
 }
