@@ -171,9 +171,7 @@ impl SeriesWindows {
 
     /// Bytes on the heap: the history and the window lists.
     pub(crate) fn heap_bytes(&self) -> usize {
-        heap_block(self.history.capacity())
-            + self.rates.heap_bytes()
-            + self.trends.heap_bytes()
+        heap_block(self.history.capacity()) + self.rates.heap_bytes() + self.trends.heap_bytes()
     }
 
     /// A rate window's baseline for `cutoff`: the newest point at or before it.
