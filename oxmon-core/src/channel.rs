@@ -58,10 +58,10 @@ pub fn fmt_value(v: f64) -> String {
 /// [`fmt_value`] as a [`Display`](fmt::Display), to write a value into a
 /// message without a string of its own. The same text as
 /// `format!("{v:.2}")` with trailing zeros (and a trailing point) trimmed,
-/// integers below 10^15 without decimals; values whose two-decimal
-/// rounding fits an `i64` are rounded here with integer arithmetic
-/// (exactly, ties to even, as the standard formatter does), the rest go
-/// through the standard formatter.
+/// integers below 10^15 without decimals; other values below 2^53 / 100
+/// (about 9 x 10^13) are rounded here with integer arithmetic (exactly,
+/// ties to even, as the standard formatter does), the rest go through the
+/// standard formatter. Width and fill (`{:>8}`) are not applied.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FmtValue(pub f64);
 
@@ -117,7 +117,7 @@ impl fmt::Display for FmtValue {
 
 /// `|v|` rounded to hundredths as an integer (`1.005` -> 100: the exact
 /// binary value is below 1.005), ties to even; `None` for values that are
-/// not finite or whose hundredths reach 2^60.
+/// not finite or not below 2^53 / 100.
 fn hundredths(v: f64) -> Option<u64> {
     if !v.is_finite() || v.abs() >= (1u64 << 53) as f64 / 100.0 {
         return None;
@@ -132,10 +132,8 @@ fn hundredths(v: f64) -> Option<u64> {
         (frac | (1u64 << 52), exp - 1075)
     };
     let n = m * 100; // < 2^60
-    if e >= 0 {
-        return n.checked_shl(e as u32).filter(|&x| x < (1u64 << 60));
-    }
-    let s = (-e) as u32;
+    // |v| < 2^47, so e < 0.
+    let s = u32::try_from(-e).ok()?;
     if s > 61 {
         // n < 2^60 <= 2^(s - 2): below a half, rounds to 0.
         return Some(0);

@@ -1,6 +1,7 @@
 //! The fleet of the alert engine's bench, shared with the steady-state
 //! example: 100 rules of mixed types, 10,000 series shaped like the
-//! collectors' output for 100 agents and 100 certificate domains, and
+//! collectors' output for 100 agents and 100 certificate domains (200
+//! series: days and validity), and
 //! deterministic random walks for their values.
 
 use oxmon_alert::{Labels, SeriesKey};
